@@ -68,9 +68,12 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     Ok(ciborium::from_reader(body)?)
 }
 
+/// One frame's body and the bytes after it.
+pub type Split<'a> = (&'a [u8], &'a [u8]);
+
 /// Splits one complete frame off the front of `bytes`: returns the body and the rest. Returns
 /// `Ok(None)` when `bytes` holds only part of a frame.
-pub fn split_frame(bytes: &[u8], max_len: usize) -> Result<Option<(&[u8], &[u8])>, FrameError> {
+pub fn split_frame(bytes: &[u8], max_len: usize) -> Result<Option<Split<'_>>, FrameError> {
     let Some((prefix, rest)) = bytes.split_first_chunk::<LENGTH_PREFIX_LEN>() else {
         return Ok(None);
     };
@@ -104,7 +107,10 @@ pub mod io {
             return Ok(None);
         }
         if got < LENGTH_PREFIX_LEN {
-            return Err(FrameError::Truncated { expected: LENGTH_PREFIX_LEN, got });
+            return Err(FrameError::Truncated {
+                expected: LENGTH_PREFIX_LEN,
+                got,
+            });
         }
         let len = u32::from_be_bytes(prefix) as usize;
         if len > max_len {
@@ -170,7 +176,9 @@ mod tests {
     #[test]
     fn encode_then_split_then_decode_round_trips() {
         let frame = encode(&sample_request(), DEFAULT_MAX_REQUEST_BYTES).unwrap();
-        let (body, rest) = split_frame(&frame, DEFAULT_MAX_REQUEST_BYTES).unwrap().unwrap();
+        let (body, rest) = split_frame(&frame, DEFAULT_MAX_REQUEST_BYTES)
+            .unwrap()
+            .unwrap();
         assert!(rest.is_empty());
         let decoded: Request = decode_body(body).unwrap();
         assert_eq!(decoded, sample_request());
@@ -194,16 +202,32 @@ mod tests {
     fn partial_frames_wait_for_more() {
         let frame = encode(&sample_request(), DEFAULT_MAX_REQUEST_BYTES).unwrap();
         assert!(split_frame(&frame[..2], 1024).unwrap().is_none());
-        assert!(split_frame(&frame[..frame.len() - 1], 1024).unwrap().is_none());
+        assert!(
+            split_frame(&frame[..frame.len() - 1], 1024)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn empty_and_garbage_bodies_are_errors() {
-        assert!(matches!(split_frame(&[0, 0, 0, 0], 1024), Err(FrameError::Empty)));
-        assert!(matches!(decode_body::<Request>(&[]), Err(FrameError::Empty)));
-        assert!(matches!(decode_body::<Request>(&[0xff, 0x00, 0x13]), Err(FrameError::Decode(_))));
+        assert!(matches!(
+            split_frame(&[0, 0, 0, 0], 1024),
+            Err(FrameError::Empty)
+        ));
+        assert!(matches!(
+            decode_body::<Request>(&[]),
+            Err(FrameError::Empty)
+        ));
+        assert!(matches!(
+            decode_body::<Request>(&[0xff, 0x00, 0x13]),
+            Err(FrameError::Decode(_))
+        ));
         // Well-formed CBOR of the wrong shape (an integer) is a decode error too.
-        assert!(matches!(decode_body::<Request>(&[0x01]), Err(FrameError::Decode(_))));
+        assert!(matches!(
+            decode_body::<Request>(&[0x01]),
+            Err(FrameError::Decode(_))
+        ));
     }
 
     #[test]
@@ -223,14 +247,22 @@ mod tests {
         ciborium::into_writer(
             &FutureTarget {
                 identifier: "example.com",
-                check: FutureCheck { kind: "quantum", shiny: 1 },
+                check: FutureCheck {
+                    kind: "quantum",
+                    shiny: 1,
+                },
                 extra: "ignored",
             },
             &mut body,
         )
         .unwrap();
         let target: Target = decode_body(&body).unwrap();
-        assert_eq!(target.check, Check::Unknown { kind: "quantum".into() });
+        assert_eq!(
+            target.check,
+            Check::Unknown {
+                kind: "quantum".into()
+            }
+        );
     }
 
     #[cfg(feature = "io")]
@@ -250,12 +282,18 @@ mod tests {
         let mut short_prefix = &frame[..2];
         assert!(matches!(
             io::read_frame(&mut short_prefix, 1024).await,
-            Err(FrameError::Truncated { expected: 4, got: 2 })
+            Err(FrameError::Truncated {
+                expected: 4,
+                got: 2
+            })
         ));
         let huge = [0xffu8, 0xff, 0xff, 0xff];
         assert!(matches!(
             io::read_frame(&mut &huge[..], 1024).await,
-            Err(FrameError::TooLarge { len: 0xffff_ffff, max: 1024 })
+            Err(FrameError::TooLarge {
+                len: 0xffff_ffff,
+                max: 1024
+            })
         ));
     }
 }

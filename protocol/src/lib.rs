@@ -12,11 +12,16 @@ pub mod request;
 pub mod result;
 pub mod signing;
 
+#[cfg(feature = "client")]
+pub mod client;
+
 pub use perspective::{PerspectiveId, Rir};
-pub use request::{ALPN, CaaCheck, Check, DcvCheck, DcvMethod, PROTOCOL_VERSION, Request, RequestError, Target};
+pub use request::{
+    ALPN, CaaCheck, Check, DcvCheck, DcvMethod, PROTOCOL_VERSION, Request, RequestError, Target,
+};
 pub use result::{
-    DnsEvidence, DnssecStatus, Evidence, NodeMessage, Outcome, PerspectiveInfo, Problem, ProblemKind,
-    ProtocolError, ProtocolErrorKind, ResultPayload, SignedResult,
+    DnsEvidence, DnssecStatus, Evidence, NodeMessage, Outcome, PerspectiveInfo, Problem,
+    ProblemKind, ProtocolError, ProtocolErrorKind, ResultPayload, SignedResult,
 };
 pub use signing::{KeyId, SigningKey, VerifyError, VerifyingKey};
 

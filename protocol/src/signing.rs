@@ -96,7 +96,9 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("key_id", &self.verifying.key_id).finish()
+        f.debug_struct("SigningKey")
+            .field("key_id", &self.verifying.key_id)
+            .finish()
     }
 }
 
@@ -116,7 +118,10 @@ impl SigningKey {
             .map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
         let mut public = [0u8; PUBLIC_KEY_LEN];
         public.copy_from_slice(pair.public_key().as_ref());
-        Ok(Self { pair, verifying: VerifyingKey::from_bytes(public) })
+        Ok(Self {
+            pair,
+            verifying: VerifyingKey::from_bytes(public),
+        })
     }
 
     /// The matching public key.
@@ -140,11 +145,18 @@ impl SigningKey {
     }
 
     /// Serializes a payload once and signs those exact bytes.
-    pub fn sign(&self, payload: &ResultPayload) -> Result<SignedResult, ciborium::ser::Error<std::io::Error>> {
+    pub fn sign(
+        &self,
+        payload: &ResultPayload,
+    ) -> Result<SignedResult, ciborium::ser::Error<std::io::Error>> {
         let mut bytes = Vec::with_capacity(512);
         ciborium::into_writer(payload, &mut bytes)?;
         let signature = self.sign_bytes(&bytes).to_vec();
-        Ok(SignedResult { payload: bytes, signature, key_id: self.key_id().to_string() })
+        Ok(SignedResult {
+            payload: bytes,
+            signature,
+            key_id: self.key_id().to_string(),
+        })
     }
 }
 
@@ -158,14 +170,18 @@ pub struct VerifyingKey {
 impl VerifyingKey {
     /// Wraps a raw 32-byte public key.
     pub fn from_bytes(bytes: [u8; PUBLIC_KEY_LEN]) -> Self {
-        Self { key_id: KeyId::of(&bytes), bytes }
+        Self {
+            key_id: KeyId::of(&bytes),
+            bytes,
+        }
     }
 
     /// Parses standard base64 (as printed by `mpic-node keygen` and `info`).
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
-        let decoded = BASE64.decode(text.trim()).map_err(|_| KeyError::BadPublicKey)?;
-        let bytes: [u8; PUBLIC_KEY_LEN] =
-            decoded.try_into().map_err(|_| KeyError::BadPublicKey)?;
+        let decoded = BASE64
+            .decode(text.trim())
+            .map_err(|_| KeyError::BadPublicKey)?;
+        let bytes: [u8; PUBLIC_KEY_LEN] = decoded.try_into().map_err(|_| KeyError::BadPublicKey)?;
         Ok(Self::from_bytes(bytes))
     }
 
@@ -199,12 +215,18 @@ impl VerifyingKey {
     /// (request id, nonce, target, perspective) are the caller's to compare; the client does.
     pub fn verify(&self, signed: &SignedResult) -> Result<ResultPayload, VerifyError> {
         if signed.key_id != self.key_id.as_str() {
-            return Err(VerifyError::WrongKey { expected: self.key_id.clone(), got: signed.key_id.clone() });
+            return Err(VerifyError::WrongKey {
+                expected: self.key_id.clone(),
+                got: signed.key_id.clone(),
+            });
         }
         self.verify_bytes(&signed.payload, &signed.signature)?;
         let payload: ResultPayload = ciborium::from_reader(signed.payload.as_slice())?;
         if payload.key_id != signed.key_id {
-            return Err(VerifyError::KeyIdMismatch { payload: payload.key_id, wrapper: signed.key_id.clone() });
+            return Err(VerifyError::KeyIdMismatch {
+                payload: payload.key_id,
+                wrapper: signed.key_id.clone(),
+            });
         }
         Ok(payload)
     }

@@ -3,7 +3,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::perspective::{PerspectiveId, Rir};
 use crate::request::{CaaCheck, Check, DcvCheck, DcvMethod, Target};
-use crate::result::{DnsEvidence, DnssecStatus, Evidence, Outcome, PerspectiveInfo, Problem, ProblemKind};
+use crate::result::{
+    DnsEvidence, DnssecStatus, Evidence, Outcome, PerspectiveInfo, Problem, ProblemKind,
+};
 
 fn payload(key: &SigningKey) -> ResultPayload {
     ResultPayload {
@@ -13,7 +15,10 @@ fn payload(key: &SigningKey) -> ResultPayload {
         target_index: 0,
         target: Target {
             identifier: "example.com".into(),
-            check: Check::Caa(CaaCheck { issuer_domains: vec!["ca.example".into()], ..Default::default() }),
+            check: Check::Caa(CaaCheck {
+                issuer_domains: vec!["ca.example".into()],
+                ..Default::default()
+            }),
         },
         perspective: PerspectiveInfo {
             id: PerspectiveId::new("fra-1").unwrap(),
@@ -24,7 +29,10 @@ fn payload(key: &SigningKey) -> ResultPayload {
         received_unix_ms: 1_700_000_000_000,
         completed_unix_ms: 1_700_000_000_050,
         outcome: Outcome::Fail,
-        problem: Some(Problem { kind: ProblemKind::Caa, detail: "issue \"other.example\" only".into() }),
+        problem: Some(Problem {
+            kind: ProblemKind::Caa,
+            detail: "issue \"other.example\" only".into(),
+        }),
         dnssec: Some(DnssecStatus::Secure),
         evidence: Evidence {
             dns: vec![DnsEvidence {
@@ -54,7 +62,10 @@ fn tampered_payload_fails() {
     let mut signed = key.sign(&payload(&key)).unwrap();
     let last = signed.payload.len() - 1;
     signed.payload[last] ^= 0x01;
-    assert!(matches!(key.verifying_key().verify(&signed), Err(VerifyError::BadSignature)));
+    assert!(matches!(
+        key.verifying_key().verify(&signed),
+        Err(VerifyError::BadSignature)
+    ));
 }
 
 #[test]
@@ -62,9 +73,15 @@ fn tampered_signature_fails() {
     let (key, _) = SigningKey::generate().unwrap();
     let mut signed = key.sign(&payload(&key)).unwrap();
     signed.signature[0] ^= 0x80;
-    assert!(matches!(key.verifying_key().verify(&signed), Err(VerifyError::BadSignature)));
+    assert!(matches!(
+        key.verifying_key().verify(&signed),
+        Err(VerifyError::BadSignature)
+    ));
     signed.signature.truncate(10);
-    assert!(matches!(key.verifying_key().verify(&signed), Err(VerifyError::BadSignature)));
+    assert!(matches!(
+        key.verifying_key().verify(&signed),
+        Err(VerifyError::BadSignature)
+    ));
 }
 
 #[test]
@@ -72,11 +89,17 @@ fn wrong_key_fails_by_id_and_by_signature() {
     let (key, _) = SigningKey::generate().unwrap();
     let (other, _) = SigningKey::generate().unwrap();
     let signed = key.sign(&payload(&key)).unwrap();
-    assert!(matches!(other.verifying_key().verify(&signed), Err(VerifyError::WrongKey { .. })));
+    assert!(matches!(
+        other.verifying_key().verify(&signed),
+        Err(VerifyError::WrongKey { .. })
+    ));
     // A forger who copies the expected key id onto the wrapper still fails on the signature.
-    let mut forged = signed.clone();
+    let mut forged = signed;
     forged.key_id = other.key_id().to_string();
-    assert!(matches!(other.verifying_key().verify(&forged), Err(VerifyError::BadSignature)));
+    assert!(matches!(
+        other.verifying_key().verify(&forged),
+        Err(VerifyError::BadSignature)
+    ));
 }
 
 #[test]
@@ -85,7 +108,10 @@ fn payload_key_id_must_match_wrapper() {
     let mut inner = payload(&key);
     inner.key_id = "0000000000000000".into();
     let signed = key.sign(&inner).unwrap();
-    assert!(matches!(key.verifying_key().verify(&signed), Err(VerifyError::KeyIdMismatch { .. })));
+    assert!(matches!(
+        key.verifying_key().verify(&signed),
+        Err(VerifyError::KeyIdMismatch { .. })
+    ));
 }
 
 #[test]
@@ -94,7 +120,10 @@ fn signature_is_domain_separated() {
     let (key, _) = SigningKey::generate().unwrap();
     let mut signed = key.sign(&payload(&key)).unwrap();
     signed.signature = key.pair.sign(&signed.payload).as_ref().to_vec();
-    assert!(matches!(key.verifying_key().verify(&signed), Err(VerifyError::BadSignature)));
+    assert!(matches!(
+        key.verifying_key().verify(&signed),
+        Err(VerifyError::BadSignature)
+    ));
 }
 
 #[test]
@@ -105,8 +134,16 @@ fn pkcs8_and_base64_round_trip() {
     let public = VerifyingKey::from_base64(&key.verifying_key().to_base64()).unwrap();
     assert_eq!(&public, key.verifying_key());
     assert_eq!(public.key_id().as_str().len(), 16);
-    assert_eq!(SigningKey::from_pkcs8_der(b"nope").err().map(|e| matches!(e, KeyError::BadPrivateKey(_))), Some(true));
-    assert_eq!(VerifyingKey::from_base64("AAAA"), Err(KeyError::BadPublicKey));
+    assert_eq!(
+        SigningKey::from_pkcs8_der(b"nope")
+            .err()
+            .map(|e| matches!(e, KeyError::BadPrivateKey(_))),
+        Some(true)
+    );
+    assert_eq!(
+        VerifyingKey::from_base64("AAAA"),
+        Err(KeyError::BadPublicKey)
+    );
 }
 
 #[test]
@@ -124,15 +161,26 @@ fn method_strategy() -> impl Strategy<Value = DcvMethod> {
 
 fn check_strategy() -> impl Strategy<Value = Check> {
     prop_oneof![
-        (proptest::collection::vec("[a-z]{1,10}\\.example", 0..3), any::<bool>(), proptest::option::of("https://[a-z]{1,8}/acct/[0-9]{1,5}"))
-            .prop_map(|(issuer_domains, wildcard, account_uri)| Check::Caa(CaaCheck {
-                issuer_domains,
-                wildcard,
-                account_uri,
-                method: None,
-                allow_lookup_failure: false
-            })),
-        (method_strategy(), proptest::option::of(".{0,40}"), proptest::option::of("_[a-z]{1,10}"), any::<bool>())
+        (
+            proptest::collection::vec("[a-z]{1,10}\\.example", 0..3),
+            any::<bool>(),
+            proptest::option::of("https://[a-z]{1,8}/acct/[0-9]{1,5}")
+        )
+            .prop_map(
+                |(issuer_domains, wildcard, account_uri)| Check::Caa(CaaCheck {
+                    issuer_domains,
+                    wildcard,
+                    account_uri,
+                    method: None,
+                    allow_lookup_failure: false
+                })
+            ),
+        (
+            method_strategy(),
+            proptest::option::of(".{0,40}"),
+            proptest::option::of("_[a-z]{1,10}"),
+            any::<bool>()
+        )
             .prop_map(|(method, expected, prefix, wildcard)| Check::Dcv(DcvCheck {
                 method,
                 expected,
@@ -143,7 +191,9 @@ fn check_strategy() -> impl Strategy<Value = Check> {
                 account_uri: None,
                 wildcard
             })),
-        "[a-z]{1,10}".prop_filter("not a known kind", |k| k != "caa" && k != "dcv").prop_map(|kind| Check::Unknown { kind }),
+        "[a-z]{1,10}"
+            .prop_filter("not a known kind", |k| k != "caa" && k != "dcv")
+            .prop_map(|kind| Check::Unknown { kind }),
     ]
 }
 

@@ -1,0 +1,62 @@
+SHELL := /bin/bash
+# The entry points. `make run` starts a node with the embedded loopback config; `make test` is
+# everything CI checks (and what .ci/run calls).
+CARGO      ?= cargo
+FUZZ_SECONDS ?= 10
+SMOKE_FUZZ_SECONDS ?= 5
+# Fuzz targets (each in fuzz/fuzz_targets/<name>.rs).
+FUZZ_TARGETS := frame_decode
+MAX_LINES  ?= 700
+
+.PHONY: run test fmt-check clippy doc build unit fuzz-smoke fuzz stress bench line-cap
+
+run:
+	$(CARGO) run --locked -p mpic-node -- run
+
+test: fmt-check clippy doc build unit fuzz-smoke line-cap
+	@echo "make test: all gates passed"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --locked --workspace --all-targets --all-features -- -D warnings
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --workspace --all-features --no-deps
+
+# The end-to-end tests run the real binaries: build them (and the example primary) first.
+build:
+	$(CARGO) build --locked --workspace --bins --examples --all-features
+
+unit: build
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --locked --workspace --all-features --no-fail-fast; \
+	else \
+		$(CARGO) test --locked --workspace --all-features --no-fail-fast; \
+	fi
+
+# Fuzz targets need cargo-fuzz; on a stable toolchain RUSTC_BOOTSTRAP lets it pass its -Z flags.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(SMOKE_FUZZ_SECONDS)
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz --locked"; exit 1; }
+	@for target in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$target for $(FUZZ_SECONDS)s"; \
+		mkdir -p fuzz/corpus/$$target; \
+		(cd fuzz && set -o pipefail && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none $$target corpus/$$target seeds/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|ERROR|panicked|SUMMARY" ; \
+			exit $${PIPESTATUS[0]}) || exit 1; \
+	done
+
+stress: build
+	$(CARGO) test --locked --workspace --all-features -- --ignored stress_
+
+bench:
+	$(CARGO) bench --locked -p mpic-protocol
+
+# House rule: no source file over ~600 lines of non-test code (tests.rs files are exempt).
+line-cap:
+	@over=$$(git ls-files '*.rs' | grep -v '/tests\.rs$$' | xargs wc -l | awk '$$2 != "total" && $$1 > $(MAX_LINES) {print $$2 " (" $$1 " lines)"}'); \
+	if [ -n "$$over" ]; then echo "files over $(MAX_LINES) lines:"; echo "$$over"; exit 1; fi

@@ -1,0 +1,157 @@
+//! `mpic-node run`: assembles the node from its config (credentials, signer, QUIC listeners,
+//! metrics listener), serves until SIGTERM/SIGINT, then drains within the grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use mpic_protocol::PerspectiveInfo;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::credentials::{self, dev::DevPaths};
+use crate::dispatch::Dispatcher;
+use crate::metrics::Metrics;
+use crate::quic::{self, Service, admission::Admission};
+use crate::signing::ResultSigner;
+
+/// Where the node actually listens (ports resolved when the config asked for port 0).
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// QUIC addresses.
+    pub quic: Vec<SocketAddr>,
+    /// Metrics address.
+    pub metrics: SocketAddr,
+}
+
+/// Creates the dev credentials the config points at when `[dangerous] generate_dev_credentials`
+/// is on and any of them is missing. Returns the paths written, if any.
+pub fn ensure_dev_credentials(config: &Config) -> anyhow::Result<Option<DevPaths>> {
+    if !config.dangerous.generate_dev_credentials {
+        return Ok(None);
+    }
+    let paths = DevPaths {
+        ca_certificate: config.quic.client_ca.clone(),
+        ca_key: config.quic.client_ca.with_extension("key"),
+        node_certificate: config.quic.certificate.clone(),
+        node_key: config.quic.private_key.clone(),
+        primary_certificate: config.quic.client_ca.with_file_name("primary.pem"),
+        primary_key: config.quic.client_ca.with_file_name("primary.key"),
+        signing_key: config.signing.key.clone(),
+    };
+    let present = paths.all().iter().filter(|(_, path)| path.exists()).count();
+    match present {
+        7 => Ok(None),
+        0 => {
+            credentials::dev::generate(&paths, "mpic-dev-primary")
+                .context("generating development credentials")?;
+            Ok(Some(paths))
+        }
+        _ => anyhow::bail!(
+            "some development credential files exist and some do not (see {}); remove the partial set or provide every file",
+            config.quic.client_ca.display()
+        ),
+    }
+}
+
+/// Runs the node until `shutdown` is cancelled, calling `ready` once every listener is bound.
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    ready: impl FnOnce(&Listening),
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new().context("registering metrics")?;
+    for option in config.dangerous_options() {
+        tracing::warn!(option, "DANGEROUS option enabled: not for production");
+        metrics
+            .dangerous_options
+            .with_label_values(&[option])
+            .set(1);
+    }
+    let key = credentials::load_signing_key(&config.signing.key)
+        .context("loading the signing key (signing.key)")?;
+    tracing::info!(key_id = %key.key_id(), public_key = %key.verifying_key().to_base64(), "result signing key loaded");
+    let perspective = PerspectiveInfo {
+        id: config.perspective.id.clone(),
+        rir: config.perspective.rir,
+        location: config.perspective.location.clone(),
+        shadow: config.perspective.shadow,
+    };
+    let service = Arc::new(Service {
+        limits: config.limits.clone(),
+        signer: ResultSigner::new(key, perspective),
+        dispatcher: Dispatcher::new(),
+        metrics: Arc::clone(&metrics),
+        admission: Admission::new(
+            config.limits.max_in_flight_requests,
+            config.limits.max_in_flight_per_primary,
+        ),
+        pins: config.quic.client_spki_pins.clone(),
+    });
+    let server_config =
+        quic::server_config(&config.quic).context("setting up QUIC/TLS ([quic] table)")?;
+    let endpoints = quic::bind(&config.quic, &server_config)?;
+    let metrics_listener = tokio::net::TcpListener::bind(config.metrics.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on metrics.listen = {}",
+                config.metrics.listen
+            )
+        })?;
+    let listening = Listening {
+        quic: endpoints
+            .iter()
+            .map(|e| e.local_addr())
+            .collect::<Result<_, _>>()?,
+        metrics: metrics_listener.local_addr()?,
+    };
+
+    let tracker = TaskTracker::new();
+    let metrics_shutdown = CancellationToken::new();
+    let metrics_task = tokio::spawn(crate::metrics::serve(
+        metrics_listener,
+        Arc::clone(&metrics),
+        metrics_shutdown.clone(),
+    ));
+    let mut accept_loops = tokio::task::JoinSet::new();
+    for endpoint in &endpoints {
+        accept_loops.spawn(quic::serve(
+            endpoint.clone(),
+            Arc::clone(&service),
+            config.quic.max_connections as usize,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+    }
+    tracing::info!(quic = ?listening.quic, metrics = %listening.metrics, perspective = %config.perspective.id, "node ready");
+    ready(&listening);
+
+    shutdown.cancelled().await;
+    // Drain: accept loops stop, connections stop taking streams, in-flight requests finish
+    // within the grace period; then close every connection and stop metrics last.
+    while accept_loops.join_next().await.is_some() {}
+    tracker.close();
+    let grace = config.shutdown.grace_period;
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            in_flight = metrics.requests_in_flight.get(),
+            "grace period over; abandoning in-flight requests"
+        );
+    }
+    for endpoint in &endpoints {
+        endpoint.close(
+            mpic_protocol::close_code::SHUTTING_DOWN.into(),
+            b"node is shutting down",
+        );
+    }
+    for endpoint in &endpoints {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), endpoint.wait_idle()).await;
+    }
+    metrics_shutdown.cancel();
+    let _ = metrics_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}

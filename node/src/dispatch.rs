@@ -1,0 +1,197 @@
+//! Routes each target to the check that serves it and enforces the target's deadline. Check
+//! kinds and methods this version does not implement are answered `unsupported` — never a pass.
+
+use std::time::Duration;
+
+use mpic_protocol::{Check, Evidence, Outcome, Problem, ProblemKind, Target};
+use tokio::time::Instant;
+
+use crate::signing::CheckReport;
+
+/// Longest identifier accepted (RFC 1035 §2.3.4: 253 octets, plus `*.`).
+const MAX_IDENTIFIER_LEN: usize = mpic_protocol::request::MAX_IDENTIFIER_LEN;
+
+/// Runs checks. Later issues give it the DNS resolver and HTTP fetcher.
+#[derive(Debug, Default)]
+pub struct Dispatcher {}
+
+impl Dispatcher {
+    /// A dispatcher with no network clients yet.
+    pub fn new() -> Self {
+        Self {}
+    }
+
+    /// Runs the check for one target, finishing by `deadline` whatever happens.
+    pub async fn run(&self, target: &Target, deadline: Instant) -> CheckReport {
+        if let Err(detail) = validate_identifier(&target.identifier) {
+            return fail(ProblemKind::Malformed, detail);
+        }
+        let budget = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout_at(deadline, self.run_check(target)).await {
+            Ok(report) => report,
+            Err(_) => fail(
+                ProblemKind::Timeout,
+                format!(
+                    "the check did not finish within its {} ms budget",
+                    budget.as_millis()
+                ),
+            ),
+        }
+    }
+
+    async fn run_check(&self, target: &Target) -> CheckReport {
+        match &target.check {
+            Check::Caa(_) => {
+                unsupported("CAA checks are not available in this node version".into())
+            }
+            Check::Dcv(dcv) => unsupported(format!(
+                "DCV method {:?} is not available in this node version",
+                dcv.method.as_str()
+            )),
+            Check::Unknown { kind } => {
+                unsupported(format!("check kind {kind:?} is not known to this node"))
+            }
+            other => unsupported(format!(
+                "check kind {:?} is not known to this node",
+                other.kind()
+            )),
+        }
+    }
+}
+
+/// Checks the identifier's form: ASCII (A-labels for IDNs), not empty, not too long, no spaces
+/// or control characters. The DNS layer checks label syntax.
+fn validate_identifier(identifier: &str) -> Result<(), String> {
+    if identifier.is_empty() {
+        return Err("identifier is empty".into());
+    }
+    if identifier.len() > MAX_IDENTIFIER_LEN {
+        return Err(format!(
+            "identifier is {} bytes, the limit is {MAX_IDENTIFIER_LEN}",
+            identifier.len()
+        ));
+    }
+    if !identifier.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "identifier {identifier:?} must be ASCII without spaces (use A-labels for IDNs)"
+        ));
+    }
+    Ok(())
+}
+
+fn fail(kind: ProblemKind, detail: String) -> CheckReport {
+    CheckReport {
+        outcome: Outcome::Fail,
+        problem: Some(Problem { kind, detail }),
+        dnssec: None,
+        evidence: Evidence::default(),
+    }
+}
+
+fn unsupported(detail: String) -> CheckReport {
+    CheckReport {
+        outcome: Outcome::Unsupported,
+        problem: Some(Problem {
+            kind: ProblemKind::Unsupported,
+            detail,
+        }),
+        dnssec: None,
+        evidence: Evidence::default(),
+    }
+}
+
+/// The metric label of a target's method (`caa` for CAA, the DCV method name, else `unknown`).
+pub fn method_label(check: &Check) -> &str {
+    match check {
+        Check::Caa(_) => "caa",
+        Check::Dcv(dcv) if !matches!(dcv.method, mpic_protocol::DcvMethod::Other(_)) => {
+            dcv.method.as_str()
+        }
+        _ => "unknown",
+    }
+}
+
+/// The metric label of a check kind (`caa`, `dcv`, `unknown`).
+pub fn kind_label(check: &Check) -> &'static str {
+    match check {
+        Check::Caa(_) => "caa",
+        Check::Dcv(_) => "dcv",
+        _ => "unknown",
+    }
+}
+
+/// How long a check took, for the histogram.
+pub fn seconds(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use mpic_protocol::{CaaCheck, DcvCheck, DcvMethod};
+
+    use super::*;
+
+    fn target(identifier: &str, check: Check) -> Target {
+        Target {
+            identifier: identifier.into(),
+            check,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_check_not_built_yet_is_unsupported_never_pass() {
+        let dispatcher = Dispatcher::new();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let dcv = DcvCheck {
+            method: DcvMethod::AcmeHttp01,
+            expected: None,
+            key_authorization: None,
+            token: None,
+            prefix: None,
+            issuer_domain: None,
+            account_uri: None,
+            wildcard: false,
+        };
+        for check in [
+            Check::Caa(CaaCheck::default()),
+            Check::Dcv(dcv),
+            Check::Unknown { kind: "x".into() },
+        ] {
+            let report = dispatcher
+                .run(&target("example.com", check), deadline)
+                .await;
+            assert_eq!(report.outcome, Outcome::Unsupported);
+            assert_eq!(
+                report.problem.map(|p| p.kind),
+                Some(ProblemKind::Unsupported)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_identifiers_fail_as_malformed() {
+        let dispatcher = Dispatcher::new();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let long = "a".repeat(256);
+        for identifier in [
+            "",
+            "has space.example",
+            "tab\t.example",
+            "bücher.example",
+            long.as_str(),
+        ] {
+            let report = dispatcher
+                .run(
+                    &target(identifier, Check::Caa(CaaCheck::default())),
+                    deadline,
+                )
+                .await;
+            assert_eq!(report.outcome, Outcome::Fail, "{identifier:?}");
+            assert_eq!(
+                report.problem.map(|p| p.kind),
+                Some(ProblemKind::Malformed),
+                "{identifier:?}"
+            );
+        }
+    }
+}

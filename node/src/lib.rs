@@ -1,0 +1,12 @@
+//! mpic-node: a remote network perspective for Multi-Perspective Issuance Corroboration
+//! (CA/Browser Forum BR 3.2.2.9). See `ARCHITECTURE.md` for the map of modules.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod credentials;
+pub mod daemon;
+pub mod dispatch;
+pub mod metrics;
+pub mod quic;
+pub mod shutdown;
+pub mod signing;

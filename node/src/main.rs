@@ -1,0 +1,219 @@
+//! The `mpic-node` command: run the daemon, manage keys and certificates, describe the node.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use mpic_node::config::{Config, LogFormat};
+use mpic_node::credentials::{self, dev::DevPaths};
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit status for usage and configuration errors (runtime failures exit 1).
+const EXIT_CONFIG: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "mpic-node",
+    version,
+    about = "A remote network perspective for Multi-Perspective Issuance Corroboration (BR 3.2.2.9)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node. Without --config it runs the embedded loopback development config.
+    Run {
+        /// TOML config file (see deploy/mpic-node.example.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Generate a result-signing key (Ed25519, PKCS#8 PEM, mode 0600) and print its public key.
+    Keygen {
+        /// Where to write the key; never overwrites.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the perspective id, RIR, public key and listen addresses of a config.
+    Info {
+        /// TOML config file; default: the embedded loopback config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Certificate helpers.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Generate a development CA, node and primary certificates and a signing key (loopback only).
+    Dev {
+        /// Output directory; existing files are never overwritten.
+        #[arg(long, default_value = "mpic-node-state/dev")]
+        out: PathBuf,
+        /// Common name of the primary's client certificate.
+        #[arg(long, default_value = "mpic-dev-primary")]
+        primary_name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run(config.as_deref()),
+        Command::Keygen { out } => report(keygen(&out)),
+        Command::Info { config, json } => match load_config(config.as_deref()) {
+            Ok(config) => report(info(&config, json)),
+            Err(code) => code,
+        },
+        Command::Certs {
+            command: CertsCommand::Dev { out, primary_name },
+        } => report(certs_dev(&out, &primary_name)),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mpic-node: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
+    let loaded = match path {
+        Some(path) => Config::load(path),
+        None => Config::embedded_default(),
+    };
+    loaded.map_err(|error| {
+        eprintln!("mpic-node: invalid configuration: {error}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn run(path: Option<&Path>) -> ExitCode {
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mpic-node: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    report(runtime.block_on(async move {
+        if path.is_none() {
+            eprintln!(
+                "mpic-node: no --config given: running the embedded loopback development config"
+            );
+        }
+        if let Some(paths) = mpic_node::daemon::ensure_dev_credentials(&config)? {
+            eprintln!("mpic-node: generated development credentials:");
+            for (what, path) in paths.all() {
+                eprintln!("  {what:<20} {}", path.display());
+            }
+        }
+        let shutdown = CancellationToken::new();
+        mpic_node::shutdown::cancel_on_signal(shutdown.clone())
+            .context("installing signal handlers")?;
+        let key_path = config.signing.key.clone();
+        mpic_node::daemon::run(config, shutdown, |listening| {
+            // One machine-readable line on stdout so scripts and tests learn the bound ports.
+            let quic: Vec<String> = listening.quic.iter().map(ToString::to_string).collect();
+            #[allow(clippy::print_stdout, reason = "the ready line is the CLI's output")]
+            {
+                println!(
+                    "ready quic={} metrics={} signing_key={}",
+                    quic.join(","),
+                    listening.metrics,
+                    key_path.display()
+                );
+            }
+        })
+        .await
+    }))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.logging.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.logging.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "CLI output")]
+fn keygen(out: &Path) -> anyhow::Result<()> {
+    let key = credentials::write_new_signing_key(out)?;
+    println!("wrote {}", out.display());
+    println!("public_key = \"{}\"", key.verifying_key().to_base64());
+    println!("key_id = \"{}\"", key.key_id());
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "CLI output")]
+fn info(config: &Config, json: bool) -> anyhow::Result<()> {
+    let key = credentials::load_signing_key(&config.signing.key)
+        .context("loading the signing key (signing.key)")?;
+    let listen: Vec<String> = config.quic.listen.iter().map(ToString::to_string).collect();
+    if json {
+        let value = serde_json::json!({
+            "perspective_id": config.perspective.id.as_str(),
+            "rir": config.perspective.rir.as_str(),
+            "location": config.perspective.location,
+            "shadow": config.perspective.shadow,
+            "public_key": key.verifying_key().to_base64(),
+            "key_id": key.key_id().as_str(),
+            "quic_listen": listen,
+            "metrics_listen": config.metrics.listen.to_string(),
+        });
+        println!("{value}");
+    } else {
+        println!("perspective_id  {}", config.perspective.id);
+        println!("rir             {}", config.perspective.rir);
+        println!("location        {}", config.perspective.location);
+        println!("shadow          {}", config.perspective.shadow);
+        println!("public_key      {}", key.verifying_key().to_base64());
+        println!("key_id          {}", key.key_id());
+        println!("quic_listen     {}", listen.join(", "));
+        println!("metrics_listen  {}", config.metrics.listen);
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "CLI output")]
+fn certs_dev(out: &Path, primary_name: &str) -> anyhow::Result<()> {
+    let paths = DevPaths::in_directory(out);
+    let key = credentials::dev::generate(&paths, primary_name)?;
+    for (what, path) in paths.all() {
+        println!("{what:<20} {}", path.display());
+    }
+    println!("public_key           {}", key.verifying_key().to_base64());
+    println!("key_id               {}", key.key_id());
+    Ok(())
+}

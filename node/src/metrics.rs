@@ -1,0 +1,215 @@
+//! Every Prometheus metric the node exports, defined in one place and passed by `Arc`, and the
+//! metrics listener (`/metrics`, `/healthz`). Labels come from closed enums only: never a
+//! domain, address or URL.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use prometheus::{
+    Encoder as _, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Latency buckets for checks, seconds: loopback checks take well under a millisecond, real ones
+/// up to the deadline (tens of seconds).
+const CHECK_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The node's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// `mpic_node_build_info{version}`: always 1.
+    pub build_info: IntGaugeVec,
+    /// `mpic_node_dangerous_option_enabled{option}`: 1 for each `[dangerous]` option turned on.
+    pub dangerous_options: IntGaugeVec,
+    /// `mpic_node_requests_total{outcome}`: requests by how they ended (`answered` or a protocol
+    /// error kind).
+    pub requests: IntCounterVec,
+    /// `mpic_node_requests_in_flight`: requests admitted and not yet finished.
+    pub requests_in_flight: IntGauge,
+    /// `mpic_node_shed_requests_total{scope}`: requests refused as `overloaded` (`global` or
+    /// `primary` limit).
+    pub shed_requests: IntCounterVec,
+    /// `mpic_node_quic_connections_open`: QUIC connections currently open.
+    pub quic_connections_open: IntGauge,
+    /// `mpic_node_quic_connections_total{result}`: connection attempts by result (`accepted`,
+    /// `handshake_failed`, `unauthorized`, `over_limit`).
+    pub quic_connections: IntCounterVec,
+    /// `mpic_node_checks_total{kind,method,outcome,problem}`: checks by kind, method, outcome and
+    /// problem kind (`none` on pass).
+    pub checks: IntCounterVec,
+    /// `mpic_node_check_duration_seconds{kind}`: time per check.
+    pub check_duration: HistogramVec,
+    /// `mpic_node_results_signed_total`: signed results produced.
+    pub results_signed: IntCounter,
+}
+
+impl Metrics {
+    /// Registers every metric in a fresh registry.
+    pub fn new() -> Result<Arc<Self>, prometheus::Error> {
+        let registry = Registry::new();
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "mpic_node_build_info",
+                "Build information; the value is always 1",
+            ),
+            &["version"],
+        )?;
+        let dangerous_options = IntGaugeVec::new(
+            Opts::new(
+                "mpic_node_dangerous_option_enabled",
+                "1 for each [dangerous] option turned on",
+            ),
+            &["option"],
+        )?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_requests_total",
+                "Validation requests by how they ended",
+            ),
+            &["outcome"],
+        )?;
+        let requests_in_flight = IntGauge::new(
+            "mpic_node_requests_in_flight",
+            "Requests admitted and not yet finished",
+        )?;
+        let shed_requests = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_shed_requests_total",
+                "Requests refused as overloaded, by the limit hit",
+            ),
+            &["scope"],
+        )?;
+        let quic_connections_open = IntGauge::new(
+            "mpic_node_quic_connections_open",
+            "QUIC connections currently open",
+        )?;
+        let quic_connections = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_quic_connections_total",
+                "QUIC connection attempts by result",
+            ),
+            &["result"],
+        )?;
+        let checks = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_checks_total",
+                "Checks by kind, method, outcome and problem kind",
+            ),
+            &["kind", "method", "outcome", "problem"],
+        )?;
+        let check_duration = HistogramVec::new(
+            HistogramOpts::new("mpic_node_check_duration_seconds", "Time to run one check")
+                .buckets(CHECK_BUCKETS.to_vec()),
+            &["kind"],
+        )?;
+        let results_signed =
+            IntCounter::new("mpic_node_results_signed_total", "Signed results produced")?;
+        registry.register(Box::new(build_info.clone()))?;
+        registry.register(Box::new(dangerous_options.clone()))?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(requests_in_flight.clone()))?;
+        registry.register(Box::new(shed_requests.clone()))?;
+        registry.register(Box::new(quic_connections_open.clone()))?;
+        registry.register(Box::new(quic_connections.clone()))?;
+        registry.register(Box::new(checks.clone()))?;
+        registry.register(Box::new(check_duration.clone()))?;
+        registry.register(Box::new(results_signed.clone()))?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Ok(Arc::new(Self {
+            registry,
+            build_info,
+            dangerous_options,
+            requests,
+            requests_in_flight,
+            shed_requests,
+            quic_connections_open,
+            quic_connections,
+            checks,
+            check_duration,
+            results_signed,
+        }))
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding into a Vec cannot fail for the text format except on invalid metric names,
+        // which are constants here.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on an already bound listener until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "metrics listener accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let metrics = Arc::clone(&metrics);
+        connections.spawn(serve_connection(stream, peer, metrics));
+        while connections.try_join_next().is_some() {}
+    }
+    connections.abort_all();
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, metrics: Arc<Metrics>) {
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let metrics = Arc::clone(&metrics);
+        async move { Ok::<_, Infallible>(route(&request, &metrics)) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(5))
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    // A scrape takes milliseconds; a connection that lingers past this is dropped.
+    if let Ok(Err(error)) =
+        tokio::time::timeout(std::time::Duration::from_secs(30), connection).await
+    {
+        tracing::debug!(%peer, %error, "metrics connection ended with an error");
+    }
+}
+
+fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match request.uri().path() {
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
+        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics or /healthz\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}

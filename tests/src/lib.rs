@@ -1,0 +1,7 @@
+//! Test support for mpic-node: start the real `mpic-node` binary on loopback with generated
+//! credentials, and build primaries that talk to it. Fixture servers (DNS, HTTP, TLS-ALPN,
+//! hostile peers) join this library as the checks land; `bench/` reuses it.
+
+pub mod node;
+
+pub use node::{DevCredentials, NodeOptions, NodeProcess, binary_path};

@@ -1,0 +1,13 @@
+//! End-to-end tests: the real `mpic-node` binary on loopback, driven by real primaries.
+//! `make test` builds the binaries first (`make build`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed set-up step must fail the test loudly"
+)]
+
+mod auth;
+mod lifecycle;
+mod overload;
+mod protocol;
+mod support;

@@ -1,0 +1,76 @@
+//! Shared set-up for the end-to-end tests.
+
+use std::time::Duration;
+
+use mpic_protocol::frame;
+use mpic_protocol::{CaaCheck, Check, NodeMessage, PROTOCOL_VERSION, Request, Target};
+use mpic_tests::DevCredentials;
+
+/// A temporary directory with a fresh dev credential set.
+pub(crate) struct Lab {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) credentials: DevCredentials,
+}
+
+impl Lab {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let credentials =
+            DevCredentials::generate(&dir.path().join("dev")).expect("dev credentials");
+        Self { dir, credentials }
+    }
+}
+
+pub(crate) fn caa_target(identifier: &str) -> Target {
+    Target {
+        identifier: identifier.into(),
+        check: Check::Caa(CaaCheck {
+            issuer_domains: vec!["ca.example".into()],
+            ..CaaCheck::default()
+        }),
+    }
+}
+
+pub(crate) fn request(targets: Vec<Target>) -> Request {
+    Request {
+        version: PROTOCOL_VERSION,
+        request_id: "e2e-1".into(),
+        nonce: vec![5; 16],
+        deadline_unix_ms: mpic_protocol::client::unix_ms().unwrap() + 10_000,
+        targets,
+    }
+}
+
+/// Writes raw bytes on a new stream, finishes it, and reads every message back.
+pub(crate) async fn exchange(
+    connection: &quinn::Connection,
+    bytes: &[u8],
+    finish: bool,
+) -> Vec<NodeMessage> {
+    let (mut send, mut recv) = connection.open_bi().await.expect("open stream");
+    send.write_all(bytes).await.expect("write");
+    if finish {
+        send.finish().expect("finish");
+    }
+    read_all(&mut recv).await
+}
+
+pub(crate) async fn read_all(recv: &mut quinn::RecvStream) -> Vec<NodeMessage> {
+    let mut messages = Vec::new();
+    loop {
+        let body = tokio::time::timeout(
+            Duration::from_secs(15),
+            frame::io::read_frame(recv, 1 << 20),
+        )
+        .await
+        .expect("node answered in time")
+        .expect("well-formed frame");
+        let Some(body) = body else { break };
+        messages.push(frame::decode_body(&body).expect("node message"));
+    }
+    messages
+}
+
+pub(crate) fn encode(request: &Request) -> Vec<u8> {
+    frame::encode(request, usize::MAX).expect("encode")
+}
