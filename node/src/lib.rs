@@ -6,6 +6,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod dispatch;
+pub mod dns;
 pub mod metrics;
 pub mod quic;
 pub mod shutdown;

@@ -49,6 +49,61 @@ pub struct Metrics {
     pub check_duration: HistogramVec,
     /// `mpic_node_results_signed_total`: signed results produced.
     pub results_signed: IntCounter,
+    /// The DNS client's metrics.
+    pub dns: DnsMetrics,
+}
+
+/// Metrics of the DNS client (cheap to clone: each is a shared handle).
+#[derive(Debug, Clone)]
+pub struct DnsMetrics {
+    /// `mpic_node_dns_queries_total{transport,rcode}`: answered queries by transport and rcode.
+    pub queries: IntCounterVec,
+    /// `mpic_node_dns_timeouts_total`: queries with no matching answer in time.
+    pub timeouts: IntCounter,
+    /// `mpic_node_dns_network_errors_total{transport}`: refused, unreachable, reset.
+    pub errors: IntCounterVec,
+    /// `mpic_node_dns_mismatched_responses_total{reason}`: datagrams dropped as not ours
+    /// (`id`, `question`, `source`, `malformed`, `not_response`): spoofing attempts show here.
+    pub mismatched: IntCounterVec,
+    /// `mpic_node_dns_truncated_total`: UDP answers with TC that were retried over TCP.
+    pub truncated: IntCounter,
+    /// `mpic_node_dns_cache_lookups_total{result}`: `hit` or `miss`.
+    pub cache: IntCounterVec,
+}
+
+impl DnsMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let queries = IntCounterVec::new(
+            Opts::new("mpic_node_dns_queries_total", "DNS queries answered, by transport and rcode"),
+            &["transport", "rcode"],
+        )?;
+        let timeouts = IntCounter::new("mpic_node_dns_timeouts_total", "DNS queries with no matching answer in time")?;
+        let errors = IntCounterVec::new(
+            Opts::new("mpic_node_dns_network_errors_total", "DNS queries that failed at the socket"),
+            &["transport"],
+        )?;
+        let mismatched = IntCounterVec::new(
+            Opts::new("mpic_node_dns_mismatched_responses_total", "DNS datagrams dropped because they do not match the query"),
+            &["reason"],
+        )?;
+        let truncated = IntCounter::new("mpic_node_dns_truncated_total", "Truncated UDP answers retried over TCP")?;
+        let cache = IntCounterVec::new(
+            Opts::new("mpic_node_dns_cache_lookups_total", "DNS cache lookups by result"),
+            &["result"],
+        )?;
+        registry.register(Box::new(queries.clone()))?;
+        registry.register(Box::new(timeouts.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(mismatched.clone()))?;
+        registry.register(Box::new(truncated.clone()))?;
+        registry.register(Box::new(cache.clone()))?;
+        Ok(Self { queries, timeouts, errors, mismatched, truncated, cache })
+    }
+
+    /// Metrics registered in a private registry (tests and tools that need no exposition).
+    pub fn unregistered() -> Result<Self, prometheus::Error> {
+        Self::new(&Registry::new())
+    }
 }
 
 impl Metrics {
@@ -122,6 +177,7 @@ impl Metrics {
         registry.register(Box::new(checks.clone()))?;
         registry.register(Box::new(check_duration.clone()))?;
         registry.register(Box::new(results_signed.clone()))?;
+        let dns = DnsMetrics::new(&registry)?;
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -137,6 +193,7 @@ impl Metrics {
             checks,
             check_duration,
             results_signed,
+            dns,
         }))
     }
 

@@ -1,0 +1,232 @@
+//! A bounded cache of answers (positive and negative, RFC 2308) and of delegations, keyed by
+//! (name, type), with TTLs honoured but capped: CAA and challenge records must be fresh for
+//! corroboration, so answers are kept briefly; delegations may live longer. One cache per node,
+//! never shared with another perspective (BR 3.2.2.9: no shared DNS cache).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, Record, RecordType};
+use tokio::time::Instant;
+
+/// Rough bytes an entry costs beyond its records (key, map slot, bookkeeping).
+const ENTRY_OVERHEAD: usize = 128;
+/// Rough bytes per cached record (owner name, rdata, TTL); records are small except big TXT sets,
+/// which are counted by their rdata length.
+const RECORD_OVERHEAD: usize = 64;
+
+/// A cached answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    /// The RRset (and any CNAME at the name when asked for another type).
+    Records(Arc<Vec<Record>>),
+    /// NXDOMAIN or NODATA (rcode NOERROR, no records).
+    Negative(ResponseCode),
+}
+
+/// A zone cut: the NS names of a zone and the addresses known for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    /// Name server names.
+    pub nameservers: Vec<Name>,
+    /// Addresses from glue or from resolving the NS names.
+    pub addresses: Vec<(Name, IpAddr)>,
+}
+
+/// Limits of the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLimits {
+    /// Most entries (answers + delegations).
+    pub max_entries: usize,
+    /// Most bytes (estimated).
+    pub max_bytes: usize,
+    /// Longest an answer is kept, whatever its TTL.
+    pub max_answer_ttl: Duration,
+    /// Longest a delegation is kept.
+    pub max_delegation_ttl: Duration,
+}
+
+type Key = (Name, RecordType);
+
+#[derive(Debug)]
+struct Entry<T> {
+    value: T,
+    expires: Instant,
+    bytes: usize,
+    /// Matches the eviction slot queued when this entry was stored.
+    generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    answers: HashMap<Key, Entry<Cached>>,
+    delegations: HashMap<Name, Entry<Delegation>>,
+    /// Insertion order for eviction (oldest first); may hold keys already replaced or removed.
+    order: VecDeque<(Slot, u64)>,
+    bytes: usize,
+    generation: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Answer(Key),
+    Delegation(Name),
+}
+
+impl Inner {
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Whether the queued slot still names the live entry (not one replaced or removed since).
+    fn is_current(&self, slot: &Slot, generation: u64) -> bool {
+        match slot {
+            Slot::Answer(key) => self.answers.get(key).is_some_and(|e| e.generation == generation),
+            Slot::Delegation(zone) => self.delegations.get(zone).is_some_and(|e| e.generation == generation),
+        }
+    }
+}
+
+/// The cache.
+#[derive(Debug)]
+pub struct Cache {
+    limits: CacheLimits,
+    inner: Mutex<Inner>,
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new(limits: CacheLimits) -> Self {
+        Self { limits, inner: Mutex::new(Inner::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A fresh answer for (name, type), if any.
+    pub fn answer(&self, name: &Name, record_type: RecordType) -> Option<Cached> {
+        let key = (name.to_lowercase(), record_type);
+        let mut inner = self.lock();
+        let now = Instant::now();
+        match inner.answers.get(&key) {
+            Some(entry) if entry.expires > now => Some(entry.value.clone()),
+            Some(_) => {
+                if let Some(old) = inner.answers.remove(&key) {
+                    inner.bytes = inner.bytes.saturating_sub(old.bytes);
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Stores an answer for `ttl` (capped). A TTL of zero is not cached (RFC 1035 §3.2.1).
+    pub fn store_answer(&self, name: &Name, record_type: RecordType, value: Cached, ttl: Duration) {
+        let ttl = ttl.min(self.limits.max_answer_ttl);
+        if ttl.is_zero() {
+            return;
+        }
+        let bytes = ENTRY_OVERHEAD
+            + match &value {
+                Cached::Records(records) => records.iter().map(record_bytes).sum(),
+                Cached::Negative(_) => 0,
+            };
+        let key = (name.to_lowercase(), record_type);
+        let mut inner = self.lock();
+        let generation = inner.next_generation();
+        let entry = Entry { value, expires: Instant::now() + ttl, bytes, generation };
+        if let Some(old) = inner.answers.insert(key.clone(), entry) {
+            inner.bytes = inner.bytes.saturating_sub(old.bytes);
+        }
+        inner.bytes += bytes;
+        inner.order.push_back((Slot::Answer(key), generation));
+        self.evict(&mut inner);
+    }
+
+    /// The closest known delegation for `name`: the longest ancestor (or `name` itself) with a
+    /// fresh zone cut, with that zone's name.
+    pub fn closest_delegation(&self, name: &Name) -> Option<(Name, Delegation)> {
+        let lower = name.to_lowercase();
+        let inner = self.lock();
+        let now = Instant::now();
+        let labels = lower.num_labels();
+        (0..=labels).rev().find_map(|keep| {
+            let zone = lower.trim_to(usize::from(keep));
+            inner
+                .delegations
+                .get(&zone)
+                .filter(|entry| entry.expires > now)
+                .map(|entry| (zone, entry.value.clone()))
+        })
+    }
+
+    /// Stores a zone cut for `ttl` (capped).
+    pub fn store_delegation(&self, zone: &Name, delegation: Delegation, ttl: Duration) {
+        let ttl = ttl.min(self.limits.max_delegation_ttl);
+        if ttl.is_zero() {
+            return;
+        }
+        let bytes = ENTRY_OVERHEAD
+            + delegation.nameservers.len() * RECORD_OVERHEAD
+            + delegation.addresses.len() * RECORD_OVERHEAD;
+        let key = zone.to_lowercase();
+        let mut inner = self.lock();
+        let generation = inner.next_generation();
+        let entry = Entry { value: delegation, expires: Instant::now() + ttl, bytes, generation };
+        if let Some(old) = inner.delegations.insert(key.clone(), entry) {
+            inner.bytes = inner.bytes.saturating_sub(old.bytes);
+        }
+        inner.bytes += bytes;
+        inner.order.push_back((Slot::Delegation(key), generation));
+        self.evict(&mut inner);
+    }
+
+    /// Entries and estimated bytes held.
+    pub fn size(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.answers.len() + inner.delegations.len(), inner.bytes)
+    }
+
+    /// Drops everything.
+    pub fn clear(&self) {
+        *self.lock() = Inner::default();
+    }
+
+    /// Evicts oldest-inserted entries until both limits hold. Queue slots whose entry was
+    /// replaced or removed since are skipped (generation check), so eviction is O(1) amortised.
+    fn evict(&self, inner: &mut Inner) {
+        let limits = self.limits;
+        let over = |inner: &Inner| {
+            inner.answers.len() + inner.delegations.len() > limits.max_entries || inner.bytes > limits.max_bytes
+        };
+        while over(inner) {
+            let Some((slot, generation)) = inner.order.pop_front() else { break };
+            if !inner.is_current(&slot, generation) {
+                continue;
+            }
+            let freed = match &slot {
+                Slot::Answer(key) => inner.answers.remove(key).map(|e| e.bytes),
+                Slot::Delegation(zone) => inner.delegations.remove(zone).map(|e| e.bytes),
+            };
+            inner.bytes = inner.bytes.saturating_sub(freed.unwrap_or(0));
+        }
+        // Re-inserted keys leave dead slots behind; compact when they outnumber the live ones.
+        if inner.order.len() > 2 * (inner.answers.len() + inner.delegations.len()) + 64 {
+            let order = std::mem::take(&mut inner.order);
+            inner.order = order.into_iter().filter(|(slot, generation)| inner.is_current(slot, *generation)).collect();
+        }
+    }
+}
+
+fn record_bytes(record: &Record) -> usize {
+    use hickory_proto::serialize::binary::BinEncodable as _;
+    RECORD_OVERHEAD + record.data.to_bytes().map(|bytes| bytes.len()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,315 @@
+//! The node's own DNS client on `hickory-proto` message types: UDP with TCP fallback, random IDs
+//! and source ports, strict response matching, a bounded cache, and two modes — `iterative`
+//! (from the root hints: no third party sees or shapes our answers) and `forward` (to configured
+//! resolvers). Never the OS resolver (BR 3.2.2.9: each perspective resolves on its own; no shared
+//! cache between perspectives).
+
+pub mod cache;
+mod error;
+mod forward;
+mod iterate;
+pub mod root_hints;
+pub mod transport;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use mpic_protocol::{DnsEvidence, DnssecStatus};
+use tokio::time::Instant;
+
+pub use error::{Attempt, AttemptFailure, DnsError};
+
+use cache::{Cache, CacheLimits};
+use transport::{Transport, TransportConfig};
+
+use crate::metrics::DnsMetrics;
+
+/// The answer to one lookup, after following any CNAME chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The name asked for.
+    pub name: Name,
+    /// The type asked for.
+    pub record_type: RecordType,
+    /// `NoError` or `NXDomain`, for the final name of the chain.
+    pub rcode: ResponseCode,
+    /// The RRset of `record_type` at the final name (empty for NXDOMAIN/NODATA).
+    pub records: Vec<Record>,
+    /// The CNAME records followed, in order.
+    pub chain: Vec<Record>,
+    /// DNSSEC status of the answer; `None` until validation is in place.
+    pub dnssec: Option<DnssecStatus>,
+    /// The server that gave the final answer (`None` when it came from the cache).
+    pub server: Option<SocketAddr>,
+}
+
+impl Lookup {
+    /// The name the records belong to: the last CNAME target, or the name asked.
+    pub fn final_name(&self) -> &Name {
+        match self.chain.last().map(|record| &record.data) {
+            Some(RData::CNAME(target)) => &target.0,
+            _ => &self.name,
+        }
+    }
+
+    /// The rcode in presentation form (`NOERROR`, `NXDOMAIN`).
+    pub fn rcode_text(&self) -> String {
+        rcode_name(self.rcode)
+    }
+
+    /// The lookup as signed-result evidence (records in presentation format).
+    pub fn evidence(&self) -> DnsEvidence {
+        DnsEvidence {
+            name: self.name.to_string(),
+            record_type: self.record_type.to_string(),
+            rcode: self.rcode_text(),
+            records: self.chain.iter().chain(&self.records).map(ToString::to_string).collect(),
+            dnssec: self.dnssec,
+            server: self.server.map(|server| server.to_string()),
+        }
+    }
+}
+
+/// What the checks need from DNS; tests implement it with scripted fakes.
+pub trait Resolver: Send + Sync {
+    /// Looks up `name`/`record_type`, following CNAMEs, finishing by `deadline`.
+    fn lookup(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Lookup, DnsError>> + Send;
+}
+
+/// Where queries go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Iterate from these root servers (addresses of the root hints).
+    Iterative {
+        /// Root server names and addresses.
+        hints: root_hints::RootHints,
+        /// Port of every authoritative server (53; test labs use another).
+        port: u16,
+    },
+    /// Ask these recursive resolvers, in order.
+    Forward {
+        /// The resolvers.
+        upstreams: Vec<SocketAddr>,
+    },
+}
+
+/// Limits on one lookup (each is a defence against hostile or broken zones).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest one query may wait for its answer before the next server is tried.
+    pub query_timeout: Duration,
+    /// Most queries one lookup may send, all servers and referrals included (bounds the work a
+    /// hostile delegation can cause, cf. NXNSAttack CVE-2020-12662).
+    pub max_queries: usize,
+    /// Most referrals followed in one resolution.
+    pub max_referrals: usize,
+    /// Most CNAMEs followed.
+    pub max_cname_chain: usize,
+    /// How deep name-server-name resolution may nest (NS without glue whose own NS lack glue...).
+    pub max_ns_depth: usize,
+    /// Ask IPv6 addresses of name servers too.
+    pub use_ipv6: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            query_timeout: Duration::from_secs(2),
+            max_queries: 64,
+            max_referrals: 16,
+            max_cname_chain: 8,
+            max_ns_depth: 3,
+            use_ipv6: true,
+        }
+    }
+}
+
+/// Everything to build a [`DnsClient`].
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// Iterative or forward.
+    pub mode: Mode,
+    /// Per-lookup limits.
+    pub limits: Limits,
+    /// Cache limits.
+    pub cache: CacheLimits,
+    /// Egress addresses and 0x20.
+    pub transport: TransportConfig,
+}
+
+/// The node's resolver.
+#[derive(Debug, Clone)]
+pub struct DnsClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mode: Mode,
+    limits: Limits,
+    cache: Cache,
+    transport: Transport,
+    metrics: DnsMetrics,
+}
+
+/// Counts the queries of one lookup against [`Limits::max_queries`].
+#[derive(Debug)]
+pub(crate) struct Budget {
+    queries: usize,
+    max_queries: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, name: &Name) -> Result<(), DnsError> {
+        if self.queries >= self.max_queries {
+            return Err(DnsError::Limit { name: name.to_string(), what: "queries", limit: self.max_queries });
+        }
+        self.queries += 1;
+        Ok(())
+    }
+}
+
+/// One step of resolution: the records at exactly one name.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    rcode: ResponseCode,
+    /// Records of the asked type at the name, or a CNAME at the name.
+    records: Arc<Vec<Record>>,
+    server: Option<SocketAddr>,
+}
+
+impl DnsClient {
+    /// A client with an empty cache.
+    pub fn new(settings: DnsSettings, metrics: DnsMetrics) -> Self {
+        let transport = Transport::new(settings.transport, metrics.clone());
+        Self {
+            inner: Arc::new(Inner {
+                mode: settings.mode,
+                limits: settings.limits,
+                cache: Cache::new(settings.cache),
+                transport,
+                metrics,
+            }),
+        }
+    }
+
+    /// The cache (for tests and the metrics of its size).
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    async fn step(&self, name: &Name, record_type: RecordType, deadline: Instant, budget: &mut Budget) -> Result<Step, DnsError> {
+        if let Some(cached) = self.inner.cache.answer(name, record_type) {
+            self.inner.metrics.cache.with_label_values(&["hit"]).inc();
+            return Ok(match cached {
+                cache::Cached::Records(records) => Step { rcode: ResponseCode::NoError, records, server: None },
+                cache::Cached::Negative(rcode) => Step { rcode, records: Arc::new(Vec::new()), server: None },
+            });
+        }
+        self.inner.metrics.cache.with_label_values(&["miss"]).inc();
+        match &self.inner.mode {
+            Mode::Forward { upstreams } => forward::resolve(self, upstreams, name, record_type, deadline, budget).await,
+            Mode::Iterative { .. } => iterate::resolve(self, name, record_type, deadline, budget, 0).await,
+        }
+    }
+}
+
+impl Resolver for DnsClient {
+    async fn lookup(&self, name: &Name, record_type: RecordType, deadline: Instant) -> Result<Lookup, DnsError> {
+        let mut name_fqdn = name.clone();
+        name_fqdn.set_fqdn(true);
+        let mut budget = Budget { queries: 0, max_queries: self.inner.limits.max_queries };
+        let mut chain: Vec<Record> = Vec::new();
+        let mut current = name_fqdn.clone();
+        loop {
+            if Instant::now() >= deadline {
+                return Err(DnsError::DeadlineExceeded { name: name_fqdn.to_string(), record_type });
+            }
+            let step = self.step(&current, record_type, deadline, &mut budget).await?;
+            let cname = (record_type != RecordType::CNAME)
+                .then(|| {
+                    step.records.iter().find_map(|record| match &record.data {
+                        RData::CNAME(target) if record.name.eq(&current) => Some((record.clone(), target.0.clone())),
+                        _ => None,
+                    })
+                })
+                .flatten();
+            let Some((record, target)) = cname else {
+                let records = step.records.iter().filter(|r| r.record_type() == record_type).cloned().collect();
+                return Ok(Lookup { name: name_fqdn, record_type, rcode: step.rcode, records, chain, dnssec: None, server: step.server });
+            };
+            let seen = std::iter::once(&name_fqdn).chain(chain.iter().filter_map(|r| match &r.data {
+                RData::CNAME(t) => Some(&t.0),
+                _ => None,
+            }));
+            if seen.into_iter().any(|earlier| earlier.eq(&target)) {
+                chain.push(record);
+                return Err(DnsError::CnameLoop {
+                    name: name_fqdn.to_string(),
+                    chain: chain.iter().map(ToString::to_string).collect(),
+                });
+            }
+            if chain.len() >= self.inner.limits.max_cname_chain {
+                return Err(DnsError::CnameChainTooLong { name: name_fqdn.to_string(), limit: self.inner.limits.max_cname_chain });
+            }
+            chain.push(record);
+            current = target;
+        }
+    }
+}
+
+/// Concatenates each TXT record's strings (RFC 7208 §3.3 style: one RR is one value).
+pub fn txt_values(lookup: &Lookup) -> Vec<Vec<u8>> {
+    lookup
+        .records
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::TXT(txt) => Some(txt.txt_data.iter().flat_map(|part| part.iter().copied()).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An rcode's mnemonic (RFC 6895 §2.3), or `RCODE<n>` for one without a name here.
+pub fn rcode_name(rcode: ResponseCode) -> String {
+    match rcode {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::YXDomain => "YXDOMAIN".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        other => format!("RCODE{}", u16::from(other)),
+    }
+}
+
+/// The smallest TTL of a set of records, as a duration.
+pub(crate) fn min_ttl(records: &[Record]) -> Duration {
+    Duration::from_secs(records.iter().map(|r| u64::from(r.ttl)).min().unwrap_or(0))
+}
+
+/// The negative-caching TTL from the SOA in the authority section (RFC 2308 §5:
+/// min(SOA TTL, SOA MINIMUM)); zero without an SOA.
+pub(crate) fn negative_ttl(authorities: &[Record]) -> Duration {
+    authorities
+        .iter()
+        .find_map(|record| match &record.data {
+            RData::SOA(soa) => Some(Duration::from_secs(u64::from(record.ttl.min(soa.minimum)))),
+            _ => None,
+        })
+        .unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,296 @@
+//! Sends one query to one server: UDP from a fresh socket (random source port, random ID) bound
+//! to the configured egress address, TCP when the answer is truncated, idle TCP connections kept
+//! per server for reuse. Every exchange ends by its deadline.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hickory_proto::op::Message;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::Instant;
+
+use super::wire::{self, MAX_MESSAGE, OutgoingQuery, QuerySpec};
+use crate::metrics::DnsMetrics;
+
+/// Idle TCP connections kept per server: enough for a forwarder under load, few enough that a
+/// node talking to thousands of authoritative servers holds no large pool.
+const MAX_IDLE_TCP_PER_SERVER: usize = 4;
+/// How long an idle TCP connection is kept (RFC 7766 §6.2.3 suggests seconds, not minutes).
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Servers whose idle connections are remembered at most.
+const MAX_TCP_POOL_SERVERS: usize = 256;
+
+/// How the exchange went over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// UDP only.
+    Udp,
+    /// TCP (after truncation, or directly).
+    Tcp,
+}
+
+/// A matched response.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The response.
+    pub message: Message,
+    /// Who answered.
+    pub server: SocketAddr,
+    /// Over which transport the final answer came.
+    pub transport: Carrier,
+    /// Time from first send to answer.
+    pub elapsed: Duration,
+}
+
+/// One exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// No matching answer before the deadline.
+    #[error("{server}: no answer within {elapsed_ms} ms")]
+    Timeout {
+        /// The server.
+        server: SocketAddr,
+        /// Time waited.
+        elapsed_ms: u64,
+    },
+    /// A socket operation failed (refused, unreachable, reset).
+    #[error("{server}: {source}")]
+    Network {
+        /// The server.
+        server: SocketAddr,
+        /// The error.
+        source: io::Error,
+    },
+    /// The server answered over TCP with something that is not the answer to our query.
+    #[error("{server}: malformed or mismatched answer over TCP")]
+    Malformed {
+        /// The server.
+        server: SocketAddr,
+    },
+    /// The query could not be encoded (a bad name).
+    #[error(transparent)]
+    Encode(#[from] wire::EncodeError),
+}
+
+/// Egress and behaviour settings.
+#[derive(Debug, Clone, Default)]
+pub struct TransportConfig {
+    /// Source address for IPv4 queries (None: the OS picks).
+    pub egress_ipv4: Option<IpAddr>,
+    /// Source address for IPv6 queries.
+    pub egress_ipv6: Option<IpAddr>,
+    /// Randomise the case of query names (0x20) and require it echoed.
+    pub case_randomisation: bool,
+}
+
+/// The DNS transport.
+#[derive(Debug)]
+pub struct Transport {
+    config: TransportConfig,
+    idle_tcp: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+    metrics: DnsMetrics,
+}
+
+impl Transport {
+    /// A transport with these settings.
+    pub fn new(config: TransportConfig, metrics: DnsMetrics) -> Self {
+        Self { config, idle_tcp: Mutex::new(HashMap::new()), metrics }
+    }
+
+    /// Asks `server`: UDP first, TCP if the answer is truncated (RFC 7766 §5).
+    pub async fn exchange(&self, server: SocketAddr, spec: &QuerySpec, deadline: Instant) -> Result<Exchange, TransportError> {
+        let started = Instant::now();
+        let query = self.build(spec)?;
+        let message = self.udp(server, &query, deadline, started).await?;
+        if !message.metadata.truncation {
+            self.count(&message, "udp");
+            return Ok(Exchange { message, server, transport: Carrier::Udp, elapsed: started.elapsed() });
+        }
+        self.metrics.truncated.inc();
+        self.exchange_tcp(server, spec, deadline).await
+    }
+
+    /// Asks `server` over TCP, reusing an idle connection when there is one.
+    pub async fn exchange_tcp(&self, server: SocketAddr, spec: &QuerySpec, deadline: Instant) -> Result<Exchange, TransportError> {
+        let started = Instant::now();
+        let query = self.build(spec)?;
+        // A pooled connection may have been closed by the server meanwhile: one retry on a
+        // fresh connection covers that without hiding real failures.
+        if let Some(stream) = self.take_idle(server) {
+            if let Ok(Ok((message, stream))) = tokio::time::timeout_at(deadline, tcp_exchange(stream, &query)).await {
+                self.put_idle(server, stream);
+                self.count(&message, "tcp");
+                return Ok(Exchange { message, server, transport: Carrier::Tcp, elapsed: started.elapsed() });
+            }
+        }
+        let attempt = async {
+            let stream = self.connect_tcp(server).await?;
+            tcp_exchange(stream, &query).await
+        };
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok((message, stream))) => {
+                self.put_idle(server, stream);
+                self.count(&message, "tcp");
+                Ok(Exchange { message, server, transport: Carrier::Tcp, elapsed: started.elapsed() })
+            }
+            Ok(Err(TcpFailure::Io(source))) => {
+                self.metrics.errors.with_label_values(&["tcp"]).inc();
+                Err(TransportError::Network { server, source })
+            }
+            Ok(Err(TcpFailure::Mismatch(reason))) => {
+                self.metrics.mismatched.with_label_values(&[reason.label()]).inc();
+                Err(TransportError::Malformed { server })
+            }
+            Err(_) => {
+                self.metrics.timeouts.inc();
+                Err(TransportError::Timeout { server, elapsed_ms: millis(started.elapsed()) })
+            }
+        }
+    }
+
+    fn build(&self, spec: &QuerySpec) -> Result<OutgoingQuery, TransportError> {
+        let case_bits = self.config.case_randomisation.then(rand::random::<u64>);
+        Ok(wire::build_query(spec, rand::random::<u16>(), case_bits)?)
+    }
+
+    fn count(&self, message: &Message, transport: &str) {
+        let rcode = rcode_label(message);
+        self.metrics.queries.with_label_values(&[transport, rcode]).inc();
+    }
+
+    async fn udp(&self, server: SocketAddr, query: &OutgoingQuery, deadline: Instant, started: Instant) -> Result<Message, TransportError> {
+        let network = |source| TransportError::Network { server, source };
+        let socket = self.bind_udp(server).map_err(network)?;
+        // connect() makes the kernel drop datagrams from any other source; we check again below.
+        socket.connect(server).await.map_err(network)?;
+        socket.send(&query.bytes).await.map_err(|source| {
+            self.metrics.errors.with_label_values(&["udp"]).inc();
+            network(source)
+        })?;
+        let mut buffer = vec![0u8; MAX_MESSAGE];
+        loop {
+            let received = tokio::time::timeout_at(deadline, socket.recv_from(&mut buffer)).await;
+            let (len, source) = match received {
+                Err(_) => {
+                    self.metrics.timeouts.inc();
+                    return Err(TransportError::Timeout { server, elapsed_ms: millis(started.elapsed()) });
+                }
+                Ok(Err(source)) => {
+                    // ICMP port unreachable shows up here as ECONNREFUSED: fail fast.
+                    self.metrics.errors.with_label_values(&["udp"]).inc();
+                    return Err(network(source));
+                }
+                Ok(Ok(pair)) => pair,
+            };
+            if source != server {
+                self.metrics.mismatched.with_label_values(&["source"]).inc();
+                continue;
+            }
+            match wire::match_response(query, &buffer[..len]) {
+                Ok(message) => return Ok(message),
+                Err(reason) => {
+                    self.metrics.mismatched.with_label_values(&[reason.label()]).inc();
+                }
+            }
+        }
+    }
+
+    fn bind_udp(&self, server: SocketAddr) -> io::Result<UdpSocket> {
+        let socket = Socket::new(Domain::for_address(server), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_nonblocking(true)?;
+        // Port 0: the kernel picks a random ephemeral port per socket (RFC 5452 §9.2).
+        socket.bind(&SocketAddr::new(self.egress_for(server), 0).into())?;
+        UdpSocket::from_std(socket.into())
+    }
+
+    async fn connect_tcp(&self, server: SocketAddr) -> Result<TcpStream, TcpFailure> {
+        let socket = if server.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }?;
+        socket.bind(SocketAddr::new(self.egress_for(server), 0))?;
+        let stream = socket.connect(server).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    fn egress_for(&self, server: SocketAddr) -> IpAddr {
+        match server {
+            SocketAddr::V4(_) => self.config.egress_ipv4.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            SocketAddr::V6(_) => self.config.egress_ipv6.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+        }
+    }
+
+    fn take_idle(&self, server: SocketAddr) -> Option<TcpStream> {
+        let mut pool = self.idle_tcp.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let connections = pool.get_mut(&server)?;
+        while let Some((stream, since)) = connections.pop() {
+            if since.elapsed() < TCP_IDLE {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, server: SocketAddr, stream: TcpStream) {
+        let mut pool = self.idle_tcp.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if pool.len() >= MAX_TCP_POOL_SERVERS && !pool.contains_key(&server) {
+            // Forget servers whose connections all went stale; if none did, do not pool this one.
+            pool.retain(|_, connections| connections.iter().any(|(_, since)| since.elapsed() < TCP_IDLE));
+            if pool.len() >= MAX_TCP_POOL_SERVERS {
+                return;
+            }
+        }
+        let connections = pool.entry(server).or_default();
+        connections.retain(|(_, since)| since.elapsed() < TCP_IDLE);
+        if connections.len() < MAX_IDLE_TCP_PER_SERVER {
+            connections.push((stream, Instant::now()));
+        }
+    }
+}
+
+enum TcpFailure {
+    Io(io::Error),
+    Mismatch(wire::Mismatch),
+}
+
+impl From<io::Error> for TcpFailure {
+    fn from(error: io::Error) -> Self {
+        TcpFailure::Io(error)
+    }
+}
+
+/// One query and its answer on a TCP stream (RFC 1035 §4.2.2 length prefix).
+async fn tcp_exchange(mut stream: TcpStream, query: &OutgoingQuery) -> Result<(Message, TcpStream), TcpFailure> {
+    let len = u16::try_from(query.bytes.len()).map_err(|_| TcpFailure::Mismatch(wire::Mismatch::Malformed))?;
+    let mut framed = Vec::with_capacity(query.bytes.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(&query.bytes);
+    stream.write_all(&framed).await?;
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).await?;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut body).await?;
+    let message = wire::match_response(query, &body).map_err(TcpFailure::Mismatch)?;
+    Ok((message, stream))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The rcode as a metric label (closed set; anything else is `other`).
+pub fn rcode_label(message: &Message) -> &'static str {
+    use hickory_proto::op::ResponseCode;
+    match message.metadata.response_code {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        _ => "other",
+    }
+}
