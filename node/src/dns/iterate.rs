@@ -200,6 +200,11 @@ fn classify(message: &Message, zone: &Name, name: &Name, record_type: RecordType
     Classified::Unusable(AttemptFailure::Lame)
 }
 
+/// [`classify`] for the fuzz target (its result is private).
+pub(super) fn classify_for_fuzzing(message: &Message, zone: &Name, name: &Name, record_type: RecordType) {
+    let _ = classify(message, zone, name, record_type, true);
+}
+
 /// Caches every RRset of an authoritative answer that lies inside the answering zone, so the
 /// rest of an in-zone CNAME chain needs no second query.
 fn cache_in_bailiwick(client: &DnsClient, message: &Message, zone: &Name) {

@@ -1,0 +1,175 @@
+//! The config file exactly as serde reads it: every table `deny_unknown_fields`, every optional
+//! key an `Option` (its default lives in `super`, next to the rule that checks it).
+//!
+//! Values that need checking (addresses, durations, registries, ranges) are kept as text or
+//! `i64` here so that `super::validate` can report every bad value at once, each under its key
+//! path, instead of serde stopping at the first one.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    /// Who this perspective is. Required.
+    pub(super) perspective: Option<RawPerspective>,
+    /// The QUIC listener the primaries connect to. Required (it names the TLS files).
+    pub(super) quic: Option<RawQuic>,
+    /// The result-signing key. Required.
+    pub(super) signing: Option<RawSigning>,
+    /// Admission and request-size limits; every key has a default.
+    #[serde(default)]
+    pub(super) limits: RawLimits,
+    /// The Prometheus listener; every key has a default.
+    #[serde(default)]
+    pub(super) metrics: RawMetrics,
+    /// Drain behaviour on SIGTERM; every key has a default.
+    #[serde(default)]
+    pub(super) shutdown: RawShutdown,
+    /// Log filter and format; every key has a default.
+    #[serde(default)]
+    pub(super) logging: RawLogging,
+    /// Where generated material lives; every key has a default.
+    #[serde(default)]
+    pub(super) state: RawState,
+    /// Options that weaken safety; all off by default.
+    #[serde(default)]
+    pub(super) dangerous: RawDangerous,
+}
+
+/// `[perspective]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPerspective {
+    /// Required: the perspective id (`A-Z a-z 0-9 . _ -`, 1-64 characters).
+    pub(super) id: Option<String>,
+    /// Required: `ARIN`, `RIPE`, `APNIC`, `LACNIC` or `AFRINIC`.
+    pub(super) rir: Option<String>,
+    /// Required: free text for operators and audit logs, 1-128 characters.
+    pub(super) location: Option<String>,
+    /// Default `false`: a report-only perspective whose results must not count toward quorum.
+    pub(super) shadow: Option<bool>,
+}
+
+/// `[quic]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuic {
+    /// Default `["[::]:4433"]`: UDP socket addresses to listen on.
+    pub(super) listen: Option<Vec<String>>,
+    /// Required: node certificate chain, PEM.
+    pub(super) certificate: Option<String>,
+    /// Required: node private key, PKCS#8 PEM.
+    pub(super) private_key: Option<String>,
+    /// Required: CA bundle the primaries' client certificates must chain to, PEM.
+    pub(super) client_ca: Option<String>,
+    /// Default `[]`: base64 SHA-256 digests of admitted client SubjectPublicKeyInfos.
+    pub(super) client_spki_pins: Option<Vec<String>>,
+    /// Default `"30s"`: close a connection idle for this long.
+    pub(super) idle_timeout: Option<DurationText>,
+    /// Default `"10s"`: send a keep-alive this often; shorter than `idle_timeout`.
+    pub(super) keep_alive_interval: Option<DurationText>,
+    /// Default `1024`: concurrent connections across all primaries.
+    pub(super) max_connections: Option<i64>,
+    /// Default `256`: concurrent bidirectional streams per connection.
+    pub(super) max_streams_per_connection: Option<i64>,
+}
+
+/// `[signing]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSigning {
+    /// Required: Ed25519 result-signing key, PKCS#8 PEM.
+    pub(super) key: Option<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    /// Default `1024`: requests being worked on across all primaries.
+    pub(super) max_in_flight_requests: Option<i64>,
+    /// Default `256`: requests being worked on for one primary.
+    pub(super) max_in_flight_per_primary: Option<i64>,
+    /// Default `100`: targets in one request.
+    pub(super) max_targets_per_request: Option<i64>,
+    /// Default `65536`: bytes in one request frame.
+    pub(super) max_request_bytes: Option<i64>,
+    /// Default `"5s"`: time a primary has to send its whole request.
+    pub(super) request_read_timeout: Option<DurationText>,
+    /// Default `"30s"`: cap on a request's own deadline.
+    pub(super) max_deadline: Option<DurationText>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    /// Default `"127.0.0.1:9464"`: TCP socket address of the Prometheus listener.
+    pub(super) listen: Option<String>,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShutdown {
+    /// Default `"10s"`: how long in-flight work may run on after SIGTERM.
+    pub(super) grace_period: Option<DurationText>,
+}
+
+/// `[logging]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLogging {
+    /// Default `"info"`: a `tracing` EnvFilter directive string.
+    pub(super) level: Option<String>,
+    /// Default `"text"`: `"text"` or `"json"`.
+    pub(super) format: Option<String>,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawState {
+    /// Default `"/var/lib/mpic-node"`: where generated material lives.
+    pub(super) directory: Option<String>,
+}
+
+/// `[dangerous]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDangerous {
+    /// Default `false`: create dev credentials when the configured files are missing.
+    pub(super) generate_dev_credentials: Option<bool>,
+    /// Default `false`: let checks reach private and reserved addresses.
+    pub(super) allow_private_targets: Option<bool>,
+}
+
+/// A duration as written in the file (`"30s"`, `"250ms"`), parsed later by `humantime` so a bad
+/// one is collected with the other problems. Its own visitor makes a bare number (`30`) fail
+/// with "expected a duration string such as \"30s\"" rather than serde's generic wording.
+#[derive(Debug)]
+pub(super) struct DurationText(pub(super) String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationText;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a duration string such as \"30s\" or \"250ms\"")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<DurationText, E> {
+                Ok(DurationText(text.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_str(DurationVisitor)
+    }
+}

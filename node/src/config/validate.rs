@@ -1,0 +1,591 @@
+//! Raw config → validated [`Config`](super::Config): every rule, each problem under its key path,
+//! all problems collected before failing.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use mpic_protocol::{PerspectiveId, Rir};
+
+use super::raw::{
+    DurationText, RawConfig, RawDangerous, RawLimits, RawLogging, RawMetrics, RawPerspective,
+    RawQuic, RawShutdown, RawSigning, RawState,
+};
+use super::*;
+
+/// Problems found so far. Every helper that returns `None` has pushed one, so a `None` field
+/// always means the config is invalid.
+#[derive(Default)]
+struct Problems(Vec<KeyProblem>);
+
+impl Problems {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(KeyProblem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Raw → typed. `Err` holds every problem found, in file order of tables and keys; it is never
+/// empty.
+pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<KeyProblem>> {
+    let mut problems = Problems::default();
+    let p = &mut problems;
+    let perspective = perspective(raw.perspective, p);
+    let quic = quic(raw.quic, base_dir, p);
+    let signing = signing(raw.signing, base_dir, p);
+    let limits = limits(raw.limits, p);
+    let metrics = metrics(raw.metrics, p);
+    let shutdown = shutdown(raw.shutdown, p);
+    let logging = logging(raw.logging, p);
+    let state = state(raw.state, base_dir, p);
+    let dangerous = dangerous(raw.dangerous);
+    match (
+        perspective,
+        quic,
+        signing,
+        limits,
+        metrics,
+        shutdown,
+        logging,
+        state,
+    ) {
+        (
+            Some(perspective),
+            Some(quic),
+            Some(signing),
+            Some(limits),
+            Some(metrics),
+            Some(shutdown),
+            Some(logging),
+            Some(state),
+        ) if problems.0.is_empty() => Ok(Config {
+            perspective,
+            quic,
+            signing,
+            limits,
+            metrics,
+            shutdown,
+            logging,
+            state,
+            dangerous,
+        }),
+        _ => Err(problems.0),
+    }
+}
+
+fn missing_table(name: &str, keys: &str, p: &mut Problems) {
+    p.push(
+        name,
+        format!("required table is missing (expected [{name}] with {keys})"),
+    );
+}
+
+fn perspective(raw: Option<RawPerspective>, p: &mut Problems) -> Option<PerspectiveConfig> {
+    let Some(raw) = raw else {
+        missing_table("perspective", "id, rir and location", p);
+        return None;
+    };
+    let id = required(
+        "perspective.id",
+        raw.id,
+        "a perspective id such as \"fra-1\"",
+        p,
+    )
+    .and_then(|id| {
+        PerspectiveId::new(id)
+            .map_err(|error| p.push("perspective.id", error.to_string()))
+            .ok()
+    });
+    let rir = required(
+        "perspective.rir",
+        raw.rir,
+        "one of ARIN, RIPE, APNIC, LACNIC, AFRINIC",
+        p,
+    )
+    .and_then(|rir| {
+        rir.parse::<Rir>()
+            .map_err(|error| p.push("perspective.rir", error.to_string()))
+            .ok()
+    });
+    let location = required(
+        "perspective.location",
+        raw.location,
+        "a place name such as \"Frankfurt, DE\"",
+        p,
+    )
+    .and_then(|location| {
+        let chars = location.chars().count();
+        if chars == 0 || chars > MAX_LOCATION_CHARS {
+            p.push(
+                "perspective.location",
+                format!("is {chars} characters long (expected 1 to {MAX_LOCATION_CHARS})"),
+            );
+            None
+        } else if location.chars().any(char::is_control) {
+            p.push(
+                "perspective.location",
+                format!("{location:?} contains a control character (expected plain text)"),
+            );
+            None
+        } else {
+            Some(location)
+        }
+    });
+    Some(PerspectiveConfig {
+        id: id?,
+        rir: rir?,
+        location: location?,
+        shadow: raw.shadow.unwrap_or(false),
+    })
+}
+
+fn quic(raw: Option<RawQuic>, base_dir: &Path, p: &mut Problems) -> Option<QuicConfig> {
+    let Some(raw) = raw else {
+        missing_table("quic", "certificate, private_key and client_ca", p);
+        return None;
+    };
+    let listen = match raw.listen {
+        None => Some(default_quic_listen()),
+        Some(listen) => socket_addresses("quic.listen", &listen, p),
+    };
+    let certificate = path(
+        "quic.certificate",
+        raw.certificate,
+        "the node certificate chain PEM file",
+        base_dir,
+        p,
+    );
+    let private_key = path(
+        "quic.private_key",
+        raw.private_key,
+        "the node private key PKCS#8 PEM file",
+        base_dir,
+        p,
+    );
+    let client_ca = path(
+        "quic.client_ca",
+        raw.client_ca,
+        "the PEM bundle of CAs that issue primaries' client certificates",
+        base_dir,
+        p,
+    );
+    let client_spki_pins = spki_pins(raw.client_spki_pins.unwrap_or_default(), p);
+    let idle_timeout = duration(
+        "quic.idle_timeout",
+        raw.idle_timeout,
+        DEFAULT_IDLE_TIMEOUT,
+        IDLE_TIMEOUT_RANGE,
+        p,
+    );
+    // The keep-alive must fire before the idle timeout. If the idle timeout is itself bad, the
+    // comparison is skipped so one mistake is reported once.
+    let keep_alive_interval = match raw.keep_alive_interval {
+        // An omitted interval follows a lowered idle timeout down, keeping a third of it.
+        None => {
+            Some(DEFAULT_KEEP_ALIVE_INTERVAL.min(idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT) / 3))
+        }
+        Some(text) => duration(
+            "quic.keep_alive_interval",
+            Some(text),
+            DEFAULT_KEEP_ALIVE_INTERVAL,
+            MIN_KEEP_ALIVE_INTERVAL..=*IDLE_TIMEOUT_RANGE.end(),
+            p,
+        )
+        .and_then(|interval| match idle_timeout {
+            Some(idle) if interval >= idle => {
+                p.push(
+                    "quic.keep_alive_interval",
+                    format!(
+                        "{} is not shorter than quic.idle_timeout ({}) (expected a shorter \
+                         interval so idle connections stay open)",
+                        humantime::format_duration(interval),
+                        humantime::format_duration(idle),
+                    ),
+                );
+                None
+            }
+            _ => Some(interval),
+        }),
+    };
+    let max_connections = bounded(
+        "quic.max_connections",
+        raw.max_connections,
+        DEFAULT_MAX_CONNECTIONS,
+        MAX_CONNECTIONS_RANGE,
+        p,
+    );
+    let max_streams_per_connection = bounded(
+        "quic.max_streams_per_connection",
+        raw.max_streams_per_connection,
+        DEFAULT_MAX_STREAMS_PER_CONNECTION,
+        MAX_STREAMS_PER_CONNECTION_RANGE,
+        p,
+    );
+    Some(QuicConfig {
+        listen: listen?,
+        certificate: certificate?,
+        private_key: private_key?,
+        client_ca: client_ca?,
+        client_spki_pins: client_spki_pins?,
+        idle_timeout: idle_timeout?,
+        keep_alive_interval: keep_alive_interval?,
+        max_connections: max_connections?,
+        max_streams_per_connection: max_streams_per_connection?,
+    })
+}
+
+fn signing(raw: Option<RawSigning>, base_dir: &Path, p: &mut Problems) -> Option<SigningConfig> {
+    let Some(raw) = raw else {
+        missing_table("signing", "key", p);
+        return None;
+    };
+    let key = path(
+        "signing.key",
+        raw.key,
+        "the Ed25519 signing key PKCS#8 PEM file",
+        base_dir,
+        p,
+    );
+    Some(SigningConfig { key: key? })
+}
+
+fn limits(raw: RawLimits, p: &mut Problems) -> Option<LimitsConfig> {
+    let max_in_flight_requests = bounded(
+        "limits.max_in_flight_requests",
+        raw.max_in_flight_requests,
+        DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+        MAX_IN_FLIGHT_REQUESTS_RANGE,
+        p,
+    );
+    // Bounded by the global limit; if that is itself bad, by its upper bound only so one
+    // mistake is reported once.
+    let per_primary_max = max_in_flight_requests.unwrap_or(*MAX_IN_FLIGHT_REQUESTS_RANGE.end());
+    let max_in_flight_per_primary = match raw.max_in_flight_per_primary {
+        // An omitted per-primary limit follows a lowered global limit down.
+        None => Some(DEFAULT_MAX_IN_FLIGHT_PER_PRIMARY.min(per_primary_max)),
+        Some(value) => bounded(
+            "limits.max_in_flight_per_primary",
+            Some(value),
+            DEFAULT_MAX_IN_FLIGHT_PER_PRIMARY,
+            1..=per_primary_max,
+            p,
+        ),
+    };
+    let max_targets_per_request = bounded(
+        "limits.max_targets_per_request",
+        raw.max_targets_per_request,
+        DEFAULT_MAX_TARGETS_PER_REQUEST,
+        MAX_TARGETS_PER_REQUEST_RANGE,
+        p,
+    );
+    let max_request_bytes = bounded(
+        "limits.max_request_bytes",
+        raw.max_request_bytes,
+        DEFAULT_MAX_REQUEST_BYTES,
+        MAX_REQUEST_BYTES_RANGE,
+        p,
+    );
+    let request_read_timeout = duration(
+        "limits.request_read_timeout",
+        raw.request_read_timeout,
+        DEFAULT_REQUEST_READ_TIMEOUT,
+        REQUEST_READ_TIMEOUT_RANGE,
+        p,
+    );
+    let max_deadline = duration(
+        "limits.max_deadline",
+        raw.max_deadline,
+        DEFAULT_MAX_DEADLINE,
+        MAX_DEADLINE_RANGE,
+        p,
+    );
+    Some(LimitsConfig {
+        max_in_flight_requests: max_in_flight_requests?,
+        max_in_flight_per_primary: max_in_flight_per_primary?,
+        max_targets_per_request: max_targets_per_request?,
+        max_request_bytes: max_request_bytes?,
+        request_read_timeout: request_read_timeout?,
+        max_deadline: max_deadline?,
+    })
+}
+
+fn metrics(raw: RawMetrics, p: &mut Problems) -> Option<MetricsConfig> {
+    let listen = match raw.listen {
+        None => Some(DEFAULT_METRICS_LISTEN),
+        Some(text) => socket_address("metrics.listen", &text, p),
+    };
+    Some(MetricsConfig { listen: listen? })
+}
+
+fn shutdown(raw: RawShutdown, p: &mut Problems) -> Option<ShutdownConfig> {
+    let grace_period = duration(
+        "shutdown.grace_period",
+        raw.grace_period,
+        DEFAULT_GRACE_PERIOD,
+        GRACE_PERIOD_RANGE,
+        p,
+    );
+    Some(ShutdownConfig {
+        grace_period: grace_period?,
+    })
+}
+
+fn logging(raw: RawLogging, p: &mut Problems) -> Option<LoggingConfig> {
+    let level = match raw.level {
+        None => Some(DEFAULT_LOG_LEVEL.to_owned()),
+        Some(level) if level.trim().is_empty() => {
+            p.push(
+                "logging.level",
+                "is empty (expected a tracing filter such as \"info\" or \"info,mpic_node=debug\")",
+            );
+            None
+        }
+        // Parsed here as well as at start-up so a malformed filter is reported with the other
+        // problems, under its key.
+        Some(level) => match tracing_subscriber::EnvFilter::builder().parse(&level) {
+            Ok(_) => Some(level),
+            Err(error) => {
+                p.push(
+                    "logging.level",
+                    format!(
+                        "{level:?} is not a tracing filter: {error} (expected e.g. \"info\" or \
+                         \"info,mpic_node=debug\")"
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let format = match raw.format.as_deref() {
+        None => Some(DEFAULT_LOG_FORMAT),
+        Some("text") => Some(LogFormat::Text),
+        Some("json") => Some(LogFormat::Json),
+        Some(other) => {
+            p.push(
+                "logging.format",
+                format!("{other:?} is not a log format (expected \"text\" or \"json\")"),
+            );
+            None
+        }
+    };
+    Some(LoggingConfig {
+        level: level?,
+        format: format?,
+    })
+}
+
+fn state(raw: RawState, base_dir: &Path, p: &mut Problems) -> Option<StateConfig> {
+    let directory = path(
+        "state.directory",
+        Some(
+            raw.directory
+                .unwrap_or_else(|| DEFAULT_STATE_DIRECTORY.to_owned()),
+        ),
+        "a directory",
+        base_dir,
+        p,
+    );
+    Some(StateConfig {
+        directory: directory?,
+    })
+}
+
+fn dangerous(raw: RawDangerous) -> DangerousConfig {
+    DangerousConfig {
+        generate_dev_credentials: raw.generate_dev_credentials.unwrap_or(false),
+        allow_private_targets: raw.allow_private_targets.unwrap_or(false),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value rules shared by the tables.
+// ---------------------------------------------------------------------------------------------
+
+fn required<T>(key: &str, value: Option<T>, expected: &str, p: &mut Problems) -> Option<T> {
+    if value.is_none() {
+        p.push(
+            key,
+            format!("required key is missing (expected {expected})"),
+        );
+    }
+    value
+}
+
+/// A required path, joined onto `base_dir` when relative.
+fn path(
+    key: &str,
+    value: Option<String>,
+    expected: &str,
+    base_dir: &Path,
+    p: &mut Problems,
+) -> Option<PathBuf> {
+    let value = required(key, value, &format!("the path of {expected}"), p)?;
+    if value.is_empty() {
+        p.push(key, format!("is empty (expected the path of {expected})"));
+        return None;
+    }
+    // `join` keeps an absolute `value` as it is.
+    Some(base_dir.join(value))
+}
+
+fn socket_address(key: &str, text: &str, p: &mut Problems) -> Option<SocketAddr> {
+    match text.parse() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            p.push(
+                key,
+                format!(
+                    "{text:?} is not a socket address (expected ip:port, e.g. 127.0.0.1:4433 \
+                     or [::]:4433)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A non-empty list of distinct socket addresses; each bad entry is its own problem.
+fn socket_addresses(key: &str, texts: &[String], p: &mut Problems) -> Option<Vec<SocketAddr>> {
+    if texts.is_empty() {
+        p.push(
+            key,
+            "is empty (expected at least one socket address, e.g. [\"[::]:4433\"])",
+        );
+        return None;
+    }
+    let mut addresses = Vec::with_capacity(texts.len());
+    let mut valid = true;
+    for (i, text) in texts.iter().enumerate() {
+        let entry_key = format!("{key}[{i}]");
+        let Some(address) = socket_address(&entry_key, text, p) else {
+            valid = false;
+            continue;
+        };
+        if let Some(first) = texts
+            .iter()
+            .take(i)
+            .position(|earlier| earlier.parse::<SocketAddr>() == Ok(address))
+        {
+            p.push(
+                entry_key,
+                format!(
+                    "{address} is listed twice (also at {key}[{first}]; expected each address once)"
+                ),
+            );
+            valid = false;
+            continue;
+        }
+        addresses.push(address);
+    }
+    valid.then_some(addresses)
+}
+
+fn spki_pins(texts: Vec<String>, p: &mut Problems) -> Option<Vec<[u8; SPKI_PIN_LEN]>> {
+    let mut pins = Vec::with_capacity(texts.len());
+    let mut valid = true;
+    for (i, text) in texts.iter().enumerate() {
+        let key = format!("quic.client_spki_pins[{i}]");
+        let pin = match base64::engine::general_purpose::STANDARD.decode(text) {
+            // The decoder's own wording ("Invalid padding") adds little; say what a pin looks like.
+            Err(_) => {
+                p.push(
+                    key,
+                    format!(
+                        "{text:?} is not standard padded base64 (expected the base64 SHA-256 \
+                         digest of a client SubjectPublicKeyInfo: 44 characters ending in \"=\")"
+                    ),
+                );
+                None
+            }
+            Ok(bytes) => match <[u8; SPKI_PIN_LEN]>::try_from(bytes.as_slice()) {
+                Ok(pin) => Some(pin),
+                Err(_) => {
+                    p.push(
+                        key,
+                        format!(
+                            "{text:?} decodes to {} bytes (expected the {SPKI_PIN_LEN}-byte \
+                             SHA-256 digest of a client SubjectPublicKeyInfo)",
+                            bytes.len()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        match pin {
+            Some(pin) => pins.push(pin),
+            None => valid = false,
+        }
+    }
+    valid.then_some(pins)
+}
+
+fn duration(
+    key: &str,
+    value: Option<DurationText>,
+    default: Duration,
+    range: RangeInclusive<Duration>,
+    p: &mut Problems,
+) -> Option<Duration> {
+    let Some(DurationText(text)) = value else {
+        return Some(default);
+    };
+    let parsed = match humantime::parse_duration(&text) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            p.push(
+                key,
+                format!("{text:?} is not a duration: {error} (expected e.g. \"30s\" or \"250ms\")"),
+            );
+            return None;
+        }
+    };
+    if range.contains(&parsed) {
+        Some(parsed)
+    } else {
+        p.push(
+            key,
+            format!(
+                "{text:?} is out of range (expected {} to {})",
+                humantime::format_duration(*range.start()),
+                humantime::format_duration(*range.end()),
+            ),
+        );
+        None
+    }
+}
+
+/// An integer within `range` (inclusive), or `default` when omitted.
+fn bounded<T>(
+    key: &str,
+    value: Option<i64>,
+    default: T,
+    range: RangeInclusive<T>,
+    p: &mut Problems,
+) -> Option<T>
+where
+    T: TryFrom<i64> + PartialOrd + fmt::Display + Copy,
+{
+    let Some(value) = value else {
+        return Some(default);
+    };
+    match T::try_from(value) {
+        Ok(converted) if range.contains(&converted) => Some(converted),
+        _ => {
+            p.push(
+                key,
+                format!(
+                    "{value} is out of range (expected {} to {})",
+                    range.start(),
+                    range.end()
+                ),
+            );
+            None
+        }
+    }
+}
