@@ -78,10 +78,12 @@ pub async fn run(
         location: config.perspective.location.clone(),
         shadow: config.perspective.shadow,
     };
+    let dns_settings = config.dns.settings().context("loading dns.root_hints")?;
+    let dns = crate::dns::DnsClient::new(dns_settings, metrics.dns.clone());
     let service = Arc::new(Service {
         limits: config.limits.clone(),
         signer: ResultSigner::new(key, perspective),
-        dispatcher: Dispatcher::new(),
+        dispatcher: Dispatcher::new(dns),
         metrics: Arc::clone(&metrics),
         admission: Admission::new(
             config.limits.max_in_flight_requests,

@@ -6,19 +6,23 @@ use std::time::Duration;
 use mpic_protocol::{Check, Evidence, Outcome, Problem, ProblemKind, Target};
 use tokio::time::Instant;
 
+use crate::dns::DnsClient;
 use crate::signing::CheckReport;
 
 /// Longest identifier accepted (RFC 1035 §2.3.4: 253 octets, plus `*.`).
 const MAX_IDENTIFIER_LEN: usize = mpic_protocol::request::MAX_IDENTIFIER_LEN;
 
-/// Runs checks. Later issues give it the DNS resolver and HTTP fetcher.
-#[derive(Debug, Default)]
-pub struct Dispatcher {}
+/// Runs checks with the node's own network clients.
+#[derive(Debug)]
+pub struct Dispatcher {
+    /// The node's resolver (used by the CAA and DNS checks).
+    pub dns: DnsClient,
+}
 
 impl Dispatcher {
-    /// A dispatcher with no network clients yet.
-    pub fn new() -> Self {
-        Self {}
+    /// A dispatcher using this resolver.
+    pub fn new(dns: DnsClient) -> Self {
+        Self { dns }
     }
 
     /// Runs the check for one target, finishing by `deadline` whatever happens.
@@ -138,9 +142,21 @@ mod tests {
         }
     }
 
+    fn dispatcher() -> Dispatcher {
+        let settings = crate::config::Config::from_toml_str(
+            "[perspective]\nid = \"t\"\nrir = \"ARIN\"\nlocation = \"x\"\n[quic]\ncertificate = \"c\"\nprivate_key = \"k\"\nclient_ca = \"a\"\n[signing]\nkey = \"s\"\n",
+            std::path::Path::new("/"),
+        )
+        .unwrap()
+        .dns
+        .settings()
+        .unwrap();
+        Dispatcher::new(DnsClient::new(settings, crate::metrics::DnsMetrics::unregistered().unwrap()))
+    }
+
     #[tokio::test]
     async fn each_check_not_built_yet_is_unsupported_never_pass() {
-        let dispatcher = Dispatcher::new();
+        let dispatcher = dispatcher();
         let deadline = Instant::now() + Duration::from_secs(1);
         let dcv = DcvCheck {
             method: DcvMethod::AcmeHttp01,
@@ -170,7 +186,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_identifiers_fail_as_malformed() {
-        let dispatcher = Dispatcher::new();
+        let dispatcher = dispatcher();
         let deadline = Instant::now() + Duration::from_secs(1);
         let long = "a".repeat(256);
         for identifier in [

@@ -6,7 +6,10 @@
 //! `default.toml` is the embedded loopback development config `mpic-node run` uses without
 //! `--config`.
 
+pub mod dns;
 mod raw;
+
+pub use dns::{DnsConfig, DnsModeConfig};
 mod validate;
 
 use std::fmt;
@@ -164,6 +167,8 @@ pub struct Config {
     pub state: StateConfig,
     /// `[dangerous]`: options that weaken safety.
     pub dangerous: DangerousConfig,
+    /// `[dns]`: the DNS client.
+    pub dns: DnsConfig,
 }
 
 /// `[perspective]`.

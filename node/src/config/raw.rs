@@ -38,6 +38,47 @@ pub(super) struct RawConfig {
     /// Options that weaken safety; all off by default.
     #[serde(default)]
     pub(super) dangerous: RawDangerous,
+    /// The DNS client; every key has a default.
+    #[serde(default)]
+    pub(super) dns: RawDns,
+}
+
+/// `[dns]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDns {
+    /// Default `"iterative"`: `"iterative"` (from the root hints) or `"forward"`.
+    pub(super) mode: Option<String>,
+    /// Required in forward mode: recursive resolvers, `ip:port`.
+    pub(super) upstreams: Option<Vec<String>>,
+    /// Default: the built-in IANA hints. A file of root NS and A/AAAA lines.
+    pub(super) root_hints: Option<String>,
+    /// Default `53`: port of every authoritative server in iterative mode.
+    pub(super) authoritative_port: Option<i64>,
+    /// Default `"2s"`: wait for one server before trying the next.
+    pub(super) query_timeout: Option<DurationText>,
+    /// Default `64`: queries one lookup may send.
+    pub(super) max_queries_per_lookup: Option<i64>,
+    /// Default `16`: referrals one resolution may follow.
+    pub(super) max_referrals: Option<i64>,
+    /// Default `8`: CNAMEs one lookup may follow.
+    pub(super) max_cname_chain: Option<i64>,
+    /// Default `"60s"`: longest an answer is cached.
+    pub(super) max_cache_ttl: Option<DurationText>,
+    /// Default `"1h"`: longest a delegation (NS + glue) is cached.
+    pub(super) max_delegation_ttl: Option<DurationText>,
+    /// Default `100000`: cache entries.
+    pub(super) cache_max_entries: Option<i64>,
+    /// Default `67108864`: cache bytes (estimated).
+    pub(super) cache_max_bytes: Option<i64>,
+    /// Default `false`: randomise query-name case (0x20) and require it echoed.
+    pub(super) case_randomisation: Option<bool>,
+    /// Default `true`: also use name servers' IPv6 addresses.
+    pub(super) use_ipv6: Option<bool>,
+    /// Default: the OS picks. Source address for IPv4 queries.
+    pub(super) egress_ipv4: Option<String>,
+    /// Default: the OS picks. Source address for IPv6 queries.
+    pub(super) egress_ipv6: Option<String>,
 }
 
 /// `[perspective]`.

@@ -14,7 +14,8 @@ use super::*;
 const EXAMPLE: &str = include_str!("../../../deploy/mpic-node.example.toml");
 
 /// Every table the file format has, in the order the docs list them.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
+    "dns",
     "perspective",
     "quic",
     "signing",
@@ -27,7 +28,19 @@ const TABLES: [&str; 9] = [
 ];
 
 /// Every key the file format has.
-const ALL_KEYS: [&str; 27] = [
+const ALL_KEYS: [&str; 39] = [
+    "dns.mode",
+    "dns.authoritative_port",
+    "dns.query_timeout",
+    "dns.max_queries_per_lookup",
+    "dns.max_referrals",
+    "dns.max_cname_chain",
+    "dns.max_cache_ttl",
+    "dns.max_delegation_ttl",
+    "dns.cache_max_entries",
+    "dns.cache_max_bytes",
+    "dns.case_randomisation",
+    "dns.use_ipv6",
     "perspective.id",
     "perspective.rir",
     "perspective.location",
@@ -56,6 +69,10 @@ const ALL_KEYS: [&str; 27] = [
     "dangerous.generate_dev_credentials",
     "dangerous.allow_private_targets",
 ];
+
+/// Keys that only make sense in some set-ups: the example shows them commented out
+/// (`# key = value`) under their table, with their documentation above.
+const COMMENTED_KEYS: [&str; 4] = ["dns.upstreams", "dns.root_hints", "dns.egress_ipv4", "dns.egress_ipv6"];
 
 /// Only the required keys; everything else takes its default.
 const MINIMAL: &str = r#"
@@ -214,6 +231,12 @@ fn example_documents_every_table_and_key() {
     let mut expected = ALL_KEYS.map(String::from).to_vec();
     expected.sort();
     assert_eq!(keys, expected);
+    for key in COMMENTED_KEYS {
+        let (table, name) = key.split_once('.').unwrap();
+        let section = EXAMPLE.split(&format!("[{table}]")).nth(1).unwrap();
+        let section = section.split("\n[").next().unwrap();
+        assert!(section.contains(&format!("\n# {name} = ")), "{key} is not shown commented out in [{table}]");
+    }
 
     // Every key line and table header carries a comment right above it.
     let lines: Vec<&str> = EXAMPLE.lines().collect();
@@ -698,7 +721,9 @@ fn omitted_optional_keys_take_their_defaults() {
         logging,
         state,
         dangerous,
+        dns,
     } = config;
+    assert_eq!(dns.mode, crate::config::DnsModeConfig::Iterative { root_hints: None });
 
     assert_eq!(perspective.id.as_str(), "fra-1");
     assert_eq!(perspective.rir, Rir::RipeNcc);

@@ -19,10 +19,10 @@ use super::*;
 /// Problems found so far. Every helper that returns `None` has pushed one, so a `None` field
 /// always means the config is invalid.
 #[derive(Default)]
-struct Problems(Vec<KeyProblem>);
+pub(super) struct Problems(Vec<KeyProblem>);
 
 impl Problems {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.0.push(KeyProblem {
             key: key.into(),
             message: message.into(),
@@ -44,6 +44,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let logging = logging(raw.logging, p);
     let state = state(raw.state, base_dir, p);
     let dangerous = dangerous(raw.dangerous);
+    let dns = dns::validate(raw.dns, base_dir, p);
     match (
         perspective,
         quic,
@@ -53,6 +54,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
         shutdown,
         logging,
         state,
+        dns,
     ) {
         (
             Some(perspective),
@@ -63,6 +65,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             Some(shutdown),
             Some(logging),
             Some(state),
+            Some(dns),
         ) if problems.0.is_empty() => Ok(Config {
             perspective,
             quic,
@@ -73,6 +76,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             logging,
             state,
             dangerous,
+            dns,
         }),
         _ => Err(problems.0),
     }
@@ -406,7 +410,7 @@ fn dangerous(raw: RawDangerous) -> DangerousConfig {
 // Value rules shared by the tables.
 // ---------------------------------------------------------------------------------------------
 
-fn required<T>(key: &str, value: Option<T>, expected: &str, p: &mut Problems) -> Option<T> {
+pub(super) fn required<T>(key: &str, value: Option<T>, expected: &str, p: &mut Problems) -> Option<T> {
     if value.is_none() {
         p.push(
             key,
@@ -433,7 +437,7 @@ fn path(
     Some(base_dir.join(value))
 }
 
-fn socket_address(key: &str, text: &str, p: &mut Problems) -> Option<SocketAddr> {
+pub(super) fn socket_address(key: &str, text: &str, p: &mut Problems) -> Option<SocketAddr> {
     match text.parse() {
         Ok(address) => Some(address),
         Err(_) => {
@@ -525,7 +529,7 @@ fn spki_pins(texts: Vec<String>, p: &mut Problems) -> Option<Vec<[u8; SPKI_PIN_L
     valid.then_some(pins)
 }
 
-fn duration(
+pub(super) fn duration(
     key: &str,
     value: Option<DurationText>,
     default: Duration,
@@ -561,7 +565,7 @@ fn duration(
 }
 
 /// An integer within `range` (inclusive), or `default` when omitted.
-fn bounded<T>(
+pub(super) fn bounded<T>(
     key: &str,
     value: Option<i64>,
     default: T,
