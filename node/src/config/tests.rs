@@ -723,7 +723,7 @@ fn omitted_optional_keys_take_their_defaults() {
         dangerous,
         dns,
     } = config;
-    assert_eq!(dns.mode, crate::config::DnsModeConfig::Iterative { root_hints: None });
+    assert_eq!(dns.mode, DnsModeConfig::Iterative { root_hints: None });
 
     assert_eq!(perspective.id.as_str(), "fra-1");
     assert_eq!(perspective.rir, Rir::RipeNcc);
