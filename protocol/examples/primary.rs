@@ -47,6 +47,10 @@ struct Args {
     /// Override the BR minimum number of remotes (for demos with fewer nodes than the BR needs).
     #[arg(long)]
     min_remotes: Option<usize>,
+    /// Wait for every perspective's answer before deciding (instead of deciding as early as the
+    /// quorum rule allows), so every result is printed.
+    #[arg(long)]
+    wait_all: bool,
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
@@ -120,7 +124,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             }),
         })
         .collect();
-    let validation = primary.validate(targets, args.timeout, policy).await?;
+    let validation = if args.wait_all {
+        primary.validate_all(targets, args.timeout, policy).await?
+    } else {
+        primary.validate(targets, args.timeout, policy).await?
+    };
     println!(
         "request {}: {} target(s)",
         validation.request.request_id,

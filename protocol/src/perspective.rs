@@ -23,7 +23,13 @@ pub enum Rir {
 
 impl Rir {
     /// Every RIR, in a fixed order.
-    pub const ALL: [Rir; 5] = [Rir::Arin, Rir::RipeNcc, Rir::Apnic, Rir::Lacnic, Rir::Afrinic];
+    pub const ALL: [Rir; 5] = [
+        Rir::Arin,
+        Rir::RipeNcc,
+        Rir::Apnic,
+        Rir::Lacnic,
+        Rir::Afrinic,
+    ];
 
     /// The wire and config spelling: `ARIN`, `RIPE`, `APNIC`, `LACNIC`, `AFRINIC`.
     pub fn as_str(self) -> &'static str {
@@ -87,9 +93,7 @@ pub struct PerspectiveId(String);
 
 /// The text cannot be a perspective identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid perspective id {0:?}: use 1-64 characters from A-Z, a-z, 0-9, '.', '_' and '-'"
-)]
+#[error("invalid perspective id {0:?}: use 1-64 characters from A-Z, a-z, 0-9, '.', '_' and '-'")]
 pub struct InvalidPerspectiveId(pub String);
 
 impl PerspectiveId {
@@ -101,7 +105,11 @@ impl PerspectiveId {
             && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if valid { Ok(Self(id)) } else { Err(InvalidPerspectiveId(id)) }
+        if valid {
+            Ok(Self(id))
+        } else {
+            Err(InvalidPerspectiveId(id))
+        }
     }
 
     /// The identifier as text.

@@ -95,7 +95,10 @@ impl Request {
             return Err(RequestError::NoTargets);
         }
         if self.targets.len() > max_targets {
-            return Err(RequestError::TooManyTargets { count: self.targets.len(), max: max_targets });
+            return Err(RequestError::TooManyTargets {
+                count: self.targets.len(),
+                max: max_targets,
+            });
         }
         if self.deadline_unix_ms <= now_unix_ms {
             return Err(RequestError::DeadlinePassed {
@@ -182,8 +185,14 @@ impl<'de> Deserialize<'de> for Check {
             })
             .ok_or_else(|| D::Error::custom("check has no text \"kind\""))?;
         match kind.as_str() {
-            "caa" => value.deserialized().map(Check::Caa).map_err(D::Error::custom),
-            "dcv" => value.deserialized().map(Check::Dcv).map_err(D::Error::custom),
+            "caa" => value
+                .deserialized()
+                .map(Check::Caa)
+                .map_err(D::Error::custom),
+            "dcv" => value
+                .deserialized()
+                .map(Check::Dcv)
+                .map_err(D::Error::custom),
             _ => Ok(Check::Unknown { kind }),
         }
     }

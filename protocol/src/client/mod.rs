@@ -217,6 +217,15 @@ pub struct PerspectiveReport {
     pub error: Option<String>,
 }
 
+/// When [`Primary`] stops collecting answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Collect {
+    /// As soon as every target's verdict is final.
+    UntilDecided,
+    /// When every node has answered or the timeout passed.
+    Everything,
+}
+
 /// A connected primary. Cheap to clone; connections are kept and reused per node.
 #[derive(Clone)]
 pub struct Primary {
@@ -337,6 +346,28 @@ impl Primary {
         timeout: Duration,
         policy: QuorumPolicy,
     ) -> Result<Validation, ClientError> {
+        self.run_validation(targets, timeout, policy, Collect::UntilDecided).await
+    }
+
+    /// Like [`Primary::validate`], but waits for every perspective's answer (or the timeout)
+    /// before deciding, so every result can be logged (BR 5.4.1 2.7) even when the verdict was
+    /// settled earlier.
+    pub async fn validate_all(
+        &self,
+        targets: Vec<Target>,
+        timeout: Duration,
+        policy: QuorumPolicy,
+    ) -> Result<Validation, ClientError> {
+        self.run_validation(targets, timeout, policy, Collect::Everything).await
+    }
+
+    async fn run_validation(
+        &self,
+        targets: Vec<Target>,
+        timeout: Duration,
+        policy: QuorumPolicy,
+        collect: Collect,
+    ) -> Result<Validation, ClientError> {
         let request = Arc::new(self.new_request(targets, timeout)?);
         let node_count = self.inner.nodes.len();
         let target_count = request.targets.len();
@@ -371,9 +402,8 @@ impl Primary {
         let mut errors: HashMap<usize, String> = HashMap::new();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut verdicts = self.verdicts(&policy, &results, &errors)?;
-        while !verdicts
-            .iter()
-            .all(|verdict| verdict.decision != quorum::Decision::Undecided)
+        while collect == Collect::Everything
+            || verdicts.iter().any(|verdict| verdict.decision == quorum::Decision::Undecided)
         {
             let next = tokio::time::timeout_at(deadline, receiver.recv()).await;
             match next {

@@ -7,6 +7,7 @@
 )]
 
 mod auth;
+mod dns;
 mod lifecycle;
 mod overload;
 mod protocol;
