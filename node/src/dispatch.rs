@@ -151,7 +151,10 @@ mod tests {
         .dns
         .settings()
         .unwrap();
-        Dispatcher::new(DnsClient::new(settings, crate::metrics::DnsMetrics::unregistered().unwrap()))
+        Dispatcher::new(DnsClient::new(
+            settings,
+            crate::metrics::DnsMetrics::unregistered().unwrap(),
+        ))
     }
 
     #[tokio::test]

@@ -74,21 +74,39 @@ pub struct DnsMetrics {
 impl DnsMetrics {
     fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let queries = IntCounterVec::new(
-            Opts::new("mpic_node_dns_queries_total", "DNS queries answered, by transport and rcode"),
+            Opts::new(
+                "mpic_node_dns_queries_total",
+                "DNS queries answered, by transport and rcode",
+            ),
             &["transport", "rcode"],
         )?;
-        let timeouts = IntCounter::new("mpic_node_dns_timeouts_total", "DNS queries with no matching answer in time")?;
+        let timeouts = IntCounter::new(
+            "mpic_node_dns_timeouts_total",
+            "DNS queries with no matching answer in time",
+        )?;
         let errors = IntCounterVec::new(
-            Opts::new("mpic_node_dns_network_errors_total", "DNS queries that failed at the socket"),
+            Opts::new(
+                "mpic_node_dns_network_errors_total",
+                "DNS queries that failed at the socket",
+            ),
             &["transport"],
         )?;
         let mismatched = IntCounterVec::new(
-            Opts::new("mpic_node_dns_mismatched_responses_total", "DNS datagrams dropped because they do not match the query"),
+            Opts::new(
+                "mpic_node_dns_mismatched_responses_total",
+                "DNS datagrams dropped because they do not match the query",
+            ),
             &["reason"],
         )?;
-        let truncated = IntCounter::new("mpic_node_dns_truncated_total", "Truncated UDP answers retried over TCP")?;
+        let truncated = IntCounter::new(
+            "mpic_node_dns_truncated_total",
+            "Truncated UDP answers retried over TCP",
+        )?;
         let cache = IntCounterVec::new(
-            Opts::new("mpic_node_dns_cache_lookups_total", "DNS cache lookups by result"),
+            Opts::new(
+                "mpic_node_dns_cache_lookups_total",
+                "DNS cache lookups by result",
+            ),
             &["result"],
         )?;
         registry.register(Box::new(queries.clone()))?;
@@ -97,7 +115,14 @@ impl DnsMetrics {
         registry.register(Box::new(mismatched.clone()))?;
         registry.register(Box::new(truncated.clone()))?;
         registry.register(Box::new(cache.clone()))?;
-        Ok(Self { queries, timeouts, errors, mismatched, truncated, cache })
+        Ok(Self {
+            queries,
+            timeouts,
+            errors,
+            mismatched,
+            truncated,
+            cache,
+        })
     }
 
     /// Metrics registered in a private registry (tests and tools that need no exposition).

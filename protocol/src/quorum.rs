@@ -52,12 +52,19 @@ impl QuorumPolicy {
             t if t >= PHASE_ENFORCED => (2, false, Enforcement::Enforced),
             _ => (2, false, Enforcement::ReportOnly),
         };
-        QuorumPolicy { min_remotes, require_rir_diversity, enforcement }
+        QuorumPolicy {
+            min_remotes,
+            require_rir_diversity,
+            enforcement,
+        }
     }
 
     /// The same rule, computed but never stopping issuance (shadow or report-only mode).
     pub fn report_only(self) -> QuorumPolicy {
-        QuorumPolicy { enforcement: Enforcement::ReportOnly, ..self }
+        QuorumPolicy {
+            enforcement: Enforcement::ReportOnly,
+            ..self
+        }
     }
 }
 
@@ -163,11 +170,10 @@ impl Verdict {
     /// True when issuance may proceed: quorum holds, or the policy is report-only and the
     /// decision is final (the caller still logs the shortfall).
     pub fn permits_issuance(&self) -> bool {
-        match (&self.decision, self.enforcement) {
-            (Decision::Corroborated, _) => true,
-            (Decision::NotCorroborated(_), Enforcement::ReportOnly) => true,
-            _ => false,
-        }
+        matches!(
+            (&self.decision, self.enforcement),
+            (Decision::Corroborated, _) | (Decision::NotCorroborated(_), Enforcement::ReportOnly)
+        )
     }
 }
 
@@ -189,7 +195,9 @@ pub fn evaluate(policy: &QuorumPolicy, remotes: &[RemoteOutcome]) -> Result<Verd
     let mut seen = HashSet::new();
     for remote in remotes {
         if !seen.insert(&remote.perspective_id) {
-            return Err(QuorumError::DuplicatePerspective(remote.perspective_id.clone()));
+            return Err(QuorumError::DuplicatePerspective(
+                remote.perspective_id.clone(),
+            ));
         }
     }
     let count = |state| remotes.iter().filter(|r| r.state == state).count();
@@ -199,7 +207,11 @@ pub fn evaluate(policy: &QuorumPolicy, remotes: &[RemoteOutcome]) -> Result<Verd
     let pending = count(RemoteState::Pending);
     let allowed = allowed_non_corroborations(used);
     let rirs_of = |states: &[RemoteState]| -> BTreeSet<Rir> {
-        remotes.iter().filter(|r| states.contains(&r.state)).map(|r| r.rir).collect()
+        remotes
+            .iter()
+            .filter(|r| states.contains(&r.state))
+            .map(|r| r.rir)
+            .collect()
     };
     let corroborating_rirs = rirs_of(&[RemoteState::Corroborated]);
     let tally = Tally {
@@ -210,20 +222,32 @@ pub fn evaluate(policy: &QuorumPolicy, remotes: &[RemoteOutcome]) -> Result<Verd
         allowed_failures: allowed.unwrap_or(0),
         corroborating_rirs: corroborating_rirs.iter().copied().collect(),
     };
-    let verdict = |decision| Verdict { decision, tally: tally.clone(), enforcement: policy.enforcement };
+    let verdict = |decision| Verdict {
+        decision,
+        tally: tally.clone(),
+        enforcement: policy.enforcement,
+    };
 
     let required = policy.min_remotes.max(2);
     let Some(allowed) = allowed.filter(|_| used >= required) else {
-        return Ok(verdict(Decision::NotCorroborated(Shortfall::TooFewRemotes { used, required })));
+        return Ok(verdict(Decision::NotCorroborated(
+            Shortfall::TooFewRemotes { used, required },
+        )));
     };
     if failed > allowed {
-        return Ok(verdict(Decision::NotCorroborated(Shortfall::TooManyFailures { failed, allowed })));
+        return Ok(verdict(Decision::NotCorroborated(
+            Shortfall::TooManyFailures { failed, allowed },
+        )));
     }
     if policy.require_rir_diversity {
         // Even if every pending remote corroborates, could the set span two regions?
         let possible = rirs_of(&[RemoteState::Corroborated, RemoteState::Pending]);
         if possible.len() < 2 {
-            return Ok(verdict(Decision::NotCorroborated(Shortfall::RirDiversity { corroborating_rirs: possible.len() })));
+            return Ok(verdict(Decision::NotCorroborated(
+                Shortfall::RirDiversity {
+                    corroborating_rirs: possible.len(),
+                },
+            )));
         }
     }
     let diverse_now = !policy.require_rir_diversity || corroborating_rirs.len() >= 2;
@@ -232,7 +256,11 @@ pub fn evaluate(policy: &QuorumPolicy, remotes: &[RemoteOutcome]) -> Result<Verd
     }
     if pending == 0 {
         // Everything answered, failures within the table, but not diverse enough.
-        return Ok(verdict(Decision::NotCorroborated(Shortfall::RirDiversity { corroborating_rirs: corroborating_rirs.len() })));
+        return Ok(verdict(Decision::NotCorroborated(
+            Shortfall::RirDiversity {
+                corroborating_rirs: corroborating_rirs.len(),
+            },
+        )));
     }
     Ok(verdict(Decision::Undecided))
 }

@@ -234,10 +234,10 @@ impl NodeProcess {
             }
         });
         let Ok(ready) = receiver.recv_timeout(READY_TIMEOUT) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = captured.lock().map(|text| text.clone()).unwrap_or_default();
-                bail!("node {} did not become ready; stderr:\n{log}", options.id);
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = captured.lock().map(|text| text.clone()).unwrap_or_default();
+            bail!("node {} did not become ready; stderr:\n{log}", options.id);
         };
         let field = |name: &str| -> anyhow::Result<SocketAddr> {
             let value = ready

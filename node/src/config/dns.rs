@@ -17,7 +17,8 @@ use crate::dns::{DnsSettings, Limits, Mode};
 /// dead server leaves time for the next within a check's budget.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Allowed `dns.query_timeout`.
-pub const QUERY_TIMEOUT_RANGE: RangeInclusive<Duration> = Duration::from_millis(50)..=Duration::from_secs(30);
+pub const QUERY_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_millis(50)..=Duration::from_secs(30);
 /// Queries per lookup: a deep delegation with a few dead servers needs ~20; more means a broken
 /// or hostile zone (NXNSAttack-style fan-out).
 pub const DEFAULT_MAX_QUERIES: usize = 64;
@@ -35,11 +36,13 @@ pub const MAX_CNAME_CHAIN_RANGE: RangeInclusive<usize> = 1..=32;
 /// perspective for corroboration to mean anything.
 pub const DEFAULT_MAX_CACHE_TTL: Duration = Duration::from_secs(60);
 /// Allowed `dns.max_cache_ttl` (0 disables answer caching).
-pub const MAX_CACHE_TTL_RANGE: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(3600);
+pub const MAX_CACHE_TTL_RANGE: RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::from_secs(3600);
 /// Delegations change rarely and cost several queries to rediscover.
 pub const DEFAULT_MAX_DELEGATION_TTL: Duration = Duration::from_secs(3600);
 /// Allowed `dns.max_delegation_ttl`.
-pub const MAX_DELEGATION_TTL_RANGE: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(2 * 86_400);
+pub const MAX_DELEGATION_TTL_RANGE: RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::from_secs(2 * 86_400);
 /// Cache entries: ~100 k names covers a busy perspective's working set.
 pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 100_000;
 /// Allowed `dns.cache_max_entries`.
@@ -101,7 +104,9 @@ impl DnsConfig {
     /// The client settings; reads the root hints file when one is configured.
     pub fn settings(&self) -> Result<DnsSettings, RootHintsError> {
         let mode = match &self.mode {
-            DnsModeConfig::Forward { upstreams } => Mode::Forward { upstreams: upstreams.clone() },
+            DnsModeConfig::Forward { upstreams } => Mode::Forward {
+                upstreams: upstreams.clone(),
+            },
             DnsModeConfig::Iterative { root_hints } => Mode::Iterative {
                 hints: match root_hints {
                     Some(path) => RootHints::from_file(path)?,
@@ -135,7 +140,12 @@ impl DnsConfig {
     }
 }
 
-fn egress(key: &str, text: Option<String>, want_v4: bool, p: &mut Problems) -> Option<Option<IpAddr>> {
+fn egress(
+    key: &str,
+    text: Option<String>,
+    want_v4: bool,
+    p: &mut Problems,
+) -> Option<Option<IpAddr>> {
     let Some(text) = text else { return Some(None) };
     match text.parse::<IpAddr>() {
         Ok(ip) if ip.is_ipv4() == want_v4 => Some(Some(ip)),
@@ -145,7 +155,10 @@ fn egress(key: &str, text: Option<String>, want_v4: bool, p: &mut Problems) -> O
             None
         }
         Err(_) => {
-            p.push(key, format!("{text:?} is not an IP address (expected the host's own source address)"));
+            p.push(
+                key,
+                format!("{text:?} is not an IP address (expected the host's own source address)"),
+            );
             None
         }
     }
@@ -158,7 +171,9 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
                 p.push("dns.upstreams", "is only used with mode = \"forward\" (remove it, or set dns.mode = \"forward\")");
                 None
             } else {
-                Some(DnsModeConfig::Iterative { root_hints: raw.root_hints.as_ref().map(|path| base_dir.join(path)) })
+                Some(DnsModeConfig::Iterative {
+                    root_hints: raw.root_hints.as_ref().map(|path| base_dir.join(path)),
+                })
             }
         }
         "forward" => {
@@ -176,25 +191,84 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
                         .enumerate()
                         .map(|(i, text)| socket_address(&format!("dns.upstreams[{i}]"), text, p))
                         .collect();
-                    parsed.into_iter().collect::<Option<Vec<_>>>().map(|upstreams| DnsModeConfig::Forward { upstreams })
+                    parsed
+                        .into_iter()
+                        .collect::<Option<Vec<_>>>()
+                        .map(|upstreams| DnsModeConfig::Forward { upstreams })
                 }
             }
         }
         other => {
-            p.push("dns.mode", format!("{other:?} is not a mode (expected \"iterative\" or \"forward\")"));
+            p.push(
+                "dns.mode",
+                format!("{other:?} is not a mode (expected \"iterative\" or \"forward\")"),
+            );
             None
         }
     };
-    let authoritative_port = bounded("dns.authoritative_port", raw.authoritative_port, 53u16, 1..=u16::MAX, p);
-    let query_timeout = duration("dns.query_timeout", raw.query_timeout, DEFAULT_QUERY_TIMEOUT, QUERY_TIMEOUT_RANGE, p);
-    let max_queries_per_lookup = bounded("dns.max_queries_per_lookup", raw.max_queries_per_lookup, DEFAULT_MAX_QUERIES, MAX_QUERIES_RANGE, p);
-    let max_referrals = bounded("dns.max_referrals", raw.max_referrals, DEFAULT_MAX_REFERRALS, MAX_REFERRALS_RANGE, p);
-    let max_cname_chain = bounded("dns.max_cname_chain", raw.max_cname_chain, DEFAULT_MAX_CNAME_CHAIN, MAX_CNAME_CHAIN_RANGE, p);
-    let max_cache_ttl = duration("dns.max_cache_ttl", raw.max_cache_ttl, DEFAULT_MAX_CACHE_TTL, MAX_CACHE_TTL_RANGE, p);
-    let max_delegation_ttl =
-        duration("dns.max_delegation_ttl", raw.max_delegation_ttl, DEFAULT_MAX_DELEGATION_TTL, MAX_DELEGATION_TTL_RANGE, p);
-    let cache_max_entries = bounded("dns.cache_max_entries", raw.cache_max_entries, DEFAULT_CACHE_MAX_ENTRIES, CACHE_MAX_ENTRIES_RANGE, p);
-    let cache_max_bytes = bounded("dns.cache_max_bytes", raw.cache_max_bytes, DEFAULT_CACHE_MAX_BYTES, CACHE_MAX_BYTES_RANGE, p);
+    let authoritative_port = bounded(
+        "dns.authoritative_port",
+        raw.authoritative_port,
+        53u16,
+        1..=u16::MAX,
+        p,
+    );
+    let query_timeout = duration(
+        "dns.query_timeout",
+        raw.query_timeout,
+        DEFAULT_QUERY_TIMEOUT,
+        QUERY_TIMEOUT_RANGE,
+        p,
+    );
+    let max_queries_per_lookup = bounded(
+        "dns.max_queries_per_lookup",
+        raw.max_queries_per_lookup,
+        DEFAULT_MAX_QUERIES,
+        MAX_QUERIES_RANGE,
+        p,
+    );
+    let max_referrals = bounded(
+        "dns.max_referrals",
+        raw.max_referrals,
+        DEFAULT_MAX_REFERRALS,
+        MAX_REFERRALS_RANGE,
+        p,
+    );
+    let max_cname_chain = bounded(
+        "dns.max_cname_chain",
+        raw.max_cname_chain,
+        DEFAULT_MAX_CNAME_CHAIN,
+        MAX_CNAME_CHAIN_RANGE,
+        p,
+    );
+    let max_cache_ttl = duration(
+        "dns.max_cache_ttl",
+        raw.max_cache_ttl,
+        DEFAULT_MAX_CACHE_TTL,
+        MAX_CACHE_TTL_RANGE,
+        p,
+    );
+    let max_delegation_ttl = duration(
+        "dns.max_delegation_ttl",
+        raw.max_delegation_ttl,
+        DEFAULT_MAX_DELEGATION_TTL,
+        MAX_DELEGATION_TTL_RANGE,
+        p,
+    );
+    let cache_max_entries = bounded(
+        "dns.cache_max_entries",
+        raw.cache_max_entries,
+        DEFAULT_CACHE_MAX_ENTRIES,
+        CACHE_MAX_ENTRIES_RANGE,
+        p,
+    );
+    let cache_max_bytes = bounded(
+        "dns.cache_max_bytes",
+        raw.cache_max_bytes,
+        DEFAULT_CACHE_MAX_BYTES,
+        CACHE_MAX_BYTES_RANGE,
+        p,
+    );
     let egress_ipv4 = egress("dns.egress_ipv4", raw.egress_ipv4, true, p);
     let egress_ipv6 = egress("dns.egress_ipv6", raw.egress_ipv6, false, p);
     Some(DnsConfig {
@@ -248,10 +322,25 @@ mod tests {
 
     #[test]
     fn forward_mode_takes_upstreams_and_relative_hints_resolve() {
-        let config = parse("mode = \"forward\"\nupstreams = [\"127.0.0.1:53\", \"[::1]:5353\"]").unwrap().dns;
-        assert_eq!(config.mode, DnsModeConfig::Forward { upstreams: vec!["127.0.0.1:53".parse().unwrap(), "[::1]:5353".parse().unwrap()] });
+        let config = parse("mode = \"forward\"\nupstreams = [\"127.0.0.1:53\", \"[::1]:5353\"]")
+            .unwrap()
+            .dns;
+        assert_eq!(
+            config.mode,
+            DnsModeConfig::Forward {
+                upstreams: vec![
+                    "127.0.0.1:53".parse().unwrap(),
+                    "[::1]:5353".parse().unwrap()
+                ]
+            }
+        );
         let config = parse("root_hints = \"hints.zone\"").unwrap().dns;
-        assert_eq!(config.mode, DnsModeConfig::Iterative { root_hints: Some(PathBuf::from("/etc/mpic/hints.zone")) });
+        assert_eq!(
+            config.mode,
+            DnsModeConfig::Iterative {
+                root_hints: Some(PathBuf::from("/etc/mpic/hints.zone"))
+            }
+        );
     }
 
     #[test]
@@ -259,13 +348,25 @@ mod tests {
         let cases: [(&str, &[&str]); 9] = [
             ("mode = \"recursive\"", &["dns.mode"]),
             ("mode = \"forward\"", &["dns.upstreams"]),
-            ("mode = \"forward\"\nupstreams = [\"8.8.8.8\"]", &["dns.upstreams[0]"]),
+            (
+                "mode = \"forward\"\nupstreams = [\"8.8.8.8\"]",
+                &["dns.upstreams[0]"],
+            ),
             ("upstreams = [\"127.0.0.1:53\"]", &["dns.upstreams"]),
             ("query_timeout = \"1ms\"", &["dns.query_timeout"]),
-            ("max_queries_per_lookup = 0", &["dns.max_queries_per_lookup"]),
+            (
+                "max_queries_per_lookup = 0",
+                &["dns.max_queries_per_lookup"],
+            ),
             ("authoritative_port = 70000", &["dns.authoritative_port"]),
-            ("egress_ipv4 = \"::1\"\negress_ipv6 = \"nope\"", &["dns.egress_ipv4", "dns.egress_ipv6"]),
-            ("max_cache_ttl = \"2h\"\nmax_cname_chain = 99", &["dns.max_cname_chain", "dns.max_cache_ttl"]),
+            (
+                "egress_ipv4 = \"::1\"\negress_ipv6 = \"nope\"",
+                &["dns.egress_ipv4", "dns.egress_ipv6"],
+            ),
+            (
+                "max_cache_ttl = \"2h\"\nmax_cname_chain = 99",
+                &["dns.max_cname_chain", "dns.max_cache_ttl"],
+            ),
         ];
         for (text, keys) in cases {
             let mut got = problem_keys(text);

@@ -72,7 +72,12 @@ const ALL_KEYS: [&str; 39] = [
 
 /// Keys that only make sense in some set-ups: the example shows them commented out
 /// (`# key = value`) under their table, with their documentation above.
-const COMMENTED_KEYS: [&str; 4] = ["dns.upstreams", "dns.root_hints", "dns.egress_ipv4", "dns.egress_ipv6"];
+const COMMENTED_KEYS: [&str; 4] = [
+    "dns.upstreams",
+    "dns.root_hints",
+    "dns.egress_ipv4",
+    "dns.egress_ipv6",
+];
 
 /// Only the required keys; everything else takes its default.
 const MINIMAL: &str = r#"
@@ -235,7 +240,10 @@ fn example_documents_every_table_and_key() {
         let (table, name) = key.split_once('.').unwrap();
         let section = EXAMPLE.split(&format!("[{table}]")).nth(1).unwrap();
         let section = section.split("\n[").next().unwrap();
-        assert!(section.contains(&format!("\n# {name} = ")), "{key} is not shown commented out in [{table}]");
+        assert!(
+            section.contains(&format!("\n# {name} = ")),
+            "{key} is not shown commented out in [{table}]"
+        );
     }
 
     // Every key line and table header carries a comment right above it.

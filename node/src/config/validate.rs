@@ -410,7 +410,12 @@ fn dangerous(raw: RawDangerous) -> DangerousConfig {
 // Value rules shared by the tables.
 // ---------------------------------------------------------------------------------------------
 
-pub(super) fn required<T>(key: &str, value: Option<T>, expected: &str, p: &mut Problems) -> Option<T> {
+pub(super) fn required<T>(
+    key: &str,
+    value: Option<T>,
+    expected: &str,
+    p: &mut Problems,
+) -> Option<T> {
     if value.is_none() {
         p.push(
             key,

@@ -85,8 +85,14 @@ impl Inner {
     /// Whether the queued slot still names the live entry (not one replaced or removed since).
     fn is_current(&self, slot: &Slot, generation: u64) -> bool {
         match slot {
-            Slot::Answer(key) => self.answers.get(key).is_some_and(|e| e.generation == generation),
-            Slot::Delegation(zone) => self.delegations.get(zone).is_some_and(|e| e.generation == generation),
+            Slot::Answer(key) => self
+                .answers
+                .get(key)
+                .is_some_and(|e| e.generation == generation),
+            Slot::Delegation(zone) => self
+                .delegations
+                .get(zone)
+                .is_some_and(|e| e.generation == generation),
         }
     }
 }
@@ -101,11 +107,16 @@ pub struct Cache {
 impl Cache {
     /// An empty cache.
     pub fn new(limits: CacheLimits) -> Self {
-        Self { limits, inner: Mutex::new(Inner::default()) }
+        Self {
+            limits,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A fresh answer for (name, type), if any.
@@ -139,7 +150,12 @@ impl Cache {
         let key = (name.to_lowercase(), record_type);
         let mut inner = self.lock();
         let generation = inner.next_generation();
-        let entry = Entry { value, expires: Instant::now() + ttl, bytes, generation };
+        let entry = Entry {
+            value,
+            expires: Instant::now() + ttl,
+            bytes,
+            generation,
+        };
         if let Some(old) = inner.answers.insert(key.clone(), entry) {
             inner.bytes = inner.bytes.saturating_sub(old.bytes);
         }
@@ -177,7 +193,12 @@ impl Cache {
         let key = zone.to_lowercase();
         let mut inner = self.lock();
         let generation = inner.next_generation();
-        let entry = Entry { value: delegation, expires: Instant::now() + ttl, bytes, generation };
+        let entry = Entry {
+            value: delegation,
+            expires: Instant::now() + ttl,
+            bytes,
+            generation,
+        };
         if let Some(old) = inner.delegations.insert(key.clone(), entry) {
             inner.bytes = inner.bytes.saturating_sub(old.bytes);
         }
@@ -202,10 +223,13 @@ impl Cache {
     fn evict(&self, inner: &mut Inner) {
         let limits = self.limits;
         let over = |inner: &Inner| {
-            inner.answers.len() + inner.delegations.len() > limits.max_entries || inner.bytes > limits.max_bytes
+            inner.answers.len() + inner.delegations.len() > limits.max_entries
+                || inner.bytes > limits.max_bytes
         };
         while over(inner) {
-            let Some((slot, generation)) = inner.order.pop_front() else { break };
+            let Some((slot, generation)) = inner.order.pop_front() else {
+                break;
+            };
             if !inner.is_current(&slot, generation) {
                 continue;
             }
@@ -218,7 +242,10 @@ impl Cache {
         // Re-inserted keys leave dead slots behind; compact when they outnumber the live ones.
         if inner.order.len() > 2 * (inner.answers.len() + inner.delegations.len()) + 64 {
             let order = std::mem::take(&mut inner.order);
-            inner.order = order.into_iter().filter(|(slot, generation)| inner.is_current(slot, *generation)).collect();
+            inner.order = order
+                .into_iter()
+                .filter(|(slot, generation)| inner.is_current(slot, *generation))
+                .collect();
         }
     }
 }

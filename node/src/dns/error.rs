@@ -37,13 +37,21 @@ impl fmt::Display for Attempt {
             AttemptFailure::Network(detail) => write!(f, "{}: {detail}", self.server),
             AttemptFailure::Malformed => write!(f, "{} sent a malformed answer", self.server),
             AttemptFailure::Rcode(rcode) => write!(f, "{} answered {rcode}", self.server),
-            AttemptFailure::Lame => write!(f, "{} is lame (not authoritative, no referral)", self.server),
+            AttemptFailure::Lame => write!(
+                f,
+                "{} is lame (not authoritative, no referral)",
+                self.server
+            ),
         }
     }
 }
 
 fn join(attempts: &[Attempt]) -> String {
-    attempts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    attempts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A lookup failed.
@@ -116,7 +124,10 @@ impl DnsError {
         match self {
             DnsError::DeadlineExceeded { .. } => true,
             DnsError::NoAnswer { attempts, .. } => {
-                !attempts.is_empty() && attempts.iter().all(|a| a.failure == AttemptFailure::Timeout)
+                !attempts.is_empty()
+                    && attempts
+                        .iter()
+                        .all(|a| a.failure == AttemptFailure::Timeout)
             }
             _ => false,
         }

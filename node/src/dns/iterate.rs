@@ -18,7 +18,9 @@ use tokio::time::Instant;
 use super::cache::{Cached, Delegation};
 use super::forward::failure_of;
 use super::wire::QuerySpec;
-use super::{Attempt, AttemptFailure, Budget, DnsClient, DnsError, Mode, Step, min_ttl, negative_ttl};
+use super::{
+    Attempt, AttemptFailure, Budget, DnsClient, DnsError, Mode, Step, min_ttl, negative_ttl,
+};
 
 /// Name servers whose addresses we resolve (when there is no glue) before trying them: two are
 /// enough to survive one dead server without resolving a whole NS set of a large zone.
@@ -34,7 +36,11 @@ enum Classified {
     /// The name exists without that type.
     NoData(Duration),
     /// Go ask the servers of a zone closer to the name.
-    Referral { child: Name, delegation: Delegation, ttl: Duration },
+    Referral {
+        child: Name,
+        delegation: Delegation,
+        ttl: Duration,
+    },
     /// Not an answer we can use from this server.
     Unusable(AttemptFailure),
 }
@@ -50,7 +56,14 @@ pub(super) fn resolve<'a>(
     budget: &'a mut Budget,
     depth: usize,
 ) -> BoxedStep<'a> {
-    Box::pin(resolve_inner(client, name, record_type, deadline, budget, depth))
+    Box::pin(resolve_inner(
+        client,
+        name,
+        record_type,
+        deadline,
+        budget,
+        depth,
+    ))
 }
 
 async fn resolve_inner(
@@ -62,15 +75,27 @@ async fn resolve_inner(
     depth: usize,
 ) -> Result<Step, DnsError> {
     let Mode::Iterative { hints, port } = &client.inner.mode else {
-        return Err(DnsError::NoServers { zone: "(iterative mode not configured)".into() });
+        return Err(DnsError::NoServers {
+            zone: "(iterative mode not configured)".into(),
+        });
     };
     let limits = client.inner.limits;
-    let (mut zone, mut delegation) =
-        client.inner.cache.closest_delegation(name).unwrap_or_else(|| (Name::root(), hints.delegation()));
+    let (mut zone, mut delegation) = client
+        .inner
+        .cache
+        .closest_delegation(name)
+        .unwrap_or_else(|| (Name::root(), hints.delegation()));
     let mut referrals = 0;
     loop {
-        let servers = server_addresses(client, &zone, &delegation, *port, deadline, budget, depth).await?;
-        let spec = QuerySpec { name: name.clone(), record_type, recursion_desired: false, dnssec_ok: false, checking_disabled: false };
+        let servers =
+            server_addresses(client, &zone, &delegation, *port, deadline, budget, depth).await?;
+        let spec = QuerySpec {
+            name: name.clone(),
+            record_type,
+            recursion_desired: false,
+            dnssec_ok: false,
+            checking_disabled: false,
+        };
         let mut attempts = Vec::new();
         let mut usable = None;
         for server in servers {
@@ -79,41 +104,88 @@ async fn resolve_inner(
             }
             budget.spend(name)?;
             let query_deadline = deadline.min(Instant::now() + limits.query_timeout);
-            match client.inner.transport.exchange(server, &spec, query_deadline).await {
-                Err(error) => attempts.push(Attempt { server, failure: failure_of(&error) }),
-                Ok(exchange) => match classify(&exchange.message, &zone, name, record_type, limits.use_ipv6) {
-                    Classified::Unusable(failure) => attempts.push(Attempt { server, failure }),
-                    classified => {
-                        usable = Some((classified, exchange.message, server));
-                        break;
+            match client
+                .inner
+                .transport
+                .exchange(server, &spec, query_deadline)
+                .await
+            {
+                Err(error) => attempts.push(Attempt {
+                    server,
+                    failure: failure_of(&error),
+                }),
+                Ok(exchange) => {
+                    match classify(&exchange.message, &zone, name, record_type, limits.use_ipv6) {
+                        Classified::Unusable(failure) => attempts.push(Attempt { server, failure }),
+                        classified => {
+                            usable = Some((classified, exchange.message, server));
+                            break;
+                        }
                     }
-                },
+                }
             }
         }
         let Some((classified, message, server)) = usable else {
             if attempts.is_empty() {
-                return Err(DnsError::DeadlineExceeded { name: name.to_string(), record_type });
+                return Err(DnsError::DeadlineExceeded {
+                    name: name.to_string(),
+                    record_type,
+                });
             }
-            return Err(DnsError::NoAnswer { name: name.to_string(), record_type, attempts });
+            return Err(DnsError::NoAnswer {
+                name: name.to_string(),
+                record_type,
+                attempts,
+            });
         };
         let cache = &client.inner.cache;
         match classified {
             Classified::Answer(records) => {
                 cache_in_bailiwick(client, &message, &zone);
-                return Ok(Step { rcode: ResponseCode::NoError, records: Arc::new(records), server: Some(server) });
+                return Ok(Step {
+                    rcode: ResponseCode::NoError,
+                    records: Arc::new(records),
+                    server: Some(server),
+                });
             }
             Classified::NxDomain(ttl) => {
-                cache.store_answer(name, record_type, Cached::Negative(ResponseCode::NXDomain), ttl);
-                return Ok(Step { rcode: ResponseCode::NXDomain, records: Arc::new(Vec::new()), server: Some(server) });
+                cache.store_answer(
+                    name,
+                    record_type,
+                    Cached::Negative(ResponseCode::NXDomain),
+                    ttl,
+                );
+                return Ok(Step {
+                    rcode: ResponseCode::NXDomain,
+                    records: Arc::new(Vec::new()),
+                    server: Some(server),
+                });
             }
             Classified::NoData(ttl) => {
-                cache.store_answer(name, record_type, Cached::Negative(ResponseCode::NoError), ttl);
-                return Ok(Step { rcode: ResponseCode::NoError, records: Arc::new(Vec::new()), server: Some(server) });
+                cache.store_answer(
+                    name,
+                    record_type,
+                    Cached::Negative(ResponseCode::NoError),
+                    ttl,
+                );
+                return Ok(Step {
+                    rcode: ResponseCode::NoError,
+                    records: Arc::new(Vec::new()),
+                    server: Some(server),
+                });
             }
-            Classified::Referral { child, delegation: next, ttl } => {
+            Classified::Referral {
+                child,
+                delegation: next,
+                ttl,
+            } => {
                 referrals += 1;
                 if referrals > limits.max_referrals {
-                    return Err(DnsError::Limit { name: name.to_string(), what: "referrals", limit: limits.max_referrals });
+                    return Err(DnsError::Limit {
+                        name: name.to_string(),
+                        what: "referrals",
+                        limit: limits.max_referrals,
+                    });
                 }
                 cache.store_delegation(&child, next.clone(), ttl);
                 zone = child;
@@ -121,38 +193,59 @@ async fn resolve_inner(
             }
             // Never leaves the server loop above; answering it keeps the match total.
             Classified::Unusable(failure) => {
-                return Err(DnsError::NoAnswer { name: name.to_string(), record_type, attempts: vec![Attempt { server, failure }] });
+                return Err(DnsError::NoAnswer {
+                    name: name.to_string(),
+                    record_type,
+                    attempts: vec![Attempt { server, failure }],
+                });
             }
         }
     }
 }
 
 /// Decides what a response from a server of `zone` says about `name`.
-fn classify(message: &Message, zone: &Name, name: &Name, record_type: RecordType, use_ipv6: bool) -> Classified {
+fn classify(
+    message: &Message,
+    zone: &Name,
+    name: &Name,
+    record_type: RecordType,
+    use_ipv6: bool,
+) -> Classified {
     let rcode = message.metadata.response_code;
     if !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
-        return Classified::Unusable(AttemptFailure::Rcode(super::transport::rcode_label(message)));
+        return Classified::Unusable(AttemptFailure::Rcode(super::transport::rcode_label(
+            message,
+        )));
     }
     let at_name: Vec<Record> = message
         .answers
         .iter()
-        .filter(|r| r.name.eq(name) && (r.record_type() == record_type || r.record_type() == RecordType::CNAME))
+        .filter(|r| {
+            r.name.eq(name)
+                && (r.record_type() == record_type || r.record_type() == RecordType::CNAME)
+        })
         .cloned()
         .collect();
     // Prefer the asked type when a server sent both (it should not).
     let has_type = at_name.iter().any(|r| r.record_type() == record_type);
     let at_name: Vec<Record> = if has_type {
-        at_name.into_iter().filter(|r| r.record_type() == record_type).collect()
+        at_name
+            .into_iter()
+            .filter(|r| r.record_type() == record_type)
+            .collect()
     } else {
         at_name
     };
-    let soa_in_zone = message
-        .authorities
-        .iter()
-        .any(|r| r.record_type() == RecordType::SOA && zone.zone_of(&r.name) && r.name.zone_of(name));
+    let soa_in_zone = message.authorities.iter().any(|r| {
+        r.record_type() == RecordType::SOA && zone.zone_of(&r.name) && r.name.zone_of(name)
+    });
     let authoritative = message.metadata.authoritative;
     if !at_name.is_empty() {
-        return if authoritative { Classified::Answer(at_name) } else { Classified::Unusable(AttemptFailure::Lame) };
+        return if authoritative {
+            Classified::Answer(at_name)
+        } else {
+            Classified::Unusable(AttemptFailure::Lame)
+        };
     }
     if rcode == ResponseCode::NXDomain {
         return if authoritative || soa_in_zone {
@@ -162,7 +255,11 @@ fn classify(message: &Message, zone: &Name, name: &Name, record_type: RecordType
         };
     }
     // A referral: NS records for a zone strictly below the current one and at or above the name.
-    let child = message.authorities.iter().find(|r| r.record_type() == RecordType::NS).map(|r| r.name.clone());
+    let child = message
+        .authorities
+        .iter()
+        .find(|r| r.record_type() == RecordType::NS)
+        .map(|r| r.name.clone());
     if let Some(child) = child.filter(|_| !authoritative) {
         if !(zone.zone_of(&child) && !child.eq(zone) && child.zone_of(name)) {
             // Upward or sideways referral: the server is lame for this zone.
@@ -191,8 +288,21 @@ fn classify(message: &Message, zone: &Name, name: &Name, record_type: RecordType
                 _ => None,
             })
             .collect();
-        let ttl = Duration::from_secs(ns_records.iter().map(|r| u64::from(r.ttl)).min().unwrap_or(0));
-        return Classified::Referral { child, delegation: Delegation { nameservers, addresses }, ttl };
+        let ttl = Duration::from_secs(
+            ns_records
+                .iter()
+                .map(|r| u64::from(r.ttl))
+                .min()
+                .unwrap_or(0),
+        );
+        return Classified::Referral {
+            child,
+            delegation: Delegation {
+                nameservers,
+                addresses,
+            },
+            ttl,
+        };
     }
     if authoritative || soa_in_zone {
         return Classified::NoData(negative_ttl(&message.authorities));
@@ -201,20 +311,34 @@ fn classify(message: &Message, zone: &Name, name: &Name, record_type: RecordType
 }
 
 /// [`classify`] for the fuzz target (its result is private).
-pub(super) fn classify_for_fuzzing(message: &Message, zone: &Name, name: &Name, record_type: RecordType) {
+pub(super) fn classify_for_fuzzing(
+    message: &Message,
+    zone: &Name,
+    name: &Name,
+    record_type: RecordType,
+) {
     let _ = classify(message, zone, name, record_type, true);
 }
 
 /// Caches every RRset of an authoritative answer that lies inside the answering zone, so the
 /// rest of an in-zone CNAME chain needs no second query.
 fn cache_in_bailiwick(client: &DnsClient, message: &Message, zone: &Name) {
-    let mut rrsets: std::collections::HashMap<(Name, RecordType), Vec<Record>> = std::collections::HashMap::new();
+    let mut rrsets: std::collections::HashMap<(Name, RecordType), Vec<Record>> =
+        std::collections::HashMap::new();
     for record in message.answers.iter().filter(|r| zone.zone_of(&r.name)) {
-        rrsets.entry((record.name.to_lowercase(), record.record_type())).or_default().push(record.clone());
+        rrsets
+            .entry((record.name.to_lowercase(), record.record_type()))
+            .or_default()
+            .push(record.clone());
     }
     for ((owner, record_type), records) in rrsets {
         let ttl = min_ttl(&records);
-        client.inner.cache.store_answer(&owner, record_type, Cached::Records(Arc::new(records)), ttl);
+        client.inner.cache.store_answer(
+            &owner,
+            record_type,
+            Cached::Records(Arc::new(records)),
+            ttl,
+        );
     }
 }
 
@@ -228,11 +352,19 @@ async fn server_addresses(
     budget: &mut Budget,
     depth: usize,
 ) -> Result<Vec<SocketAddr>, DnsError> {
-    let mut addresses: Vec<SocketAddr> = delegation.addresses.iter().map(|(_, ip)| SocketAddr::new(*ip, port)).collect();
+    let mut addresses: Vec<SocketAddr> = delegation
+        .addresses
+        .iter()
+        .map(|(_, ip)| SocketAddr::new(*ip, port))
+        .collect();
     if addresses.is_empty() {
         let limits = client.inner.limits;
         if depth >= limits.max_ns_depth {
-            return Err(DnsError::Limit { name: zone.to_string(), what: "levels of name-server resolution", limit: limits.max_ns_depth });
+            return Err(DnsError::Limit {
+                name: zone.to_string(),
+                what: "levels of name-server resolution",
+                limit: limits.max_ns_depth,
+            });
         }
         let mut names = delegation.nameservers.clone();
         names.shuffle(&mut rand::rng());
@@ -248,18 +380,26 @@ async fn server_addresses(
             }
             for record_type in types {
                 match resolve(client, ns, record_type, deadline, budget, depth + 1).await {
-                    Ok(step) => addresses.extend(step.records.iter().filter_map(|r| match &r.data {
-                        RData::A(a) => Some(SocketAddr::new(IpAddr::V4(a.0), port)),
-                        RData::AAAA(aaaa) => Some(SocketAddr::new(IpAddr::V6(aaaa.0), port)),
-                        _ => None,
-                    })),
-                    Err(error @ DnsError::Limit { what: "queries", .. }) => return Err(error),
+                    Ok(step) => {
+                        addresses.extend(step.records.iter().filter_map(|r| match &r.data {
+                            RData::A(a) => Some(SocketAddr::new(IpAddr::V4(a.0), port)),
+                            RData::AAAA(aaaa) => Some(SocketAddr::new(IpAddr::V6(aaaa.0), port)),
+                            _ => None,
+                        }))
+                    }
+                    Err(
+                        error @ DnsError::Limit {
+                            what: "queries", ..
+                        },
+                    ) => return Err(error),
                     Err(error) => failures.push(error),
                 }
             }
         }
         if addresses.is_empty() {
-            return Err(DnsError::NoServers { zone: zone.to_string() });
+            return Err(DnsError::NoServers {
+                zone: zone.to_string(),
+            });
         }
     }
     // Spread load and avoid always hitting a dead first server; IPv4 first, since a host
@@ -288,7 +428,11 @@ mod tests {
     }
 
     fn soa(owner: &str) -> Record {
-        Record::from_rdata(n(owner), 300, RData::SOA(SOA::new(n("ns."), n("h."), 1, 1, 1, 1, 60)))
+        Record::from_rdata(
+            n(owner),
+            300,
+            RData::SOA(SOA::new(n("ns."), n("h."), 1, 1, 1, 1, 60)),
+        )
     }
 
     fn ns(owner: &str, target: &str) -> Record {
@@ -305,19 +449,29 @@ mod tests {
         let name = n("www.example.com.");
         let mut answer = message(true, ResponseCode::NoError);
         answer.add_answer(a("www.example.com."));
-        assert!(matches!(classify(&answer, &zone, &name, RecordType::A, true), Classified::Answer(r) if r.len() == 1));
+        assert!(
+            matches!(classify(&answer, &zone, &name, RecordType::A, true), Classified::Answer(r) if r.len() == 1)
+        );
 
         let mut not_aa = message(false, ResponseCode::NoError);
         not_aa.add_answer(a("www.example.com."));
-        assert!(matches!(classify(&not_aa, &zone, &name, RecordType::A, true), Classified::Unusable(AttemptFailure::Lame)));
+        assert!(matches!(
+            classify(&not_aa, &zone, &name, RecordType::A, true),
+            Classified::Unusable(AttemptFailure::Lame)
+        ));
 
         let mut nx = message(true, ResponseCode::NXDomain);
         nx.add_authority(soa("com."));
-        assert!(matches!(classify(&nx, &zone, &name, RecordType::A, true), Classified::NxDomain(ttl) if ttl == Duration::from_secs(60)));
+        assert!(
+            matches!(classify(&nx, &zone, &name, RecordType::A, true), Classified::NxDomain(ttl) if ttl == Duration::from_secs(60))
+        );
 
         let mut nodata = message(true, ResponseCode::NoError);
         nodata.add_authority(soa("com."));
-        assert!(matches!(classify(&nodata, &zone, &name, RecordType::A, true), Classified::NoData(_)));
+        assert!(matches!(
+            classify(&nodata, &zone, &name, RecordType::A, true),
+            Classified::NoData(_)
+        ));
 
         let mut referral = message(false, ResponseCode::NoError);
         referral.add_authority(ns("example.com.", "ns1.example.com."));
@@ -325,11 +479,21 @@ mod tests {
         referral.add_additional(a("ns1.example.com."));
         referral.add_additional(a("ns.other.net."));
         match classify(&referral, &zone, &name, RecordType::A, true) {
-            Classified::Referral { child, delegation, ttl } => {
+            Classified::Referral {
+                child,
+                delegation,
+                ttl,
+            } => {
                 assert_eq!(child, n("example.com."));
-                assert_eq!(delegation.nameservers, vec![n("ns1.example.com."), n("ns.other.net.")]);
+                assert_eq!(
+                    delegation.nameservers,
+                    vec![n("ns1.example.com."), n("ns.other.net.")]
+                );
                 // ns.other.net is outside com.'s bailiwick: its glue is dropped.
-                assert_eq!(delegation.addresses, vec![(n("ns1.example.com."), IpAddr::from([127, 0, 0, 9]))]);
+                assert_eq!(
+                    delegation.addresses,
+                    vec![(n("ns1.example.com."), IpAddr::from([127, 0, 0, 9]))]
+                );
                 assert_eq!(ttl, Duration::from_secs(3600));
             }
             other => panic!("{other:?}"),
@@ -337,13 +501,22 @@ mod tests {
 
         let mut upward = message(false, ResponseCode::NoError);
         upward.add_authority(ns(".", "a.root.test."));
-        assert!(matches!(classify(&upward, &zone, &name, RecordType::A, true), Classified::Unusable(AttemptFailure::Lame)));
+        assert!(matches!(
+            classify(&upward, &zone, &name, RecordType::A, true),
+            Classified::Unusable(AttemptFailure::Lame)
+        ));
 
         let mut sideways = message(false, ResponseCode::NoError);
         sideways.add_authority(ns("other.com.", "ns.other.com."));
-        assert!(matches!(classify(&sideways, &zone, &name, RecordType::A, true), Classified::Unusable(AttemptFailure::Lame)));
+        assert!(matches!(
+            classify(&sideways, &zone, &name, RecordType::A, true),
+            Classified::Unusable(AttemptFailure::Lame)
+        ));
 
         let servfail = message(false, ResponseCode::ServFail);
-        assert!(matches!(classify(&servfail, &zone, &name, RecordType::A, true), Classified::Unusable(AttemptFailure::Rcode("SERVFAIL"))));
+        assert!(matches!(
+            classify(&servfail, &zone, &name, RecordType::A, true),
+            Classified::Unusable(AttemptFailure::Rcode("SERVFAIL"))
+        ));
     }
 }

@@ -67,7 +67,12 @@ impl Lookup {
             name: self.name.to_string(),
             record_type: self.record_type.to_string(),
             rcode: self.rcode_text(),
-            records: self.chain.iter().chain(&self.records).map(ToString::to_string).collect(),
+            records: self
+                .chain
+                .iter()
+                .chain(&self.records)
+                .map(ToString::to_string)
+                .collect(),
             dnssec: self.dnssec,
             server: self.server.map(|server| server.to_string()),
         }
@@ -171,7 +176,11 @@ pub(crate) struct Budget {
 impl Budget {
     fn spend(&mut self, name: &Name) -> Result<(), DnsError> {
         if self.queries >= self.max_queries {
-            return Err(DnsError::Limit { name: name.to_string(), what: "queries", limit: self.max_queries });
+            return Err(DnsError::Limit {
+                name: name.to_string(),
+                what: "queries",
+                limit: self.max_queries,
+            });
         }
         self.queries += 1;
         Ok(())
@@ -207,50 +216,97 @@ impl DnsClient {
         &self.inner.cache
     }
 
-    async fn step(&self, name: &Name, record_type: RecordType, deadline: Instant, budget: &mut Budget) -> Result<Step, DnsError> {
+    async fn step(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+        budget: &mut Budget,
+    ) -> Result<Step, DnsError> {
         if let Some(cached) = self.inner.cache.answer(name, record_type) {
             self.inner.metrics.cache.with_label_values(&["hit"]).inc();
             return Ok(match cached {
-                cache::Cached::Records(records) => Step { rcode: ResponseCode::NoError, records, server: None },
-                cache::Cached::Negative(rcode) => Step { rcode, records: Arc::new(Vec::new()), server: None },
+                cache::Cached::Records(records) => Step {
+                    rcode: ResponseCode::NoError,
+                    records,
+                    server: None,
+                },
+                cache::Cached::Negative(rcode) => Step {
+                    rcode,
+                    records: Arc::new(Vec::new()),
+                    server: None,
+                },
             });
         }
         self.inner.metrics.cache.with_label_values(&["miss"]).inc();
         match &self.inner.mode {
-            Mode::Forward { upstreams } => forward::resolve(self, upstreams, name, record_type, deadline, budget).await,
-            Mode::Iterative { .. } => iterate::resolve(self, name, record_type, deadline, budget, 0).await,
+            Mode::Forward { upstreams } => {
+                forward::resolve(self, upstreams, name, record_type, deadline, budget).await
+            }
+            Mode::Iterative { .. } => {
+                iterate::resolve(self, name, record_type, deadline, budget, 0).await
+            }
         }
     }
 }
 
 impl Resolver for DnsClient {
-    async fn lookup(&self, name: &Name, record_type: RecordType, deadline: Instant) -> Result<Lookup, DnsError> {
+    async fn lookup(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+    ) -> Result<Lookup, DnsError> {
         let mut name_fqdn = name.clone();
         name_fqdn.set_fqdn(true);
-        let mut budget = Budget { queries: 0, max_queries: self.inner.limits.max_queries };
+        let mut budget = Budget {
+            queries: 0,
+            max_queries: self.inner.limits.max_queries,
+        };
         let mut chain: Vec<Record> = Vec::new();
         let mut current = name_fqdn.clone();
         loop {
             if Instant::now() >= deadline {
-                return Err(DnsError::DeadlineExceeded { name: name_fqdn.to_string(), record_type });
+                return Err(DnsError::DeadlineExceeded {
+                    name: name_fqdn.to_string(),
+                    record_type,
+                });
             }
-            let step = self.step(&current, record_type, deadline, &mut budget).await?;
+            let step = self
+                .step(&current, record_type, deadline, &mut budget)
+                .await?;
             let cname = (record_type != RecordType::CNAME)
                 .then(|| {
                     step.records.iter().find_map(|record| match &record.data {
-                        RData::CNAME(target) if record.name.eq(&current) => Some((record.clone(), target.0.clone())),
+                        RData::CNAME(target) if record.name.eq(&current) => {
+                            Some((record.clone(), target.0.clone()))
+                        }
                         _ => None,
                     })
                 })
                 .flatten();
             let Some((record, target)) = cname else {
-                let records = step.records.iter().filter(|r| r.record_type() == record_type).cloned().collect();
-                return Ok(Lookup { name: name_fqdn, record_type, rcode: step.rcode, records, chain, dnssec: None, server: step.server });
+                let records = step
+                    .records
+                    .iter()
+                    .filter(|r| r.record_type() == record_type)
+                    .cloned()
+                    .collect();
+                return Ok(Lookup {
+                    name: name_fqdn,
+                    record_type,
+                    rcode: step.rcode,
+                    records,
+                    chain,
+                    dnssec: None,
+                    server: step.server,
+                });
             };
-            let seen = std::iter::once(&name_fqdn).chain(chain.iter().filter_map(|r| match &r.data {
-                RData::CNAME(t) => Some(&t.0),
-                _ => None,
-            }));
+            let seen =
+                std::iter::once(&name_fqdn).chain(chain.iter().filter_map(|r| match &r.data {
+                    RData::CNAME(t) => Some(&t.0),
+                    _ => None,
+                }));
             if seen.into_iter().any(|earlier| earlier.eq(&target)) {
                 chain.push(record);
                 return Err(DnsError::CnameLoop {
@@ -259,7 +315,10 @@ impl Resolver for DnsClient {
                 });
             }
             if chain.len() >= self.inner.limits.max_cname_chain {
-                return Err(DnsError::CnameChainTooLong { name: name_fqdn.to_string(), limit: self.inner.limits.max_cname_chain });
+                return Err(DnsError::CnameChainTooLong {
+                    name: name_fqdn.to_string(),
+                    limit: self.inner.limits.max_cname_chain,
+                });
             }
             chain.push(record);
             current = target;
@@ -273,7 +332,12 @@ pub fn txt_values(lookup: &Lookup) -> Vec<Vec<u8>> {
         .records
         .iter()
         .filter_map(|record| match &record.data {
-            RData::TXT(txt) => Some(txt.txt_data.iter().flat_map(|part| part.iter().copied()).collect()),
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .flat_map(|part| part.iter().copied())
+                    .collect(),
+            ),
             _ => None,
         })
         .collect()
@@ -316,9 +380,19 @@ pub(crate) fn negative_ttl(authorities: &[Record]) -> Duration {
 /// first two bytes are overwritten with the query's ID so the fuzzer gets past the ID check.
 #[doc(hidden)]
 pub fn exercise_response(data: &[u8]) {
-    let Ok(name) = Name::from_ascii("www.Example.com.") else { return };
-    let spec = wire::QuerySpec { name, record_type: RecordType::A, recursion_desired: false, dnssec_ok: false, checking_disabled: false };
-    let Ok(query) = wire::build_query(&spec, 0x1234, None) else { return };
+    let Ok(name) = Name::from_ascii("www.Example.com.") else {
+        return;
+    };
+    let spec = wire::QuerySpec {
+        name,
+        record_type: RecordType::A,
+        recursion_desired: false,
+        dnssec_ok: false,
+        checking_disabled: false,
+    };
+    let Ok(query) = wire::build_query(&spec, 0x1234, None) else {
+        return;
+    };
     let mut bytes = data.to_vec();
     if bytes.len() >= 2 {
         bytes[..2].copy_from_slice(&query.id.to_be_bytes());

@@ -63,7 +63,11 @@ impl RootHints {
         let mut servers = Vec::new();
         let mut names = Vec::new();
         for (name, v4, v6) in IANA_ROOTS {
-            let (Ok(name), Ok(v4), Ok(v6)) = (Name::from_ascii(name), v4.parse::<IpAddr>(), v6.parse::<IpAddr>()) else {
+            let (Ok(name), Ok(v4), Ok(v6)) = (
+                Name::from_ascii(name),
+                v4.parse::<IpAddr>(),
+                v6.parse::<IpAddr>(),
+            ) else {
                 continue; // cannot fail: constants checked by the unit test below
             };
             servers.push((name.clone(), v4));
@@ -75,8 +79,10 @@ impl RootHints {
 
     /// Reads hints from a file.
     pub fn from_file(path: &Path) -> Result<Self, RootHintsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| RootHintsError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RootHintsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -90,24 +96,45 @@ impl RootHints {
             if line.is_empty() {
                 continue;
             }
-            let syntax = |detail: String| RootHintsError::Syntax { line: index + 1, detail };
+            let syntax = |detail: String| RootHintsError::Syntax {
+                line: index + 1,
+                detail,
+            };
             let fields: Vec<&str> = line
                 .split_whitespace()
                 .filter(|f| !f.eq_ignore_ascii_case("IN") && f.parse::<u32>().is_err())
                 .collect();
             let [owner, rtype, data] = fields.as_slice() else {
-                return Err(syntax(format!("expected `owner [ttl] [IN] TYPE data`, got {line:?}")));
+                return Err(syntax(format!(
+                    "expected `owner [ttl] [IN] TYPE data`, got {line:?}"
+                )));
             };
             let owner = Name::from_ascii(owner).map_err(|e| syntax(e.to_string()))?;
             match rtype.to_ascii_uppercase().as_str() {
-                "NS" if owner.is_root() => names.push(Name::from_ascii(data).map_err(|e| syntax(e.to_string()))?),
-                "NS" => return Err(syntax(format!("NS for {owner}: only root NS records belong in root hints"))),
-                "A" | "AAAA" => addresses.push((owner, data.parse::<IpAddr>().map_err(|e| syntax(format!("{data:?}: {e}")))?)),
-                other => return Err(syntax(format!("record type {other} does not belong in root hints"))),
+                "NS" if owner.is_root() => {
+                    names.push(Name::from_ascii(data).map_err(|e| syntax(e.to_string()))?)
+                }
+                "NS" => {
+                    return Err(syntax(format!(
+                        "NS for {owner}: only root NS records belong in root hints"
+                    )));
+                }
+                "A" | "AAAA" => addresses.push((
+                    owner,
+                    data.parse::<IpAddr>()
+                        .map_err(|e| syntax(format!("{data:?}: {e}")))?,
+                )),
+                other => {
+                    return Err(syntax(format!(
+                        "record type {other} does not belong in root hints"
+                    )));
+                }
             }
         }
-        let servers: Vec<(Name, IpAddr)> =
-            addresses.into_iter().filter(|(owner, _)| names.iter().any(|name| name.eq(owner))).collect();
+        let servers: Vec<(Name, IpAddr)> = addresses
+            .into_iter()
+            .filter(|(owner, _)| names.iter().any(|name| name.eq(owner)))
+            .collect();
         if servers.is_empty() {
             return Err(RootHintsError::Empty);
         }
@@ -116,7 +143,10 @@ impl RootHints {
 
     /// The root zone's delegation built from the hints.
     pub fn delegation(&self) -> Delegation {
-        Delegation { nameservers: self.names.clone(), addresses: self.servers.clone() }
+        Delegation {
+            nameservers: self.names.clone(),
+            addresses: self.servers.clone(),
+        }
     }
 }
 
@@ -129,7 +159,12 @@ mod tests {
         let hints = RootHints::iana();
         assert_eq!(hints.names.len(), 13);
         assert_eq!(hints.servers.len(), 26);
-        assert!(hints.servers.iter().any(|(_, ip)| *ip == "198.41.0.4".parse::<IpAddr>().unwrap()));
+        assert!(
+            hints
+                .servers
+                .iter()
+                .any(|(_, ip)| *ip == "198.41.0.4".parse::<IpAddr>().unwrap())
+        );
     }
 
     #[test]
@@ -154,6 +189,9 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
-        assert!(matches!(RootHints::parse(". NS a.root.test.\n"), Err(RootHintsError::Empty)));
+        assert!(matches!(
+            RootHints::parse(". NS a.root.test.\n"),
+            Err(RootHintsError::Empty)
+        ));
     }
 }

@@ -16,14 +16,25 @@ fn txt_values_concatenate_each_records_strings() {
         record_type: RecordType::TXT,
         rcode: ResponseCode::NoError,
         records: vec![
-            Record::from_rdata(n("_acme-challenge.example.com."), 60, RData::TXT(TXT::new(vec!["abc".into(), "def".into()]))),
-            Record::from_rdata(n("_acme-challenge.example.com."), 60, RData::TXT(TXT::new(vec!["xyz".into()]))),
+            Record::from_rdata(
+                n("_acme-challenge.example.com."),
+                60,
+                RData::TXT(TXT::new(vec!["abc".into(), "def".into()])),
+            ),
+            Record::from_rdata(
+                n("_acme-challenge.example.com."),
+                60,
+                RData::TXT(TXT::new(vec!["xyz".into()])),
+            ),
         ],
         chain: vec![],
         dnssec: None,
         server: None,
     };
-    assert_eq!(txt_values(&lookup), vec![b"abcdef".to_vec(), b"xyz".to_vec()]);
+    assert_eq!(
+        txt_values(&lookup),
+        vec![b"abcdef".to_vec(), b"xyz".to_vec()]
+    );
 }
 
 #[test]
@@ -33,20 +44,33 @@ fn final_name_follows_the_chain_and_evidence_lists_it() {
         record_type: RecordType::A,
         rcode: ResponseCode::NXDomain,
         records: vec![],
-        chain: vec![Record::from_rdata(n("www.example.com."), 60, RData::CNAME(CNAME(n("gone.example.net."))))],
+        chain: vec![Record::from_rdata(
+            n("www.example.com."),
+            60,
+            RData::CNAME(CNAME(n("gone.example.net."))),
+        )],
         dnssec: None,
         server: Some("127.0.0.1:53".parse().unwrap()),
     };
     assert_eq!(lookup.final_name(), &n("gone.example.net."));
     let evidence = lookup.evidence();
     assert_eq!(evidence.rcode, "NXDOMAIN");
-    assert_eq!(evidence.records, vec!["www.example.com. 60 IN CNAME gone.example.net.".to_string()]);
+    assert_eq!(
+        evidence.records,
+        vec!["www.example.com. 60 IN CNAME gone.example.net.".to_string()]
+    );
     assert_eq!(evidence.server.as_deref(), Some("127.0.0.1:53"));
 }
 
 #[test]
 fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
-    let soa = |ttl| Record::from_rdata(n("example.com."), ttl, RData::SOA(SOA::new(n("ns."), n("h."), 1, 1, 1, 1, 300)));
+    let soa = |ttl| {
+        Record::from_rdata(
+            n("example.com."),
+            ttl,
+            RData::SOA(SOA::new(n("ns."), n("h."), 1, 1, 1, 1, 300)),
+        )
+    };
     assert_eq!(negative_ttl(&[soa(60)]), Duration::from_secs(60));
     assert_eq!(negative_ttl(&[soa(3600)]), Duration::from_secs(300));
     assert_eq!(negative_ttl(&[]), Duration::ZERO);
@@ -55,16 +79,32 @@ fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
 #[test]
 fn only_timeouts_count_as_timeout() {
     let server: SocketAddr = "127.0.0.1:53".parse().unwrap();
-    let all = DnsError::NoAnswer { name: "x.".into(), record_type: RecordType::A, attempts: vec![Attempt { server, failure: AttemptFailure::Timeout }] };
+    let all = DnsError::NoAnswer {
+        name: "x.".into(),
+        record_type: RecordType::A,
+        attempts: vec![Attempt {
+            server,
+            failure: AttemptFailure::Timeout,
+        }],
+    };
     assert!(all.is_timeout());
     let mixed = DnsError::NoAnswer {
         name: "x.".into(),
         record_type: RecordType::A,
         attempts: vec![
-            Attempt { server, failure: AttemptFailure::Timeout },
-            Attempt { server, failure: AttemptFailure::Rcode("SERVFAIL") },
+            Attempt {
+                server,
+                failure: AttemptFailure::Timeout,
+            },
+            Attempt {
+                server,
+                failure: AttemptFailure::Rcode("SERVFAIL"),
+            },
         ],
     };
     assert!(!mixed.is_timeout());
-    assert_eq!(mixed.to_string(), "x. A: no server answered: 127.0.0.1:53 timed out; 127.0.0.1:53 answered SERVFAIL");
+    assert_eq!(
+        mixed.to_string(),
+        "x. A: no server answered: 127.0.0.1:53 timed out; 127.0.0.1:53 answered SERVFAIL"
+    );
 }

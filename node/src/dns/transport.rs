@@ -99,33 +99,59 @@ pub struct Transport {
 impl Transport {
     /// A transport with these settings.
     pub fn new(config: TransportConfig, metrics: DnsMetrics) -> Self {
-        Self { config, idle_tcp: Mutex::new(HashMap::new()), metrics }
+        Self {
+            config,
+            idle_tcp: Mutex::new(HashMap::new()),
+            metrics,
+        }
     }
 
     /// Asks `server`: UDP first, TCP if the answer is truncated (RFC 7766 §5).
-    pub async fn exchange(&self, server: SocketAddr, spec: &QuerySpec, deadline: Instant) -> Result<Exchange, TransportError> {
+    pub async fn exchange(
+        &self,
+        server: SocketAddr,
+        spec: &QuerySpec,
+        deadline: Instant,
+    ) -> Result<Exchange, TransportError> {
         let started = Instant::now();
         let query = self.build(spec)?;
         let message = self.udp(server, &query, deadline, started).await?;
         if !message.metadata.truncation {
             self.count(&message, "udp");
-            return Ok(Exchange { message, server, transport: Carrier::Udp, elapsed: started.elapsed() });
+            return Ok(Exchange {
+                message,
+                server,
+                transport: Carrier::Udp,
+                elapsed: started.elapsed(),
+            });
         }
         self.metrics.truncated.inc();
         self.exchange_tcp(server, spec, deadline).await
     }
 
     /// Asks `server` over TCP, reusing an idle connection when there is one.
-    pub async fn exchange_tcp(&self, server: SocketAddr, spec: &QuerySpec, deadline: Instant) -> Result<Exchange, TransportError> {
+    pub async fn exchange_tcp(
+        &self,
+        server: SocketAddr,
+        spec: &QuerySpec,
+        deadline: Instant,
+    ) -> Result<Exchange, TransportError> {
         let started = Instant::now();
         let query = self.build(spec)?;
         // A pooled connection may have been closed by the server meanwhile: one retry on a
         // fresh connection covers that without hiding real failures.
         if let Some(stream) = self.take_idle(server) {
-            if let Ok(Ok((message, stream))) = tokio::time::timeout_at(deadline, tcp_exchange(stream, &query)).await {
+            if let Ok(Ok((message, stream))) =
+                tokio::time::timeout_at(deadline, tcp_exchange(stream, &query)).await
+            {
                 self.put_idle(server, stream);
                 self.count(&message, "tcp");
-                return Ok(Exchange { message, server, transport: Carrier::Tcp, elapsed: started.elapsed() });
+                return Ok(Exchange {
+                    message,
+                    server,
+                    transport: Carrier::Tcp,
+                    elapsed: started.elapsed(),
+                });
             }
         }
         let attempt = async {
@@ -136,19 +162,30 @@ impl Transport {
             Ok(Ok((message, stream))) => {
                 self.put_idle(server, stream);
                 self.count(&message, "tcp");
-                Ok(Exchange { message, server, transport: Carrier::Tcp, elapsed: started.elapsed() })
+                Ok(Exchange {
+                    message,
+                    server,
+                    transport: Carrier::Tcp,
+                    elapsed: started.elapsed(),
+                })
             }
             Ok(Err(TcpFailure::Io(source))) => {
                 self.metrics.errors.with_label_values(&["tcp"]).inc();
                 Err(TransportError::Network { server, source })
             }
             Ok(Err(TcpFailure::Mismatch(reason))) => {
-                self.metrics.mismatched.with_label_values(&[reason.label()]).inc();
+                self.metrics
+                    .mismatched
+                    .with_label_values(&[reason.label()])
+                    .inc();
                 Err(TransportError::Malformed { server })
             }
             Err(_) => {
                 self.metrics.timeouts.inc();
-                Err(TransportError::Timeout { server, elapsed_ms: millis(started.elapsed()) })
+                Err(TransportError::Timeout {
+                    server,
+                    elapsed_ms: millis(started.elapsed()),
+                })
             }
         }
     }
@@ -160,10 +197,19 @@ impl Transport {
 
     fn count(&self, message: &Message, transport: &str) {
         let rcode = rcode_label(message);
-        self.metrics.queries.with_label_values(&[transport, rcode]).inc();
+        self.metrics
+            .queries
+            .with_label_values(&[transport, rcode])
+            .inc();
     }
 
-    async fn udp(&self, server: SocketAddr, query: &OutgoingQuery, deadline: Instant, started: Instant) -> Result<Message, TransportError> {
+    async fn udp(
+        &self,
+        server: SocketAddr,
+        query: &OutgoingQuery,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<Message, TransportError> {
         let network = |source| TransportError::Network { server, source };
         let socket = self.bind_udp(server).map_err(network)?;
         // connect() makes the kernel drop datagrams from any other source; we check again below.
@@ -178,7 +224,10 @@ impl Transport {
             let (len, source) = match received {
                 Err(_) => {
                     self.metrics.timeouts.inc();
-                    return Err(TransportError::Timeout { server, elapsed_ms: millis(started.elapsed()) });
+                    return Err(TransportError::Timeout {
+                        server,
+                        elapsed_ms: millis(started.elapsed()),
+                    });
                 }
                 Ok(Err(source)) => {
                     // ICMP port unreachable shows up here as ECONNREFUSED: fail fast.
@@ -194,14 +243,21 @@ impl Transport {
             match wire::match_response(query, &buffer[..len]) {
                 Ok(message) => return Ok(message),
                 Err(reason) => {
-                    self.metrics.mismatched.with_label_values(&[reason.label()]).inc();
+                    self.metrics
+                        .mismatched
+                        .with_label_values(&[reason.label()])
+                        .inc();
                 }
             }
         }
     }
 
     fn bind_udp(&self, server: SocketAddr) -> io::Result<UdpSocket> {
-        let socket = Socket::new(Domain::for_address(server), Type::DGRAM, Some(Protocol::UDP))?;
+        let socket = Socket::new(
+            Domain::for_address(server),
+            Type::DGRAM,
+            Some(Protocol::UDP),
+        )?;
         socket.set_nonblocking(true)?;
         // Port 0: the kernel picks a random ephemeral port per socket (RFC 5452 §9.2).
         socket.bind(&SocketAddr::new(self.egress_for(server), 0).into())?;
@@ -209,7 +265,11 @@ impl Transport {
     }
 
     async fn connect_tcp(&self, server: SocketAddr) -> Result<TcpStream, TcpFailure> {
-        let socket = if server.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }?;
+        let socket = if server.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }?;
         socket.bind(SocketAddr::new(self.egress_for(server), 0))?;
         let stream = socket.connect(server).await?;
         stream.set_nodelay(true)?;
@@ -218,13 +278,22 @@ impl Transport {
 
     fn egress_for(&self, server: SocketAddr) -> IpAddr {
         match server {
-            SocketAddr::V4(_) => self.config.egress_ipv4.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-            SocketAddr::V6(_) => self.config.egress_ipv6.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+            SocketAddr::V4(_) => self
+                .config
+                .egress_ipv4
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            SocketAddr::V6(_) => self
+                .config
+                .egress_ipv6
+                .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
         }
     }
 
     fn take_idle(&self, server: SocketAddr) -> Option<TcpStream> {
-        let mut pool = self.idle_tcp.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pool = self
+            .idle_tcp
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let connections = pool.get_mut(&server)?;
         while let Some((stream, since)) = connections.pop() {
             if since.elapsed() < TCP_IDLE {
@@ -235,10 +304,17 @@ impl Transport {
     }
 
     fn put_idle(&self, server: SocketAddr, stream: TcpStream) {
-        let mut pool = self.idle_tcp.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pool = self
+            .idle_tcp
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if pool.len() >= MAX_TCP_POOL_SERVERS && !pool.contains_key(&server) {
             // Forget servers whose connections all went stale; if none did, do not pool this one.
-            pool.retain(|_, connections| connections.iter().any(|(_, since)| since.elapsed() < TCP_IDLE));
+            pool.retain(|_, connections| {
+                connections
+                    .iter()
+                    .any(|(_, since)| since.elapsed() < TCP_IDLE)
+            });
             if pool.len() >= MAX_TCP_POOL_SERVERS {
                 return;
             }
@@ -263,8 +339,12 @@ impl From<io::Error> for TcpFailure {
 }
 
 /// One query and its answer on a TCP stream (RFC 1035 §4.2.2 length prefix).
-async fn tcp_exchange(mut stream: TcpStream, query: &OutgoingQuery) -> Result<(Message, TcpStream), TcpFailure> {
-    let len = u16::try_from(query.bytes.len()).map_err(|_| TcpFailure::Mismatch(wire::Mismatch::Malformed))?;
+async fn tcp_exchange(
+    mut stream: TcpStream,
+    query: &OutgoingQuery,
+) -> Result<(Message, TcpStream), TcpFailure> {
+    let len = u16::try_from(query.bytes.len())
+        .map_err(|_| TcpFailure::Mismatch(wire::Mismatch::Malformed))?;
     let mut framed = Vec::with_capacity(query.bytes.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(&query.bytes);

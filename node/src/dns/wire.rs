@@ -80,8 +80,16 @@ impl Mismatch {
 
 /// Builds a query. `case_bits` randomises the case of the name's letters (0x20,
 /// draft-vixie-dnsext-dns0x20): bit *i* set upper-cases the *i*-th letter.
-pub fn build_query(spec: &QuerySpec, id: u16, case_bits: Option<u64>) -> Result<OutgoingQuery, EncodeError> {
-    let error = |detail: String| EncodeError { name: spec.name.to_string(), record_type: spec.record_type, detail };
+pub fn build_query(
+    spec: &QuerySpec,
+    id: u16,
+    case_bits: Option<u64>,
+) -> Result<OutgoingQuery, EncodeError> {
+    let error = |detail: String| EncodeError {
+        name: spec.name.to_string(),
+        record_type: spec.record_type,
+        detail,
+    };
     let wire_name = match case_bits {
         Some(bits) => randomise_case(&spec.name, bits).map_err(|e| error(e.to_string()))?,
         None => spec.name.clone(),
@@ -97,7 +105,12 @@ pub fn build_query(spec: &QuerySpec, id: u16, case_bits: Option<u64>) -> Result<
     edns.set_dnssec_ok(spec.dnssec_ok);
     message.set_edns(edns);
     let bytes = message.to_vec().map_err(|e| error(e.to_string()))?;
-    Ok(OutgoingQuery { id, wire_name, record_type: spec.record_type, bytes })
+    Ok(OutgoingQuery {
+        id,
+        wire_name,
+        record_type: spec.record_type,
+        bytes,
+    })
 }
 
 fn randomise_case(name: &Name, bits: u64) -> Result<Name, hickory_proto::ProtoError> {
@@ -109,7 +122,11 @@ fn randomise_case(name: &Name, bits: u64) -> Result<Name, hickory_proto::ProtoEr
             if c.is_ascii_alphabetic() {
                 let upper = bits.rotate_right(index % 64) & 1 == 1;
                 index += 1;
-                if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }
+                if upper {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
             } else {
                 c
             }
@@ -129,7 +146,9 @@ pub fn match_response(query: &OutgoingQuery, bytes: &[u8]) -> Result<Message, Mi
         return Err(Mismatch::Id);
     }
     let message = Message::from_vec(bytes).map_err(|_| Mismatch::Malformed)?;
-    if message.metadata.message_type != MessageType::Response || message.metadata.op_code != OpCode::Query {
+    if message.metadata.message_type != MessageType::Response
+        || message.metadata.op_code != OpCode::Query
+    {
         return Err(Mismatch::NotResponse);
     }
     match message.queries.as_slice() {
@@ -168,7 +187,11 @@ mod tests {
         let mut message = Message::new(query.id, MessageType::Response, OpCode::Query);
         message.add_query(Query::query(query.wire_name.clone(), query.record_type));
         message.metadata.response_code = ResponseCode::NoError;
-        message.add_answer(Record::from_rdata(query.wire_name.clone(), 60, RData::A(A::new(192, 0, 2, 1))));
+        message.add_answer(Record::from_rdata(
+            query.wire_name.clone(),
+            60,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
         edit(&mut message);
         message.to_vec().unwrap()
     }
@@ -200,21 +223,49 @@ mod tests {
         assert!(match_response(&query, &response_to(&query, |_| {})).is_ok());
         type Edit = fn(&mut Message);
         let cases: [(&str, Edit, Mismatch); 5] = [
-            ("other id", |m| m.metadata.id = m.metadata.id.wrapping_add(1), Mismatch::Id),
-            ("a query", |m| m.metadata.message_type = MessageType::Query, Mismatch::NotResponse),
-            ("other type", |m| { m.queries[0].set_query_type(RecordType::AAAA); }, Mismatch::Question),
-            ("other case (0x20)", |m| {
-                let lower = m.queries[0].name().to_lowercase();
-                m.queries[0].set_name(lower);
-            }, Mismatch::Question),
+            (
+                "other id",
+                |m| m.metadata.id = m.metadata.id.wrapping_add(1),
+                Mismatch::Id,
+            ),
+            (
+                "a query",
+                |m| m.metadata.message_type = MessageType::Query,
+                Mismatch::NotResponse,
+            ),
+            (
+                "other type",
+                |m| {
+                    m.queries[0].set_query_type(RecordType::AAAA);
+                },
+                Mismatch::Question,
+            ),
+            (
+                "other case (0x20)",
+                |m| {
+                    let lower = m.queries[0].name().to_lowercase();
+                    m.queries[0].set_name(lower);
+                },
+                Mismatch::Question,
+            ),
             ("no question", |m| m.queries.clear(), Mismatch::Question),
         ];
         for (name, edit, expected) in cases {
-            assert_eq!(match_response(&query, &response_to(&query, edit)).unwrap_err(), expected, "{name}");
+            assert_eq!(
+                match_response(&query, &response_to(&query, edit)).unwrap_err(),
+                expected,
+                "{name}"
+            );
         }
-        assert_eq!(match_response(&query, &[0u8; 5]).unwrap_err(), Mismatch::Malformed);
+        assert_eq!(
+            match_response(&query, &[0u8; 5]).unwrap_err(),
+            Mismatch::Malformed
+        );
         let mut garbage = query.id.to_be_bytes().to_vec();
         garbage.extend_from_slice(&[0xff; 40]);
-        assert_eq!(match_response(&query, &garbage).unwrap_err(), Mismatch::Malformed);
+        assert_eq!(
+            match_response(&query, &garbage).unwrap_err(),
+            Mismatch::Malformed
+        );
     }
 }

@@ -100,7 +100,10 @@ mod tests {
             .distinguished_name
             .push(rcgen::DnType::CommonName, name);
         let cert = params.self_signed(&key).unwrap();
-        let digest = ring::digest::digest(&ring::digest::SHA256, &rcgen::PublicKeyData::subject_public_key_info(&key));
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            &rcgen::PublicKeyData::subject_public_key_info(&key),
+        );
         (cert.der().clone(), digest.as_ref().try_into().unwrap())
     }
 

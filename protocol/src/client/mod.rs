@@ -1,7 +1,11 @@
 //! The primary side: connect to perspectives over QUIC (mutual TLS), fan a validation out, verify
 //! every signed result and echoed field, and apply the BR 3.2.2.9 quorum rule per target.
 
+mod error;
 pub mod verify;
+
+pub use error::ClientError;
+use error::classify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,10 +20,10 @@ use tokio::task::JoinSet;
 use crate::close_code;
 use crate::frame::{self, FrameError};
 use crate::perspective::{PerspectiveId, Rir};
-use crate::quorum::{self, QuorumError, QuorumPolicy, RemoteOutcome, RemoteState, Verdict};
+use crate::quorum::{self, QuorumPolicy, RemoteOutcome, RemoteState, Verdict};
 use crate::request::{ALPN, PROTOCOL_VERSION, Request, Target};
-use crate::result::{NodeMessage, Outcome, ProtocolError, ResultPayload};
-use crate::signing::{VerifyError, VerifyingKey};
+use crate::result::{NodeMessage, Outcome, ResultPayload};
+use crate::signing::VerifyingKey;
 
 pub use verify::verify_result;
 
@@ -72,100 +76,6 @@ impl ClientOptions {
             clock_skew: DEFAULT_CLOCK_SKEW,
         }
     }
-}
-
-/// Why a node's answer could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// TLS configuration could not be built.
-    #[error("invalid client TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
-    /// The local UDP endpoint could not be opened.
-    #[error("cannot open local QUIC endpoint: {0}")]
-    Endpoint(std::io::Error),
-    /// The node refused our certificate (TLS alert) or closed with the `unauthorized` code.
-    #[error("perspective {node} refused this primary: {detail}")]
-    Unauthorized {
-        /// The perspective.
-        node: PerspectiveId,
-        /// What the node said.
-        detail: String,
-    },
-    /// Could not connect or the connection failed.
-    #[error("perspective {node} at {address}: {detail}")]
-    Connection {
-        /// The perspective.
-        node: PerspectiveId,
-        /// Its address.
-        address: SocketAddr,
-        /// What failed.
-        detail: String,
-    },
-    /// No answer within the deadline.
-    #[error("perspective {node} did not answer within {elapsed:?}")]
-    Timeout {
-        /// The perspective.
-        node: PerspectiveId,
-        /// Time waited.
-        elapsed: Duration,
-    },
-    /// A frame could not be read.
-    #[error("perspective {node} sent a bad frame: {source}")]
-    Frame {
-        /// The perspective.
-        node: PerspectiveId,
-        /// The frame error.
-        source: FrameError,
-    },
-    /// The node refused the request (overloaded, bad request, ...).
-    #[error("perspective {node} refused the request: {error}")]
-    Refused {
-        /// The perspective.
-        node: PerspectiveId,
-        /// The node's typed refusal.
-        error: ProtocolError,
-    },
-    /// A result's signature or payload failed verification.
-    #[error("perspective {node}: result failed verification: {source}")]
-    Verify {
-        /// The perspective.
-        node: PerspectiveId,
-        /// The verification failure.
-        source: VerifyError,
-    },
-    /// A verified result does not belong to this attempt (replay, mis-routing, duplicate).
-    #[error("perspective {node}: result does not match the request: {field} {detail}")]
-    Mismatch {
-        /// The perspective.
-        node: PerspectiveId,
-        /// The field that differs.
-        field: &'static str,
-        /// What differs.
-        detail: String,
-    },
-    /// The node ended the stream before answering every target.
-    #[error("perspective {node} answered {got} of {expected} targets")]
-    Incomplete {
-        /// The perspective.
-        node: PerspectiveId,
-        /// Results received.
-        got: usize,
-        /// Targets sent.
-        expected: usize,
-    },
-    /// The quorum rule could not be evaluated (the node list is inconsistent).
-    #[error(transparent)]
-    Quorum(#[from] QuorumError),
-    /// The node index does not exist.
-    #[error("no perspective at index {0}")]
-    NoSuchNode(usize),
-    /// The system clock is before 1970.
-    #[error("system clock is before the UNIX epoch")]
-    Clock,
-    /// The system random number generator failed.
-    #[error("system random number generator failed")]
-    Random,
 }
 
 /// A verified result with the perspective it came from.
@@ -346,7 +256,8 @@ impl Primary {
         timeout: Duration,
         policy: QuorumPolicy,
     ) -> Result<Validation, ClientError> {
-        self.run_validation(targets, timeout, policy, Collect::UntilDecided).await
+        self.run_validation(targets, timeout, policy, Collect::UntilDecided)
+            .await
     }
 
     /// Like [`Primary::validate`], but waits for every perspective's answer (or the timeout)
@@ -358,7 +269,8 @@ impl Primary {
         timeout: Duration,
         policy: QuorumPolicy,
     ) -> Result<Validation, ClientError> {
-        self.run_validation(targets, timeout, policy, Collect::Everything).await
+        self.run_validation(targets, timeout, policy, Collect::Everything)
+            .await
     }
 
     async fn run_validation(
@@ -403,7 +315,9 @@ impl Primary {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut verdicts = self.verdicts(&policy, &results, &errors)?;
         while collect == Collect::Everything
-            || verdicts.iter().any(|verdict| verdict.decision == quorum::Decision::Undecided)
+            || verdicts
+                .iter()
+                .any(|verdict| verdict.decision == quorum::Decision::Undecided)
         {
             let next = tokio::time::timeout_at(deadline, receiver.recv()).await;
             match next {
@@ -651,65 +565,4 @@ pub fn unix_ms() -> Result<u64, ClientError> {
         .duration_since(UNIX_EPOCH)
         .map_err(|_| ClientError::Clock)?;
     Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Maps a QUIC connection error to what it means for the primary.
-fn classify(node: &NodeEndpoint, error: quinn::ConnectionError) -> ClientError {
-    let id = node.perspective_id.clone();
-    match error {
-        quinn::ConnectionError::ApplicationClosed(close)
-            if close.error_code == quinn::VarInt::from_u32(close_code::UNAUTHORIZED) =>
-        {
-            ClientError::Unauthorized {
-                node: id,
-                detail: String::from_utf8_lossy(&close.reason).into_owned(),
-            }
-        }
-        quinn::ConnectionError::ConnectionClosed(close) => {
-            let code = u64::from(close.error_code);
-            // QUIC carries TLS alerts as transport errors 0x100 + alert (RFC 9001 §4.8).
-            if (0x100..0x200).contains(&code) {
-                let alert = code - 0x100;
-                ClientError::Unauthorized {
-                    node: id,
-                    detail: format!(
-                        "TLS alert {alert} ({}) during the handshake",
-                        alert_name(alert)
-                    ),
-                }
-            } else {
-                ClientError::Connection {
-                    node: id,
-                    address: node.address,
-                    detail: close.to_string(),
-                }
-            }
-        }
-        quinn::ConnectionError::TimedOut => ClientError::Timeout {
-            node: id,
-            elapsed: Duration::ZERO,
-        },
-        other => ClientError::Connection {
-            node: id,
-            address: node.address,
-            detail: other.to_string(),
-        },
-    }
-}
-
-fn alert_name(alert: u64) -> &'static str {
-    match alert {
-        40 => "handshake failure",
-        42 => "bad certificate",
-        43 => "unsupported certificate",
-        44 => "certificate revoked",
-        45 => "certificate expired",
-        46 => "certificate unknown",
-        48 => "unknown CA",
-        49 => "access denied",
-        51 => "decrypt error: a certificate signature did not verify",
-        116 => "certificate required",
-        120 => "no application protocol",
-        _ => "see RFC 8446 §6",
-    }
 }

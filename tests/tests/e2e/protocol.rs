@@ -42,7 +42,13 @@ async fn the_example_primary_verifies_signed_results_from_two_nodes() {
         .arg("--key")
         .arg(lab.credentials.path("primary.key"))
         .args(["--node", &node_arg(&a), "--node", &node_arg(&b)])
-        .args(["--target", "example.com", "--min-remotes", "2", "--wait-all"])
+        .args([
+            "--target",
+            "example.com",
+            "--min-remotes",
+            "2",
+            "--wait-all",
+        ])
         .output()
         .expect("run examples/primary (built by `make build`)");
     let stdout = String::from_utf8_lossy(&output.stdout);

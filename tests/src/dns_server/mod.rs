@@ -1,0 +1,476 @@
+//! A loopback authoritative DNS server for tests and benchmarks: serves zone files over UDP
+//! and TCP on one port, logs every query, and misbehaves on request.
+//!
+//! Answers follow RFC 1034 §4.3.2 (the `catalog` submodule holds the zones and the lookup;
+//! `respond` turns a query into the bytes to send). [`Rule`]s make the server drop, delay,
+//! truncate, spoof or garble replies, so the node's resolver can be tested against hostile
+//! and broken authorities. Only loopback addresses are accepted.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use mpic_tests::dns_server::{Behaviour, DnsServer, Rule, ZoneText};
+//!
+//! let text = "$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 60\nwww A 192.0.2.1\n";
+//! let zones = [ZoneText { origin: "example.test.", text }];
+//! let server = DnsServer::start("127.0.0.1:0".parse()?, &zones).await?;
+//! server.set_rules(vec![Rule {
+//!     suffix: "slow.example.test".into(),
+//!     record_type: None,
+//!     behaviour: Behaviour::Drop,
+//! }]);
+//! // ... point the resolver at server.address(), then check server.queries() ...
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod respond;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use hickory_proto::rr::RecordType;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use catalog::Catalog;
+use respond::{Outgoing, Plan, Request, Transport};
+
+/// Most queries kept in the log; later ones are counted but not kept (a bench sends millions).
+const QUERY_LOG_CAPACITY: usize = 100_000;
+
+/// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3 suggests
+/// a few seconds for an authoritative server).
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Open TCP connections at most; further clients wait in the accept queue.
+const MAX_TCP_CONNECTIONS: usize = 1024;
+
+/// Tasks receiving on the shared UDP socket, so one query's work does not hold up the next.
+const UDP_WORKERS: usize = 4;
+
+/// Largest UDP datagram there is.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Attempts to find a port free for both UDP and TCP when the caller lets the OS pick.
+const BIND_ATTEMPTS: usize = 20;
+
+/// One zone: origin + zone-file text (RFC 1035 master format, $ORIGIN/$TTL, @, relative names).
+#[derive(Debug, Clone, Copy)]
+pub struct ZoneText<'a> {
+    /// The zone's origin (`example.test.`; the trailing dot is optional).
+    pub origin: &'a str,
+    /// The zone file. It must have an SOA at the apex and no records outside the origin.
+    pub text: &'a str,
+}
+
+/// How the server misbehaves for matching queries (for tests of the resolver's robustness).
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// Answer from the zones.
+    Normal,
+    /// Never answer.
+    Drop,
+    /// Answer normally after a delay (other queries are not held up).
+    Delay(Duration),
+    /// Over UDP answer TC=1 with empty sections; over TCP answer normally.
+    Truncate,
+    /// Answer only with a wrong message id (a spoof the client must ignore).
+    WrongId,
+    /// Answer only with the question name changed (prefixed `x.`).
+    WrongQuestion,
+    /// Over UDP: a wrong-id response and a response from another source port, then the real
+    /// answer. Over TCP: a wrong-id response, then the real answer.
+    SpoofThenAnswer,
+    /// Answer only from a different UDP socket and port (the client must ignore it). Over
+    /// TCP nothing is sent.
+    FromOtherPort,
+    /// Answer SERVFAIL with no records.
+    ServFail,
+    /// Answer REFUSED with no records.
+    Refused,
+    /// Answer NOTIMP with no records.
+    NotImp,
+    /// Answer FORMERR with no records.
+    FormErr,
+    /// Answer NOERROR, AA=0, with empty sections: neither an answer nor a referral.
+    Lame,
+    /// Answer normally plus a TXT record of about 1.5 KB (owned by the query name) in the
+    /// additional section, so UDP must truncate and TCP carries everything.
+    Oversized,
+    /// Reply with bytes that carry the query's id and QR=1 but do not decode.
+    Garbage,
+}
+
+/// A rule: queries whose name equals or is below `suffix` (case-insensitive), and whose type
+/// matches `record_type` if Some, get `behaviour`. First matching rule wins.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// A domain name (trailing dot optional); `.` matches every query.
+    pub suffix: String,
+    /// The query type to match, or any type if `None`.
+    pub record_type: Option<RecordType>,
+    /// What to do with matching queries.
+    pub behaviour: Behaviour,
+}
+
+/// One query as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedQuery {
+    /// The question name as received, lower-cased, fully qualified (trailing dot).
+    pub name: String,
+    /// The question type.
+    pub record_type: RecordType,
+    /// Whether it came over TCP.
+    pub tcp: bool,
+    /// The message id.
+    pub id: u16,
+    /// The client's address.
+    pub source: SocketAddr,
+    /// The EDNS DO bit (false without EDNS).
+    pub dnssec_ok: bool,
+    /// The RD bit.
+    pub recursion_desired: bool,
+}
+
+/// A running fixture server. Stops on [`DnsServer::stop`] or when dropped.
+#[derive(Debug)]
+pub struct DnsServer {
+    /// Where UDP and TCP listen.
+    address: SocketAddr,
+    /// The state the tasks share.
+    shared: Arc<Shared>,
+    /// The UDP workers and the TCP accept loop; dropping the set aborts them.
+    tasks: JoinSet<()>,
+    /// Never sent on: dropping it tells every TCP connection and delayed reply to stop.
+    shutdown: watch::Sender<()>,
+}
+
+/// State shared by the server tasks and the handle.
+#[derive(Debug)]
+struct Shared {
+    /// The zones.
+    catalog: Catalog,
+    /// The current rules, replaced whole by `set_rules`.
+    rules: RwLock<Arc<[Rule]>>,
+    /// The first [`QUERY_LOG_CAPACITY`] queries.
+    log: Mutex<Vec<LoggedQuery>>,
+    /// Every query with a question, kept in the log or not.
+    received: AtomicU64,
+    /// Feeds the `Garbage` bytes.
+    garbage_seed: AtomicU64,
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on the same port of `bind` (port 0: OS picks) and serves the zones.
+    /// Fails if `bind` is not a loopback address, a zone does not load, or a port is taken.
+    pub async fn start(bind: SocketAddr, zones: &[ZoneText<'_>]) -> anyhow::Result<DnsServer> {
+        if !bind.ip().is_loopback() {
+            bail!("{bind}: the fixture DNS server binds loopback addresses only");
+        }
+        let catalog = Catalog::load(zones)?;
+        let (udp, tcp) = bind_pair(bind).await?;
+        let address = udp.local_addr().context("reading the UDP address")?;
+        let other = UdpSocket::bind(SocketAddr::new(bind.ip(), 0))
+            .await
+            .with_context(|| format!("{}: binding the other-port UDP socket", bind.ip()))?;
+        let shared = Arc::new(Shared {
+            catalog,
+            rules: RwLock::new(Arc::from(Vec::new())),
+            log: Mutex::new(Vec::new()),
+            received: AtomicU64::new(0),
+            garbage_seed: AtomicU64::new(u64::from(address.port())),
+        });
+        let (shutdown, _) = watch::channel(());
+        let udp = Arc::new(udp);
+        let other = Arc::new(other);
+        let mut tasks = JoinSet::new();
+        for _ in 0..UDP_WORKERS {
+            tasks.spawn(serve_udp(
+                Arc::clone(&shared),
+                Arc::clone(&udp),
+                Arc::clone(&other),
+                shutdown.subscribe(),
+            ));
+        }
+        tasks.spawn(serve_tcp(Arc::clone(&shared), tcp, shutdown.subscribe()));
+        Ok(DnsServer {
+            address,
+            shared,
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// The address clients query; the same port serves UDP and TCP.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Replaces the rules; queries received from now on use the new ones.
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .map(|rule| Rule {
+                suffix: normalize_suffix(&rule.suffix),
+                ..rule
+            })
+            .collect();
+        *self
+            .shared
+            .rules
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::from(rules);
+    }
+
+    /// Every query received so far, oldest first (at most the first 100 000).
+    pub fn queries(&self) -> Vec<LoggedQuery> {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Empties the query log (the count keeps running).
+    pub fn clear_queries(&self) {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// How many queries with a question arrived since the start (undecodable packets and
+    /// packets shorter than a header are not counted).
+    pub fn query_count(&self) -> u64 {
+        self.shared.received.load(Ordering::Relaxed)
+    }
+
+    /// Stops serving. The listening sockets are closed when this returns; a delayed reply
+    /// still waiting to be sent is cancelled.
+    pub async fn stop(self) {
+        let DnsServer {
+            mut tasks,
+            shutdown,
+            ..
+        } = self;
+        drop(shutdown);
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Shared {
+    /// Logs `bytes` if it is a query and plans the reply.
+    fn handle(&self, bytes: &[u8], source: SocketAddr, transport: Transport) -> Plan {
+        let query = match respond::parse(bytes) {
+            Request::Ignore => return Plan::default(),
+            Request::Malformed(reply) => {
+                return Plan {
+                    delay: Duration::ZERO,
+                    sends: vec![Outgoing::Reply(reply)],
+                };
+            }
+            Request::Query(query) => query,
+        };
+        let mut behaviour = Behaviour::Normal;
+        if let Some(question) = query.queries.first() {
+            let mut name = question.name().to_ascii();
+            name.make_ascii_lowercase();
+            let record_type = question.query_type();
+            let rules = Arc::clone(&self.rules.read().unwrap_or_else(PoisonError::into_inner));
+            if let Some(rule) = rules
+                .iter()
+                .find(|rule| rule_applies(rule, &name, record_type))
+            {
+                behaviour = rule.behaviour.clone();
+            }
+            self.received.fetch_add(1, Ordering::Relaxed);
+            let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+            if log.len() < QUERY_LOG_CAPACITY {
+                log.push(LoggedQuery {
+                    name,
+                    record_type,
+                    tcp: transport == Transport::Tcp,
+                    id: query.metadata.id,
+                    source,
+                    dnssec_ok: query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+                    recursion_desired: query.metadata.recursion_desired,
+                });
+            }
+        }
+        let seed = match behaviour {
+            Behaviour::Garbage => self.garbage_seed.fetch_add(0x9e37_79b9, Ordering::Relaxed),
+            _ => 0,
+        };
+        respond::plan(&self.catalog, &query, &behaviour, transport, seed)
+    }
+}
+
+/// Whether `rule` applies to a query for `name` (lower-case, fully qualified).
+fn rule_applies(rule: &Rule, name: &str, record_type: RecordType) -> bool {
+    if rule.record_type.is_some_and(|t| t != record_type) {
+        return false;
+    }
+    let suffix = rule.suffix.as_str();
+    suffix == "."
+        || name == suffix
+        || name
+            .strip_suffix(suffix)
+            .is_some_and(|prefix| prefix.ends_with('.'))
+}
+
+/// `suffix` lower-cased and fully qualified, as the log spells names.
+fn normalize_suffix(suffix: &str) -> String {
+    let mut suffix = suffix.to_ascii_lowercase();
+    if !suffix.ends_with('.') {
+        suffix.push('.');
+    }
+    suffix
+}
+
+/// A UDP socket and a TCP listener on the same loopback port.
+async fn bind_pair(bind: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    if bind.port() != 0 {
+        return udp_then_tcp(bind)
+            .await
+            .with_context(|| format!("{bind}: binding UDP and TCP"));
+    }
+    for _ in 0..BIND_ATTEMPTS {
+        match udp_then_tcp(bind).await {
+            Ok(pair) => return Ok(pair),
+            // The OS picked a UDP port whose TCP twin is taken: try another.
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(error) => return Err(error).with_context(|| format!("{bind}: binding")),
+        }
+    }
+    bail!("{bind}: no port free for both UDP and TCP after {BIND_ATTEMPTS} attempts")
+}
+
+/// A UDP socket on `bind`, then a TCP listener on the port it got.
+async fn udp_then_tcp(bind: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let udp = UdpSocket::bind(bind).await?;
+    let tcp = TcpListener::bind(udp.local_addr()?).await?;
+    Ok((udp, tcp))
+}
+
+/// One UDP worker: receive, plan, send. A delayed reply is sent from its own task so the
+/// worker goes straight back to receiving.
+async fn serve_udp(
+    shared: Arc<Shared>,
+    socket: Arc<UdpSocket>,
+    other: Arc<UdpSocket>,
+    shutdown: watch::Receiver<()>,
+) {
+    let mut buffer = vec![0_u8; MAX_DATAGRAM];
+    loop {
+        let Ok((len, source)) = socket.recv_from(&mut buffer).await else {
+            // Errors on an unconnected UDP socket are transient (e.g. ICMP noise): go on.
+            tokio::task::yield_now().await;
+            continue;
+        };
+        let Some(bytes) = buffer.get(..len) else {
+            continue;
+        };
+        let plan = shared.handle(bytes, source, Transport::Udp);
+        if plan.delay.is_zero() {
+            send_udp(&socket, &other, plan.sends, source).await;
+            continue;
+        }
+        // Weak references, so that a pending delayed reply does not keep the sockets open
+        // after `stop`.
+        let (socket, other, mut shutdown) = (
+            Arc::downgrade(&socket),
+            Arc::downgrade(&other),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(plan.delay) => {
+                    if let (Some(socket), Some(other)) = (socket.upgrade(), other.upgrade()) {
+                        send_udp(&socket, &other, plan.sends, source).await;
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+/// Sends planned datagrams; send errors are the client's problem (it may have gone).
+async fn send_udp(socket: &UdpSocket, other: &UdpSocket, sends: Vec<Outgoing>, to: SocketAddr) {
+    for send in sends {
+        let _ = match send {
+            Outgoing::Reply(bytes) => socket.send_to(&bytes, to).await,
+            Outgoing::FromOtherPort(bytes) => other.send_to(&bytes, to).await,
+        };
+    }
+}
+
+/// The TCP accept loop: one task per connection, at most [`MAX_TCP_CONNECTIONS`] at once.
+async fn serve_tcp(shared: Arc<Shared>, listener: TcpListener, shutdown: watch::Receiver<()>) {
+    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Ok((stream, source)) = listener.accept().await else {
+            // Out of file descriptors or a reset before accept: back off briefly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = serve_connection(&shared, stream, source) => {}
+                _ = shutdown.changed() => {}
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// One TCP connection: length-prefixed queries answered in order (RFC 1035 §4.2.2) until the
+/// client closes, sends a partial message, or stays idle for [`TCP_IDLE_TIMEOUT`].
+async fn serve_connection(shared: &Shared, mut stream: TcpStream, source: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    loop {
+        let mut prefix = [0_u8; 2];
+        let read = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut prefix)).await;
+        if !matches!(read, Ok(Ok(_))) {
+            return;
+        }
+        let mut message = vec![0_u8; usize::from(u16::from_be_bytes(prefix))];
+        let read = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut message)).await;
+        if !matches!(read, Ok(Ok(_))) {
+            return;
+        }
+        let plan = shared.handle(&message, source, Transport::Tcp);
+        if !plan.delay.is_zero() {
+            tokio::time::sleep(plan.delay).await;
+        }
+        for send in plan.sends {
+            // Other-port replies have no TCP equivalent: they are not sent.
+            let Outgoing::Reply(bytes) = send else {
+                continue;
+            };
+            let Ok(len) = u16::try_from(bytes.len()) else {
+                continue;
+            };
+            let mut framed = Vec::with_capacity(bytes.len() + 2);
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(&bytes);
+            if stream.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+    }
+}
