@@ -507,3 +507,110 @@ async fn answers_are_cached_and_capped() {
     let (entries, _) = dns.cache().size();
     assert!(entries >= 3, "answer + delegations cached: {entries}");
 }
+
+#[tokio::test]
+async fn tcp_connections_to_a_forwarder_are_reused_and_queries_leave_from_the_egress_address() {
+    let lab = Lab::start().await;
+    lab.leaf.set_rules(vec![Rule {
+        suffix: "big.example.test.".into(),
+        record_type: None,
+        behaviour: Behaviour::Oversized,
+    }]);
+    let egress = IpAddr::from([127, 0, 0, 9]);
+    let settings = DnsSettings {
+        mode: Mode::Forward {
+            upstreams: vec![lab.leaf.address()],
+        },
+        limits: Limits {
+            query_timeout: Duration::from_millis(500),
+            use_ipv6: false,
+            ..Limits::default()
+        },
+        cache: CacheLimits {
+            max_entries: 0,
+            max_bytes: 0,
+            max_answer_ttl: Duration::ZERO,
+            max_delegation_ttl: Duration::ZERO,
+        },
+        transport: TransportConfig {
+            egress_ipv4: Some(egress),
+            ..TransportConfig::default()
+        },
+    };
+    let metrics = DnsMetrics::unregistered().unwrap();
+    let dns = DnsClient::new(settings, metrics.clone());
+    for _ in 0..3 {
+        dns.lookup(&name("big.example.test."), RecordType::TXT, soon())
+            .await
+            .unwrap();
+    }
+    let queries = lab.leaf.queries();
+    assert!(
+        queries.iter().all(|q| q.source.ip() == egress),
+        "every query leaves from the egress address"
+    );
+    let udp_ports: std::collections::HashSet<u16> = queries
+        .iter()
+        .filter(|q| !q.tcp)
+        .map(|q| q.source.port())
+        .collect();
+    assert_eq!(
+        udp_ports.len(),
+        3,
+        "a fresh random source port per UDP query"
+    );
+    let tcp_ports: std::collections::HashSet<u16> = queries
+        .iter()
+        .filter(|q| q.tcp)
+        .map(|q| q.source.port())
+        .collect();
+    assert_eq!(
+        (queries.iter().filter(|q| q.tcp).count(), tcp_ports.len()),
+        (3, 1),
+        "three TCP queries on one reused connection"
+    );
+    assert_eq!(metrics.truncated.get(), 3);
+    assert_eq!(
+        metrics.queries.with_label_values(&["tcp", "NOERROR"]).get(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn spoof_attempts_are_counted() {
+    let lab = Lab::start().await;
+    lab.leaf.set_rules(vec![Rule {
+        suffix: "www.example.test.".into(),
+        record_type: None,
+        behaviour: Behaviour::SpoofThenAnswer,
+    }]);
+    let metrics = DnsMetrics::unregistered().unwrap();
+    let settings = DnsSettings {
+        mode: Mode::Forward {
+            upstreams: vec![lab.leaf.address()],
+        },
+        limits: Limits {
+            query_timeout: Duration::from_millis(500),
+            use_ipv6: false,
+            ..Limits::default()
+        },
+        cache: CacheLimits {
+            max_entries: 0,
+            max_bytes: 0,
+            max_answer_ttl: Duration::ZERO,
+            max_delegation_ttl: Duration::ZERO,
+        },
+        transport: TransportConfig::default(),
+    };
+    let dns = DnsClient::new(settings, metrics.clone());
+    dns.lookup(&name("www.example.test."), RecordType::A, soon())
+        .await
+        .unwrap();
+    // The wrong-ID reply is dropped by the ID check; the other-port reply never reaches the
+    // connected socket (the kernel filters it), so only the ID mismatch is counted here.
+    assert_eq!(metrics.mismatched.with_label_values(&["id"]).get(), 1);
+    assert_eq!(
+        metrics.queries.with_label_values(&["udp", "NOERROR"]).get(),
+        1
+    );
+}
