@@ -1,0 +1,3 @@
+//! CAA (RFC 8659, RFC 8657, BR 3.2.2.8).
+
+pub mod policy;

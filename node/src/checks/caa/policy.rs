@@ -1,0 +1,1 @@
+//! placeholder: RFC 8659/8657 CAA policy (being written)

@@ -1,0 +1,1 @@
+//! placeholder (acme_dns01, being written)

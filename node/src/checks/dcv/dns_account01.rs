@@ -1,0 +1,1 @@
+//! placeholder (dns_account01, being written)

@@ -1,0 +1,1 @@
+//! placeholder (dns_change, being written)

@@ -1,0 +1,1 @@
+//! placeholder (dns_persist, being written)

@@ -1,0 +1,7 @@
+//! DNS-based domain-control validation methods (BR 3.2.2.4.7, .13, .14, .16, .17, .21, .22).
+
+pub mod acme_dns01;
+pub mod contacts;
+pub mod dns_account01;
+pub mod dns_change;
+pub mod dns_persist;

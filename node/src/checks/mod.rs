@@ -1,0 +1,5 @@
+//! The checks a perspective runs. Each has a pure part that turns what the network returned into
+//! a verdict (exhaustively table-tested, fuzzed) and an I/O part that fetches under a deadline.
+
+pub mod caa;
+pub mod dcv;
