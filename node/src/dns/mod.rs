@@ -5,6 +5,7 @@
 //! cache between perspectives).
 
 pub mod cache;
+pub mod dnssec;
 mod error;
 mod forward;
 mod iterate;

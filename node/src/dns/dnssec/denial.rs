@@ -1,0 +1,1 @@
+//! placeholder: NSEC / NSEC3 denial proofs (being written)

@@ -1,0 +1,1 @@
+//! placeholder: pure RRSIG / DNSKEY / DS verification (being written)
