@@ -74,6 +74,7 @@ fn client(server: std::net::SocketAddr, cached: bool) -> DnsClient {
         },
         cache,
         transport: TransportConfig::default(),
+        dnssec: false,
     };
     DnsClient::new(
         settings,

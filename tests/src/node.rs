@@ -291,6 +291,21 @@ impl NodeProcess {
             .context("metric value")
     }
 
+    /// Polls `/metrics` until `sample` has `value` (events are counted asynchronously, e.g. a
+    /// failed handshake after the client already saw it fail); errors after 5 s with the last
+    /// value seen.
+    pub fn wait_for_metric(&self, sample: &str, value: f64) -> anyhow::Result<()> {
+        let mut last = None;
+        for _ in 0..100 {
+            last = self.metric(sample).ok();
+            if last == Some(value) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("{sample} is {last:?}, expected {value}")
+    }
+
     /// Sends SIGTERM and waits for the exit status on a thread, so async tests can keep talking
     /// to the node while it drains.
     pub fn terminate_async(

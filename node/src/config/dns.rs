@@ -98,6 +98,19 @@ pub struct DnsConfig {
     pub egress_ipv4: Option<IpAddr>,
     /// IPv6 source address.
     pub egress_ipv6: Option<IpAddr>,
+    /// Validate DNSSEC (BR 3.2.2.8.1, SC-085) or not.
+    pub dnssec: DnssecMode,
+    /// Trust anchor file replacing the built-in IANA root anchors (test labs).
+    pub trust_anchor: Option<PathBuf>,
+}
+
+/// `dns.dnssec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnssecMode {
+    /// Ask for signatures and validate every answer to the trust anchor (the default).
+    Validate,
+    /// No DNSSEC: every answer's status is absent. For diagnosis and benchmarks only.
+    Off,
 }
 
 impl DnsConfig {
@@ -136,6 +149,7 @@ impl DnsConfig {
                 egress_ipv6: self.egress_ipv6,
                 case_randomisation: self.case_randomisation,
             },
+            dnssec: self.dnssec == DnssecMode::Validate,
         })
     }
 }
@@ -271,6 +285,17 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
     );
     let egress_ipv4 = egress("dns.egress_ipv4", raw.egress_ipv4, true, p);
     let egress_ipv6 = egress("dns.egress_ipv6", raw.egress_ipv6, false, p);
+    let dnssec = match raw.dnssec.as_deref().unwrap_or("validate") {
+        "validate" => Some(DnssecMode::Validate),
+        "off" => Some(DnssecMode::Off),
+        other => {
+            p.push(
+                "dns.dnssec",
+                format!("{other:?} is not a DNSSEC mode (expected \"validate\" or \"off\")"),
+            );
+            None
+        }
+    };
     Some(DnsConfig {
         mode: mode?,
         authoritative_port: authoritative_port?,
@@ -286,6 +311,8 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
         use_ipv6: raw.use_ipv6.unwrap_or(true),
         egress_ipv4: egress_ipv4?,
         egress_ipv6: egress_ipv6?,
+        dnssec: dnssec?,
+        trust_anchor: raw.trust_anchor.map(|path| base_dir.join(path)),
     })
 }
 
@@ -316,6 +343,7 @@ mod tests {
         assert_eq!(config.max_cache_ttl, Duration::from_secs(60));
         assert!(!config.case_randomisation);
         assert!(config.use_ipv6);
+        assert_eq!(config.dnssec, DnssecMode::Validate);
         let settings = config.settings().unwrap();
         assert!(matches!(settings.mode, Mode::Iterative { port: 53, .. }));
     }
@@ -345,7 +373,8 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_key() {
-        let cases: [(&str, &[&str]); 9] = [
+        let cases: [(&str, &[&str]); 10] = [
+            ("dnssec = \"maybe\"", &["dns.dnssec"]),
             ("mode = \"recursive\"", &["dns.mode"]),
             ("mode = \"forward\"", &["dns.upstreams"]),
             (

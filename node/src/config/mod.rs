@@ -9,7 +9,7 @@
 pub mod dns;
 mod raw;
 
-pub use dns::{DnsConfig, DnsModeConfig};
+pub use dns::{DnsConfig, DnsModeConfig, DnssecMode};
 mod validate;
 
 use std::fmt;

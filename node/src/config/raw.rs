@@ -79,6 +79,10 @@ pub(super) struct RawDns {
     pub(super) egress_ipv4: Option<String>,
     /// Default: the OS picks. Source address for IPv6 queries.
     pub(super) egress_ipv6: Option<String>,
+    /// Default `"validate"`: `"validate"` or `"off"`.
+    pub(super) dnssec: Option<String>,
+    /// Default: the IANA root anchors. DS or DNSKEY lines in presentation format.
+    pub(super) trust_anchor: Option<String>,
 }
 
 /// `[perspective]`.

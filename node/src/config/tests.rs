@@ -28,8 +28,9 @@ const TABLES: [&str; 10] = [
 ];
 
 /// Every key the file format has.
-const ALL_KEYS: [&str; 39] = [
+const ALL_KEYS: [&str; 40] = [
     "dns.mode",
+    "dns.dnssec",
     "dns.authoritative_port",
     "dns.query_timeout",
     "dns.max_queries_per_lookup",

@@ -8,8 +8,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
+
+use super::Answer;
 use tokio::time::Instant;
 
 /// Rough bytes an entry costs beyond its records (key, map slot, bookkeeping).
@@ -18,14 +19,8 @@ const ENTRY_OVERHEAD: usize = 128;
 /// which are counted by their rdata length.
 const RECORD_OVERHEAD: usize = 64;
 
-/// A cached answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cached {
-    /// The RRset (and any CNAME at the name when asked for another type).
-    Records(Arc<Vec<Record>>),
-    /// NXDOMAIN or NODATA (rcode NOERROR, no records).
-    Negative(ResponseCode),
-}
+/// A cached answer: records and their signatures, or a denial with its proof.
+pub type Cached = Arc<Answer>;
 
 /// A zone cut: the NS names of a zone and the addresses known for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,10 +138,13 @@ impl Cache {
             return;
         }
         let bytes = ENTRY_OVERHEAD
-            + match &value {
-                Cached::Records(records) => records.iter().map(record_bytes).sum(),
-                Cached::Negative(_) => 0,
-            };
+            + value
+                .records
+                .iter()
+                .chain(&value.rrsigs)
+                .chain(&value.authority)
+                .map(record_bytes)
+                .sum::<usize>();
         let key = (name.to_lowercase(), record_type);
         let mut inner = self.lock();
         let generation = inner.next_generation();

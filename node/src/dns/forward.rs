@@ -9,10 +9,12 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
 use tokio::time::Instant;
 
-use super::cache::Cached;
 use super::transport::TransportError;
 use super::wire::QuerySpec;
-use super::{Attempt, AttemptFailure, Budget, DnsClient, DnsError, Step, min_ttl, negative_ttl};
+use super::{
+    Answer, Attempt, AttemptFailure, Budget, DnsClient, DnsError, Step, denial_records, min_ttl,
+    negative_ttl, rrsigs_at,
+};
 
 /// Rounds over the upstream list: a second round covers a dropped UDP packet.
 const ROUNDS: usize = 2;
@@ -25,12 +27,15 @@ pub(super) async fn resolve(
     deadline: Instant,
     budget: &mut Budget,
 ) -> Result<Step, DnsError> {
+    let dnssec = client.inner.dnssec;
+    // With validation on: DO to get signatures, CD so the upstream hands over bogus data for us
+    // to judge (RFC 4035 §3.2.2) instead of a bare SERVFAIL.
     let spec = QuerySpec {
         name: name.clone(),
         record_type,
         recursion_desired: true,
-        dnssec_ok: false,
-        checking_disabled: false,
+        dnssec_ok: dnssec,
+        checking_disabled: dnssec,
     };
     let mut attempts = Vec::new();
     for &server in upstreams.iter().cycle().take(upstreams.len() * ROUNDS) {
@@ -65,69 +70,82 @@ pub(super) async fn resolve(
                 continue;
             }
         }
-        // Trust the resolver's whole answer section (it did the work): cache each RRset so the
-        // rest of a CNAME chain is answered without asking again.
+        // Trust the resolver's whole answer section (it did the work): cache each RRset, with
+        // its signatures, so the rest of a CNAME chain is answered without asking again.
         let mut rrsets: HashMap<(Name, RecordType), Vec<Record>> = HashMap::new();
-        for record in &message.answers {
+        for record in message
+            .answers
+            .iter()
+            .filter(|r| r.record_type() != RecordType::RRSIG)
+        {
             rrsets
                 .entry((record.name.to_lowercase(), record.record_type()))
                 .or_default()
                 .push(record.clone());
         }
-        let key_type = |t: RecordType| (name.to_lowercase(), t);
-        let at_name = rrsets
-            .get(&key_type(record_type))
-            .or_else(|| rrsets.get(&key_type(RecordType::CNAME)))
-            .cloned()
-            .unwrap_or_default();
         for ((owner, rtype), records) in &rrsets {
+            let rrsigs = rrsigs_at(&message.answers, owner, &[*rtype]);
+            let ttl = min_ttl(records);
             client.inner.cache.store_answer(
                 owner,
                 *rtype,
-                Cached::Records(Arc::new(records.clone())),
-                min_ttl(records),
+                Arc::new(Answer::positive(records.clone(), rrsigs)),
+                ttl,
             );
         }
+        let lower = name.to_lowercase();
+        let at_name = rrsets
+            .get(&(lower.clone(), record_type))
+            .map(|records| (records, record_type))
+            .or_else(|| {
+                rrsets
+                    .get(&(lower.clone(), RecordType::CNAME))
+                    .map(|records| (records, RecordType::CNAME))
+            });
         let rcode = message.metadata.response_code;
-        if at_name.is_empty() {
-            // NXDOMAIN applies to the end of any chain the resolver followed; only cache it for
-            // the name itself when there was no chain.
-            if message.answers.is_empty() {
-                client.inner.cache.store_answer(
-                    name,
-                    record_type,
-                    Cached::Negative(rcode),
-                    negative_ttl(&message.authorities),
-                );
-            }
-            let rcode = if message.answers.is_empty() {
-                rcode
-            } else {
-                ResponseCode::NoError
-            };
-            return Ok(Step {
+        let denial = || {
+            Arc::new(Answer::negative(
                 rcode,
-                records: Arc::new(Vec::new()),
+                denial_records(&message.authorities),
+            ))
+        };
+        let Some((records, found_type)) = at_name else {
+            // A denial for the name itself (a chain the resolver followed ends elsewhere, and
+            // its end is cached under the last target below).
+            let answer = denial();
+            client.inner.cache.store_answer(
+                name,
+                record_type,
+                Arc::clone(&answer),
+                negative_ttl(&message.authorities),
+            );
+            return Ok(Step {
+                answer,
                 server: Some(server),
             });
-        }
-        if at_name.iter().any(|r| r.record_type() == RecordType::CNAME)
-            && record_type != RecordType::CNAME
-            && rcode == ResponseCode::NXDomain
-        {
-            // The chain ends in NXDOMAIN: remember that for its last target.
+        };
+        if found_type == RecordType::CNAME && record_type != RecordType::CNAME {
+            // Remember how the chain ends (NXDOMAIN or NODATA) for its last target.
             if let Some(last) = last_target(&message.answers, name) {
-                client.inner.cache.store_answer(
-                    &last,
-                    record_type,
-                    Cached::Negative(rcode),
-                    negative_ttl(&message.authorities),
-                );
+                let last_lower = last.to_lowercase();
+                let ends_here = !rrsets.contains_key(&(last_lower.clone(), record_type))
+                    && !rrsets.contains_key(&(last_lower, RecordType::CNAME));
+                if ends_here {
+                    client.inner.cache.store_answer(
+                        &last,
+                        record_type,
+                        denial(),
+                        negative_ttl(&message.authorities),
+                    );
+                }
             }
         }
+        let answer = Arc::new(Answer::positive(
+            records.clone(),
+            rrsigs_at(&message.answers, name, &[found_type]),
+        ));
         return Ok(Step {
-            rcode: ResponseCode::NoError,
-            records: Arc::new(at_name),
+            answer,
             server: Some(server),
         });
     }

@@ -15,11 +15,12 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rand::seq::SliceRandom as _;
 use tokio::time::Instant;
 
-use super::cache::{Cached, Delegation};
+use super::cache::Delegation;
 use super::forward::failure_of;
 use super::wire::QuerySpec;
 use super::{
-    Attempt, AttemptFailure, Budget, DnsClient, DnsError, Mode, Step, min_ttl, negative_ttl,
+    Answer, Attempt, AttemptFailure, Budget, DnsClient, DnsError, Mode, Step, denial_records,
+    min_ttl, negative_ttl, rrsigs_at,
 };
 
 /// Name servers whose addresses we resolve (when there is no glue) before trying them: two are
@@ -29,12 +30,12 @@ const NS_NAMES_TO_RESOLVE: usize = 2;
 /// What a server's response means for the name we asked.
 #[derive(Debug)]
 enum Classified {
-    /// Records at the name: the asked type, or a CNAME.
-    Answer(Vec<Record>),
-    /// The name does not exist.
-    NxDomain(Duration),
-    /// The name exists without that type.
-    NoData(Duration),
+    /// Records at the name (the asked type, or a CNAME) and their RRSIGs.
+    Answer(Vec<Record>, Vec<Record>),
+    /// The name does not exist; the TTL and the proof (SOA, NSEC/NSEC3, RRSIGs).
+    NxDomain(Duration, Vec<Record>),
+    /// The name exists without that type; the TTL and the proof.
+    NoData(Duration, Vec<Record>),
     /// Go ask the servers of a zone closer to the name.
     Referral {
         child: Name,
@@ -93,7 +94,7 @@ async fn resolve_inner(
             name: name.clone(),
             record_type,
             recursion_desired: false,
-            dnssec_ok: false,
+            dnssec_ok: client.inner.dnssec,
             checking_disabled: false,
         };
         let mut attempts = Vec::new();
@@ -140,37 +141,20 @@ async fn resolve_inner(
         };
         let cache = &client.inner.cache;
         match classified {
-            Classified::Answer(records) => {
+            Classified::Answer(records, rrsigs) => {
                 cache_in_bailiwick(client, &message, &zone);
+                let answer = Arc::new(Answer::positive(records, rrsigs));
                 return Ok(Step {
-                    rcode: ResponseCode::NoError,
-                    records: Arc::new(records),
+                    answer,
                     server: Some(server),
                 });
             }
-            Classified::NxDomain(ttl) => {
-                cache.store_answer(
-                    name,
-                    record_type,
-                    Cached::Negative(ResponseCode::NXDomain),
-                    ttl,
-                );
+            Classified::NxDomain(ttl, proof) | Classified::NoData(ttl, proof) => {
+                let rcode = message.metadata.response_code;
+                let answer = Arc::new(Answer::negative(rcode, proof));
+                cache.store_answer(name, record_type, Arc::clone(&answer), ttl);
                 return Ok(Step {
-                    rcode: ResponseCode::NXDomain,
-                    records: Arc::new(Vec::new()),
-                    server: Some(server),
-                });
-            }
-            Classified::NoData(ttl) => {
-                cache.store_answer(
-                    name,
-                    record_type,
-                    Cached::Negative(ResponseCode::NoError),
-                    ttl,
-                );
-                return Ok(Step {
-                    rcode: ResponseCode::NoError,
-                    records: Arc::new(Vec::new()),
+                    answer,
                     server: Some(server),
                 });
             }
@@ -236,20 +220,25 @@ fn classify(
     } else {
         at_name
     };
+    let covered: Vec<RecordType> = at_name.iter().map(Record::record_type).take(1).collect();
+    let rrsigs = rrsigs_at(&message.answers, name, &covered);
     let soa_in_zone = message.authorities.iter().any(|r| {
         r.record_type() == RecordType::SOA && zone.zone_of(&r.name) && r.name.zone_of(name)
     });
     let authoritative = message.metadata.authoritative;
     if !at_name.is_empty() {
         return if authoritative {
-            Classified::Answer(at_name)
+            Classified::Answer(at_name, rrsigs)
         } else {
             Classified::Unusable(AttemptFailure::Lame)
         };
     }
     if rcode == ResponseCode::NXDomain {
         return if authoritative || soa_in_zone {
-            Classified::NxDomain(negative_ttl(&message.authorities))
+            Classified::NxDomain(
+                negative_ttl(&message.authorities),
+                denial_records(&message.authorities),
+            )
         } else {
             Classified::Unusable(AttemptFailure::Lame)
         };
@@ -305,7 +294,10 @@ fn classify(
         };
     }
     if authoritative || soa_in_zone {
-        return Classified::NoData(negative_ttl(&message.authorities));
+        return Classified::NoData(
+            negative_ttl(&message.authorities),
+            denial_records(&message.authorities),
+        );
     }
     Classified::Unusable(AttemptFailure::Lame)
 }
@@ -325,7 +317,11 @@ pub(super) fn classify_for_fuzzing(
 fn cache_in_bailiwick(client: &DnsClient, message: &Message, zone: &Name) {
     let mut rrsets: std::collections::HashMap<(Name, RecordType), Vec<Record>> =
         std::collections::HashMap::new();
-    for record in message.answers.iter().filter(|r| zone.zone_of(&r.name)) {
+    for record in message
+        .answers
+        .iter()
+        .filter(|r| zone.zone_of(&r.name) && r.record_type() != RecordType::RRSIG)
+    {
         rrsets
             .entry((record.name.to_lowercase(), record.record_type()))
             .or_default()
@@ -333,10 +329,11 @@ fn cache_in_bailiwick(client: &DnsClient, message: &Message, zone: &Name) {
     }
     for ((owner, record_type), records) in rrsets {
         let ttl = min_ttl(&records);
+        let rrsigs = rrsigs_at(&message.answers, &owner, &[record_type]);
         client.inner.cache.store_answer(
             &owner,
             record_type,
-            Cached::Records(Arc::new(records)),
+            Arc::new(Answer::positive(records, rrsigs)),
             ttl,
         );
     }
@@ -381,7 +378,7 @@ async fn server_addresses(
             for record_type in types {
                 match resolve(client, ns, record_type, deadline, budget, depth + 1).await {
                     Ok(step) => {
-                        addresses.extend(step.records.iter().filter_map(|r| match &r.data {
+                        addresses.extend(step.answer.records.iter().filter_map(|r| match &r.data {
                             RData::A(a) => Some(SocketAddr::new(IpAddr::V4(a.0), port)),
                             RData::AAAA(aaaa) => Some(SocketAddr::new(IpAddr::V6(aaaa.0), port)),
                             _ => None,
@@ -450,7 +447,7 @@ mod tests {
         let mut answer = message(true, ResponseCode::NoError);
         answer.add_answer(a("www.example.com."));
         assert!(
-            matches!(classify(&answer, &zone, &name, RecordType::A, true), Classified::Answer(r) if r.len() == 1)
+            matches!(classify(&answer, &zone, &name, RecordType::A, true), Classified::Answer(r, _) if r.len() == 1)
         );
 
         let mut not_aa = message(false, ResponseCode::NoError);
@@ -463,14 +460,14 @@ mod tests {
         let mut nx = message(true, ResponseCode::NXDomain);
         nx.add_authority(soa("com."));
         assert!(
-            matches!(classify(&nx, &zone, &name, RecordType::A, true), Classified::NxDomain(ttl) if ttl == Duration::from_secs(60))
+            matches!(classify(&nx, &zone, &name, RecordType::A, true), Classified::NxDomain(ttl, _) if ttl == Duration::from_secs(60))
         );
 
         let mut nodata = message(true, ResponseCode::NoError);
         nodata.add_authority(soa("com."));
         assert!(matches!(
             classify(&nodata, &zone, &name, RecordType::A, true),
-            Classified::NoData(_)
+            Classified::NoData(..)
         ));
 
         let mut referral = message(false, ResponseCode::NoError);

@@ -150,6 +150,8 @@ pub struct DnsSettings {
     pub cache: CacheLimits,
     /// Egress addresses and 0x20.
     pub transport: TransportConfig,
+    /// Ask for DNSSEC records (DO; CD in forward mode) so answers can be validated.
+    pub dnssec: bool,
 }
 
 /// The node's resolver.
@@ -165,6 +167,7 @@ struct Inner {
     cache: Cache,
     transport: Transport,
     metrics: DnsMetrics,
+    dnssec: bool,
 }
 
 /// Counts the queries of one lookup against [`Limits::max_queries`].
@@ -188,12 +191,75 @@ impl Budget {
     }
 }
 
-/// One step of resolution: the records at exactly one name.
+/// What one name holds for one type, as resolution found it: the unit the cache keeps and the
+/// DNSSEC validator checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `NoError` or `NXDomain`.
+    pub rcode: ResponseCode,
+    /// The RRset of the asked type at the name, or the CNAME at the name; empty for a denial.
+    pub records: Vec<Record>,
+    /// RRSIGs at the name covering `records` (empty when the zone is unsigned or DO was off).
+    pub rrsigs: Vec<Record>,
+    /// For a denial: the SOA, NSEC/NSEC3 records and their RRSIGs from the authority section.
+    pub authority: Vec<Record>,
+}
+
+impl Answer {
+    /// A positive answer.
+    pub fn positive(records: Vec<Record>, rrsigs: Vec<Record>) -> Self {
+        Self {
+            rcode: ResponseCode::NoError,
+            records,
+            rrsigs,
+            authority: Vec::new(),
+        }
+    }
+
+    /// NXDOMAIN, or NODATA (`NoError`, no records), with its proof.
+    pub fn negative(rcode: ResponseCode, authority: Vec<Record>) -> Self {
+        Self {
+            rcode,
+            records: Vec::new(),
+            rrsigs: Vec::new(),
+            authority,
+        }
+    }
+}
+
+/// The RRSIG records at `owner` covering one of `types`.
+pub(crate) fn rrsigs_at(records: &[Record], owner: &Name, types: &[RecordType]) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|record| record.name.eq(owner))
+        .filter(|record| match &record.data {
+            RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(rrsig)) => {
+                types.contains(&rrsig.input().type_covered)
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect()
+}
+
+/// The authority records a denial rests on: SOA, NSEC, NSEC3 and RRSIGs.
+pub(crate) fn denial_records(authorities: &[Record]) -> Vec<Record> {
+    authorities
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.record_type(),
+                RecordType::SOA | RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG
+            )
+        })
+        .cloned()
+        .collect()
+}
+
+/// One step of resolution: the answer at exactly one name, and who gave it.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
-    rcode: ResponseCode,
-    /// Records of the asked type at the name, or a CNAME at the name.
-    records: Arc<Vec<Record>>,
+    answer: Arc<Answer>,
     server: Option<SocketAddr>,
 }
 
@@ -208,6 +274,7 @@ impl DnsClient {
                 cache: Cache::new(settings.cache),
                 transport,
                 metrics,
+                dnssec: settings.dnssec,
             }),
         }
     }
@@ -226,17 +293,9 @@ impl DnsClient {
     ) -> Result<Step, DnsError> {
         if let Some(cached) = self.inner.cache.answer(name, record_type) {
             self.inner.metrics.cache.with_label_values(&["hit"]).inc();
-            return Ok(match cached {
-                cache::Cached::Records(records) => Step {
-                    rcode: ResponseCode::NoError,
-                    records,
-                    server: None,
-                },
-                cache::Cached::Negative(rcode) => Step {
-                    rcode,
-                    records: Arc::new(Vec::new()),
-                    server: None,
-                },
+            return Ok(Step {
+                answer: cached,
+                server: None,
             });
         }
         self.inner.metrics.cache.with_label_values(&["miss"]).inc();
@@ -278,16 +337,20 @@ impl Resolver for DnsClient {
                 .await?;
             let cname = (record_type != RecordType::CNAME)
                 .then(|| {
-                    step.records.iter().find_map(|record| match &record.data {
-                        RData::CNAME(target) if record.name.eq(&current) => {
-                            Some((record.clone(), target.0.clone()))
-                        }
-                        _ => None,
-                    })
+                    step.answer
+                        .records
+                        .iter()
+                        .find_map(|record| match &record.data {
+                            RData::CNAME(target) if record.name.eq(&current) => {
+                                Some((record.clone(), target.0.clone()))
+                            }
+                            _ => None,
+                        })
                 })
                 .flatten();
             let Some((record, target)) = cname else {
                 let records = step
+                    .answer
                     .records
                     .iter()
                     .filter(|r| r.record_type() == record_type)
@@ -296,7 +359,7 @@ impl Resolver for DnsClient {
                 return Ok(Lookup {
                     name: name_fqdn,
                     record_type,
-                    rcode: step.rcode,
+                    rcode: step.answer.rcode,
                     records,
                     chain,
                     dnssec: None,

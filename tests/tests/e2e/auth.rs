@@ -67,11 +67,11 @@ async fn a_primary_with_a_certificate_from_another_ca_is_refused() {
         matches!(&error, ClientError::Unauthorized { detail, .. } if detail.contains("TLS alert")),
         "{error}"
     );
-    assert_eq!(
-        node.metric("mpic_node_quic_connections_total{result=\"handshake_failed\"}")
-            .unwrap(),
-        1.0
-    );
+    node.wait_for_metric(
+        "mpic_node_quic_connections_total{result=\"handshake_failed\"}",
+        1.0,
+    )
+    .unwrap();
 }
 
 #[tokio::test]
@@ -110,9 +110,9 @@ async fn a_pinned_out_key_is_refused_and_a_pinned_key_is_served() {
         matches!(&error, ClientError::Unauthorized { detail, .. } if detail.contains("pin list")),
         "{error}"
     );
-    assert_eq!(
-        node.metric("mpic_node_quic_connections_total{result=\"unauthorized\"}")
-            .unwrap(),
-        1.0
-    );
+    node.wait_for_metric(
+        "mpic_node_quic_connections_total{result=\"unauthorized\"}",
+        1.0,
+    )
+    .unwrap();
 }

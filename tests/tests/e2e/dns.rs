@@ -165,6 +165,7 @@ fn client(mode: Mode, query_timeout: Duration) -> DnsClient {
             case_randomisation: true,
             ..TransportConfig::default()
         },
+        dnssec: false,
     };
     DnsClient::new(settings, DnsMetrics::unregistered().unwrap())
 }
@@ -536,6 +537,7 @@ async fn tcp_connections_to_a_forwarder_are_reused_and_queries_leave_from_the_eg
             egress_ipv4: Some(egress),
             ..TransportConfig::default()
         },
+        dnssec: false,
     };
     let metrics = DnsMetrics::unregistered().unwrap();
     let dns = DnsClient::new(settings, metrics.clone());
@@ -601,6 +603,7 @@ async fn spoof_attempts_are_counted() {
             max_delegation_ttl: Duration::ZERO,
         },
         transport: TransportConfig::default(),
+        dnssec: false,
     };
     let dns = DnsClient::new(settings, metrics.clone());
     dns.lookup(&name("www.example.test."), RecordType::A, soon())

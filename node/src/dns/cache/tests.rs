@@ -3,6 +3,8 @@ use std::net::Ipv4Addr;
 use hickory_proto::rr::RData;
 use hickory_proto::rr::rdata::{A, TXT};
 
+use hickory_proto::op::ResponseCode;
+
 use super::*;
 
 fn limits(max_entries: usize) -> CacheLimits {
@@ -19,11 +21,14 @@ fn name(text: &str) -> Name {
 }
 
 fn a_record(owner: &str) -> Cached {
-    Cached::Records(Arc::new(vec![Record::from_rdata(
-        name(owner),
-        300,
-        RData::A(A::new(192, 0, 2, 1)),
-    )]))
+    Arc::new(Answer::positive(
+        vec![Record::from_rdata(
+            name(owner),
+            300,
+            RData::A(A::new(192, 0, 2, 1)),
+        )],
+        Vec::new(),
+    ))
 }
 
 #[tokio::test(start_paused = true)]
@@ -64,12 +69,15 @@ async fn negative_answers_are_cached_and_zero_ttl_is_not() {
     cache.store_answer(
         &name("nx.example.com."),
         RecordType::TXT,
-        Cached::Negative(ResponseCode::NXDomain),
+        Arc::new(Answer::negative(ResponseCode::NXDomain, Vec::new())),
         Duration::from_secs(30),
     );
     assert_eq!(
         cache.answer(&name("nx.example.com."), RecordType::TXT),
-        Some(Cached::Negative(ResponseCode::NXDomain))
+        Some(Arc::new(Answer::negative(
+            ResponseCode::NXDomain,
+            Vec::new()
+        )))
     );
     cache.store_answer(
         &name("zero.example.com."),
@@ -127,11 +135,14 @@ async fn byte_limit_holds_with_big_txt_sets() {
     let big = vec!["x".repeat(255); 10];
     for i in 0..20 {
         let owner = name(&format!("t{i}.example."));
-        let records = Cached::Records(Arc::new(vec![Record::from_rdata(
-            owner.clone(),
-            60,
-            RData::TXT(TXT::new(big.clone())),
-        )]));
+        let records = Arc::new(Answer::positive(
+            vec![Record::from_rdata(
+                owner.clone(),
+                60,
+                RData::TXT(TXT::new(big.clone())),
+            )],
+            Vec::new(),
+        ));
         cache.store_answer(&owner, RecordType::TXT, records, Duration::from_secs(30));
     }
     let (entries, bytes) = cache.size();
