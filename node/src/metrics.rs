@@ -69,6 +69,9 @@ pub struct DnsMetrics {
     pub truncated: IntCounter,
     /// `mpic_node_dns_cache_lookups_total{result}`: `hit` or `miss`.
     pub cache: IntCounterVec,
+    /// Handles of the common `queries` series, resolved once (a label lookup hashes and locks;
+    /// this is the per-query hot path).
+    common_queries: Vec<((&'static str, &'static str), IntCounter)>,
 }
 
 impl DnsMetrics {
@@ -115,6 +118,13 @@ impl DnsMetrics {
         registry.register(Box::new(mismatched.clone()))?;
         registry.register(Box::new(truncated.clone()))?;
         registry.register(Box::new(cache.clone()))?;
+        let mut common_queries = Vec::new();
+        for transport in ["udp", "tcp"] {
+            for rcode in ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] {
+                let counter = queries.with_label_values(&[transport, rcode]);
+                common_queries.push(((transport, rcode), counter));
+            }
+        }
         Ok(Self {
             queries,
             timeouts,
@@ -122,7 +132,20 @@ impl DnsMetrics {
             mismatched,
             truncated,
             cache,
+            common_queries,
         })
+    }
+
+    /// Counts one answered query.
+    pub fn count_query(&self, transport: &'static str, rcode: &'static str) {
+        match self
+            .common_queries
+            .iter()
+            .find(|((t, r), _)| *t == transport && *r == rcode)
+        {
+            Some((_, counter)) => counter.inc(),
+            None => self.queries.with_label_values(&[transport, rcode]).inc(),
+        }
     }
 
     /// Metrics registered in a private registry (tests and tools that need no exposition).

@@ -114,8 +114,16 @@ impl Cache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether answers are cached at all (`max_entries` or `max_answer_ttl` zero turns it off).
+    pub fn caches_answers(&self) -> bool {
+        self.limits.max_entries > 0 && !self.limits.max_answer_ttl.is_zero()
+    }
+
     /// A fresh answer for (name, type), if any.
     pub fn answer(&self, name: &Name, record_type: RecordType) -> Option<Cached> {
+        if !self.caches_answers() {
+            return None;
+        }
         let key = (name.to_lowercase(), record_type);
         let mut inner = self.lock();
         let now = Instant::now();
@@ -134,7 +142,7 @@ impl Cache {
     /// Stores an answer for `ttl` (capped). A TTL of zero is not cached (RFC 1035 §3.2.1).
     pub fn store_answer(&self, name: &Name, record_type: RecordType, value: Cached, ttl: Duration) {
         let ttl = ttl.min(self.limits.max_answer_ttl);
-        if ttl.is_zero() {
+        if ttl.is_zero() || self.limits.max_entries == 0 {
             return;
         }
         let bytes = ENTRY_OVERHEAD

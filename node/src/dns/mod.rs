@@ -292,6 +292,9 @@ impl DnsClient {
         budget: &mut Budget,
     ) -> Result<Step, DnsError> {
         if let Some(cached) = self.inner.cache.answer(name, record_type) {
+            // A hit completes without waiting on anything: take part in tokio's cooperative
+            // budget so a burst of cached lookups cannot starve the tasks waiting on sockets.
+            tokio::task::consume_budget().await;
             self.inner.metrics.cache.with_label_values(&["hit"]).inc();
             return Ok(Step {
                 answer: cached,

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use super::wire::{self, MAX_MESSAGE, OutgoingQuery, QuerySpec};
+use super::wire::{self, OutgoingQuery, QuerySpec};
 use crate::metrics::DnsMetrics;
 
 /// Idle TCP connections kept per server: enough for a forwarder under load, few enough that a
@@ -22,6 +22,9 @@ use crate::metrics::DnsMetrics;
 const MAX_IDLE_TCP_PER_SERVER: usize = 4;
 /// How long an idle TCP connection is kept (RFC 7766 §6.2.3 suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Largest UDP response read: we advertise 1232 bytes (EDNS), so anything near this is already
+/// a misbehaving server; 4 KiB leaves room for servers that round up.
+const MAX_UDP_RESPONSE: usize = 4096;
 /// Servers whose idle connections are remembered at most.
 const MAX_TCP_POOL_SERVERS: usize = 256;
 
@@ -218,9 +221,14 @@ impl Transport {
             self.metrics.errors.with_label_values(&["udp"]).inc();
             network(source)
         })?;
-        let mut buffer = vec![0u8; MAX_MESSAGE];
+        // Uninitialised capacity (no 64 KiB memset per query); a datagram larger than this is
+        // cut and then fails to parse, which only a server ignoring our 1232-byte EDNS size
+        // would send.
+        let mut buffer = Vec::with_capacity(MAX_UDP_RESPONSE);
         loop {
-            let received = tokio::time::timeout_at(deadline, socket.recv_from(&mut buffer)).await;
+            buffer.clear();
+            let received =
+                tokio::time::timeout_at(deadline, socket.recv_buf_from(&mut buffer)).await;
             let (len, source) = match received {
                 Err(_) => {
                     self.metrics.timeouts.inc();
@@ -240,7 +248,7 @@ impl Transport {
                 self.metrics.mismatched.with_label_values(&["source"]).inc();
                 continue;
             }
-            match wire::match_response(query, &buffer[..len]) {
+            match wire::match_response(query, &buffer[..len.min(buffer.len())]) {
                 Ok(message) => return Ok(message),
                 Err(reason) => {
                     self.metrics
@@ -253,15 +261,25 @@ impl Transport {
     }
 
     fn bind_udp(&self, server: SocketAddr) -> io::Result<UdpSocket> {
+        // Non-blocking from creation (one syscall instead of two).
         let socket = Socket::new(
             Domain::for_address(server),
-            Type::DGRAM,
+            Type::DGRAM.nonblocking(),
             Some(Protocol::UDP),
         )?;
-        socket.set_nonblocking(true)?;
-        // Port 0: the kernel picks a random ephemeral port per socket (RFC 5452 §9.2).
-        socket.bind(&SocketAddr::new(self.egress_for(server), 0).into())?;
+        // Port 0: the kernel picks a random ephemeral port per socket (RFC 5452 §9.2). Without a
+        // configured egress address, connect() binds implicitly and the bind call is skipped.
+        if let Some(egress) = self.configured_egress(server) {
+            socket.bind(&SocketAddr::new(egress, 0).into())?;
+        }
         UdpSocket::from_std(socket.into())
+    }
+
+    fn configured_egress(&self, server: SocketAddr) -> Option<IpAddr> {
+        match server {
+            SocketAddr::V4(_) => self.config.egress_ipv4,
+            SocketAddr::V6(_) => self.config.egress_ipv6,
+        }
     }
 
     async fn connect_tcp(&self, server: SocketAddr) -> Result<TcpStream, TcpFailure> {
