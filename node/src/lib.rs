@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod dns;
 pub mod metrics;
+pub mod oneshot;
 pub mod quic;
 pub mod shutdown;
 pub mod signing;

@@ -54,6 +54,20 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Run one check with the node's own stack and print the result (exit 0 pass, 1 fail,
+    /// 2 usage or configuration error).
+    Check {
+        #[command(subcommand)]
+        command: CheckCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// CAA: may the CA issue for this name (BR 3.2.2.8, RFC 8659/8657)?
+    Caa(mpic_node::oneshot::CaaArgs),
+    /// Domain-control validation by one method.
+    Dcv(mpic_node::oneshot::DcvArgs),
 }
 
 #[derive(Subcommand)]
@@ -81,6 +95,41 @@ fn main() -> ExitCode {
         Command::Certs {
             command: CertsCommand::Dev { out, primary_name },
         } => report(certs_dev(&out, &primary_name)),
+        Command::Check { command } => check(command),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "CLI output")]
+fn check(command: CheckCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mpic-node: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (outcome, json) = runtime.block_on(async {
+        match &command {
+            CheckCommand::Caa(args) => (mpic_node::oneshot::caa(args).await, args.common.json),
+            CheckCommand::Dcv(args) => (mpic_node::oneshot::dcv(args).await, args.common.json),
+        }
+    });
+    match outcome {
+        Ok(result) => {
+            if json {
+                println!("{}", result.to_json());
+            } else {
+                print!("{}", result.summary());
+            }
+            ExitCode::from(result.exit_code())
+        }
+        Err(error) => {
+            eprintln!("mpic-node: {error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
     }
 }
 

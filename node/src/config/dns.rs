@@ -113,6 +113,30 @@ pub enum DnssecMode {
     Off,
 }
 
+impl Default for DnsConfig {
+    /// Every key at its default: iterative from the IANA hints, validating.
+    fn default() -> Self {
+        Self {
+            mode: DnsModeConfig::Iterative { root_hints: None },
+            authoritative_port: 53,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+            max_queries_per_lookup: DEFAULT_MAX_QUERIES,
+            max_referrals: DEFAULT_MAX_REFERRALS,
+            max_cname_chain: DEFAULT_MAX_CNAME_CHAIN,
+            max_cache_ttl: DEFAULT_MAX_CACHE_TTL,
+            max_delegation_ttl: DEFAULT_MAX_DELEGATION_TTL,
+            cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            case_randomisation: false,
+            use_ipv6: true,
+            egress_ipv4: None,
+            egress_ipv6: None,
+            dnssec: DnssecMode::Validate,
+            trust_anchor: None,
+        }
+    }
+}
+
 impl DnsConfig {
     /// The client settings; reads the root hints file when one is configured.
     pub fn settings(&self) -> Result<DnsSettings, RootHintsError> {
@@ -337,6 +361,7 @@ mod tests {
     #[test]
     fn defaults_are_iterative_from_the_iana_hints() {
         let config = parse("").unwrap().dns;
+        assert_eq!(config, DnsConfig::default());
         assert_eq!(config.mode, DnsModeConfig::Iterative { root_hints: None });
         assert_eq!(config.authoritative_port, 53);
         assert_eq!(config.query_timeout, DEFAULT_QUERY_TIMEOUT);

@@ -1,0 +1,265 @@
+//! `mpic-node check`: run one check with the node's own stack (resolver, deciders) and print the
+//! result — the operator's debugging tool and the interface conformance tests use. The output
+//! and exit status are a contract: exit 0 pass, 1 fail, 2 usage or configuration error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target};
+
+use crate::config::{Config, DnsConfig, DnsModeConfig, DnssecMode};
+use crate::dispatch::Dispatcher;
+use crate::dns::DnsClient;
+use crate::metrics::DnsMetrics;
+use crate::signing::CheckReport;
+
+/// Options every `check` subcommand takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Forward mode to these resolvers (repeatable); without it the node iterates from the root.
+    #[arg(long = "resolver", value_name = "IP:PORT")]
+    pub resolvers: Vec<SocketAddr>,
+    /// Root hints file for iterative mode.
+    #[arg(long, value_name = "FILE")]
+    pub root_hints: Option<PathBuf>,
+    /// Port of authoritative servers in iterative mode (test labs).
+    #[arg(long, value_name = "PORT")]
+    pub authoritative_port: Option<u16>,
+    /// DNSSEC trust anchor file (DS or DNSKEY lines).
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+    /// DNSSEC validation: `validate` (default) or `off`.
+    #[arg(long, value_name = "MODE", value_parser = ["validate", "off"])]
+    pub dnssec: Option<String>,
+    /// Node config whose `[dns]` table to use (flags above override it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Overall deadline, e.g. `10s`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// `check caa` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CaaArgs {
+    /// The domain (a leading `*.` means a wildcard certificate).
+    pub domain: String,
+    /// The CA's issuer domain name (repeatable).
+    #[arg(long = "issuer-domain", required = true)]
+    pub issuer_domains: Vec<String>,
+    /// Check for a wildcard certificate.
+    #[arg(long)]
+    pub wildcard: bool,
+    /// ACME account URI (RFC 8657 accounturi).
+    #[arg(long)]
+    pub account_uri: Option<String>,
+    /// Validation method label (RFC 8657 validationmethods), e.g. dns-01.
+    #[arg(long)]
+    pub method: Option<String>,
+    #[command(flatten)]
+    /// Common options.
+    pub common: CommonArgs,
+}
+
+/// `check dcv` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DcvArgs {
+    /// The domain.
+    pub domain: String,
+    /// The method: dns-change, acme-dns-01, acme-dns-account-01, dns-persist-01, acme-http-01,
+    /// acme-tls-alpn-01, website-change, contact-email-txt, contact-phone-txt,
+    /// contact-email-caa, contact-phone-caa.
+    #[arg(long)]
+    pub method: String,
+    /// Expected Random Value / Request Token / contact.
+    #[arg(long)]
+    pub expect: Option<String>,
+    /// ACME key authorization.
+    #[arg(long)]
+    pub key_authorization: Option<String>,
+    /// ACME token or file name.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Underscore label to look under.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Issuer domain name (dns-persist).
+    #[arg(long)]
+    pub issuer_domain: Option<String>,
+    /// Account URI (dns-persist, dns-account-01).
+    #[arg(long)]
+    pub account_uri: Option<String>,
+    /// The certificate name is a wildcard.
+    #[arg(long)]
+    pub wildcard: bool,
+    /// Let HTTP checks reach private addresses (tests).
+    #[arg(long)]
+    pub allow_private: bool,
+    #[command(flatten)]
+    /// Common options.
+    pub common: CommonArgs,
+}
+
+/// The one-shot command failed before running the check (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum OneshotError {
+    /// The config file is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The root hints file could not be used.
+    #[error(transparent)]
+    RootHints(#[from] crate::dns::root_hints::RootHintsError),
+    /// The resolver's metrics could not be set up.
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// What the command prints and exits with.
+#[derive(Debug)]
+pub struct OneshotResult {
+    /// The report.
+    pub report: CheckReport,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+impl OneshotResult {
+    /// Exit status: 0 pass, 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.report.outcome != Outcome::Pass)
+    }
+
+    /// The JSON contract: `{"outcome", "problem", "dnssec", "evidence", "elapsed_ms"}`. An
+    /// `unsupported` check is `"fail"` with problem kind `unsupported`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let outcome = if self.report.outcome == Outcome::Pass {
+            "pass"
+        } else {
+            "fail"
+        };
+        serde_json::json!({
+            "outcome": outcome,
+            "problem": self.report.problem.as_ref().map(|p| serde_json::json!({"kind": p.kind.as_str(), "detail": p.detail})),
+            "dnssec": self.report.dnssec,
+            "evidence": self.report.evidence,
+            "elapsed_ms": u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        let mut text = match &self.report.problem {
+            None => format!("PASS ({} ms)\n", self.elapsed.as_millis()),
+            Some(problem) => format!(
+                "FAIL {}: {} ({} ms)\n",
+                problem.kind.as_str(),
+                problem.detail,
+                self.elapsed.as_millis()
+            ),
+        };
+        if let Some(status) = self.report.dnssec {
+            text.push_str(&format!("dnssec: {status:?}\n"));
+        }
+        for lookup in &self.report.evidence.dns {
+            text.push_str(&format!(
+                "  {} {} {}",
+                lookup.name, lookup.record_type, lookup.rcode
+            ));
+            if let Some(server) = &lookup.server {
+                text.push_str(&format!(" from {server}"));
+            }
+            text.push('\n');
+            for record in &lookup.records {
+                text.push_str(&format!("    {record}\n"));
+            }
+        }
+        text
+    }
+}
+
+fn dns_config(common: &CommonArgs) -> Result<DnsConfig, OneshotError> {
+    let mut dns = match &common.config {
+        Some(path) => Config::load(path)?.dns,
+        None => DnsConfig::default(),
+    };
+    if !common.resolvers.is_empty() {
+        dns.mode = DnsModeConfig::Forward {
+            upstreams: common.resolvers.clone(),
+        };
+    } else if let Some(hints) = &common.root_hints {
+        dns.mode = DnsModeConfig::Iterative {
+            root_hints: Some(hints.clone()),
+        };
+    }
+    if let Some(port) = common.authoritative_port {
+        dns.authoritative_port = port;
+    }
+    if let Some(anchor) = &common.trust_anchor {
+        dns.trust_anchor = Some(anchor.clone());
+    }
+    match common.dnssec.as_deref() {
+        Some("off") => dns.dnssec = DnssecMode::Off,
+        Some(_) => dns.dnssec = DnssecMode::Validate,
+        None => {}
+    }
+    Ok(dns)
+}
+
+async fn run(target: Target, common: &CommonArgs) -> Result<OneshotResult, OneshotError> {
+    let settings = dns_config(common)?.settings()?;
+    let metrics = DnsMetrics::unregistered()?;
+    let dispatcher = Dispatcher::new(DnsClient::new(settings, metrics));
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + common.timeout;
+    let report = dispatcher.run(&target, deadline).await;
+    Ok(OneshotResult {
+        report,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// `check caa`.
+pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
+    let check = CaaCheck {
+        issuer_domains: args.issuer_domains.clone(),
+        wildcard: args.wildcard,
+        account_uri: args.account_uri.clone(),
+        method: args.method.clone(),
+        allow_lookup_failure: false,
+    };
+    run(
+        Target {
+            identifier: args.domain.clone(),
+            check: Check::Caa(check),
+        },
+        &args.common,
+    )
+    .await
+}
+
+/// `check dcv`.
+pub async fn dcv(args: &DcvArgs) -> Result<OneshotResult, OneshotError> {
+    let Ok(method) = args.method.parse::<DcvMethod>();
+    let check = DcvCheck {
+        method,
+        expected: args.expect.clone(),
+        key_authorization: args.key_authorization.clone(),
+        token: args.token.clone(),
+        prefix: args.prefix.clone(),
+        issuer_domain: args.issuer_domain.clone(),
+        account_uri: args.account_uri.clone(),
+        wildcard: args.wildcard,
+    };
+    run(
+        Target {
+            identifier: args.domain.clone(),
+            check: Check::Dcv(check),
+        },
+        &args.common,
+    )
+    .await
+}
