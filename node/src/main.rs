@@ -65,9 +65,9 @@ enum Command {
 #[derive(Subcommand)]
 enum CheckCommand {
     /// CAA: may the CA issue for this name (BR 3.2.2.8, RFC 8659/8657)?
-    Caa(mpic_node::oneshot::CaaArgs),
+    Caa(Box<mpic_node::oneshot::CaaArgs>),
     /// Domain-control validation by one method.
-    Dcv(mpic_node::oneshot::DcvArgs),
+    Dcv(Box<mpic_node::oneshot::DcvArgs>),
 }
 
 #[derive(Subcommand)]
