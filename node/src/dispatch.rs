@@ -31,7 +31,7 @@ impl Dispatcher {
             return fail(ProblemKind::Malformed, detail);
         }
         let budget = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout_at(deadline, self.run_check(target)).await {
+        match tokio::time::timeout_at(deadline, self.run_check(target, deadline)).await {
             Ok(report) => report,
             Err(_) => fail(
                 ProblemKind::Timeout,
@@ -43,10 +43,14 @@ impl Dispatcher {
         }
     }
 
-    async fn run_check(&self, target: &Target) -> CheckReport {
+    async fn run_check(&self, target: &Target, deadline: Instant) -> CheckReport {
         match &target.check {
             Check::Caa(_) => {
                 unsupported("CAA checks are not available in this node version".into())
+            }
+            Check::Dcv(dcv) if crate::checks::dcv::lookup::handles(&dcv.method) => {
+                crate::checks::dcv::lookup::check(&self.dns, &target.identifier, dcv, deadline)
+                    .await
             }
             Check::Dcv(dcv) => unsupported(format!(
                 "DCV method {:?} is not available in this node version",

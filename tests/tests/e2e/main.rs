@@ -7,6 +7,7 @@
 )]
 
 mod auth;
+mod dcv;
 mod dns;
 mod lifecycle;
 mod overload;

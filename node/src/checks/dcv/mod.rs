@@ -5,3 +5,4 @@ pub mod contacts;
 pub mod dns_account01;
 pub mod dns_change;
 pub mod dns_persist;
+pub mod lookup;

@@ -1,0 +1,324 @@
+//! The I/O half of the DNS-based DCV methods: look the records up with the node's resolver and
+//! hand them to the pure deciders in this folder; report the outcome with the evidence seen.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hickory_proto::rr::{Name, RData, RecordType};
+use mpic_protocol::{DcvCheck, DcvMethod, DnsEvidence, Evidence, Outcome, Problem, ProblemKind};
+use tokio::time::Instant;
+
+use super::contacts::{self, ContactKind};
+use super::dns_change::{self, DnsChangeRequest};
+use super::dns_persist::{self, PersistProfile, PersistRequest};
+use super::{acme_dns01, dns_account01};
+use crate::dns::{DnsError, Lookup, Resolver, txt_values};
+use crate::signing::CheckReport;
+
+/// Whether this module runs `method`.
+pub fn handles(method: &DcvMethod) -> bool {
+    matches!(
+        method,
+        DcvMethod::DnsChange
+            | DcvMethod::AcmeDns01
+            | DcvMethod::AcmeDnsAccount01
+            | DcvMethod::DnsPersist01
+            | DcvMethod::ContactEmailTxt
+            | DcvMethod::ContactPhoneTxt
+    )
+}
+
+/// Runs one DNS-based DCV check for `identifier`.
+pub async fn check<R: Resolver>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    deadline: Instant,
+) -> CheckReport {
+    let mut evidence = Vec::new();
+    let result = match &dcv.method {
+        DcvMethod::AcmeDns01 | DcvMethod::AcmeDnsAccount01 => {
+            acme(resolver, identifier, dcv, deadline, &mut evidence).await
+        }
+        DcvMethod::DnsChange => {
+            dns_change(resolver, identifier, dcv, deadline, &mut evidence).await
+        }
+        DcvMethod::DnsPersist01 => {
+            persist(resolver, identifier, dcv, deadline, &mut evidence).await
+        }
+        DcvMethod::ContactEmailTxt => {
+            contact_txt(
+                resolver,
+                identifier,
+                dcv,
+                ContactKind::Email,
+                deadline,
+                &mut evidence,
+            )
+            .await
+        }
+        DcvMethod::ContactPhoneTxt => {
+            contact_txt(
+                resolver,
+                identifier,
+                dcv,
+                ContactKind::Phone,
+                deadline,
+                &mut evidence,
+            )
+            .await
+        }
+        other => Err(Problem {
+            kind: ProblemKind::Unsupported,
+            detail: format!("DCV method {:?} is not a DNS method", other.as_str()),
+        }),
+    };
+    let dnssec = evidence.iter().filter_map(|e: &DnsEvidence| e.dnssec).max();
+    match result {
+        Ok(()) => CheckReport {
+            outcome: Outcome::Pass,
+            problem: None,
+            dnssec,
+            evidence: Evidence { dns: evidence },
+        },
+        Err(problem) => CheckReport {
+            outcome: Outcome::Fail,
+            problem: Some(problem),
+            dnssec,
+            evidence: Evidence { dns: evidence },
+        },
+    }
+}
+
+fn malformed(detail: String) -> Problem {
+    Problem {
+        kind: ProblemKind::Malformed,
+        detail,
+    }
+}
+
+fn unauthorized(detail: String) -> Problem {
+    Problem {
+        kind: ProblemKind::Unauthorized,
+        detail,
+    }
+}
+
+/// Looks up `name`/`record_type`, recording the evidence; a DNS failure becomes the problem.
+async fn lookup<R: Resolver>(
+    resolver: &R,
+    name: &str,
+    record_type: RecordType,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<Lookup, Problem> {
+    let fqdn = if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    };
+    let parsed = Name::from_ascii(&fqdn)
+        .map_err(|e| malformed(format!("{name:?} is not a domain name: {e}")))?;
+    match resolver.lookup(&parsed, record_type, deadline).await {
+        Ok(lookup) => {
+            evidence.push(lookup.evidence());
+            Ok(lookup)
+        }
+        Err(error) => {
+            evidence.push(DnsEvidence {
+                name: fqdn,
+                record_type: record_type.to_string(),
+                rcode: if error.is_timeout() {
+                    "TIMEOUT".into()
+                } else {
+                    "FAILED".into()
+                },
+                records: vec![error.to_string()],
+                dnssec: None,
+                server: None,
+            });
+            Err(dns_problem(&error))
+        }
+    }
+}
+
+fn dns_problem(error: &DnsError) -> Problem {
+    let kind = if error.is_timeout() {
+        ProblemKind::Timeout
+    } else {
+        ProblemKind::Dns
+    };
+    Problem {
+        kind,
+        detail: error.to_string(),
+    }
+}
+
+fn shown(values: &[Vec<u8>]) -> String {
+    let shown: Vec<String> = values
+        .iter()
+        .take(5)
+        .map(|v| format!("{:?}", String::from_utf8_lossy(v)))
+        .collect();
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// RFC 8555 §8.4 (dns-01) and BR 3.2.2.4.21 (dns-account-01): a TXT record at the challenge
+/// name equal to base64url(SHA-256(key authorization)).
+async fn acme<R: Resolver>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<(), Problem> {
+    let Some(given) = dcv.key_authorization.as_deref().or(dcv.expected.as_deref()) else {
+        return Err(malformed(
+            "acme DNS methods need key_authorization (or the digest as expected)".into(),
+        ));
+    };
+    let expected = acme_dns01::expected_value(given);
+    let name = match dcv.method {
+        DcvMethod::AcmeDnsAccount01 => {
+            let Some(account) = dcv.account_uri.as_deref() else {
+                return Err(malformed("acme-dns-account-01 needs account_uri".into()));
+            };
+            dns_account01::challenge_name(identifier, account)
+        }
+        _ => acme_dns01::challenge_name(identifier),
+    };
+    let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
+    let values = txt_values(&found);
+    match acme_dns01::matches(&values, &expected) {
+        Some(_) => Ok(()),
+        None => Err(unauthorized(format!(
+            "no TXT record at {name} equals {expected:?} ({} TXT record(s) seen: {})",
+            values.len(),
+            shown(&values)
+        ))),
+    }
+}
+
+/// BR 3.2.2.4.7: the Random Value in a TXT, CNAME or CAA record at the ADN or `_prefix.ADN`.
+async fn dns_change<R: Resolver>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<(), Problem> {
+    let Some(expected) = dcv.expected.as_deref() else {
+        return Err(malformed(
+            "dns-change needs expected (the Random Value or Request Token)".into(),
+        ));
+    };
+    let names = dns_change::lookup_names(identifier, dcv.prefix.as_deref())
+        .map_err(|e| malformed(e.to_string()))?;
+    let request = DnsChangeRequest {
+        expected,
+        exact: false,
+        case_sensitive: true,
+    };
+    for name in &names {
+        let txt = lookup(resolver, name, RecordType::TXT, deadline, evidence).await?;
+        if txt_values(&txt)
+            .iter()
+            .any(|value| dns_change::matches_txt(value, &request))
+        {
+            return Ok(());
+        }
+        let cname = lookup(resolver, name, RecordType::CNAME, deadline, evidence).await?;
+        let cname_match = cname.records.iter().any(|r| match &r.data {
+            RData::CNAME(target) => dns_change::matches_cname(&target.0.to_ascii(), &request),
+            _ => false,
+        });
+        if cname_match {
+            return Ok(());
+        }
+        let caa = lookup(resolver, name, RecordType::CAA, deadline, evidence).await?;
+        let caa_match = caa.records.iter().any(|r| match &r.data {
+            RData::CAA(caa) => dns_change::matches_caa(&caa.value, &request),
+            _ => false,
+        });
+        if caa_match {
+            return Ok(());
+        }
+    }
+    Err(unauthorized(format!(
+        "the expected value is in no TXT, CNAME or CAA record at {}",
+        names.join(", ")
+    )))
+}
+
+/// BR 3.2.2.4.22: a `_validation-persist` TXT record naming our issuer and the account.
+async fn persist<R: Resolver>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<(), Problem> {
+    let (Some(issuer), Some(account)) = (dcv.issuer_domain.clone(), dcv.account_uri.as_deref())
+    else {
+        return Err(malformed(
+            "dns-persist-01 needs issuer_domain and account_uri".into(),
+        ));
+    };
+    let adn = dns_change::authorization_domain_name(identifier);
+    let name = dns_persist::record_name(adn);
+    let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
+    let values = txt_values(&found);
+    let issuers = [issuer];
+    let request = PersistRequest {
+        issuer_domains: &issuers,
+        account_uri: account,
+        wildcard: dcv.wildcard || identifier.starts_with("*."),
+        is_subdomain: false,
+        profile: PersistProfile::Br,
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let decision = dns_persist::decide(&values, &request, now);
+    if decision.passed() {
+        Ok(())
+    } else {
+        Err(unauthorized(format!(
+            "no usable record at {name}: {:?}",
+            decision.records
+        )))
+    }
+}
+
+/// BR 3.2.2.4.14 / .16: the contacts published in `_validation-contact*` TXT records; pass when
+/// there is a valid one (and it is the expected one, when the primary names it).
+async fn contact_txt<R: Resolver>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    kind: ContactKind,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<(), Problem> {
+    let adn = dns_change::authorization_domain_name(identifier);
+    let name = contacts::txt_record_name(kind, adn);
+    let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
+    let valid = contacts::contacts_from_txt(&txt_values(&found), kind);
+    let wanted = dcv.expected.as_deref().map(|expected| match kind {
+        ContactKind::Phone => contacts::normalize_phone(expected),
+        ContactKind::Email => expected.to_owned(),
+    });
+    match wanted {
+        None if !valid.is_empty() => Ok(()),
+        Some(wanted) if valid.contains(&wanted) => Ok(()),
+        _ => Err(unauthorized(format!(
+            "{} valid contact(s) at {name}: {}",
+            valid.len(),
+            valid.join(", ")
+        ))),
+    }
+}

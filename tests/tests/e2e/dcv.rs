@@ -1,0 +1,230 @@
+//! DNS-based DCV end to end through `mpic-node check dcv` against the fixture server: each
+//! method passes on the right record and fails, with its problem kind, on a wrong or missing one.
+
+use std::process::Command;
+
+use mpic_node::checks::dcv::acme_dns01;
+use mpic_tests::binary_path;
+use mpic_tests::dns_server::{DnsServer, ZoneText};
+
+const KEY_AUTHORIZATION: &str =
+    "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
+
+fn zone() -> String {
+    format!(
+        "@ 3600 IN SOA ns.test. hostmaster.test. 1 7200 3600 1209600 60\n@ IN NS ns\nns IN A 127.0.0.1\n\
+         _acme-challenge.dns01 IN TXT \"{}\"\n_acme-challenge.dns01 IN TXT \"unrelated\"\n\
+         _dc.change IN TXT \"x-RandomValue0123456789abcdef-y\"\n\
+         _validation-persist.persist IN TXT \"ca.example; accounturi=https://ca.example/acct/1\"\n\
+         _validation-contactemail.contact IN TXT \"admin@contact.test\"\n",
+        acme_dns01::expected_digest(KEY_AUTHORIZATION)
+    )
+}
+
+fn check(server: &DnsServer, domain: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let output = Command::new(binary_path("mpic-node"))
+        .args([
+            "check",
+            "dcv",
+            domain,
+            "--json",
+            "--dnssec",
+            "off",
+            "--timeout",
+            "3s",
+        ])
+        .args(["--resolver", &server.address().to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{domain}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), json)
+}
+
+// Multi-threaded: the CLI runs as a blocking child process while the fixture answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_methods_pass_and_fail_through_the_cli() {
+    let text = zone();
+    let server = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[ZoneText {
+            origin: "test.",
+            text: &text,
+        }],
+    )
+    .await
+    .unwrap();
+    let persist = [
+        "--method",
+        "dns-persist-01",
+        "--issuer-domain",
+        "ca.example",
+    ];
+    let cases: Vec<(&str, Vec<&str>, Option<&str>)> = vec![
+        (
+            "dns01.test",
+            vec![
+                "--method",
+                "acme-dns-01",
+                "--key-authorization",
+                KEY_AUTHORIZATION,
+            ],
+            None,
+        ),
+        (
+            "*.dns01.test",
+            vec![
+                "--method",
+                "acme-dns-01",
+                "--key-authorization",
+                KEY_AUTHORIZATION,
+            ],
+            None,
+        ),
+        (
+            "dns01.test",
+            vec![
+                "--method",
+                "acme-dns-01",
+                "--key-authorization",
+                "other.token",
+            ],
+            Some("unauthorized"),
+        ),
+        (
+            "nothing.test",
+            vec![
+                "--method",
+                "acme-dns-01",
+                "--key-authorization",
+                KEY_AUTHORIZATION,
+            ],
+            Some("unauthorized"),
+        ),
+        (
+            "dns01.test",
+            vec!["--method", "acme-dns-01"],
+            Some("malformed"),
+        ),
+        (
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "_dc",
+                "--expect",
+                "RandomValue0123456789abcdef",
+            ],
+            None,
+        ),
+        (
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "_dc",
+                "--expect",
+                "randomvalue0123456789abcdef",
+            ],
+            Some("unauthorized"),
+        ),
+        (
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "nounderscore",
+                "--expect",
+                "RandomValue0123456789abcdef",
+            ],
+            Some("malformed"),
+        ),
+        (
+            "persist.test",
+            [
+                &persist[..],
+                &["--account-uri", "https://ca.example/acct/1"],
+            ]
+            .concat(),
+            None,
+        ),
+        (
+            "persist.test",
+            [
+                &persist[..],
+                &["--account-uri", "https://ca.example/acct/2"],
+            ]
+            .concat(),
+            Some("unauthorized"),
+        ),
+        (
+            "contact.test",
+            vec![
+                "--method",
+                "contact-email-txt",
+                "--expect",
+                "admin@contact.test",
+            ],
+            None,
+        ),
+        (
+            "contact.test",
+            vec![
+                "--method",
+                "contact-email-txt",
+                "--expect",
+                "other@contact.test",
+            ],
+            Some("unauthorized"),
+        ),
+        (
+            "dns01.test",
+            vec!["--method", "acme-http-01", "--token", "t"],
+            Some("unsupported"),
+        ),
+    ];
+    for (domain, args, problem) in cases {
+        let (code, json) = check(&server, domain, &args);
+        let expected_outcome = if problem.is_none() { "pass" } else { "fail" };
+        assert_eq!(
+            json["outcome"], expected_outcome,
+            "{domain} {args:?}: {json}"
+        );
+        assert_eq!(
+            json["problem"]["kind"].as_str(),
+            problem,
+            "{domain} {args:?}: {json}"
+        );
+        assert_eq!(
+            code,
+            Some(if problem.is_none() { 0 } else { 1 }),
+            "{domain} {args:?}"
+        );
+    }
+    // The evidence shows what was seen at the challenge name.
+    let (_, json) = check(
+        &server,
+        "dns01.test",
+        &[
+            "--method",
+            "acme-dns-01",
+            "--key-authorization",
+            "other.token",
+        ],
+    );
+    let records = json["evidence"]["dns"][0]["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{json}");
+    assert_eq!(
+        json["evidence"]["dns"][0]["name"],
+        "_acme-challenge.dns01.test."
+    );
+}
