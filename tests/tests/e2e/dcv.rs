@@ -228,3 +228,66 @@ async fn dns_methods_pass_and_fail_through_the_cli() {
         "_acme-challenge.dns01.test."
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_01_over_quic_is_signed_and_verified() {
+    use mpic_protocol::{Check, DcvCheck, DcvMethod, Outcome, ProblemKind, Rir, Target};
+    use mpic_tests::{NodeOptions, NodeProcess, node::primary};
+
+    let text = zone();
+    let server = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[ZoneText {
+            origin: "test.",
+            text: &text,
+        }],
+    )
+    .await
+    .unwrap();
+    let lab = crate::support::Lab::new();
+    let options = NodeOptions::new("dcv-node", Rir::RipeNcc).with(
+        "dns",
+        &format!(
+            "mode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"",
+            server.address()
+        ),
+    );
+    let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
+    let primary = primary(&lab.credentials, &[&node]).unwrap();
+    let dns01 = |identifier: &str, key_authorization: &str| Target {
+        identifier: identifier.into(),
+        check: Check::Dcv(DcvCheck {
+            method: DcvMethod::AcmeDns01,
+            expected: None,
+            key_authorization: Some(key_authorization.into()),
+            token: None,
+            prefix: None,
+            issuer_domain: None,
+            account_uri: None,
+            wildcard: false,
+        }),
+    };
+    let request = crate::support::request(vec![
+        dns01("dns01.test", KEY_AUTHORIZATION),
+        dns01("dns01.test", "wrong.key"),
+    ]);
+    let mut results = primary.query(0, &request).await.unwrap();
+    results.sort_by_key(|r| r.target_index);
+    assert_eq!(results[0].outcome, Outcome::Pass);
+    assert_eq!(
+        results[0].evidence.dns[0].name,
+        "_acme-challenge.dns01.test."
+    );
+    assert_eq!(
+        (
+            results[1].outcome,
+            results[1].problem.as_ref().map(|p| p.kind)
+        ),
+        (Outcome::Fail, Some(ProblemKind::Unauthorized))
+    );
+    node.wait_for_metric(
+        "mpic_node_checks_total{kind=\"dcv\",method=\"acme-dns-01\",outcome=\"pass\",problem=\"none\"}",
+        1.0,
+    )
+    .unwrap();
+}
