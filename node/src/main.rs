@@ -81,6 +81,16 @@ enum CertsCommand {
         #[arg(long, default_value = "mpic-dev-primary")]
         primary_name: String,
     },
+    /// Issue one more primary client certificate from an existing development CA
+    /// (`<dir>/ca.key`), written as `<dir>/<name>.pem` and `<dir>/<name>.key`.
+    Client {
+        /// Directory holding the development CA (as made by `certs dev`).
+        #[arg(long, default_value = "mpic-node-state/dev")]
+        dir: PathBuf,
+        /// Common name and file stem of the new certificate.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,21 +105,17 @@ fn main() -> ExitCode {
         Command::Certs {
             command: CertsCommand::Dev { out, primary_name },
         } => report(certs_dev(&out, &primary_name)),
+        Command::Certs {
+            command: CertsCommand::Client { dir, name },
+        } => report(certs_client(&dir, &name)),
         Command::Check { command } => check(command),
     }
 }
 
 #[allow(clippy::print_stdout, reason = "CLI output")]
 fn check(command: CheckCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("mpic-node: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let (outcome, json) = runtime.block_on(async {
         match &command {
@@ -129,6 +135,20 @@ fn check(command: CheckCommand) -> ExitCode {
         Err(error) => {
             eprintln!("mpic-node: {error}");
             ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// The multi-threaded runtime, or `None` after saying why it could not start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("mpic-node: cannot start the async runtime: {error}");
+            None
         }
     }
 }
@@ -160,15 +180,8 @@ fn run(path: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("mpic-node: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     report(runtime.block_on(async move {
         if path.is_none() {
@@ -252,6 +265,25 @@ fn info(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("quic_listen     {}", listen.join(", "));
         println!("metrics_listen  {}", config.metrics.listen);
     }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "CLI output")]
+fn certs_client(dir: &Path, name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "--name must be letters, digits, '-' or '_' (it becomes a file name)"
+    );
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    credentials::dev::issue_client_certificate(&DevPaths::in_directory(dir), name, &cert, &key)?;
+    println!("client certificate   {}", cert.display());
+    println!("client key           {}", key.display());
     Ok(())
 }
 

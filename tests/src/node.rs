@@ -55,6 +55,22 @@ impl DevCredentials {
         })
     }
 
+    /// Issues a second primary certificate (`<name>.pem` / `<name>.key`) from the same dev CA.
+    pub fn issue_primary(&self, name: &str) -> anyhow::Result<()> {
+        let output = Command::new(binary_path("mpic-node"))
+            .args(["certs", "client", "--dir"])
+            .arg(&self.dir)
+            .args(["--name", name])
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "mpic-node certs client failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// A file in the set (`ca.pem`, `primary.key`, ...).
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)

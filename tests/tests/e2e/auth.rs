@@ -77,13 +77,7 @@ async fn a_primary_with_a_certificate_from_another_ca_is_refused() {
 #[tokio::test]
 async fn a_pinned_out_key_is_refused_and_a_pinned_key_is_served() {
     let lab = Lab::new();
-    mpic_node::credentials::dev::issue_client_certificate(
-        &mpic_node::credentials::dev::DevPaths::in_directory(&lab.credentials.dir),
-        "second-primary",
-        &lab.credentials.path("second.pem"),
-        &lab.credentials.path("second.key"),
-    )
-    .unwrap();
+    lab.credentials.issue_primary("second").unwrap();
     let pin = spki_pin(&lab.credentials, "primary.pem");
     let options = NodeOptions::new("auth-3", Rir::Arin)
         .with("quic", &format!("client_spki_pins = [\"{pin}\"]"));

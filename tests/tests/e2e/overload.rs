@@ -40,13 +40,7 @@ fn expect_overloaded(messages: &[NodeMessage], scope: &str) {
 #[tokio::test]
 async fn requests_over_the_limits_are_shed_at_once_and_the_gauge_returns_to_zero() {
     let lab = Lab::new();
-    mpic_node::credentials::dev::issue_client_certificate(
-        &mpic_node::credentials::dev::DevPaths::in_directory(&lab.credentials.dir),
-        "second-primary",
-        &lab.credentials.path("second.pem"),
-        &lab.credentials.path("second.key"),
-    )
-    .unwrap();
+    lab.credentials.issue_primary("second").unwrap();
     let options = NodeOptions::new("busy", Rir::Afrinic).with(
         "limits",
         "max_in_flight_requests = 3\nmax_in_flight_per_primary = 2\nrequest_read_timeout = \"20s\"",
