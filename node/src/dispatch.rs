@@ -6,6 +6,7 @@ use std::time::Duration;
 use mpic_protocol::{Check, Evidence, Outcome, Problem, ProblemKind, Target};
 use tokio::time::Instant;
 
+use crate::checks::caa::policy::PolicyOptions;
 use crate::dns::DnsClient;
 use crate::signing::CheckReport;
 
@@ -17,12 +18,17 @@ const MAX_IDENTIFIER_LEN: usize = mpic_protocol::request::MAX_IDENTIFIER_LEN;
 pub struct Dispatcher {
     /// The node's resolver (used by the CAA and DNS checks).
     pub dns: DnsClient,
+    /// CAA choices the standards leave to the CA.
+    pub caa: PolicyOptions,
 }
 
 impl Dispatcher {
     /// A dispatcher using this resolver.
     pub fn new(dns: DnsClient) -> Self {
-        Self { dns }
+        Self {
+            dns,
+            caa: PolicyOptions::default(),
+        }
     }
 
     /// Runs the check for one target, finishing by `deadline` whatever happens.
@@ -45,8 +51,15 @@ impl Dispatcher {
 
     async fn run_check(&self, target: &Target, deadline: Instant) -> CheckReport {
         match &target.check {
-            Check::Caa(_) => {
-                unsupported("CAA checks are not available in this node version".into())
+            Check::Caa(caa) => {
+                crate::checks::caa::lookup::check(
+                    &self.dns,
+                    &target.identifier,
+                    caa,
+                    &self.caa,
+                    deadline,
+                )
+                .await
             }
             Check::Dcv(dcv) if crate::checks::dcv::lookup::handles(&dcv.method) => {
                 crate::checks::dcv::lookup::check(&self.dns, &target.identifier, dcv, deadline)
@@ -175,11 +188,7 @@ mod tests {
             account_uri: None,
             wildcard: false,
         };
-        for check in [
-            Check::Caa(CaaCheck::default()),
-            Check::Dcv(dcv),
-            Check::Unknown { kind: "x".into() },
-        ] {
+        for check in [Check::Dcv(dcv), Check::Unknown { kind: "x".into() }] {
             let report = dispatcher
                 .run(&target("example.com", check), deadline)
                 .await;

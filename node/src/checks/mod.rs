@@ -3,3 +3,5 @@
 
 pub mod caa;
 pub mod dcv;
+#[cfg(test)]
+pub(crate) mod fake;

@@ -7,6 +7,7 @@
 )]
 
 mod auth;
+mod caa;
 mod dcv;
 mod dns;
 mod lifecycle;
