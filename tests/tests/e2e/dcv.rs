@@ -16,7 +16,9 @@ fn zone() -> String {
          _acme-challenge.dns01 IN TXT \"{}\"\n_acme-challenge.dns01 IN TXT \"unrelated\"\n\
          _dc.change IN TXT \"x-RandomValue0123456789abcdef-y\"\n\
          _validation-persist.persist IN TXT \"ca.example; accounturi=https://ca.example/acct/1\"\n\
-         _validation-contactemail.contact IN TXT \"admin@contact.test\"\n",
+         _validation-contactemail.contact IN TXT \"admin@contact.test\"\n\
+         contact IN CAA 0 contactemail \"caa-admin@contact.test\"\n\
+         contact IN CAA 0 issue \"ca.example\"\n",
         acme_dns01::expected_digest(KEY_AUTHORIZATION)
     )
 }
@@ -184,6 +186,31 @@ async fn dns_methods_pass_and_fail_through_the_cli() {
                 "--expect",
                 "other@contact.test",
             ],
+            Some("unauthorized"),
+        ),
+        (
+            "www.contact.test",
+            vec![
+                "--method",
+                "contact-email-caa",
+                "--expect",
+                "caa-admin@contact.test",
+            ],
+            None,
+        ),
+        (
+            "www.contact.test",
+            vec![
+                "--method",
+                "contact-email-caa",
+                "--expect",
+                "admin@contact.test",
+            ],
+            Some("unauthorized"),
+        ),
+        (
+            "www.contact.test",
+            vec!["--method", "contact-phone-caa"],
             Some("unauthorized"),
         ),
         (

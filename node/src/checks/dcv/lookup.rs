@@ -24,11 +24,13 @@ pub fn handles(method: &DcvMethod) -> bool {
             | DcvMethod::DnsPersist01
             | DcvMethod::ContactEmailTxt
             | DcvMethod::ContactPhoneTxt
+            | DcvMethod::ContactEmailCaa
+            | DcvMethod::ContactPhoneCaa
     )
 }
 
 /// Runs one DNS-based DCV check for `identifier`.
-pub async fn check<R: Resolver>(
+pub async fn check<R: Resolver + Clone + 'static>(
     resolver: &R,
     identifier: &str,
     dcv: &DcvCheck,
@@ -58,6 +60,28 @@ pub async fn check<R: Resolver>(
         }
         DcvMethod::ContactPhoneTxt => {
             contact_txt(
+                resolver,
+                identifier,
+                dcv,
+                ContactKind::Phone,
+                deadline,
+                &mut evidence,
+            )
+            .await
+        }
+        DcvMethod::ContactEmailCaa => {
+            contact_caa(
+                resolver,
+                identifier,
+                dcv,
+                ContactKind::Email,
+                deadline,
+                &mut evidence,
+            )
+            .await
+        }
+        DcvMethod::ContactPhoneCaa => {
+            contact_caa(
                 resolver,
                 identifier,
                 dcv,
@@ -318,6 +342,50 @@ async fn contact_txt<R: Resolver>(
         _ => Err(unauthorized(format!(
             "{} valid contact(s) at {name}: {}",
             valid.len(),
+            valid.join(", ")
+        ))),
+    }
+}
+
+/// BR 3.2.2.4.13 / .17: the contacts in the relevant CAA RRset of the name (the RFC 8659 §3
+/// climb, shared with the CAA check); a failed climb is a failure, never "no contacts".
+async fn contact_caa<R: Resolver + Clone + 'static>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    kind: ContactKind,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<(), Problem> {
+    let climb = match crate::checks::caa::lookup::climb(resolver, identifier, deadline).await {
+        Ok(climb) => climb,
+        Err(error) => {
+            evidence.extend(error.evidence);
+            return Err(error.problem);
+        }
+    };
+    evidence.extend(climb.evidence);
+    let records: Vec<(String, Vec<u8>)> = climb
+        .records
+        .into_iter()
+        .map(|record| (record.tag, record.value))
+        .collect();
+    let valid = contacts::contacts_from_caa(&records, kind);
+    let wanted = dcv.expected.as_deref().map(|expected| match kind {
+        ContactKind::Phone => contacts::normalize_phone(expected),
+        ContactKind::Email => expected.to_owned(),
+    });
+    let at = climb.found_at.map_or_else(
+        || "no CAA RRset in the climb".to_owned(),
+        |name| format!("CAA at {name}."),
+    );
+    match wanted {
+        None if !valid.is_empty() => Ok(()),
+        Some(wanted) if valid.contains(&wanted) => Ok(()),
+        _ => Err(unauthorized(format!(
+            "{} valid {} contact(s) ({at}): {}",
+            valid.len(),
+            kind.caa_tag(),
             valid.join(", ")
         ))),
     }
