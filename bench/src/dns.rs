@@ -50,7 +50,8 @@ fn zone(names: usize) -> String {
     text
 }
 
-fn client(server: std::net::SocketAddr, cached: bool) -> DnsClient {
+/// A forward-mode client to `server`, with or without a cache.
+pub(crate) fn client(server: std::net::SocketAddr, cached: bool) -> DnsClient {
     let cache = if cached {
         CacheLimits {
             max_entries: 1_000_000,

@@ -1,9 +1,10 @@
 //! `mpic-bench`: the load harness. `dns` measures the node's DNS client against the loopback
 //! fixture authoritative server (and, with `--dnsperf`, the C load generator against the same
-//! server for comparison). The full validation harness (`loopback`, `remote`) follows in the
+//! server for comparison). `engine` drives the check engine in-process (no transport). The full validation harness (`loopback`, `remote`) follows in the
 //! bench issue.
 
 mod dns;
+mod engine;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// DNS client throughput against the loopback fixture server.
     Dns(dns::DnsArgs),
+    /// Check engine throughput in-process (no transport) against the fixture server.
+    Engine(engine::EngineArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Dns(args) => dns::run(args).await,
+            Command::Engine(args) => engine::run(args).await,
         }
     });
     match result {
