@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use anyhow::{Context as _, bail};
+use hickory_proto::dnssec::Nsec3HashAlgorithm;
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
@@ -39,6 +41,14 @@ struct Zone {
     nodes: HashMap<Name, Node>,
     /// Whether any node is a delegation point, so zones without one skip the cut search.
     has_delegations: bool,
+    /// The zone's origin.
+    origin: Name,
+    /// NSEC records with their RRSIGs, in canonical order of owner (RFC 4034 §6.1).
+    nsec: Vec<(Name, Vec<Record>)>,
+    /// NSEC3 records with their RRSIGs, by lowercase hashed owner label.
+    nsec3: Vec<(String, Vec<Record>)>,
+    /// Salt and iterations from the apex NSEC3PARAM.
+    nsec3_param: Option<(Vec<u8>, u16)>,
 }
 
 /// The RRsets at one name.
@@ -51,6 +61,18 @@ struct Node {
 }
 
 impl Node {
+    /// The RRSIGs at this node that cover `covered`.
+    fn signatures(&self, covered: RecordType) -> impl Iterator<Item = Record> + '_ {
+        self.rrset(RecordType::RRSIG)
+            .unwrap_or_default()
+            .iter()
+            .filter(move |record| match &record.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().type_covered == covered,
+                _ => false,
+            })
+            .cloned()
+    }
+
     fn rrset(&self, record_type: RecordType) -> Option<&[Record]> {
         self.rrsets
             .iter()
@@ -80,8 +102,9 @@ enum Resolution<'z> {
     Referral(&'z [Record]),
     /// Records of the asked type (owner names still as in the zone, or the wildcard's).
     Records(Vec<Record>),
-    /// A CNAME at the name (and the asked type is not CNAME): the record and its target.
-    Alias(&'z Record, Name),
+    /// A CNAME at the name (and the asked type is not CNAME): the record, its target, and the
+    /// RRSIGs over it.
+    Alias(&'z Record, Name, Vec<Record>),
     /// The name exists but has no records of the asked type.
     NoData,
     /// The name does not exist and no wildcard covers it.
@@ -100,10 +123,13 @@ impl Catalog {
             let mut origin = Name::from_ascii(zone.origin)
                 .with_context(|| format!("zone origin {:?} is not a domain name", zone.origin))?;
             origin.set_fqdn(true);
-            let (origin, rrsets) = Parser::new(zone.text, None, Some(origin))
+            // DNSSEC types hickory's parser refuses are parsed by `dnssec_rr`.
+            let (plain, signed) = super::dnssec_rr::split(zone.text)
+                .with_context(|| format!("zone {}: DNSSEC records do not parse", zone.origin))?;
+            let (origin, rrsets) = Parser::new(&plain, None, Some(origin))
                 .parse()
                 .with_context(|| format!("zone {}: zone file does not parse", zone.origin))?;
-            let mut records = Vec::new();
+            let mut records = signed;
             for (_, rrset) in rrsets {
                 records.extend(rrset.into_parts().records);
             }
@@ -159,10 +185,14 @@ impl Catalog {
                     }));
                     return answer;
                 }
-                Resolution::Alias(cname, target) => {
+                Resolution::Alias(cname, target, signatures) => {
                     let mut cname = cname.clone();
                     cname.name = name.clone();
                     answer.answers.push(cname);
+                    answer.answers.extend(signatures.into_iter().map(|mut sig| {
+                        sig.name = name.clone();
+                        sig
+                    }));
                     seen.push(name);
                     if seen.len() >= MAX_CNAME_LINKS || seen.contains(&target) {
                         return answer;
@@ -176,11 +206,13 @@ impl Catalog {
                 }
                 Resolution::NoData => {
                     answer.authorities.push(zone.negative_soa());
+                    answer.authorities.extend(zone.denial(&name));
                     return answer;
                 }
                 Resolution::NxDomain => {
                     answer.rcode = ResponseCode::NXDomain;
                     answer.authorities.push(zone.negative_soa());
+                    answer.authorities.extend(zone.denial(&name));
                     return answer;
                 }
             }
@@ -268,11 +300,46 @@ impl Zone {
         }
         let soa = soa.context("no SOA record at the zone apex")?;
         let has_delegations = nodes.values().any(|node| node.delegation);
+        let mut nsec = Vec::new();
+        let mut nsec3 = Vec::new();
+        for (owner, node) in &nodes {
+            for (kind, records) in &node.rrsets {
+                if !matches!(*kind, RecordType::NSEC | RecordType::NSEC3) {
+                    continue;
+                }
+                let mut with_sigs = records.clone();
+                with_sigs.extend(node.signatures(*kind));
+                if *kind == RecordType::NSEC {
+                    nsec.push((owner.clone(), with_sigs));
+                } else if let Some(label) = owner.iter().next() {
+                    nsec3.push((
+                        String::from_utf8_lossy(label).to_ascii_lowercase(),
+                        with_sigs,
+                    ));
+                }
+            }
+        }
+        nsec.sort_by(|a, b| a.0.cmp(&b.0));
+        nsec3.sort_by(|a, b| a.0.cmp(&b.0));
+        let nsec3_param = nodes
+            .get(origin)
+            .and_then(|apex| apex.rrset(RecordType::NSEC3PARAM))
+            .and_then(<[Record]>::first)
+            .and_then(|record| match &record.data {
+                RData::DNSSEC(DNSSECRData::NSEC3PARAM(param)) => {
+                    Some((param.salt().to_vec(), param.iterations()))
+                }
+                _ => None,
+            });
         Ok(Self {
             soa,
             origin_labels,
             nodes,
             has_delegations,
+            origin: origin.clone(),
+            nsec,
+            nsec3,
+            nsec3_param,
         })
     }
 
@@ -284,6 +351,57 @@ impl Zone {
             soa.ttl = soa.ttl.min(data.minimum);
         }
         soa
+    }
+
+    /// The records a validator needs to check a denial for `name` in a signed zone: the SOA's
+    /// RRSIGs, and the NSEC (or NSEC3) records matching or covering the name, each of its
+    /// ancestors and the wildcard below each (a superset of RFC 4035 §3.1.3 / RFC 5155 §7.2;
+    /// the validator picks what it needs). Empty for an unsigned zone.
+    fn denial(&self, name: &Name) -> Vec<Record> {
+        let mut out: Vec<Record> = Vec::new();
+        if self.nsec.is_empty() && self.nsec3.is_empty() {
+            return out;
+        }
+        if let Some(apex) = self.nodes.get(&self.origin) {
+            out.extend(apex.signatures(RecordType::SOA));
+        }
+        let mut candidates = Vec::new();
+        let mut ancestor = name.clone();
+        candidates.push(ancestor.clone());
+        while ancestor.num_labels() > self.origin_labels {
+            ancestor = ancestor.base_name();
+            candidates.push(ancestor.clone());
+            if let Ok(wildcard) =
+                Name::from_ascii("*").and_then(|star| star.append_domain(&ancestor))
+            {
+                candidates.push(wildcard);
+            }
+        }
+        let mut chosen: Vec<usize> = Vec::new();
+        if !self.nsec.is_empty() {
+            for candidate in &candidates {
+                let after = self.nsec.partition_point(|(owner, _)| owner <= candidate);
+                let index = after.checked_sub(1).unwrap_or(self.nsec.len() - 1);
+                if !chosen.contains(&index) {
+                    chosen.push(index);
+                    out.extend(self.nsec[index].1.iter().cloned());
+                }
+            }
+        } else if let Some((salt, iterations)) = &self.nsec3_param {
+            for candidate in &candidates {
+                let Ok(digest) = Nsec3HashAlgorithm::SHA1.hash(salt, candidate, *iterations) else {
+                    continue;
+                };
+                let label = data_encoding::BASE32_DNSSEC.encode(digest.as_ref());
+                let after = self.nsec3.partition_point(|(owner, _)| *owner <= label);
+                let index = after.checked_sub(1).unwrap_or(self.nsec3.len() - 1);
+                if !chosen.contains(&index) {
+                    chosen.push(index);
+                    out.extend(self.nsec3[index].1.iter().cloned());
+                }
+            }
+        }
+        out
     }
 
     /// What this zone says about `name` (which it encloses).
@@ -344,11 +462,19 @@ impl Zone {
             return Resolution::Records(records);
         }
         if let Some(rrset) = node.rrset(qtype) {
-            return Resolution::Records(rrset.to_vec());
+            let mut records = rrset.to_vec();
+            if qtype != RecordType::RRSIG {
+                records.extend(node.signatures(qtype));
+            }
+            return Resolution::Records(records);
         }
         let cname = node.rrset(RecordType::CNAME).and_then(<[Record]>::first);
         match cname.map(|record| (record, &record.data)) {
-            Some((record, RData::CNAME(target))) => Resolution::Alias(record, fqdn(&target.0)),
+            Some((record, RData::CNAME(target))) => Resolution::Alias(
+                record,
+                fqdn(&target.0),
+                node.signatures(RecordType::CNAME).collect(),
+            ),
             _ => Resolution::NoData,
         }
     }

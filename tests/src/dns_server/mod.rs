@@ -23,6 +23,7 @@
 //! ```
 
 mod catalog;
+mod dnssec_rr;
 mod respond;
 #[cfg(test)]
 mod tests;

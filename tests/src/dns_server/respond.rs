@@ -228,7 +228,25 @@ fn answer(catalog: &Catalog, query: &Message) -> Message {
         RecordType::OPT => return skeleton(query, ResponseCode::FormErr),
         _ => {}
     }
-    let found = catalog.answer(question.name(), question.query_type());
+    let mut found = catalog.answer(question.name(), question.query_type());
+    // RFC 3225 / RFC 4035 §3.2.1: DNSSEC records only for a query with DO set (unless asked).
+    let dnssec_ok = query
+        .edns
+        .as_ref()
+        .is_some_and(|edns| edns.flags().dnssec_ok);
+    if !dnssec_ok {
+        let asked = question.query_type();
+        let keep = |record: &Record| {
+            let kind = record.record_type();
+            kind == asked
+                || !matches!(
+                    kind,
+                    RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
+                )
+        };
+        found.answers.retain(keep);
+        found.authorities.retain(keep);
+    }
     let mut response = skeleton(query, found.rcode);
     response.metadata.authoritative = found.authoritative;
     response.answers = found.answers;
