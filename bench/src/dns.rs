@@ -79,6 +79,7 @@ pub(crate) fn client(server: std::net::SocketAddr, cached: bool) -> DnsClient {
         cache,
         transport: TransportConfig::default(),
         dnssec: false,
+        trust_anchors: None,
     };
     DnsClient::new(
         settings,

@@ -69,6 +69,8 @@ pub struct DnsMetrics {
     pub truncated: IntCounter,
     /// `mpic_node_dns_cache_lookups_total{result}`: `hit` or `miss`.
     pub cache: IntCounterVec,
+    /// `mpic_node_dnssec_validations_total{status}`: validated lookups by DNSSEC status.
+    pub dnssec: IntCounterVec,
     /// Handles of the common `queries` series, resolved once (a label lookup hashes and locks;
     /// this is the per-query hot path).
     common_queries: Vec<((&'static str, &'static str), IntCounter)>,
@@ -117,7 +119,15 @@ impl DnsMetrics {
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(mismatched.clone()))?;
         registry.register(Box::new(truncated.clone()))?;
+        let dnssec = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_dnssec_validations_total",
+                "Lookups validated, by DNSSEC status (secure, insecure, bogus, indeterminate)",
+            ),
+            &["status"],
+        )?;
         registry.register(Box::new(cache.clone()))?;
+        registry.register(Box::new(dnssec.clone()))?;
         let mut common_queries = Vec::new();
         for transport in ["udp", "tcp"] {
             for rcode in ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] {
@@ -132,8 +142,20 @@ impl DnsMetrics {
             mismatched,
             truncated,
             cache,
+            dnssec,
             common_queries,
         })
+    }
+
+    /// Counts one validated lookup.
+    pub fn count_dnssec(&self, status: mpic_protocol::DnssecStatus) {
+        let label = match status {
+            mpic_protocol::DnssecStatus::Secure => "secure",
+            mpic_protocol::DnssecStatus::Insecure => "insecure",
+            mpic_protocol::DnssecStatus::Bogus => "bogus",
+            mpic_protocol::DnssecStatus::Indeterminate => "indeterminate",
+        };
+        self.dnssec.with_label_values(&[label]).inc();
     }
 
     /// Counts one answered query.

@@ -112,7 +112,7 @@ pub enum OneshotError {
     Config(#[from] crate::config::ConfigError),
     /// The root hints file could not be used.
     #[error(transparent)]
-    RootHints(#[from] crate::dns::root_hints::RootHintsError),
+    Settings(#[from] crate::config::dns::SettingsError),
     /// The resolver's metrics could not be set up.
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),

@@ -40,6 +40,7 @@ pub(crate) fn answer(name: &str, record_type: RecordType, data: Vec<RData>) -> L
             .collect(),
         chain: Vec::new(),
         dnssec: None,
+        dnssec_detail: None,
         server: Some(SocketAddr::from(([127, 0, 0, 1], 53))),
     }
 }

@@ -137,9 +137,52 @@ impl Default for DnsConfig {
     }
 }
 
+/// Why the DNS settings could not be built from the configured files.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The root hints file.
+    #[error(transparent)]
+    RootHints(#[from] RootHintsError),
+    /// The trust anchor file cannot be read.
+    #[error("dns.trust_anchor: cannot read {path}: {source}")]
+    TrustAnchorRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The trust anchor file does not parse.
+    #[error("dns.trust_anchor: {path}: {source}")]
+    TrustAnchor {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: crate::dns::dnssec::anchors::AnchorError,
+    },
+}
+
 impl DnsConfig {
-    /// The client settings; reads the root hints file when one is configured.
-    pub fn settings(&self) -> Result<DnsSettings, RootHintsError> {
+    /// The client settings; reads the root hints and trust anchor files when configured.
+    pub fn settings(&self) -> Result<DnsSettings, SettingsError> {
+        let trust_anchors = match &self.trust_anchor {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| {
+                    SettingsError::TrustAnchorRead {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                Some(
+                    crate::dns::dnssec::anchors::TrustAnchors::parse(&text).map_err(|source| {
+                        SettingsError::TrustAnchor {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?,
+                )
+            }
+            None => None,
+        };
         let mode = match &self.mode {
             DnsModeConfig::Forward { upstreams } => Mode::Forward {
                 upstreams: upstreams.clone(),
@@ -174,6 +217,7 @@ impl DnsConfig {
                 case_randomisation: self.case_randomisation,
             },
             dnssec: self.dnssec == DnssecMode::Validate,
+            trust_anchors,
         })
     }
 }

@@ -42,8 +42,10 @@ pub struct Lookup {
     pub records: Vec<Record>,
     /// The CNAME records followed, in order.
     pub chain: Vec<Record>,
-    /// DNSSEC status of the answer; `None` until validation is in place.
+    /// DNSSEC status of the answer (`None` when validation is off).
     pub dnssec: Option<DnssecStatus>,
+    /// Why the status is not secure (zone or name, what failed, RFC 8914 code).
+    pub dnssec_detail: Option<String>,
     /// The server that gave the final answer (`None` when it came from the cache).
     pub server: Option<SocketAddr>,
 }
@@ -150,31 +152,34 @@ pub struct DnsSettings {
     pub cache: CacheLimits,
     /// Egress addresses and 0x20.
     pub transport: TransportConfig,
-    /// Ask for DNSSEC records (DO; CD in forward mode) so answers can be validated.
+    /// Ask for DNSSEC records (DO; CD in forward mode) and validate every answer.
     pub dnssec: bool,
+    /// Where validation starts; `None` means the IANA root anchors.
+    pub trust_anchors: Option<dnssec::anchors::TrustAnchors>,
 }
 
 /// The node's resolver.
 #[derive(Debug, Clone)]
 pub struct DnsClient {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     mode: Mode,
-    limits: Limits,
+    pub(crate) limits: Limits,
     cache: Cache,
     transport: Transport,
     metrics: DnsMetrics,
     dnssec: bool,
+    validator: Option<dnssec::chain::Validator>,
 }
 
 /// Counts the queries of one lookup against [`Limits::max_queries`].
 #[derive(Debug)]
 pub(crate) struct Budget {
-    queries: usize,
-    max_queries: usize,
+    pub(crate) queries: usize,
+    pub(crate) max_queries: usize,
 }
 
 impl Budget {
@@ -259,7 +264,7 @@ pub(crate) fn denial_records(authorities: &[Record]) -> Vec<Record> {
 /// One step of resolution: the answer at exactly one name, and who gave it.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
-    answer: Arc<Answer>,
+    pub(crate) answer: Arc<Answer>,
     server: Option<SocketAddr>,
 }
 
@@ -275,6 +280,13 @@ impl DnsClient {
                 transport,
                 metrics,
                 dnssec: settings.dnssec,
+                validator: settings.dnssec.then(|| {
+                    dnssec::chain::Validator::new(
+                        settings
+                            .trust_anchors
+                            .unwrap_or_else(dnssec::anchors::TrustAnchors::iana_root),
+                    )
+                }),
             }),
         }
     }
@@ -284,7 +296,7 @@ impl DnsClient {
         &self.inner.cache
     }
 
-    async fn step(
+    pub(crate) async fn step(
         &self,
         name: &Name,
         record_type: RecordType,
@@ -327,6 +339,7 @@ impl Resolver for DnsClient {
             max_queries: self.inner.limits.max_queries,
         };
         let mut chain: Vec<Record> = Vec::new();
+        let mut steps: Vec<(Name, RecordType, Arc<Answer>)> = Vec::new();
         let mut current = name_fqdn.clone();
         loop {
             if Instant::now() >= deadline {
@@ -338,6 +351,9 @@ impl Resolver for DnsClient {
             let step = self
                 .step(&current, record_type, deadline, &mut budget)
                 .await?;
+            if self.inner.validator.is_some() {
+                steps.push((current.clone(), record_type, Arc::clone(&step.answer)));
+            }
             let cname = (record_type != RecordType::CNAME)
                 .then(|| {
                     step.answer
@@ -359,13 +375,23 @@ impl Resolver for DnsClient {
                     .filter(|r| r.record_type() == record_type)
                     .cloned()
                     .collect();
+                let verdict = match &self.inner.validator {
+                    Some(validator) => {
+                        let verdict =
+                            dnssec::chain::lookup_status(self, validator, &steps, deadline).await;
+                        self.inner.metrics.count_dnssec(verdict.status);
+                        Some(verdict)
+                    }
+                    None => None,
+                };
                 return Ok(Lookup {
                     name: name_fqdn,
                     record_type,
                     rcode: step.answer.rcode,
                     records,
                     chain,
-                    dnssec: None,
+                    dnssec: verdict.as_ref().map(|v| v.status),
+                    dnssec_detail: verdict.and_then(|v| v.detail),
                     server: step.server,
                 });
             };

@@ -29,6 +29,7 @@ fn txt_values_concatenate_each_records_strings() {
         ],
         chain: vec![],
         dnssec: None,
+        dnssec_detail: None,
         server: None,
     };
     assert_eq!(
@@ -50,6 +51,7 @@ fn final_name_follows_the_chain_and_evidence_lists_it() {
             RData::CNAME(CNAME(n("gone.example.net."))),
         )],
         dnssec: None,
+        dnssec_detail: None,
         server: Some("127.0.0.1:53".parse().unwrap()),
     };
     assert_eq!(lookup.final_name(), &n("gone.example.net."));

@@ -166,6 +166,7 @@ fn client(mode: Mode, query_timeout: Duration) -> DnsClient {
             ..TransportConfig::default()
         },
         dnssec: false,
+        trust_anchors: None,
     };
     DnsClient::new(settings, DnsMetrics::unregistered().unwrap())
 }
@@ -538,6 +539,7 @@ async fn tcp_connections_to_a_forwarder_are_reused_and_queries_leave_from_the_eg
             ..TransportConfig::default()
         },
         dnssec: false,
+        trust_anchors: None,
     };
     let metrics = DnsMetrics::unregistered().unwrap();
     let dns = DnsClient::new(settings, metrics.clone());
@@ -604,6 +606,7 @@ async fn spoof_attempts_are_counted() {
         },
         transport: TransportConfig::default(),
         dnssec: false,
+        trust_anchors: None,
     };
     let dns = DnsClient::new(settings, metrics.clone());
     dns.lookup(&name("www.example.test."), RecordType::A, soon())

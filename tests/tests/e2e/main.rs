@@ -10,6 +10,7 @@ mod auth;
 mod caa;
 mod dcv;
 mod dns;
+mod dnssec;
 mod lifecycle;
 mod overload;
 mod protocol;

@@ -1,0 +1,163 @@
+//! Trust anchors: the IANA root KSKs (KSK-2017 and KSK-2024, as DS records from IANA's
+//! root-anchors.xml), or a file of DS / DNSKEY lines in zone-file presentation format.
+
+use std::str::FromStr as _;
+
+use data_encoding::{BASE64, HEXLOWER_PERMISSIVE};
+use hickory_proto::dnssec::rdata::{DNSKEY, DS};
+use hickory_proto::dnssec::{Algorithm, DigestType, PublicKeyBuf};
+use hickory_proto::rr::Name;
+
+/// The IANA root anchors: owner, key tag, algorithm, digest type, digest.
+const IANA_ROOT: [(u16, u8, u8, &str); 2] = [
+    (
+        20326,
+        8,
+        2,
+        "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",
+    ),
+    (
+        38696,
+        8,
+        2,
+        "683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16",
+    ),
+];
+
+/// Where validation starts: the zone and what vouches for its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustAnchors {
+    /// The anchored zone (the root for the IANA anchors).
+    pub zone: Name,
+    /// DS records for the zone's KSKs.
+    pub ds: Vec<DS>,
+    /// DNSKEYs trusted as they are.
+    pub keys: Vec<DNSKEY>,
+}
+
+/// Why an anchor file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnchorError {
+    /// A line does not parse.
+    #[error("trust anchor line {line}: {detail}")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The file names no anchor.
+    #[error("trust anchor file holds no DS or DNSKEY line")]
+    Empty,
+    /// Anchors for more than one zone.
+    #[error("trust anchors for both {first} and {second}; one zone per file")]
+    SeveralZones {
+        /// The first zone.
+        first: String,
+        /// Another zone.
+        second: String,
+    },
+}
+
+impl TrustAnchors {
+    /// The IANA root anchors, KSK-2017 and KSK-2024.
+    pub fn iana_root() -> Self {
+        let ds = IANA_ROOT
+            .iter()
+            .filter_map(|(tag, algorithm, digest_type, digest)| {
+                let digest = HEXLOWER_PERMISSIVE
+                    .decode(digest.to_ascii_lowercase().as_bytes())
+                    .ok()?;
+                Some(DS::new(
+                    *tag,
+                    Algorithm::from_u8(*algorithm),
+                    DigestType::from(*digest_type),
+                    digest,
+                ))
+            })
+            .collect();
+        Self {
+            zone: Name::root(),
+            ds,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Parses `owner [ttl] [IN] DS tag alg digest-type hex` and `owner [ttl] [IN] DNSKEY flags 3
+    /// alg base64` lines; `;` starts a comment.
+    pub fn parse(text: &str) -> Result<Self, AnchorError> {
+        let mut anchors: Option<Self> = None;
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.split(';').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let error = |detail: String| AnchorError::Line {
+                line: index + 1,
+                detail,
+            };
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let Some(position) = fields
+                .iter()
+                .position(|f| f.eq_ignore_ascii_case("DS") || f.eq_ignore_ascii_case("DNSKEY"))
+            else {
+                return Err(error("expected a DS or DNSKEY record".into()));
+            };
+            let owner = fields
+                .first()
+                .ok_or_else(|| error("no owner name".into()))?;
+            let mut zone =
+                Name::from_str(owner).map_err(|e| error(format!("owner {owner:?}: {e}")))?;
+            zone.set_fqdn(true);
+            let rdata = &fields[position + 1..];
+            let number = |i: usize, what: &str| -> Result<u16, AnchorError> {
+                rdata
+                    .get(i)
+                    .and_then(|f| f.parse().ok())
+                    .ok_or_else(|| error(format!("bad or missing {what}")))
+            };
+            let entry = anchors.get_or_insert_with(|| Self {
+                zone: zone.clone(),
+                ds: Vec::new(),
+                keys: Vec::new(),
+            });
+            if entry.zone != zone {
+                return Err(AnchorError::SeveralZones {
+                    first: entry.zone.to_string(),
+                    second: zone.to_string(),
+                });
+            }
+            if fields[position].eq_ignore_ascii_case("DS") {
+                let tag = number(0, "key tag")?;
+                let algorithm = u8::try_from(number(1, "algorithm")?)
+                    .map_err(|_| error("algorithm out of range".into()))?;
+                let digest_type = u8::try_from(number(2, "digest type")?)
+                    .map_err(|_| error("digest type out of range".into()))?;
+                let digest = HEXLOWER_PERMISSIVE
+                    .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
+                    .map_err(|e| error(format!("digest is not hex: {e}")))?;
+                if digest.is_empty() {
+                    return Err(error("empty digest".into()));
+                }
+                entry.ds.push(DS::new(
+                    tag,
+                    Algorithm::from_u8(algorithm),
+                    DigestType::from(digest_type),
+                    digest,
+                ));
+            } else {
+                let flags = number(0, "flags")?;
+                let algorithm = u8::try_from(number(2, "algorithm")?)
+                    .map_err(|_| error("algorithm out of range".into()))?;
+                let key = BASE64
+                    .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
+                    .map_err(|e| error(format!("key is not base64: {e}")))?;
+                entry.keys.push(DNSKEY::with_flags(
+                    flags,
+                    PublicKeyBuf::new(key, Algorithm::from_u8(algorithm)),
+                ));
+            }
+        }
+        anchors.ok_or(AnchorError::Empty)
+    }
+}

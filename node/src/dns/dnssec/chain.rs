@@ -1,0 +1,511 @@
+//! The chain walk that gives each answer a status (RFC 4035 §5): from the trust anchor down,
+//! one DS question per label to the zone that signed the answer, validating DNSKEY RRsets
+//! against DS, DS against the parent's keys, and the answer (or its denial) against the
+//! signer's keys. A verified DS denial at a delegation makes everything below *insecure*;
+//! anything else unproven keeps the parent's keys, so stripping records can only turn an
+//! answer bogus, never insecure. Validated zone states are cached (bounded, by TTL).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hickory_proto::dnssec::rdata::DNSKEY;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, Record, RecordType};
+use mpic_protocol::DnssecStatus;
+use tokio::time::Instant;
+
+use super::anchors::TrustAnchors;
+use super::denial::{self, DenialError, Denied, DsAbsence};
+use super::verify::{self, Budget, Failure};
+use crate::dns::{Answer, DnsClient};
+
+/// Most zone states kept (each holds a zone's keys).
+const MAX_CACHED_ZONES: usize = 4096;
+/// Longest a validated zone state is kept.
+const MAX_ZONE_TTL: Duration = Duration::from_secs(3600);
+
+/// A status with the reason, for the problem detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The status.
+    pub status: DnssecStatus,
+    /// Why, when not secure (the name or zone and what failed, with the RFC 8914 code).
+    pub detail: Option<String>,
+}
+
+impl Verdict {
+    fn secure() -> Self {
+        Self {
+            status: DnssecStatus::Secure,
+            detail: None,
+        }
+    }
+
+    fn with(status: DnssecStatus, detail: String) -> Self {
+        Self {
+            status,
+            detail: Some(detail),
+        }
+    }
+
+    fn bogus(failure: &Failure) -> Self {
+        Self::with(
+            DnssecStatus::Bogus,
+            format!("{failure} (EDE {})", failure.ede()),
+        )
+    }
+
+    fn rank(&self) -> u8 {
+        match self.status {
+            DnssecStatus::Secure => 0,
+            DnssecStatus::Insecure => 1,
+            DnssecStatus::Indeterminate => 2,
+            DnssecStatus::Bogus => 3,
+        }
+    }
+
+    /// The worse of two verdicts (bogus > indeterminate > insecure > secure).
+    pub fn worst(self, other: Self) -> Self {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// What the walk knows about the zone holding a name.
+#[derive(Debug, Clone)]
+enum ZoneState {
+    /// Signed, with validated keys.
+    Secure { zone: Name, keys: Arc<Vec<DNSKEY>> },
+    /// Provably unsigned below `at`.
+    Insecure { at: Name, why: String },
+}
+
+/// The validator: anchors plus the cache of zone states.
+#[derive(Debug)]
+pub struct Validator {
+    anchors: TrustAnchors,
+    zones: Mutex<HashMap<Name, (ZoneState, Instant)>>,
+}
+
+impl Validator {
+    /// A validator starting from `anchors`.
+    pub fn new(anchors: TrustAnchors) -> Self {
+        Self {
+            anchors,
+            zones: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, name: &Name) -> Option<ZoneState> {
+        let zones = self.zones.lock().ok()?;
+        zones
+            .get(name)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(state, _)| state.clone())
+    }
+
+    fn remember(&self, name: &Name, state: &ZoneState, ttl: u32) {
+        if let Ok(mut zones) = self.zones.lock() {
+            if zones.len() >= MAX_CACHED_ZONES {
+                zones.clear();
+            }
+            let ttl = Duration::from_secs(u64::from(ttl)).min(MAX_ZONE_TTL);
+            zones.insert(name.clone(), (state.clone(), Instant::now() + ttl));
+        }
+    }
+}
+
+fn now() -> u32 {
+    // Serial-number arithmetic works mod 2^32 (RFC 4034 §3.1.5).
+    (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        & 0xffff_ffff) as u32
+}
+
+fn min_ttl(records: &[Record]) -> u32 {
+    records.iter().map(|r| r.ttl).min().unwrap_or(0)
+}
+
+struct Walk<'a> {
+    client: &'a DnsClient,
+    validator: &'a Validator,
+    deadline: Instant,
+    now: u32,
+    budget: Budget,
+}
+
+impl Walk<'_> {
+    async fn fetch(&self, name: &Name, record_type: RecordType) -> Result<Arc<Answer>, Verdict> {
+        let mut queries = crate::dns::Budget {
+            queries: 0,
+            max_queries: self.client.inner.limits.max_queries,
+        };
+        match self
+            .client
+            .step(name, record_type, self.deadline, &mut queries)
+            .await
+        {
+            Ok(step) => Ok(step.answer),
+            Err(error) => Err(Verdict::with(
+                DnssecStatus::Indeterminate,
+                format!("could not fetch {name} {record_type} to validate: {error}"),
+            )),
+        }
+    }
+
+    /// The state of the zone that holds `target`, walking down from the anchor.
+    async fn zone_of(&mut self, target: &Name) -> Result<ZoneState, Verdict> {
+        let anchors = &self.validator.anchors;
+        if !anchors.zone.zone_of(target) {
+            return Err(Verdict::with(
+                DnssecStatus::Indeterminate,
+                format!("no trust anchor covers {target} (anchor: {})", anchors.zone),
+            ));
+        }
+        // Start from the deepest cached ancestor, else from the anchor.
+        let mut depth = target.num_labels();
+        let mut state = loop {
+            let name = target.trim_to(usize::from(depth));
+            if name.num_labels() < anchors.zone.num_labels() {
+                break None;
+            }
+            if let Some(state) = self.validator.cached(&name) {
+                break Some((state, name.num_labels()));
+            }
+            if depth == 0 {
+                break None;
+            }
+            depth -= 1;
+        };
+        if state.is_none() {
+            let zone = anchors.zone.clone();
+            let answer = self.fetch(&zone, RecordType::DNSKEY).await?;
+            let keys = verify::verify_dnskeys(
+                &zone,
+                &answer.records,
+                &answer.rrsigs,
+                &anchors.ds,
+                &anchors.keys,
+                self.now,
+                &mut self.budget,
+            )
+            .map_err(|failure| Verdict::bogus(&failure))?;
+            let ready = ZoneState::Secure {
+                zone: zone.clone(),
+                keys: Arc::new(keys),
+            };
+            self.validator
+                .remember(&zone, &ready, min_ttl(&answer.records));
+            state = Some((ready, zone.num_labels()));
+        }
+        let Some((mut state, mut at)) = state else {
+            return Err(Verdict::with(
+                DnssecStatus::Indeterminate,
+                "no starting zone".into(),
+            ));
+        };
+        while at < target.num_labels() {
+            let ZoneState::Secure { zone, keys } = &state else {
+                break;
+            };
+            at += 1;
+            let name = target.trim_to(usize::from(at));
+            let answer = self.fetch(&name, RecordType::DS).await?;
+            let ds_records: Vec<Record> = answer
+                .records
+                .iter()
+                .filter(|r| r.record_type() == RecordType::DS && r.name.eq(&name))
+                .cloned()
+                .collect();
+            let next = if !ds_records.is_empty() {
+                verify::verify_rrset(
+                    &name,
+                    RecordType::DS,
+                    &ds_records,
+                    &answer.rrsigs,
+                    zone,
+                    keys,
+                    self.now,
+                    &mut self.budget,
+                )
+                .map_err(|failure| Verdict::bogus(&failure))?;
+                let ds: Vec<_> = ds_records
+                    .iter()
+                    .filter_map(verify::as_ds)
+                    .cloned()
+                    .collect();
+                let dnskeys = self.fetch(&name, RecordType::DNSKEY).await?;
+                match verify::verify_dnskeys(
+                    &name,
+                    &dnskeys.records,
+                    &dnskeys.rrsigs,
+                    &ds,
+                    &[],
+                    self.now,
+                    &mut self.budget,
+                ) {
+                    Ok(child_keys) => ZoneState::Secure {
+                        zone: name.clone(),
+                        keys: Arc::new(child_keys),
+                    },
+                    Err(Failure::UnsupportedAlgorithm { zone }) => ZoneState::Insecure {
+                        at: name.clone(),
+                        why: format!(
+                            "zone {zone} uses only unsupported algorithms (RFC 4035 §5.2: insecure)"
+                        ),
+                    },
+                    Err(failure) => return Err(Verdict::bogus(&failure)),
+                }
+            } else if answer
+                .records
+                .iter()
+                .any(|r| r.record_type() == RecordType::CNAME)
+            {
+                // An alias is not a zone cut; its target is validated as its own step.
+                break;
+            } else if verify_denial_records(
+                &answer.authority,
+                zone,
+                keys,
+                self.now,
+                &mut self.budget,
+            )
+            .is_ok()
+            {
+                match denial::ds_absence(&name, zone, &answer.authority, &mut self.budget) {
+                    Ok(DsAbsence::InsecureDelegation) => ZoneState::Insecure {
+                        at: name.clone(),
+                        why: format!(
+                            "{name} is a delegation from {zone} without DS (validated denial)"
+                        ),
+                    },
+                    Ok(DsAbsence::NotADelegation) | Err(DenialError::NoProof { .. }) => {
+                        state.clone()
+                    }
+                    Err(error) => {
+                        return Err(Verdict::with(
+                            DnssecStatus::Indeterminate,
+                            error.to_string(),
+                        ));
+                    }
+                }
+            } else {
+                state.clone()
+            };
+            let ttl = min_ttl(&answer.records).max(min_ttl(&answer.authority));
+            self.validator.remember(&name, &next, ttl);
+            state = next;
+        }
+        Ok(state)
+    }
+}
+
+/// Verifies every NSEC/NSEC3 RRset (and the SOA) in a denial with the zone's keys.
+fn verify_denial_records(
+    authority: &[Record],
+    zone: &Name,
+    keys: &[DNSKEY],
+    now: u32,
+    budget: &mut Budget,
+) -> Result<usize, Failure> {
+    let mut checked = 0;
+    for record in authority {
+        let kind = record.record_type();
+        if !matches!(kind, RecordType::NSEC | RecordType::NSEC3) {
+            continue;
+        }
+        verify::verify_rrset(
+            &record.name,
+            kind,
+            std::slice::from_ref(record),
+            authority,
+            zone,
+            keys,
+            now,
+            budget,
+        )?;
+        checked += 1;
+    }
+    if checked == 0 {
+        return Err(Failure::MissingSignature {
+            owner: zone.to_string(),
+            record_type: RecordType::NSEC,
+            zone: zone.to_string(),
+        });
+    }
+    Ok(checked)
+}
+
+/// The signer named by the RRSIGs in `records` covering one of `types` (an ancestor of `name`).
+fn signer(records: &[Record], name: &Name, types: &[RecordType]) -> Option<Name> {
+    records
+        .iter()
+        .filter_map(verify::as_rrsig)
+        .filter(|sig| types.contains(&sig.input().type_covered))
+        .map(|sig| sig.input().signer_name.clone())
+        .find(|signer| signer.zone_of(name))
+}
+
+/// The status of one step of a lookup: the answer at `name` for `record_type`.
+async fn step_status(
+    walk: &mut Walk<'_>,
+    name: &Name,
+    record_type: RecordType,
+    answer: &Answer,
+) -> Verdict {
+    let positive = !answer.records.is_empty();
+    let (covered, signed_by) = if positive {
+        let kind = if answer
+            .records
+            .iter()
+            .any(|r| r.record_type() == RecordType::CNAME)
+            && record_type != RecordType::CNAME
+        {
+            RecordType::CNAME
+        } else {
+            record_type
+        };
+        (kind, signer(&answer.rrsigs, name, &[kind]))
+    } else {
+        (
+            record_type,
+            signer(
+                &answer.authority,
+                name,
+                &[RecordType::SOA, RecordType::NSEC, RecordType::NSEC3],
+            ),
+        )
+    };
+    let target = signed_by.clone().unwrap_or_else(|| name.clone());
+    let (zone, keys) = match walk.zone_of(&target).await {
+        Ok(ZoneState::Secure { zone, keys }) => (zone, keys),
+        Ok(ZoneState::Insecure { at, why }) => {
+            return Verdict::with(
+                DnssecStatus::Insecure,
+                format!("insecure below {at}: {why}"),
+            );
+        }
+        Err(verdict) => return verdict,
+    };
+    if positive {
+        let records: Vec<Record> = answer
+            .records
+            .iter()
+            .filter(|r| r.record_type() == covered && r.name.eq(name))
+            .cloned()
+            .collect();
+        return match verify::verify_rrset(
+            name,
+            covered,
+            &records,
+            &answer.rrsigs,
+            &zone,
+            &keys,
+            walk.now,
+            &mut walk.budget,
+        ) {
+            Ok(labels) if labels < name.num_labels() => {
+                // Synthesised from a wildcard: the exact name must provably not exist.
+                let proven = verify_denial_records(
+                    &answer.authority,
+                    &zone,
+                    &keys,
+                    walk.now,
+                    &mut walk.budget,
+                )
+                .is_ok()
+                    && (denial::nsec_nxdomain(name, &answer.authority).is_ok()
+                        || denial::nsec3_nxdomain(
+                            name,
+                            &zone,
+                            &answer.authority,
+                            &mut walk.budget,
+                        )
+                        .is_ok());
+                if proven {
+                    Verdict::secure()
+                } else {
+                    Verdict::with(
+                        DnssecStatus::Bogus,
+                        format!(
+                            "{name} {covered}: wildcard answer without proof that {name} does not exist (EDE 12)"
+                        ),
+                    )
+                }
+            }
+            Ok(_) => Verdict::secure(),
+            Err(failure) => Verdict::bogus(&failure),
+        };
+    }
+    if let Err(failure) =
+        verify_denial_records(&answer.authority, &zone, &keys, walk.now, &mut walk.budget)
+    {
+        return Verdict::with(
+            DnssecStatus::Bogus,
+            format!(
+                "{name} {record_type}: denial not validated in zone {zone}: {failure} (EDE {})",
+                failure.ede()
+            ),
+        );
+    }
+    let uses_nsec3 = answer
+        .authority
+        .iter()
+        .any(|r| r.record_type() == RecordType::NSEC3);
+    let proof = match (answer.rcode == ResponseCode::NXDomain, uses_nsec3) {
+        (true, false) => denial::nsec_nxdomain(name, &answer.authority),
+        (true, true) => denial::nsec3_nxdomain(name, &zone, &answer.authority, &mut walk.budget),
+        (false, false) => denial::nsec_nodata(name, record_type, &answer.authority),
+        (false, true) => denial::nsec3_nodata(
+            name,
+            record_type,
+            &zone,
+            &answer.authority,
+            &mut walk.budget,
+        ),
+    };
+    match proof {
+        Ok(Denied::Proven) => Verdict::secure(),
+        Ok(Denied::OptOut) => Verdict::with(
+            DnssecStatus::Insecure,
+            format!("{name}: covered by an NSEC3 opt-out span in {zone}"),
+        ),
+        Err(error @ (DenialError::TooManyIterations { .. } | DenialError::BudgetExhausted)) => {
+            Verdict::with(
+                DnssecStatus::Indeterminate,
+                format!("{name}: {error} (EDE 27)"),
+            )
+        }
+        Err(error) => Verdict::with(
+            DnssecStatus::Bogus,
+            format!("{error} in zone {zone} (EDE 12)"),
+        ),
+    }
+}
+
+/// The status of a whole lookup: the worst of its steps (a CNAME chain crossing from a signed
+/// into an unsigned zone is insecure).
+pub(crate) async fn lookup_status(
+    client: &DnsClient,
+    validator: &Validator,
+    steps: &[(Name, RecordType, Arc<Answer>)],
+    deadline: Instant,
+) -> Verdict {
+    let mut walk = Walk {
+        client,
+        validator,
+        deadline,
+        now: now(),
+        budget: Budget::default(),
+    };
+    let mut verdict = Verdict::secure();
+    for (name, record_type, answer) in steps {
+        verdict = verdict.worst(step_status(&mut walk, name, *record_type, answer).await);
+    }
+    verdict
+}

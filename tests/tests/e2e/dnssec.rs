@@ -1,0 +1,279 @@
+//! DNSSEC end to end: the node's resolver validates answers from zones signed by a real signer
+//! (ldns-signzone; `tests/vectors/dnssec/make.sh`) served by the fixture, from the anchor in
+//! `anchor.test.ds`. Each case asserts the exact status; bogus cases also the reason.
+
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RecordType};
+use mpic_node::dns::cache::CacheLimits;
+use mpic_node::dns::dnssec::anchors::TrustAnchors;
+use mpic_node::dns::transport::TransportConfig;
+use mpic_node::dns::{DnsClient, DnsSettings, Limits, Mode, Resolver as _};
+use mpic_node::metrics::DnsMetrics;
+use mpic_protocol::DnssecStatus;
+use mpic_tests::dns_server::{DnsServer, ZoneText};
+use tokio::time::Instant;
+
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/dnssec");
+
+fn vector(file: &str) -> String {
+    std::fs::read_to_string(format!("{VECTORS}/{file}")).unwrap()
+}
+
+/// Every vector zone, with `edit` applied to (origin, text) first.
+async fn fixture(edit: impl Fn(&str, String) -> String) -> DnsServer {
+    let files = [
+        ("test.", "test.signed"),
+        ("child.test.", "child.signed"),
+        ("ed.test.", "ed.signed"),
+        ("rsa.test.", "rsa.signed"),
+        ("nsec3.test.", "nsec3.signed"),
+        ("optout.test.", "optout.signed"),
+        ("expired.test.", "expired.signed"),
+        ("wrongds.test.", "wrongds.signed"),
+        ("unsigned.test.", "unsigned.zone"),
+        ("insecure.optout.test.", "insecure.optout.zone"),
+    ];
+    let texts: Vec<(&str, String)> = files
+        .iter()
+        .map(|(origin, file)| (*origin, edit(origin, vector(file))))
+        .collect();
+    let zones: Vec<ZoneText<'_>> = texts
+        .iter()
+        .map(|(origin, text)| ZoneText { origin, text })
+        .collect();
+    DnsServer::start("127.0.0.1:0".parse().unwrap(), &zones)
+        .await
+        .unwrap()
+}
+
+fn client(server: &DnsServer, validate: bool) -> DnsClient {
+    let settings = DnsSettings {
+        mode: Mode::Forward {
+            upstreams: vec![server.address()],
+        },
+        limits: Limits {
+            query_timeout: Duration::from_secs(2),
+            use_ipv6: false,
+            ..Limits::default()
+        },
+        cache: CacheLimits {
+            max_entries: 10_000,
+            max_bytes: 1 << 22,
+            max_answer_ttl: Duration::from_secs(60),
+            max_delegation_ttl: Duration::from_secs(3600),
+        },
+        transport: TransportConfig::default(),
+        dnssec: validate,
+        trust_anchors: Some(TrustAnchors::parse(&vector("anchor.test.ds")).unwrap()),
+    };
+    DnsClient::new(settings, DnsMetrics::unregistered().unwrap())
+}
+
+async fn status(
+    dns: &DnsClient,
+    name: &str,
+    record_type: RecordType,
+) -> (DnssecStatus, ResponseCode, Option<String>) {
+    let lookup = dns
+        .lookup(
+            &Name::from_ascii(name).unwrap(),
+            record_type,
+            Instant::now() + Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    (lookup.dnssec.unwrap(), lookup.rcode, lookup.dnssec_detail)
+}
+
+#[tokio::test]
+async fn each_vector_gets_its_exact_status() {
+    let server = fixture(|_, text| text).await;
+    let dns = client(&server, true);
+    use DnssecStatus::{Bogus, Insecure, Secure};
+    let cases: [(&str, RecordType, DnssecStatus, ResponseCode); 16] = [
+        ("www.test.", RecordType::TXT, Secure, ResponseCode::NoError),
+        (
+            "www.child.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.child.test.",
+            RecordType::CAA,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.ed.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.rsa.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.nsec3.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        // Authenticated denial: NSEC and NSEC3, NXDOMAIN and NODATA.
+        (
+            "nope.child.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NXDomain,
+        ),
+        (
+            "host.child.test.",
+            RecordType::CAA,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        (
+            "nope.nsec3.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NXDomain,
+        ),
+        (
+            "www.nsec3.test.",
+            RecordType::CAA,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        // Insecure: a delegation without DS (NSEC), and under an NSEC3 opt-out span.
+        (
+            "www.unsigned.test.",
+            RecordType::TXT,
+            Insecure,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.insecure.optout.test.",
+            RecordType::TXT,
+            Insecure,
+            ResponseCode::NoError,
+        ),
+        // CNAME from a signed zone into an unsigned one is insecure; into a signed one secure.
+        (
+            "alias.test.",
+            RecordType::TXT,
+            Insecure,
+            ResponseCode::NoError,
+        ),
+        ("into.test.", RecordType::TXT, Secure, ResponseCode::NoError),
+        // Bogus: expired signatures, a DS that matches no key.
+        (
+            "www.expired.test.",
+            RecordType::TXT,
+            Bogus,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.wrongds.test.",
+            RecordType::TXT,
+            Bogus,
+            ResponseCode::NoError,
+        ),
+    ];
+    for (name, record_type, expected, rcode) in cases {
+        let (got, got_rcode, detail) = status(&dns, name, record_type).await;
+        assert_eq!(
+            (got, got_rcode),
+            (expected, rcode),
+            "{name} {record_type}: {detail:?}"
+        );
+    }
+    let (_, _, detail) = status(&dns, "www.expired.test.", RecordType::TXT).await;
+    assert!(
+        detail.as_deref().unwrap_or_default().contains("expired"),
+        "{detail:?}"
+    );
+    let (_, _, detail) = status(&dns, "www.wrongds.test.", RecordType::TXT).await;
+    assert!(
+        detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no DNSKEY matches the DS"),
+        "{detail:?}"
+    );
+}
+
+#[tokio::test]
+async fn tampered_rdata_is_bogus() {
+    let server = fixture(|origin, text| {
+        if origin == "child.test." {
+            text.replace("\"secure-child\"", "\"tampered\"")
+        } else {
+            text
+        }
+    })
+    .await;
+    let dns = client(&server, true);
+    let (got, _, detail) = status(&dns, "www.child.test.", RecordType::TXT).await;
+    assert_eq!(got, DnssecStatus::Bogus, "{detail:?}");
+    assert!(detail.unwrap_or_default().contains("does not verify"));
+}
+
+#[tokio::test]
+async fn a_stripped_rrsig_is_bogus_not_insecure() {
+    let server = fixture(|origin, text| {
+        if origin == "test." {
+            text.lines()
+                .filter(|line| !(line.starts_with("www.test.") && line.contains("RRSIG\tTXT")))
+                .map(|line| format!("{line}\n"))
+                .collect()
+        } else {
+            text
+        }
+    })
+    .await;
+    let dns = client(&server, true);
+    let (got, _, detail) = status(&dns, "www.test.", RecordType::TXT).await;
+    assert_eq!(got, DnssecStatus::Bogus, "{detail:?}");
+    assert!(detail.unwrap_or_default().contains("no RRSIG"));
+}
+
+#[tokio::test]
+async fn a_stripped_ds_is_bogus_not_insecure() {
+    // Without the DS (and its NSEC proof still saying DS exists), child.test. answers signed by
+    // child keys cannot be validated with test.'s keys: stripping cannot downgrade to insecure.
+    let server = fixture(|origin, text| {
+        if origin == "test." {
+            text.lines()
+                .filter(|line| !(line.starts_with("child.test.") && line.contains("\tDS\t")))
+                .map(|line| format!("{line}\n"))
+                .collect()
+        } else {
+            text
+        }
+    })
+    .await;
+    let dns = client(&server, true);
+    let (got, _, detail) = status(&dns, "www.child.test.", RecordType::TXT).await;
+    assert_eq!(got, DnssecStatus::Bogus, "{detail:?}");
+}
+
+#[tokio::test]
+async fn validation_off_reports_no_status() {
+    let server = fixture(|_, text| text).await;
+    let dns = client(&server, false);
+    let lookup = dns
+        .lookup(
+            &Name::from_ascii("www.expired.test.").unwrap(),
+            RecordType::TXT,
+            Instant::now() + Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lookup.dnssec, None);
+    assert_eq!(lookup.records.len(), 1);
+}
