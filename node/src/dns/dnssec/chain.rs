@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::anchors::TrustAnchors;
 use super::denial::{self, DenialError, Denied, DsAbsence};
-use super::verify::{self, Budget, Failure};
+use super::verify::{self, Budget, Failure, Work};
 use crate::dns::{Answer, DnsClient};
 
 /// Most zone states kept (each holds a zone's keys).
@@ -135,8 +135,7 @@ struct Walk<'a> {
     client: &'a DnsClient,
     validator: &'a Validator,
     deadline: Instant,
-    now: u32,
-    budget: Budget,
+    work: Work,
 }
 
 impl Walk<'_> {
@@ -191,8 +190,7 @@ impl Walk<'_> {
                 &answer.rrsigs,
                 &anchors.ds,
                 &anchors.keys,
-                self.now,
-                &mut self.budget,
+                &mut self.work,
             )
             .map_err(|failure| Verdict::bogus(&failure))?;
             let ready = ZoneState::Secure {
@@ -230,8 +228,7 @@ impl Walk<'_> {
                     &answer.rrsigs,
                     zone,
                     keys,
-                    self.now,
-                    &mut self.budget,
+                    &mut self.work,
                 )
                 .map_err(|failure| Verdict::bogus(&failure))?;
                 let ds: Vec<_> = ds_records
@@ -246,8 +243,7 @@ impl Walk<'_> {
                     &dnskeys.rrsigs,
                     &ds,
                     &[],
-                    self.now,
-                    &mut self.budget,
+                    &mut self.work,
                 ) {
                     Ok(child_keys) => ZoneState::Secure {
                         zone: name.clone(),
@@ -268,16 +264,8 @@ impl Walk<'_> {
             {
                 // An alias is not a zone cut; its target is validated as its own step.
                 break;
-            } else if verify_denial_records(
-                &answer.authority,
-                zone,
-                keys,
-                self.now,
-                &mut self.budget,
-            )
-            .is_ok()
-            {
-                match denial::ds_absence(&name, zone, &answer.authority, &mut self.budget) {
+            } else if verify_denial_records(&answer.authority, zone, keys, &mut self.work).is_ok() {
+                match denial::ds_absence(&name, zone, &answer.authority, &mut self.work.budget) {
                     Ok(DsAbsence::InsecureDelegation) => ZoneState::Insecure {
                         at: name.clone(),
                         why: format!(
@@ -310,8 +298,7 @@ fn verify_denial_records(
     authority: &[Record],
     zone: &Name,
     keys: &[DNSKEY],
-    now: u32,
-    budget: &mut Budget,
+    work: &mut Work,
 ) -> Result<usize, Failure> {
     let mut checked = 0;
     for record in authority {
@@ -326,8 +313,7 @@ fn verify_denial_records(
             authority,
             zone,
             keys,
-            now,
-            budget,
+            work,
         )?;
         checked += 1;
     }
@@ -406,25 +392,18 @@ async fn step_status(
             &answer.rrsigs,
             &zone,
             &keys,
-            walk.now,
-            &mut walk.budget,
+            &mut walk.work,
         ) {
             Ok(labels) if labels < name.num_labels() => {
                 // Synthesised from a wildcard: the exact name must provably not exist.
-                let proven = verify_denial_records(
-                    &answer.authority,
-                    &zone,
-                    &keys,
-                    walk.now,
-                    &mut walk.budget,
-                )
-                .is_ok()
+                let proven = verify_denial_records(&answer.authority, &zone, &keys, &mut walk.work)
+                    .is_ok()
                     && (denial::nsec_nxdomain(name, &answer.authority).is_ok()
                         || denial::nsec3_nxdomain(
                             name,
                             &zone,
                             &answer.authority,
-                            &mut walk.budget,
+                            &mut walk.work.budget,
                         )
                         .is_ok());
                 if proven {
@@ -442,9 +421,7 @@ async fn step_status(
             Err(failure) => Verdict::bogus(&failure),
         };
     }
-    if let Err(failure) =
-        verify_denial_records(&answer.authority, &zone, &keys, walk.now, &mut walk.budget)
-    {
+    if let Err(failure) = verify_denial_records(&answer.authority, &zone, &keys, &mut walk.work) {
         return Verdict::with(
             DnssecStatus::Bogus,
             format!(
@@ -459,14 +436,16 @@ async fn step_status(
         .any(|r| r.record_type() == RecordType::NSEC3);
     let proof = match (answer.rcode == ResponseCode::NXDomain, uses_nsec3) {
         (true, false) => denial::nsec_nxdomain(name, &answer.authority),
-        (true, true) => denial::nsec3_nxdomain(name, &zone, &answer.authority, &mut walk.budget),
+        (true, true) => {
+            denial::nsec3_nxdomain(name, &zone, &answer.authority, &mut walk.work.budget)
+        }
         (false, false) => denial::nsec_nodata(name, record_type, &answer.authority),
         (false, true) => denial::nsec3_nodata(
             name,
             record_type,
             &zone,
             &answer.authority,
-            &mut walk.budget,
+            &mut walk.work.budget,
         ),
     };
     match proof {
@@ -500,8 +479,10 @@ pub(crate) async fn lookup_status(
         client,
         validator,
         deadline,
-        now: now(),
-        budget: Budget::default(),
+        work: Work {
+            now: now(),
+            budget: Budget::default(),
+        },
     };
     let mut verdict = Verdict::secure();
     for (name, record_type, answer) in steps {

@@ -26,6 +26,15 @@ impl Default for Budget {
     }
 }
 
+/// The clock and the budget of one validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    /// Now, in seconds since the epoch mod 2^32 (RRSIG validity windows).
+    pub now: u32,
+    /// What is left of the budget.
+    pub budget: Budget,
+}
+
 /// Why an RRset or a key set did not verify. Each variant maps to an RFC 8914 code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
@@ -197,9 +206,10 @@ pub fn verify_rrset(
     rrsigs: &[Record],
     zone: &Name,
     keys: &[DNSKEY],
-    now: u32,
-    budget: &mut Budget,
+    work: &mut Work,
 ) -> Result<u8, Failure> {
+    let now = work.now;
+    let budget = &mut work.budget;
     let text = || owner.to_string();
     let sigs: Vec<&RRSIG> = rrsigs
         .iter()
@@ -280,8 +290,7 @@ pub fn verify_dnskeys(
     rrsigs: &[Record],
     ds: &[DS],
     anchor_keys: &[DNSKEY],
-    now: u32,
-    budget: &mut Budget,
+    work: &mut Work,
 ) -> Result<Vec<DNSKEY>, Failure> {
     let keys: Vec<DNSKEY> = dnskeys
         .iter()
@@ -328,8 +337,7 @@ pub fn verify_dnskeys(
         rrsigs,
         zone,
         &entry,
-        now,
-        budget,
+        work,
     )?;
     Ok(keys)
 }
