@@ -193,6 +193,15 @@ impl NodeProcess {
             ("state".into(), format!("directory = \"{}\"", dir.display())),
             ("dangerous".into(), "allow_private_targets = true".into()),
         ];
+        // Never resolve off loopback: unless a test configures DNS, forward to a closed
+        // loopback port so any lookup fails at once.
+        if !options.extra.iter().any(|(table, _)| table == "dns") {
+            tables.push((
+                "dns".into(),
+                "mode = \"forward\"\nupstreams = [\"127.0.0.1:9\"]\nquery_timeout = \"500ms\""
+                    .into(),
+            ));
+        }
         for (table, lines) in &options.extra {
             match tables.iter_mut().find(|(name, _)| name == table) {
                 Some((_, body)) => {

@@ -5,7 +5,7 @@ use mpic_protocol::Rir;
 use mpic_protocol::client::{ClientError, ClientOptions, Primary};
 use mpic_tests::{DevCredentials, NodeOptions, NodeProcess, node::primary};
 
-use crate::support::{Lab, caa_target, request};
+use crate::support::{Lab, probe_target, request};
 
 fn spki_pin(credentials: &DevCredentials, cert: &str) -> String {
     use base64::Engine as _;
@@ -20,7 +20,7 @@ fn spki_pin(credentials: &DevCredentials, cert: &str) -> String {
 
 async fn query_error(primary: &Primary) -> ClientError {
     primary
-        .query(0, &request(vec![caa_target("example.com")]))
+        .query(0, &request(vec![probe_target("example.com")]))
         .await
         .expect_err("must be refused")
 }
@@ -85,7 +85,7 @@ async fn a_pinned_out_key_is_refused_and_a_pinned_key_is_served() {
 
     let pinned = primary(&lab.credentials, &[&node]).unwrap();
     let results = pinned
-        .query(0, &request(vec![caa_target("example.com")]))
+        .query(0, &request(vec![probe_target("example.com")]))
         .await
         .unwrap();
     assert_eq!(results.len(), 1);

@@ -277,3 +277,59 @@ async fn validation_off_reports_no_status() {
     assert_eq!(lookup.dnssec, None);
     assert_eq!(lookup.records.len(), 1);
 }
+
+fn cli(server: &DnsServer, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let output = std::process::Command::new(mpic_tests::binary_path("mpic-node"))
+        .args(["check"])
+        .args(args)
+        .args(["--json", "--timeout", "5s", "--dnssec", "validate"])
+        .args(["--resolver", &server.address().to_string()])
+        .args(["--trust-anchor", &format!("{VECTORS}/anchor.test.ds")])
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), json)
+}
+
+// Multi-threaded: the CLI runs as a blocking child process while the fixture answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reports_dnssec_status_and_bogus_never_passes() {
+    let server = fixture(|_, text| text).await;
+    let caa = |domain: &'static str| vec!["caa", domain, "--issuer-domain", "ca.example"];
+    let cases: [(Vec<&str>, &str, Option<&str>, &str); 5] = [
+        (caa("www.child.test"), "pass", None, "secure"),
+        (caa("www.unsigned.test"), "pass", None, "insecure"),
+        (caa("www.expired.test"), "fail", Some("dnssec"), "bogus"),
+        (caa("www.nsec3.test"), "pass", None, "secure"),
+        (
+            vec![
+                "dcv",
+                "www.expired.test",
+                "--method",
+                "dns-change",
+                "--expect",
+                "expired",
+            ],
+            "fail",
+            Some("dnssec"),
+            "bogus",
+        ),
+    ];
+    for (args, outcome, problem, dnssec) in cases {
+        let (code, json) = cli(&server, &args);
+        assert_eq!(json["outcome"], outcome, "{args:?}: {json}");
+        assert_eq!(
+            json["problem"]["kind"].as_str(),
+            problem,
+            "{args:?}: {json}"
+        );
+        assert_eq!(json["dnssec"], dnssec, "{args:?}: {json}");
+        assert_eq!(code, Some(if outcome == "pass" { 0 } else { 1 }));
+    }
+}

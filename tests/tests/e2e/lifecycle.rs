@@ -6,7 +6,7 @@ use std::time::Duration;
 use mpic_protocol::{NodeMessage, ProtocolErrorKind, Rir};
 use mpic_tests::{NodeOptions, NodeProcess, binary_path, node::primary};
 
-use crate::support::{Lab, caa_target, encode, exchange, read_all, request};
+use crate::support::{Lab, encode, exchange, probe_target, read_all, request};
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_zero() {
@@ -16,7 +16,7 @@ async fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_zero() {
     let mut node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
     let primary = primary(&lab.credentials, &[&node]).unwrap();
     let connection = primary.connect(0).await.unwrap();
-    let good = encode(&request(vec![caa_target("example.com")]));
+    let good = encode(&request(vec![probe_target("example.com")]));
     let (head, tail) = good.split_at(good.len() - 3);
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     send.write_all(head).await.unwrap();

@@ -7,7 +7,7 @@ use mpic_protocol::client::{ClientOptions, Primary};
 use mpic_protocol::{NodeMessage, ProtocolErrorKind, Rir};
 use mpic_tests::{NodeOptions, NodeProcess, node::primary};
 
-use crate::support::{Lab, caa_target, encode, exchange, read_all, request};
+use crate::support::{Lab, encode, exchange, probe_target, read_all, request};
 
 async fn wait_for_gauge(node: &NodeProcess, value: f64) {
     for _ in 0..100 {
@@ -58,7 +58,7 @@ async fn requests_over_the_limits_are_shed_at_once_and_the_gauge_returns_to_zero
     .unwrap();
     let a = first.connect(0).await.unwrap();
     let b = second.connect(0).await.unwrap();
-    let good = encode(&request(vec![caa_target("example.com")]));
+    let good = encode(&request(vec![probe_target("example.com")]));
     let (head, tail) = good.split_at(good.len() - 3);
 
     // Two requests from the first primary stall mid-frame and hold its two slots.

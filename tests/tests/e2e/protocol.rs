@@ -6,23 +6,40 @@ use std::process::Command;
 use mpic_protocol::client::{ClientError, unix_ms};
 use mpic_protocol::frame;
 use mpic_protocol::{Check, NodeMessage, Outcome, ProblemKind, ProtocolErrorKind, Rir};
+use mpic_tests::dns_server::{DnsServer, ZoneText};
 use mpic_tests::{NodeOptions, NodeProcess, binary_path, node::primary};
 
-use crate::support::{Lab, caa_target, encode, exchange, request};
+use crate::support::{Lab, encode, exchange, probe_target, request};
 
-#[tokio::test]
+const CAA_ZONE: &str = "@ 3600 IN SOA ns.test. h.test. 1 7200 3600 1209600 60\n@ IN NS ns\nns IN A 127.0.0.1\npermit IN CAA 0 issue \"ca.example\"\n";
+
+// Multi-threaded: the example runs as a blocking child process while the fixture answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_primary_verifies_signed_results_from_two_nodes() {
+    let dns = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[ZoneText {
+            origin: "test.",
+            text: CAA_ZONE,
+        }],
+    )
+    .await
+    .unwrap();
+    let dns_table = format!(
+        "mode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"",
+        dns.address()
+    );
     let lab = Lab::new();
     let a = NodeProcess::start(
         lab.dir.path(),
         &lab.credentials,
-        &NodeOptions::new("ex-arin", Rir::Arin),
+        &NodeOptions::new("ex-arin", Rir::Arin).with("dns", &dns_table),
     )
     .unwrap();
     let b = NodeProcess::start(
         lab.dir.path(),
         &lab.credentials,
-        &NodeOptions::new("ex-ripe", Rir::RipeNcc),
+        &NodeOptions::new("ex-ripe", Rir::RipeNcc).with("dns", &dns_table),
     )
     .unwrap();
     let node_arg = |node: &NodeProcess| {
@@ -44,7 +61,7 @@ async fn the_example_primary_verifies_signed_results_from_two_nodes() {
         .args(["--node", &node_arg(&a), "--node", &node_arg(&b)])
         .args([
             "--target",
-            "example.com",
+            "permit.test",
             "--min-remotes",
             "2",
             "--wait-all",
@@ -52,22 +69,16 @@ async fn the_example_primary_verifies_signed_results_from_two_nodes() {
         .output()
         .expect("run examples/primary (built by `make build`)");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    // CAA is not built yet: both nodes answer a signed `unsupported`, which never corroborates.
+    // Both nodes check CAA against the fixture, sign "pass", and the primary verifies both.
     assert_eq!(
         output.status.code(),
-        Some(3),
+        Some(0),
         "stdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        stdout.contains(
-            "example.com [caa]: NotCorroborated(TooManyFailures { failed: 2, allowed: 1 })"
-        ),
-        "{stdout}"
-    );
     for node in [&a, &b] {
         let line = format!(
-            "  {} ({}): unsupported unsupported: CAA checks are not available in this node version [signature verified, key {}]",
+            "  {} ({}): pass  [signature verified, key {}]",
             node.id,
             node.rir,
             node.verifying_key.key_id()
@@ -75,7 +86,7 @@ async fn the_example_primary_verifies_signed_results_from_two_nodes() {
         assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
     }
     assert!(
-        stdout.ends_with("verdict: issuance NOT permitted\n"),
+        stdout.ends_with("verdict: issuance permitted\n"),
         "{stdout}"
     );
 }
@@ -91,7 +102,7 @@ async fn every_target_gets_its_own_signed_result() {
     .unwrap();
     let primary = primary(&lab.credentials, &[&node]).unwrap();
     let mut targets: Vec<_> = (0..5)
-        .map(|i| caa_target(&format!("san{i}.example.com")))
+        .map(|i| probe_target(&format!("san{i}.example.com")))
         .collect();
     targets.push(mpic_protocol::Target {
         identifier: "example.com".into(),
@@ -99,7 +110,7 @@ async fn every_target_gets_its_own_signed_result() {
             kind: "quantum".into(),
         },
     });
-    targets.push(caa_target("not a name"));
+    targets.push(probe_target("not a name"));
     let request = request(targets);
     let results = primary.query(0, &request).await.unwrap();
     assert_eq!(results.len(), 7);
@@ -129,7 +140,7 @@ async fn every_target_gets_its_own_signed_result() {
         unknown.problem.as_ref().unwrap().detail,
         "check kind \"quantum\" is not known to this node"
     );
-    assert_eq!(node.metric("mpic_node_checks_total{kind=\"unknown\",method=\"unknown\",outcome=\"unsupported\",problem=\"unsupported\"}").unwrap(), 1.0);
+    assert_eq!(node.metric("mpic_node_checks_total{kind=\"unknown\",method=\"unknown\",outcome=\"unsupported\",problem=\"unsupported\"}").unwrap(), 6.0);
     assert_eq!(node.metric("mpic_node_results_signed_total").unwrap(), 7.0);
 }
 
@@ -150,7 +161,7 @@ async fn results_do_not_verify_under_another_key_or_for_another_attempt() {
     .unwrap();
     let primary = primary(&lab.credentials, &[&a]).unwrap();
     let connection = primary.connect(0).await.unwrap();
-    let first = request(vec![caa_target("example.com")]);
+    let first = request(vec![probe_target("example.com")]);
     let messages = exchange(&connection, &encode(&first), true).await;
     let [NodeMessage::Result(signed)] = messages.as_slice() else {
         panic!("{messages:?}")
@@ -199,13 +210,13 @@ async fn bad_input_gets_typed_errors_and_the_connection_stays_up() {
     let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
     let primary = primary(&lab.credentials, &[&node]).unwrap();
     let connection = primary.connect(0).await.unwrap();
-    let good = encode(&request(vec![caa_target("example.com")]));
+    let good = encode(&request(vec![probe_target("example.com")]));
 
-    let mut past = request(vec![caa_target("example.com")]);
+    let mut past = request(vec![probe_target("example.com")]);
     past.deadline_unix_ms = unix_ms().unwrap() - 1_000;
-    let mut future_version = request(vec![caa_target("example.com")]);
+    let mut future_version = request(vec![probe_target("example.com")]);
     future_version.version = 2;
-    let mut short_nonce = request(vec![caa_target("example.com")]);
+    let mut short_nonce = request(vec![probe_target("example.com")]);
     short_nonce.nonce = vec![1; 4];
     let garbage_cbor = {
         let mut bytes = 5u32.to_be_bytes().to_vec();
@@ -255,7 +266,7 @@ async fn bad_input_gets_typed_errors_and_the_connection_stays_up() {
             "too many targets",
             encode(&request(
                 (0..4)
-                    .map(|i| caa_target(&format!("{i}.example")))
+                    .map(|i| probe_target(&format!("{i}.example")))
                     .collect(),
             )),
             true,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mpic_protocol::frame;
-use mpic_protocol::{CaaCheck, Check, NodeMessage, PROTOCOL_VERSION, Request, Target};
+use mpic_protocol::{Check, NodeMessage, PROTOCOL_VERSION, Request, Target};
 use mpic_tests::DevCredentials;
 
 /// A temporary directory with a fresh dev credential set.
@@ -21,13 +21,14 @@ impl Lab {
     }
 }
 
-pub(crate) fn caa_target(identifier: &str) -> Target {
+/// A target of a kind no node implements: answered a signed `unsupported` at once, with no
+/// network use, so protocol tests measure the protocol and not the checks.
+pub(crate) fn probe_target(identifier: &str) -> Target {
     Target {
         identifier: identifier.into(),
-        check: Check::Caa(CaaCheck {
-            issuer_domains: vec!["ca.example".into()],
-            ..CaaCheck::default()
-        }),
+        check: Check::Unknown {
+            kind: "x-probe".into(),
+        },
     }
 }
 

@@ -98,8 +98,9 @@ where
                 evidence.push(lookup.evidence());
                 if lookup.dnssec == Some(DnssecStatus::Bogus) {
                     let detail = format!(
-                        "DNSSEC validation of CAA at {}. failed (bogus)",
-                        names[level]
+                        "DNSSEC validation of CAA at {}. failed (bogus): {}",
+                        names[level],
+                        lookup.dnssec_detail.as_deref().unwrap_or("no detail")
                     );
                     (LevelResult::Failed { detail }, ProblemKind::Dnssec)
                 } else if lookup.rcode == ResponseCode::NXDomain
@@ -272,7 +273,7 @@ fn problem(kind: ProblemKind, detail: String) -> Problem {
 }
 
 fn report(outcome: Outcome, problem: Option<Problem>, dns: Vec<DnsEvidence>) -> CheckReport {
-    let dnssec = dns.iter().filter_map(|e| e.dnssec).max();
+    let dnssec = crate::dns::worst_status(dns.iter().filter_map(|e| e.dnssec));
     CheckReport {
         outcome,
         problem,

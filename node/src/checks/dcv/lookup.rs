@@ -4,7 +4,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, RData, RecordType};
-use mpic_protocol::{DcvCheck, DcvMethod, DnsEvidence, Evidence, Outcome, Problem, ProblemKind};
+use mpic_protocol::{
+    DcvCheck, DcvMethod, DnsEvidence, DnssecStatus, Evidence, Outcome, Problem, ProblemKind,
+};
 use tokio::time::Instant;
 
 use super::contacts::{self, ContactKind};
@@ -96,7 +98,7 @@ pub async fn check<R: Resolver + Clone + 'static>(
             detail: format!("DCV method {:?} is not a DNS method", other.as_str()),
         }),
     };
-    let dnssec = evidence.iter().filter_map(|e: &DnsEvidence| e.dnssec).max();
+    let dnssec = crate::dns::worst_status(evidence.iter().filter_map(|e: &DnsEvidence| e.dnssec));
     match result {
         Ok(()) => CheckReport {
             outcome: Outcome::Pass,
@@ -145,6 +147,16 @@ async fn lookup<R: Resolver>(
     match resolver.lookup(&parsed, record_type, deadline).await {
         Ok(lookup) => {
             evidence.push(lookup.evidence());
+            // A bogus answer never counts for anything (SC-085): fail with the reason.
+            if lookup.dnssec == Some(DnssecStatus::Bogus) {
+                return Err(Problem {
+                    kind: ProblemKind::Dnssec,
+                    detail: format!(
+                        "DNSSEC validation of {fqdn} {record_type} failed (bogus): {}",
+                        lookup.dnssec_detail.as_deref().unwrap_or("no detail")
+                    ),
+                });
+            }
             Ok(lookup)
         }
         Err(error) => {
