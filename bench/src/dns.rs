@@ -96,7 +96,7 @@ fn unreachable_metrics() -> DnsMetrics {
 }
 
 /// Runs `concurrency` workers for `seconds`, each looking up names from `pick`.
-async fn phase(
+pub(crate) async fn phase(
     dns: DnsClient,
     seconds: u64,
     concurrency: usize,

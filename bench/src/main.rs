@@ -4,6 +4,7 @@
 //! bench issue.
 
 mod dns;
+mod dnssec;
 mod engine;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     Dns(dns::DnsArgs),
     /// Check engine throughput in-process (no transport) against the fixture server.
     Engine(engine::EngineArgs),
+    /// Uncached lookups/s with DNSSEC validation on and off, on one ldns-signed zone.
+    Dnssec(dnssec::DnssecArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Dns(args) => dns::run(args).await,
             Command::Engine(args) => engine::run(args).await,
+            Command::Dnssec(args) => dnssec::run(args).await,
         }
     });
     match result {

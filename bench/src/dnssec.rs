@@ -1,0 +1,177 @@
+//! `mpic-bench dnssec`: uncached lookups/s with validation on and off, on the same zone signed
+//! by ldns-signzone (needs `ldnsutils`), in one run. The validator's cache of validated zone
+//! keys stays on (it is part of the design); the answer cache is off so every lookup is asked.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use mpic_node::dns::cache::CacheLimits;
+use mpic_node::dns::dnssec::anchors::TrustAnchors;
+use mpic_node::dns::transport::TransportConfig;
+use mpic_node::dns::{DnsClient, DnsSettings, Limits, Mode};
+use mpic_node::metrics::DnsMetrics;
+use mpic_tests::dns_server::{DnsServer, ZoneText};
+
+/// Arguments of `mpic-bench dnssec`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DnssecArgs {
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Lookups in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Distinct names in the signed zone.
+    #[arg(long, default_value_t = 5_000)]
+    names: usize,
+    /// Write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+fn run_tool(dir: &std::path::Path, program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program} (apt-get install ldnsutils)"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Signs a generated zone `bench.test.` with ECDSA P-256; returns (zone text, anchor text).
+fn signed_zone(names: usize) -> anyhow::Result<(String, String)> {
+    let dir = std::env::temp_dir().join(format!("mpic-bench-dnssec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut text = String::from(
+        "$ORIGIN bench.test.\n@ 3600 IN SOA ns.bench.test. h.bench.test. 1 7200 3600 1209600 60\n@ IN NS ns\nns IN A 127.0.0.1\n",
+    );
+    for i in 0..names {
+        text.push_str(&format!("t{i} 300 IN TXT \"challenge-{i}\"\n"));
+    }
+    std::fs::write(dir.join("bench.zone"), text)?;
+    let ksk = run_tool(
+        &dir,
+        "ldns-keygen",
+        &["-a", "ECDSAP256SHA256", "-k", "bench.test."],
+    )?;
+    let zsk = run_tool(
+        &dir,
+        "ldns-keygen",
+        &["-a", "ECDSAP256SHA256", "bench.test."],
+    )?;
+    run_tool(
+        &dir,
+        "ldns-signzone",
+        &["-f", "bench.signed", "bench.zone", &zsk, &ksk],
+    )?;
+    let signed = run_tool(&dir, "ldns-read-zone", &["bench.signed"])?;
+    let anchor = std::fs::read_to_string(dir.join(format!("{ksk}.ds")))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((signed, anchor))
+}
+
+fn client(
+    server: std::net::SocketAddr,
+    anchors: &TrustAnchors,
+    validate: bool,
+) -> anyhow::Result<DnsClient> {
+    let settings = DnsSettings {
+        mode: Mode::Forward {
+            upstreams: vec![server],
+        },
+        limits: Limits {
+            query_timeout: Duration::from_secs(2),
+            use_ipv6: false,
+            ..Limits::default()
+        },
+        cache: CacheLimits {
+            max_entries: 0,
+            max_bytes: 0,
+            max_answer_ttl: Duration::ZERO,
+            max_delegation_ttl: Duration::ZERO,
+        },
+        transport: TransportConfig::default(),
+        dnssec: validate,
+        trust_anchors: Some(anchors.clone()),
+    };
+    Ok(DnsClient::new(settings, DnsMetrics::unregistered()?))
+}
+
+#[allow(clippy::print_stdout, reason = "bench output")]
+pub(crate) async fn run(args: DnssecArgs) -> anyhow::Result<()> {
+    let (zone, anchor) = signed_zone(args.names)?;
+    let anchors = TrustAnchors::parse(&anchor)?;
+    let server = DnsServer::start(
+        "127.0.0.1:0".parse()?,
+        &[ZoneText {
+            origin: "bench.test.",
+            text: &zone,
+        }],
+    )
+    .await?;
+    let address = server.address();
+    println!(
+        "signed zone bench.test. ({} names) on {address}, {} in flight, {} s per phase",
+        args.names, args.concurrency, args.seconds
+    );
+    let (off, off_failed) = crate::dns::phase(
+        client(address, &anchors, false)?,
+        args.seconds,
+        args.concurrency,
+        args.names,
+        false,
+    )
+    .await?;
+    println!("uncached lookups/s, dnssec off:      {off:>10.0}  (failed: {off_failed})");
+    let validating = client(address, &anchors, true)?;
+    // The validated phase must measure secure answers, not failures.
+    let probe = mpic_node::dns::Resolver::lookup(
+        &validating,
+        &hickory_proto::rr::Name::from_ascii("t0.bench.test.")?,
+        hickory_proto::rr::RecordType::TXT,
+        tokio::time::Instant::now() + Duration::from_secs(5),
+    )
+    .await?;
+    if probe.dnssec != Some(mpic_protocol::DnssecStatus::Secure) {
+        bail!(
+            "validation of the signed zone did not give secure: {:?} {:?}",
+            probe.dnssec,
+            probe.dnssec_detail
+        );
+    }
+    let (on, on_failed) = crate::dns::phase(
+        validating,
+        args.seconds,
+        args.concurrency,
+        args.names,
+        false,
+    )
+    .await?;
+    println!("uncached lookups/s, dnssec validate: {on:>10.0}  (failed: {on_failed})");
+    println!("ratio validate / off: {:.2}", on / off);
+    if let Some(path) = args.json {
+        let report = serde_json::json!({
+            "names": args.names,
+            "concurrency": args.concurrency,
+            "seconds": args.seconds,
+            "off_lookups_per_second": off,
+            "validate_lookups_per_second": on,
+            "ratio": on / off,
+            "failed": off_failed + on_failed,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    server.stop().await;
+    if off_failed + on_failed > 0 {
+        bail!("{} lookups failed", off_failed + on_failed);
+    }
+    Ok(())
+}
