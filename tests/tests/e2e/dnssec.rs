@@ -28,6 +28,9 @@ async fn fixture(edit: impl Fn(&str, String) -> String) -> DnsServer {
         ("child.test.", "child.signed"),
         ("ed.test.", "ed.signed"),
         ("rsa.test.", "rsa.signed"),
+        ("rsa512.test.", "rsa512.signed"),
+        ("p384.test.", "p384.signed"),
+        ("unsupported.test.", "unsupported.zone"),
         ("nsec3.test.", "nsec3.signed"),
         ("optout.test.", "optout.signed"),
         ("expired.test.", "expired.signed"),
@@ -92,7 +95,7 @@ async fn each_vector_gets_its_exact_status() {
     let server = fixture(|_, text| text).await;
     let dns = client(&server, true);
     use DnssecStatus::{Bogus, Insecure, Secure};
-    let cases: [(&str, RecordType, DnssecStatus, ResponseCode); 16] = [
+    let cases: [(&str, RecordType, DnssecStatus, ResponseCode); 19] = [
         ("www.test.", RecordType::TXT, Secure, ResponseCode::NoError),
         (
             "www.child.test.",
@@ -116,6 +119,25 @@ async fn each_vector_gets_its_exact_status() {
             "www.rsa.test.",
             RecordType::TXT,
             Secure,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.rsa512.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        (
+            "www.p384.test.",
+            RecordType::TXT,
+            Secure,
+            ResponseCode::NoError,
+        ),
+        // Only an algorithm the node lacks: insecure (RFC 4035 §5.2), never bogus.
+        (
+            "www.unsupported.test.",
+            RecordType::TXT,
+            Insecure,
             ResponseCode::NoError,
         ),
         (

@@ -57,6 +57,22 @@ www IN TXT "rsasha256"
 ZONE
 sign rsa.test. rsa RSASHA256
 
+cat >"$work/rsa512.zone" <<ZONE
+\$ORIGIN rsa512.test.
+$SOA
+@ IN NS ns.test.
+www IN TXT "rsasha512"
+ZONE
+sign rsa512.test. rsa512 RSASHA512
+
+cat >"$work/p384.zone" <<ZONE
+\$ORIGIN p384.test.
+$SOA
+@ IN NS ns.test.
+www IN TXT "ecdsap384"
+ZONE
+sign p384.test. p384 ECDSAP384SHA384
+
 cat >"$work/nsec3.zone" <<ZONE
 \$ORIGIN nsec3.test.
 $SOA
@@ -103,10 +119,13 @@ sign wrongds.test. wrongds ECDSAP256SHA256
     echo "nocaa IN A 192.0.2.1"
     echo "alias IN CNAME www.unsigned.test."
     echo "into IN CNAME www.child.test."
-    for child in child ed rsa nsec3 optout expired wrongds unsigned; do
+    for child in child ed rsa rsa512 p384 nsec3 optout expired wrongds unsigned unsupported; do
         echo "$child IN NS ns.test."
     done
-    for child in child ed rsa nsec3 optout expired; do
+    # unsupported.test: a DS with algorithm 6 (DSA-NSEC3-SHA1), which the node does not
+    # implement, so the zone is insecure (RFC 4035 §5.2), not bogus.
+    echo "unsupported IN DS 12345 6 2 0000000000000000000000000000000000000000000000000000000000000000"
+    for child in child ed rsa rsa512 p384 nsec3 optout expired; do
         sed 's/;.*//' "$work/$child.ds"
     done
     # wrongds: a DS for the child's name, made from ed.test.'s key digest (so it matches no key).
@@ -129,7 +148,8 @@ $SOA
 www IN TXT "insecure-under-optout"
 ZONE
 
-for stem in test child ed rsa nsec3 optout expired wrongds; do
+sed 's/unsigned/unsupported/g' "$work/unsigned.zone" >unsupported.zone
+for stem in test child ed rsa rsa512 p384 nsec3 optout expired wrongds; do
     ldns-read-zone "$work/$stem.signed" >"$stem.signed" 2>/dev/null
 done
 cp "$work/unsigned.zone" unsigned.zone

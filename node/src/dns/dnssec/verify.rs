@@ -292,6 +292,15 @@ pub fn verify_dnskeys(
     anchor_keys: &[DNSKEY],
     work: &mut Work,
 ) -> Result<Vec<DNSKEY>, Failure> {
+    let usable_ds: Vec<&DS> = ds
+        .iter()
+        .filter(|d| supported(d.algorithm()) && d.digest_type().is_supported())
+        .collect();
+    if anchor_keys.is_empty() && usable_ds.is_empty() {
+        return Err(Failure::UnsupportedAlgorithm {
+            zone: zone.to_string(),
+        });
+    }
     let keys: Vec<DNSKEY> = dnskeys
         .iter()
         .filter_map(as_dnskey)
@@ -300,15 +309,6 @@ pub fn verify_dnskeys(
         .collect();
     if keys.is_empty() {
         return Err(Failure::MissingDnskey {
-            zone: zone.to_string(),
-        });
-    }
-    let usable_ds: Vec<&DS> = ds
-        .iter()
-        .filter(|d| supported(d.algorithm()) && d.digest_type().is_supported())
-        .collect();
-    if anchor_keys.is_empty() && usable_ds.is_empty() {
-        return Err(Failure::UnsupportedAlgorithm {
             zone: zone.to_string(),
         });
     }
