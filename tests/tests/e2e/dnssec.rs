@@ -23,6 +23,15 @@ fn vector(file: &str) -> String {
 
 /// Every vector zone, with `edit` applied to (origin, text) first.
 async fn fixture(edit: impl Fn(&str, String) -> String) -> DnsServer {
+    fixture_at("127.0.0.1:0".parse().unwrap(), edit)
+        .await
+        .unwrap()
+}
+
+async fn fixture_at(
+    bind: std::net::SocketAddr,
+    edit: impl Fn(&str, String) -> String,
+) -> anyhow::Result<DnsServer> {
     let files = [
         ("test.", "test.signed"),
         ("child.test.", "child.signed"),
@@ -46,16 +55,21 @@ async fn fixture(edit: impl Fn(&str, String) -> String) -> DnsServer {
         .iter()
         .map(|(origin, text)| ZoneText { origin, text })
         .collect();
-    DnsServer::start("127.0.0.1:0".parse().unwrap(), &zones)
-        .await
-        .unwrap()
+    DnsServer::start(bind, &zones).await
 }
 
 fn client(server: &DnsServer, validate: bool) -> DnsClient {
-    let settings = DnsSettings {
-        mode: Mode::Forward {
+    client_with(
+        Mode::Forward {
             upstreams: vec![server.address()],
         },
+        validate,
+    )
+}
+
+fn client_with(mode: Mode, validate: bool) -> DnsClient {
+    let settings = DnsSettings {
+        mode,
         limits: Limits {
             query_timeout: Duration::from_secs(2),
             use_ipv6: false,
@@ -353,5 +367,56 @@ async fn the_cli_reports_dnssec_status_and_bogus_never_passes() {
         );
         assert_eq!(json["dnssec"], dnssec, "{args:?}: {json}");
         assert_eq!(code, Some(if outcome == "pass" { 0 } else { 1 }));
+    }
+}
+
+const ROOT_ZONE: &str = ". 3600 IN SOA a.root.test. h.root.test. 1 7200 3600 1209600 60\n\
+    . IN NS a.root.test.\na.root.test. IN A 127.0.0.9\n\
+    test. IN NS ns.test.\nns.test. IN A 127.0.0.1\n";
+
+#[tokio::test]
+async fn iterative_mode_validates_the_same_way() {
+    // An unsigned loopback root on 127.0.0.9 delegates test. to 127.0.0.1 (the vectors' own
+    // glue), both on one port; the anchor is test.'s DS as in forward mode.
+    let mut started = None;
+    for _ in 0..5 {
+        let root = DnsServer::start(
+            "127.0.0.9:0".parse().unwrap(),
+            &[ZoneText {
+                origin: ".",
+                text: ROOT_ZONE,
+            }],
+        )
+        .await
+        .unwrap();
+        let port = root.address().port();
+        if let Ok(vectors) = fixture_at(
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            |_, text| text,
+        )
+        .await
+        {
+            started = Some((root, vectors, port));
+            break;
+        }
+    }
+    let (_root, _vectors, port) = started.expect("a port free on both 127.0.0.9 and 127.0.0.1");
+    let hints = mpic_node::dns::root_hints::RootHints::parse(
+        ". NS a.root.test.\na.root.test. A 127.0.0.9\n",
+    )
+    .unwrap();
+    let dns = client_with(Mode::Iterative { hints, port }, true);
+    use DnssecStatus::{Bogus, Insecure, Secure};
+    let cases = [
+        ("www.child.test.", Secure, ResponseCode::NoError),
+        ("nope.nsec3.test.", Secure, ResponseCode::NXDomain),
+        ("www.unsigned.test.", Insecure, ResponseCode::NoError),
+        ("alias.test.", Insecure, ResponseCode::NoError),
+        ("www.expired.test.", Bogus, ResponseCode::NoError),
+        ("www.wrongds.test.", Bogus, ResponseCode::NoError),
+    ];
+    for (name, expected, rcode) in cases {
+        let (got, got_rcode, detail) = status(&dns, name, RecordType::TXT).await;
+        assert_eq!((got, got_rcode), (expected, rcode), "{name}: {detail:?}");
     }
 }
