@@ -161,3 +161,51 @@ impl TrustAnchors {
         anchors.ok_or(AnchorError::Empty)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iana_root_anchors_are_ksk_2017_and_ksk_2024() {
+        let anchors = TrustAnchors::iana_root();
+        assert!(anchors.zone.is_root());
+        let tags: Vec<u16> = anchors.ds.iter().map(DS::key_tag).collect();
+        assert_eq!(tags, vec![20326, 38696]);
+        assert!(
+            anchors
+                .ds
+                .iter()
+                .all(|ds| ds.algorithm() == Algorithm::RSASHA256 && ds.digest().len() == 32)
+        );
+    }
+
+    #[test]
+    fn ds_and_dnskey_lines_parse_with_comments_and_optional_ttl_and_class() {
+        let text = "; anchors\n\nexample. 3600 IN DS 12345 13 2 0ABC DEF0 ; split digest\nexample. DNSKEY 257 3 13 AAEC Aw==\n";
+        let anchors = TrustAnchors::parse(text).unwrap();
+        assert_eq!(anchors.zone, Name::from_ascii("example.").unwrap());
+        assert_eq!(anchors.ds.len(), 1);
+        assert_eq!(anchors.ds[0].digest(), &[0x0a, 0xbc, 0xde, 0xf0]);
+        assert_eq!(anchors.keys.len(), 1);
+        assert!(anchors.keys[0].secure_entry_point());
+    }
+
+    #[test]
+    fn bad_anchor_files_name_the_line() {
+        let cases: [(&str, &str); 4] = [
+            ("example. IN A 192.0.2.1\n", "line 1"),
+            ("; nothing\nexample. DS 1 13 2 zz\n", "line 2"),
+            ("example. DS 1 13\n", "line 1"),
+            (
+                "example. DS 1 13 2 00\nother. DS 1 13 2 00\n",
+                "one zone per file",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = TrustAnchors::parse(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+        assert_eq!(TrustAnchors::parse("; empty\n"), Err(AnchorError::Empty));
+    }
+}
