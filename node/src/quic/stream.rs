@@ -23,6 +23,9 @@ const MAX_RESULT_FRAME_BYTES: usize = frame::DEFAULT_MAX_RESULT_BYTES;
 /// that stops reading must not pin a task forever).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a finished stream waits for the primary to acknowledge the last bytes.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub(super) async fn serve_request(
     service: Arc<Service>,
     primary: Primary,
@@ -134,7 +137,7 @@ pub(super) async fn serve_request(
         "abandoned"
     };
     metrics.requests.with_label_values(&[outcome]).inc();
-    let _ = send.finish();
+    finish(&mut send).await;
     tracing::debug!(answered, "request done");
 }
 
@@ -191,7 +194,15 @@ pub(super) async fn refuse(
     if let Ok(bytes) = frame::encode(&message, MAX_RESULT_FRAME_BYTES) {
         write(send, &bytes).await;
     }
-    let _ = send.finish();
+    finish(send).await;
+}
+
+/// Ends the stream and waits (bounded) until the primary has every byte, so a drain that closes
+/// the endpoint right after the last request cannot discard an answer still in flight.
+async fn finish(send: &mut quinn::SendStream) {
+    if send.finish().is_ok() {
+        let _ = tokio::time::timeout(FINISH_TIMEOUT, send.stopped()).await;
+    }
 }
 
 async fn write(send: &mut quinn::SendStream, bytes: &[u8]) -> bool {
