@@ -25,6 +25,9 @@ pub(crate) struct DnssecArgs {
     /// Distinct names in the signed zone.
     #[arg(long, default_value_t = 5_000)]
     names: usize,
+    /// Signing algorithm (an ldns-keygen name: ECDSAP256SHA256, ED25519, RSASHA256, ...).
+    #[arg(long, default_value = "ECDSAP256SHA256")]
+    algorithm: String,
     /// Write the figures as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -45,8 +48,8 @@ fn run_tool(dir: &std::path::Path, program: &str, args: &[&str]) -> anyhow::Resu
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// Signs a generated zone `bench.test.` with ECDSA P-256; returns (zone text, anchor text).
-fn signed_zone(names: usize) -> anyhow::Result<(String, String)> {
+/// Signs a generated zone `bench.test.` with `algorithm`; returns (zone text, anchor text).
+fn signed_zone(names: usize, algorithm: &str) -> anyhow::Result<(String, String)> {
     let dir = std::env::temp_dir().join(format!("mpic-bench-dnssec-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut text = String::from(
@@ -56,16 +59,8 @@ fn signed_zone(names: usize) -> anyhow::Result<(String, String)> {
         text.push_str(&format!("t{i} 300 IN TXT \"challenge-{i}\"\n"));
     }
     std::fs::write(dir.join("bench.zone"), text)?;
-    let ksk = run_tool(
-        &dir,
-        "ldns-keygen",
-        &["-a", "ECDSAP256SHA256", "-k", "bench.test."],
-    )?;
-    let zsk = run_tool(
-        &dir,
-        "ldns-keygen",
-        &["-a", "ECDSAP256SHA256", "bench.test."],
-    )?;
+    let ksk = run_tool(&dir, "ldns-keygen", &["-a", algorithm, "-k", "bench.test."])?;
+    let zsk = run_tool(&dir, "ldns-keygen", &["-a", algorithm, "bench.test."])?;
     run_tool(
         &dir,
         "ldns-signzone",
@@ -106,7 +101,7 @@ fn client(
 
 #[allow(clippy::print_stdout, reason = "bench output")]
 pub(crate) async fn run(args: DnssecArgs) -> anyhow::Result<()> {
-    let (zone, anchor) = signed_zone(args.names)?;
+    let (zone, anchor) = signed_zone(args.names, &args.algorithm)?;
     let anchors = TrustAnchors::parse(&anchor)?;
     let server = DnsServer::start(
         "127.0.0.1:0".parse()?,
