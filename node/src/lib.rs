@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod dispatch;
 pub mod dns;
+pub mod http;
 pub mod metrics;
 pub mod oneshot;
 pub mod quic;
