@@ -1,5 +1,6 @@
 //! HTTP-based checks' building blocks: the address guard (`address`) and the redirect policy
-//! (`redirect`). Both are pure; the fetcher that uses them follows.
+//! (`redirect`), both pure, and the fetcher that applies them (`fetch`).
 
 pub mod address;
+pub mod fetch;
 pub mod redirect;

@@ -1,0 +1,248 @@
+//! A loopback HTTP/1.1 fixture for the fetcher and the HTTP checks: each path answers as its
+//! [`Route`] says, including hostile behaviours (endless body, a head that never ends, a
+//! stalled head, non-HTTP bytes). Every connection is bounded by the test's own timeouts.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Frame};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpListener;
+
+/// How one path answers.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// Status, headers and body.
+    Respond {
+        /// HTTP status.
+        status: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: Vec<u8>,
+    },
+    /// 200 with a body that never ends (1 KiB chunks).
+    EndlessBody,
+    /// Raw bytes instead of HTTP, then close.
+    Garbage,
+    /// A response head of this many header bytes (a huge header).
+    HugeHeaders(usize),
+    /// Accept, then say nothing for this long.
+    Stall(Duration),
+}
+
+impl Route {
+    /// 200 with this body.
+    pub fn ok(body: &str) -> Self {
+        Route::Respond {
+            status: 200,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Route::Respond {
+            status,
+            headers: vec![("Location".into(), location.into())],
+            body: Vec::new(),
+        }
+    }
+
+    /// A bare status.
+    pub fn status(status: u16) -> Self {
+        Route::Respond {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+type Routes = Arc<Mutex<HashMap<String, Route>>>;
+
+/// A running fixture; stops when dropped.
+#[derive(Debug)]
+pub struct HttpServer {
+    address: SocketAddr,
+    routes: Routes,
+    requests: Arc<Mutex<Vec<(String, String, String)>>>,
+    _task: Task,
+}
+
+/// Aborts the accept loop when the fixture is dropped.
+#[derive(Debug)]
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl HttpServer {
+    /// Starts on `bind` (port 0 for any) with no routes (404 for everything).
+    pub async fn start(bind: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(bind).await?;
+        let address = listener.local_addr()?;
+        let routes: Routes = Arc::default();
+        let requests: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+        let (task_routes, task_requests) = (Arc::clone(&routes), Arc::clone(&requests));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (routes, requests) = (Arc::clone(&task_routes), Arc::clone(&task_requests));
+                tokio::spawn(async move { serve(stream, routes, requests).await });
+            }
+        });
+        Ok(Self {
+            address,
+            routes,
+            requests,
+            _task: Task(task),
+        })
+    }
+
+    /// The listening address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Sets how `path` answers.
+    pub fn route(&self, path: &str, route: Route) -> &Self {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.insert(path.to_owned(), route);
+        }
+        self
+    }
+
+    /// Every request seen: (Host header, path, User-Agent).
+    pub fn requests(&self) -> Vec<(String, String, String)> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+async fn serve(
+    mut stream: tokio::net::TcpStream,
+    routes: Routes,
+    requests: Arc<Mutex<Vec<(String, String, String)>>>,
+) {
+    // Peek at the request line to pick raw behaviours before hyper sees the connection.
+    let mut head = [0u8; 1024];
+    let Ok(n) = stream.peek(&mut head).await else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&head[..n]);
+    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let route = routes.lock().ok().and_then(|r| r.get(&path).cloned());
+    match route {
+        Some(Route::Garbage) => {
+            let _ = stream
+                .write_all(b"\x16\x03\x01\x00\x05hello garbage, not HTTP\r\n\r\n")
+                .await;
+            return;
+        }
+        Some(Route::Stall(duration)) => {
+            tokio::time::sleep(duration).await;
+            return;
+        }
+        Some(Route::HugeHeaders(bytes)) => {
+            let mut response = b"HTTP/1.1 200 OK\r\n".to_vec();
+            while response.len() < bytes {
+                response.extend_from_slice(
+                    format!("X-Filler-{}: {}\r\n", response.len(), "y".repeat(200)).as_bytes(),
+                );
+            }
+            response.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+            let _ = stream.write_all(&response).await;
+            return;
+        }
+        _ => {}
+    }
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let routes = Arc::clone(&routes);
+            let requests = Arc::clone(&requests);
+            async move {
+                let header = |name| {
+                    request
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let path = request.uri().path().to_owned();
+                if let Ok(mut seen) = requests.lock() {
+                    seen.push((
+                        header(hyper::header::HOST),
+                        path.clone(),
+                        header(hyper::header::USER_AGENT),
+                    ));
+                }
+                let route = routes
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.get(&path).cloned())
+                    .unwrap_or(Route::status(404));
+                Ok::<_, Infallible>(respond(route))
+            }
+        });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+fn respond(route: Route) -> hyper::Response<Body> {
+    match route {
+        Route::Respond {
+            status,
+            headers,
+            body,
+        } => {
+            let mut builder = hyper::Response::builder().status(status);
+            for (name, value) in headers {
+                builder = builder.header(name, value);
+            }
+            builder
+                .body(Full::new(Bytes::from(body)).boxed())
+                .unwrap_or_default()
+        }
+        Route::EndlessBody => hyper::Response::builder()
+            .status(200)
+            .body(Endless.boxed())
+            .unwrap_or_default(),
+        _ => hyper::Response::builder()
+            .status(500)
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap_or_default(),
+    }
+}
+
+/// A body that never ends: 1 KiB data frames forever.
+#[derive(Debug)]
+struct Endless;
+
+static CHUNK: [u8; 1024] = [b'x'; 1024];
+
+impl hyper::body::Body for Endless {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK)))))
+    }
+}
