@@ -39,6 +39,7 @@ fn payload(key: &SigningKey) -> ResultPayload {
                 dnssec: Some(DnssecStatus::Secure),
                 server: Some("192.0.2.53:53".into()),
             }],
+            ..Evidence::default()
         },
         key_id: key.key_id().to_string(),
     }

@@ -242,6 +242,57 @@ pub struct Evidence {
     /// DNS lookups made, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<DnsEvidence>,
+    /// HTTP requests made (one per redirect hop), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpEvidence>,
+    /// The TLS-ALPN-01 handshake, if one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsEvidence>,
+}
+
+/// One HTTP request (one hop of a redirect chain) as seen by the perspective.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpEvidence {
+    /// The URL requested.
+    pub url: String,
+    /// The address that answered, `ip:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Body bytes read.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Addresses that failed before one answered, each `ip:port: what happened`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<String>,
+    /// DNSSEC status of the host's address lookups (the weakest of AAAA and A).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<DnssecStatus>,
+}
+
+/// The TLS-ALPN-01 handshake (RFC 8737) as seen by the perspective.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsEvidence {
+    /// The address that answered, `ip:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Addresses that failed before one answered, each `ip:port: what happened`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<String>,
+    /// The negotiated ALPN protocol, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// SHA-256 of the end-entity certificate's DER, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_sha256: Option<String>,
+    /// The certificate's subjectAltName entries (`dns:name`, `ip:address`, `other`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<String>,
+    /// DNSSEC status of the host's address lookups (the weakest of AAAA and A).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<DnssecStatus>,
 }
 
 /// One DNS lookup as seen by the perspective.

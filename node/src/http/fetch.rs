@@ -4,10 +4,16 @@
 //! reserved addresses (the address guard), try IPv6 first and fall back to IPv4 only on a
 //! network-level failure (never after an answer), speak HTTP/1.1 (TLS ≥ 1.2 for https hops,
 //! certificate not verified, as Let's Encrypt does), cap header bytes, body bytes and time, then
-//! apply the redirect policy. No connection is reused: each hop dials afresh.
+//! apply the redirect policy.
+//!
+//! Connection reuse ([`FetchOptions::reuse_connections`]) keeps an idle HTTP/1.1 connection per
+//! (resolved address, TLS server name) for a short time; a later hop or check reuses it only when
+//! its own fresh lookup resolved to that same address. Off, every hop dials afresh and sends
+//! `Connection: close`, as Boulder and Open MPIC do.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Empty};
@@ -46,6 +52,16 @@ pub struct FetchOptions {
     pub http_port: Option<u16>,
     /// Lab override of the TCP port dialled for port 443 (`None` in production).
     pub https_port: Option<u16>,
+    /// Source address for IPv4 connections (`None`: the OS picks).
+    pub egress_ipv4: Option<IpAddr>,
+    /// Source address for IPv6 connections (`None`: the OS picks).
+    pub egress_ipv6: Option<IpAddr>,
+    /// Keep idle connections per (address, TLS name) and reuse them.
+    pub reuse_connections: bool,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+    /// Most idle connections kept in all.
+    pub max_idle_connections: usize,
 }
 
 impl Default for FetchOptions {
@@ -66,6 +82,11 @@ impl Default for FetchOptions {
             redirects: RedirectPolicy::default(),
             http_port: None,
             https_port: None,
+            egress_ipv4: None,
+            egress_ipv6: None,
+            reuse_connections: true,
+            idle_timeout: Duration::from_secs(2),
+            max_idle_connections: 256,
         }
     }
 }
@@ -94,6 +115,26 @@ pub struct Hop {
     pub attempts: Vec<Attempt>,
     /// DNSSEC status of the address lookups (worst of AAAA and A).
     pub dnssec: Option<DnssecStatus>,
+    /// The hop ran on a pooled connection.
+    pub reused: bool,
+}
+
+impl Hop {
+    /// The hop as signed evidence.
+    pub fn evidence(&self) -> mpic_protocol::HttpEvidence {
+        mpic_protocol::HttpEvidence {
+            url: self.url.clone(),
+            address: self.address.map(|a| a.to_string()),
+            status: self.status,
+            bytes: self.bytes as u64,
+            failed_attempts: self
+                .attempts
+                .iter()
+                .map(|a| format!("{}: {}", a.address, a.error))
+                .collect(),
+            dnssec: self.dnssec,
+        }
+    }
 }
 
 /// The final answer.
@@ -199,77 +240,404 @@ pub struct Outcome {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Fetches `url`, following redirects, by `deadline`.
-pub async fn fetch<R: Resolver>(
-    resolver: &R,
-    tls: &Arc<rustls::ClientConfig>,
-    options: &FetchOptions,
-    url: Url,
-    deadline: Instant,
-) -> Outcome {
-    let mut hops = Vec::new();
-    let mut visited = vec![url.clone()];
-    let mut current = url;
-    loop {
-        let mut hop = Hop {
-            url: current.to_string(),
-            ..Hop::default()
-        };
-        let answer = fetch_one(resolver, tls, options, &current, deadline, &mut hop).await;
-        hops.push(hop);
-        let (status, location, fetched) = match answer {
-            Ok(answer) => answer,
-            Err(error) => {
-                return Outcome {
-                    hops,
-                    result: Err(error),
-                };
-            }
-        };
-        if !(300..400).contains(&status) {
-            return Outcome {
-                hops,
-                result: Ok(fetched),
+/// The fetcher: options, TLS client and (when reuse is on) the idle-connection pool.
+#[derive(Debug)]
+pub struct Fetcher {
+    options: FetchOptions,
+    tls: Arc<rustls::ClientConfig>,
+    pool: Option<Pool>,
+}
+
+impl Fetcher {
+    /// A fetcher with these options.
+    pub fn new(options: FetchOptions) -> Result<Self, rustls::Error> {
+        let pool = options.reuse_connections.then(|| Pool {
+            idle: Mutex::default(),
+            timeout: options.idle_timeout,
+            max: options.max_idle_connections,
+        });
+        Ok(Self {
+            tls: tls_client()?,
+            options,
+            pool,
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
+    /// Idle connections in the pool now.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.as_ref().map_or(0, Pool::len)
+    }
+
+    /// Fetches `url`, following redirects, by `deadline`.
+    pub async fn fetch<R: Resolver>(&self, resolver: &R, url: Url, deadline: Instant) -> Outcome {
+        let mut hops = Vec::new();
+        let mut visited = vec![url.clone()];
+        let mut current = url;
+        loop {
+            let mut hop = Hop {
+                url: current.to_string(),
+                ..Hop::default()
             };
-        }
-        match redirect::next_hop(
-            &current,
-            status,
-            location.as_deref(),
-            &visited,
-            &options.redirects,
-        ) {
-            Ok(next) => {
-                visited.push(next.clone());
-                current = next;
-            }
-            Err(error) => {
-                let from = current.to_string();
+            let answer = self
+                .fetch_one(resolver, &current, deadline, &mut hop)
+                .await;
+            hops.push(hop);
+            let (status, location, fetched) = match answer {
+                Ok(answer) => answer,
+                Err(error) => {
+                    return Outcome {
+                        hops,
+                        result: Err(error),
+                    };
+                }
+            };
+            if !(300..400).contains(&status) {
                 return Outcome {
                     hops,
-                    result: Err(FetchError::Redirect { from, error }),
+                    result: Ok(fetched),
                 };
             }
+            match redirect::next_hop(
+                &current,
+                status,
+                location.as_deref(),
+                &visited,
+                &self.options.redirects,
+            ) {
+                Ok(next) => {
+                    visited.push(next.clone());
+                    current = next;
+                }
+                Err(error) => {
+                    let from = current.to_string();
+                    return Outcome {
+                        hops,
+                        result: Err(FetchError::Redirect { from, error }),
+                    };
+                }
+            }
+        }
+    }
+
+    async fn fetch_one<R: Resolver>(
+        &self,
+        resolver: &R,
+        url: &Url,
+        deadline: Instant,
+        hop: &mut Hop,
+    ) -> Result<HopAnswer, FetchError> {
+        let options = &self.options;
+        let host = url.host_str().ok_or_else(|| FetchError::BadUrl {
+            url: url.to_string(),
+            reason: "no host".into(),
+        })?;
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(FetchError::BadUrl {
+                    url: url.to_string(),
+                    reason: format!("scheme {other:?}"),
+                });
+            }
+        };
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        let dial_port = match port {
+            80 => options.http_port.unwrap_or(80),
+            443 => options.https_port.unwrap_or(443),
+            other => other,
+        };
+        let hop_deadline = deadline.min(Instant::now() + options.hop_timeout);
+        let (ips, dnssec) = resolve(
+            resolver,
+            host,
+            options.use_ipv6,
+            options.allow_private,
+            hop_deadline,
+        )
+        .await
+        .map_err(|error| error.into_fetch_error(&hop.url))?;
+        hop.dnssec = dnssec;
+        let target = Request {
+            url,
+            host,
+            port,
+            https,
+        };
+        for ip in ips {
+            let address = SocketAddr::new(ip, dial_port);
+            let key = (address, https.then(|| host.to_owned()));
+            if let Some(idle) = self.pool.as_ref().and_then(|pool| pool.take(&key)) {
+                // A pooled connection the server closed meanwhile fails before any answer: dial
+                // afresh below, as if it had never been there.
+                if let Ok(answer) = self
+                    .exchange(&target, idle, address, &key, hop_deadline, hop)
+                    .await
+                {
+                    hop.reused = true;
+                    return Ok(answer);
+                }
+            }
+            let stream = match connect(&self.tls, options, host, https, address, hop_deadline).await
+            {
+                Ok(stream) => stream,
+                Err(error) => {
+                    hop.attempts.push(Attempt { address, error });
+                    if Instant::now() >= hop_deadline {
+                        return Err(FetchError::Timeout {
+                            url: url.to_string(),
+                            stage: "connecting",
+                        });
+                    }
+                    continue;
+                }
+            };
+            hop.address = Some(address);
+            let connection = handshake(options, stream, address, url, hop_deadline).await?;
+            return self
+                .exchange(&target, connection, address, &key, hop_deadline, hop)
+                .await;
+        }
+        Err(FetchError::Connection {
+            host: host.to_owned(),
+            attempts: hop.attempts.clone(),
+        })
+    }
+
+    /// Sends the GET on `connection`, reads the capped body, and pools the connection again
+    /// when reuse is on and the exchange ended cleanly.
+    async fn exchange(
+        &self,
+        target: &Request<'_>,
+        mut connection: Connection,
+        address: SocketAddr,
+        key: &PoolKey,
+        hop_deadline: Instant,
+        hop: &mut Hop,
+    ) -> Result<HopAnswer, FetchError> {
+        let options = &self.options;
+        let url = target.url;
+        let timeout = |stage| FetchError::Timeout {
+            url: url.to_string(),
+            stage,
+        };
+        let http = |detail: String| FetchError::Http {
+            url: url.to_string(),
+            address,
+            detail,
+        };
+        let default_port = if target.https { 443 } else { 80 };
+        let authority = if target.port == default_port {
+            target.host.to_owned()
+        } else {
+            format!("{}:{}", target.host, target.port)
+        };
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let mut request = hyper::Request::get(path)
+            .header(hyper::header::HOST, authority)
+            .header(hyper::header::USER_AGENT, &options.user_agent)
+            .header(hyper::header::ACCEPT, "*/*");
+        if self.pool.is_none() {
+            request = request.header(hyper::header::CONNECTION, "close");
+        }
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|error| http(format!("cannot build the request: {error}")))?;
+        let response = match timeout_at(hop_deadline, connection.sender.send_request(request)).await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                return Err(http(format!(
+                    "the server on port {} does not speak HTTP/1.1 ({error})",
+                    address.port()
+                )));
+            }
+            Err(_) => return Err(timeout("waiting for the response head")),
+        };
+        hop.address = Some(address);
+        let status = response.status().as_u16();
+        hop.status = Some(status);
+        let location = response
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        let mut truncated = false;
+        loop {
+            let frame = match timeout_at(hop_deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(None) => break,
+                Ok(Some(Err(error))) => {
+                    return Err(http(format!(
+                        "body failed after {} bytes: {error}",
+                        bytes.len()
+                    )));
+                }
+                Err(_) => return Err(timeout("reading the body")),
+            };
+            if let Ok(data) = frame.into_data() {
+                let room = options.max_body_bytes.saturating_sub(bytes.len());
+                bytes.extend_from_slice(&data[..data.len().min(room)]);
+                if data.len() > room {
+                    truncated = true;
+                    break;
+                }
+            }
+        }
+        hop.bytes = bytes.len();
+        if let Some(pool) = &self.pool
+            && !truncated
+        {
+            pool.put(key.clone(), connection);
+        }
+        Ok((
+            status,
+            location,
+            Fetched {
+                status,
+                body: bytes,
+                truncated,
+            },
+        ))
+    }
+}
+
+/// What one hop asks for.
+struct Request<'a> {
+    url: &'a Url,
+    host: &'a str,
+    port: u16,
+    https: bool,
+}
+
+/// An HTTP/1.1 connection: the request sender and the task driving it (aborted on drop).
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    _driver: AbortOnDrop,
+}
+
+/// (Resolved address and port, TLS server name for https).
+type PoolKey = (SocketAddr, Option<String>);
+
+/// Idle connections, newest last per key; expired ones are dropped when met.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<HashMap<PoolKey, Vec<(Instant, Connection)>>>,
+    timeout: Duration,
+    max: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("idle", &self.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Pool {
+    fn len(&self) -> usize {
+        self.idle
+            .lock()
+            .map(|idle| idle.values().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+
+    fn take(&self, key: &PoolKey) -> Option<Connection> {
+        let mut idle = self.idle.lock().ok()?;
+        let list = idle.get_mut(key)?;
+        let now = Instant::now();
+        let mut found = None;
+        while let Some((since, connection)) = list.pop() {
+            if now.duration_since(since) < self.timeout && !connection.sender.is_closed() {
+                found = Some(connection);
+                break;
+            }
+        }
+        if list.is_empty() {
+            idle.remove(key);
+        }
+        found
+    }
+
+    fn put(&self, key: PoolKey, connection: Connection) {
+        if connection.sender.is_closed() {
+            return;
+        }
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut count = 0;
+        idle.retain(|_, list| {
+            list.retain(|(since, c)| now.duration_since(*since) < self.timeout && !c.sender.is_closed());
+            count += list.len();
+            !list.is_empty()
+        });
+        if count < self.max {
+            idle.entry(key).or_default().push((now, connection));
         }
     }
 }
 
-/// The addresses of `host`, IPv6 first, reserved ones removed unless allowed.
-async fn addresses<R: Resolver>(
+/// Why a host's addresses cannot be used (shared by the fetcher and the TLS-ALPN prober).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    /// The host is not a valid DNS name.
+    BadHost(String),
+    /// The lookups failed.
+    Dns(String),
+    /// A lookup was DNSSEC-bogus.
+    Dnssec(String),
+    /// No address, or only reserved ones.
+    NoAddress(String),
+}
+
+impl ResolveError {
+    fn into_fetch_error(self, url: &str) -> FetchError {
+        let host = Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        match self {
+            ResolveError::BadHost(reason) => FetchError::BadUrl {
+                url: url.to_owned(),
+                reason,
+            },
+            ResolveError::Dns(detail) => FetchError::Dns { host, detail },
+            ResolveError::Dnssec(detail) => FetchError::Dnssec { host, detail },
+            ResolveError::NoAddress(detail) => FetchError::NoAddress { host, detail },
+        }
+    }
+}
+
+/// The addresses of `host` from fresh AAAA (when `use_ipv6`) and A lookups, IPv6 first, reserved
+/// ones removed unless `allow_private`; with the weakest DNSSEC status of the lookups.
+pub async fn resolve<R: Resolver>(
     resolver: &R,
-    options: &FetchOptions,
     host: &str,
+    use_ipv6: bool,
+    allow_private: bool,
     deadline: Instant,
-    hop: &mut Hop,
-) -> Result<Vec<IpAddr>, FetchError> {
+) -> Result<(Vec<IpAddr>, Option<DnssecStatus>), ResolveError> {
     let name = hickory_proto::rr::Name::from_ascii(format!("{}.", host.trim_end_matches('.')))
-        .map_err(|error| FetchError::BadUrl {
-            url: hop.url.clone(),
-            reason: format!("host {host:?}: {error}"),
-        })?;
+        .map_err(|error| ResolveError::BadHost(format!("host {host:?}: {error}")))?;
     let (v6, v4) = tokio::join!(
         async {
-            if options.use_ipv6 {
+            if use_ipv6 {
                 Some(
                     resolver
                         .lookup(&name, hickory_proto::rr::RecordType::AAAA, deadline)
@@ -288,10 +656,9 @@ async fn addresses<R: Resolver>(
         match result {
             Ok(lookup) => {
                 if lookup.dnssec == Some(DnssecStatus::Bogus) {
-                    return Err(FetchError::Dnssec {
-                        host: host.to_owned(),
-                        detail: lookup.dnssec_detail.unwrap_or_else(|| "bogus".into()),
-                    });
+                    return Err(ResolveError::Dnssec(
+                        lookup.dnssec_detail.unwrap_or_else(|| "bogus".into()),
+                    ));
                 }
                 statuses.extend(lookup.dnssec);
                 found.extend(
@@ -304,107 +671,62 @@ async fn addresses<R: Resolver>(
             Err(error) => failures.push(error.to_string()),
         }
     }
-    hop.dnssec = crate::dns::worst_status(statuses.into_iter());
+    let dnssec = crate::dns::worst_status(statuses.into_iter());
     if found.is_empty() && !failures.is_empty() {
-        return Err(FetchError::Dns {
-            host: host.to_owned(),
-            detail: failures.join("; "),
-        });
+        return Err(ResolveError::Dns(failures.join("; ")));
     }
     let mut refused = Vec::new();
-    found.retain(
-        |ip| match address::check_target(*ip, options.allow_private) {
-            Ok(()) => true,
-            Err(reason) => {
-                refused.push(reason);
-                false
-            }
-        },
-    );
+    found.retain(|ip| match address::check_target(*ip, allow_private) {
+        Ok(()) => true,
+        Err(reason) => {
+            refused.push(reason);
+            false
+        }
+    });
     if found.is_empty() {
-        let detail = if refused.is_empty() {
+        return Err(ResolveError::NoAddress(if refused.is_empty() {
             "no A or AAAA records".to_owned()
         } else {
             refused.join("; ")
-        };
-        return Err(FetchError::NoAddress {
-            host: host.to_owned(),
-            detail,
-        });
+        }));
     }
     found.sort_by_key(|ip| ip.is_ipv4());
-    Ok(found)
+    found.dedup();
+    Ok((found, dnssec))
 }
 
 type HopAnswer = (u16, Option<String>, Fetched);
 
-async fn fetch_one<R: Resolver>(
-    resolver: &R,
-    tls: &Arc<rustls::ClientConfig>,
-    options: &FetchOptions,
-    url: &Url,
+/// Opens a TCP connection to `address` from the configured egress address, by `deadline`. The
+/// error text says what an operator would check.
+pub async fn dial_tcp(
+    address: SocketAddr,
+    egress_ipv4: Option<IpAddr>,
+    egress_ipv6: Option<IpAddr>,
     deadline: Instant,
-    hop: &mut Hop,
-) -> Result<HopAnswer, FetchError> {
-    let host = url.host_str().ok_or_else(|| FetchError::BadUrl {
-        url: url.to_string(),
-        reason: "no host".into(),
-    })?;
-    let https = match url.scheme() {
-        "http" => false,
-        "https" => true,
-        other => {
-            return Err(FetchError::BadUrl {
-                url: url.to_string(),
-                reason: format!("scheme {other:?}"),
-            });
-        }
+) -> Result<TcpStream, String> {
+    let (socket, egress) = match address {
+        SocketAddr::V4(_) => (tokio::net::TcpSocket::new_v4(), egress_ipv4),
+        SocketAddr::V6(_) => (tokio::net::TcpSocket::new_v6(), egress_ipv6),
     };
-    let port = url
-        .port_or_known_default()
-        .unwrap_or(if https { 443 } else { 80 });
-    let dial_port = match (port, https) {
-        (80, false) => options.http_port.unwrap_or(80),
-        (443, true) => options.https_port.unwrap_or(443),
-        (80, true) => options.http_port.unwrap_or(80),
-        (443, false) => options.https_port.unwrap_or(443),
-        (other, _) => other,
-    };
-    let hop_deadline = deadline.min(Instant::now() + options.hop_timeout);
-    let ips = addresses(resolver, options, host, hop_deadline, hop).await?;
-    for ip in ips {
-        let address = SocketAddr::new(ip, dial_port);
-        let stream = match connect(tls, options, host, https, address, hop_deadline).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                hop.attempts.push(Attempt { address, error });
-                if Instant::now() >= hop_deadline {
-                    return Err(FetchError::Timeout {
-                        url: url.to_string(),
-                        stage: "connecting",
-                    });
-                }
-                continue;
-            }
-        };
-        hop.address = Some(address);
-        return exchange(
-            options,
-            url,
-            host,
-            port,
-            https,
-            stream,
-            address,
-            hop_deadline,
-            hop,
-        )
-        .await;
+    let socket = socket.map_err(|error| format!("cannot open a socket: {error}"))?;
+    if let Some(egress) = egress {
+        socket
+            .bind(SocketAddr::new(egress, 0))
+            .map_err(|error| format!("cannot bind the egress address {egress}: {error}"))?;
     }
-    Err(FetchError::Connection {
-        host: host.to_owned(),
-        attempts: hop.attempts.clone(),
-    })
+    let started = Instant::now();
+    match timeout_at(deadline, socket.connect(address)).await {
+        Ok(Ok(tcp)) => {
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        }
+        Ok(Err(error)) => Err(format!("connect failed: {error}")),
+        Err(_) => Err(format!(
+            "connect timed out after {} ms (firewall or geo-block?)",
+            started.elapsed().as_millis()
+        )),
+    }
 }
 
 async fn connect(
@@ -416,12 +738,13 @@ async fn connect(
     hop_deadline: Instant,
 ) -> Result<Box<dyn Io>, String> {
     let connect_deadline = hop_deadline.min(Instant::now() + options.connect_timeout);
-    let tcp = match timeout_at(connect_deadline, TcpStream::connect(address)).await {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(error)) => return Err(format!("connect failed: {error}")),
-        Err(_) => return Err("connect timed out (firewall or geo-block?)".into()),
-    };
-    let _ = tcp.set_nodelay(true);
+    let tcp = dial_tcp(
+        address,
+        options.egress_ipv4,
+        options.egress_ipv6,
+        connect_deadline,
+    )
+    .await?;
     if !https {
         return Ok(Box::new(tcp));
     }
@@ -435,31 +758,14 @@ async fn connect(
     }
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one hop's whole context; private"
-)]
-async fn exchange(
+async fn handshake(
     options: &FetchOptions,
-    url: &Url,
-    host: &str,
-    port: u16,
-    https: bool,
     stream: Box<dyn Io>,
     address: SocketAddr,
+    url: &Url,
     hop_deadline: Instant,
-    hop: &mut Hop,
-) -> Result<HopAnswer, FetchError> {
-    let timeout = |stage| FetchError::Timeout {
-        url: url.to_string(),
-        stage,
-    };
-    let http = |detail: String| FetchError::Http {
-        url: url.to_string(),
-        address,
-        detail,
-    };
-    let (mut sender, connection) = match timeout_at(
+) -> Result<Connection, FetchError> {
+    match timeout_at(
         hop_deadline,
         hyper::client::conn::http1::Builder::new()
             .max_buf_size(options.max_header_bytes.max(8192))
@@ -467,78 +773,23 @@ async fn exchange(
     )
     .await
     {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(error)) => return Err(http(format!("HTTP handshake failed: {error}"))),
-        Err(_) => return Err(timeout("HTTP handshake")),
-    };
-    // The connection task ends with the hop: aborted on drop, whatever happens.
-    let driver = AbortOnDrop(tokio::spawn(async move {
-        let _ = connection.await;
-    }));
-    let default_port = if https { 443 } else { 80 };
-    let authority = if port == default_port {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
-    };
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::USER_AGENT, &options.user_agent)
-        .header(hyper::header::ACCEPT, "*/*")
-        .header(hyper::header::CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|error| http(format!("cannot build the request: {error}")))?;
-    let response = match timeout_at(hop_deadline, sender.send_request(request)).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => return Err(http(format!("no usable HTTP/1.1 response: {error}"))),
-        Err(_) => return Err(timeout("waiting for the response head")),
-    };
-    let status = response.status().as_u16();
-    hop.status = Some(status);
-    let location = response
-        .headers()
-        .get(hyper::header::LOCATION)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    let mut truncated = false;
-    loop {
-        let frame = match timeout_at(hop_deadline, body.frame()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(None) => break,
-            Ok(Some(Err(error))) => {
-                return Err(http(format!(
-                    "body failed after {} bytes: {error}",
-                    bytes.len()
-                )));
-            }
-            Err(_) => return Err(timeout("reading the body")),
-        };
-        if let Ok(data) = frame.into_data() {
-            let room = options.max_body_bytes.saturating_sub(bytes.len());
-            bytes.extend_from_slice(&data[..data.len().min(room)]);
-            if data.len() > room {
-                truncated = true;
-                break;
-            }
-        }
+        Ok(Ok((sender, connection))) => Ok(Connection {
+            sender,
+            // The connection task ends with the connection: aborted on drop, whatever happens.
+            _driver: AbortOnDrop(tokio::spawn(async move {
+                let _ = connection.await;
+            })),
+        }),
+        Ok(Err(error)) => Err(FetchError::Http {
+            url: url.to_string(),
+            address,
+            detail: format!("HTTP handshake failed: {error}"),
+        }),
+        Err(_) => Err(FetchError::Timeout {
+            url: url.to_string(),
+            stage: "HTTP handshake",
+        }),
     }
-    drop(driver);
-    hop.bytes = bytes.len();
-    Ok((
-        status,
-        location,
-        Fetched {
-            status,
-            body: bytes,
-            truncated,
-        },
-    ))
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -43,6 +43,19 @@ fn payload(key: &SigningKey) -> ResultPayload {
                 dnssec: Some(DnssecStatus::Secure),
                 server: Some("127.0.0.1:53".into()),
             }],
+            http: vec![crate::HttpEvidence {
+                url: "http://example.com/.well-known/acme-challenge/t".into(),
+                address: Some("[2001:db8::1]:80".into()),
+                status: Some(200),
+                bytes: 87,
+                failed_attempts: vec!["192.0.2.1:80: connect failed".into()],
+                dnssec: Some(DnssecStatus::Insecure),
+            }],
+            tls: Some(crate::TlsEvidence {
+                alpn: Some("acme-tls/1".into()),
+                subject_alt_names: vec!["dns:example.com".into()],
+                ..crate::TlsEvidence::default()
+            }),
         },
         key_id: key.key_id().to_string(),
     }

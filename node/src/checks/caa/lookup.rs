@@ -278,6 +278,9 @@ fn report(outcome: Outcome, problem: Option<Problem>, dns: Vec<DnsEvidence>) -> 
         outcome,
         problem,
         dnssec,
-        evidence: Evidence { dns },
+        evidence: Evidence {
+            dns,
+            ..Evidence::default()
+        },
     }
 }

@@ -104,13 +104,19 @@ pub async fn check<R: Resolver + Clone + 'static>(
             outcome: Outcome::Pass,
             problem: None,
             dnssec,
-            evidence: Evidence { dns: evidence },
+            evidence: Evidence {
+                dns: evidence,
+                ..Evidence::default()
+            },
         },
         Err(problem) => CheckReport {
             outcome: Outcome::Fail,
             problem: Some(problem),
             dnssec,
-            evidence: Evidence { dns: evidence },
+            evidence: Evidence {
+                dns: evidence,
+                ..Evidence::default()
+            },
         },
     }
 }
