@@ -72,6 +72,7 @@ fn target(kind: Kind, i: usize) -> Target {
         Kind::DnsChange => Target {
             identifier: format!("d{i}.bench.test"),
             check: Check::Dcv(DcvCheck {
+                url_scheme: None,
                 method: DcvMethod::DnsChange,
                 expected: Some(RANDOM_VALUE.into()),
                 key_authorization: None,

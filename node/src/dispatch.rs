@@ -179,6 +179,7 @@ mod tests {
         let dispatcher = dispatcher();
         let deadline = Instant::now() + Duration::from_secs(1);
         let dcv = DcvCheck {
+            url_scheme: None,
             method: DcvMethod::AcmeHttp01,
             expected: None,
             key_authorization: None,

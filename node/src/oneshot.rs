@@ -245,6 +245,7 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
 pub async fn dcv(args: &DcvArgs) -> Result<OneshotResult, OneshotError> {
     let Ok(method) = args.method.parse::<DcvMethod>();
     let check = DcvCheck {
+        url_scheme: None,
         method,
         expected: args.expect.clone(),
         key_authorization: args.key_authorization.clone(),

@@ -243,6 +243,10 @@ pub struct DcvCheck {
     /// The certificate is for a wildcard name.
     #[serde(default)]
     pub wildcard: bool,
+    /// `http` (default) or `https`: the scheme of the website-change request (BR 3.2.2.4.18; Open
+    /// MPIC `url_scheme`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_scheme: Option<String>,
 }
 
 /// A DCV method by its wire name. Unknown names are kept in [`DcvMethod::Other`] and answered

@@ -3,5 +3,6 @@
 
 pub mod caa;
 pub mod dcv;
+pub mod http;
 #[cfg(test)]
 pub(crate) mod fake;

@@ -355,16 +355,33 @@ impl Fetcher {
             other => other,
         };
         let hop_deadline = deadline.min(Instant::now() + options.hop_timeout);
-        let (ips, dnssec) = resolve(
-            resolver,
-            host,
-            options.use_ipv6,
-            options.allow_private,
-            hop_deadline,
-        )
-        .await
-        .map_err(|error| error.into_fetch_error(&hop.url))?;
-        hop.dnssec = dnssec;
+        // An IP identifier (RFC 8738 §5) is dialled as is; every name is looked up afresh.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        let ips = if let Some(ip) = literal {
+            address::check_target(ip, options.allow_private).map_err(|detail| {
+                FetchError::NoAddress {
+                    host: host.to_owned(),
+                    detail,
+                }
+            })?;
+            vec![ip]
+        } else {
+            let (ips, dnssec) = resolve(
+                resolver,
+                host,
+                options.use_ipv6,
+                options.allow_private,
+                hop_deadline,
+            )
+            .await
+            .map_err(|error| error.into_fetch_error(&hop.url))?;
+            hop.dnssec = dnssec;
+            ips
+        };
         let target = Request {
             url,
             host,

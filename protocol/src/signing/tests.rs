@@ -195,6 +195,7 @@ fn check_strategy() -> impl Strategy<Value = Check> {
             any::<bool>()
         )
             .prop_map(|(method, expected, prefix, wildcard)| Check::Dcv(DcvCheck {
+                url_scheme: None,
                 method,
                 expected,
                 key_authorization: None,

@@ -284,6 +284,7 @@ async fn dns_01_over_quic_is_signed_and_verified() {
     let dns01 = |identifier: &str, key_authorization: &str| Target {
         identifier: identifier.into(),
         check: Check::Dcv(DcvCheck {
+            url_scheme: None,
             method: DcvMethod::AcmeDns01,
             expected: None,
             key_authorization: Some(key_authorization.into()),

@@ -1,0 +1,134 @@
+//! The HTTP-based DCV methods (ACME http-01, website change v2): build the URL, fetch it with
+//! the node's fetcher (fresh lookups, address guard, IPv6 first, redirect rules), decide, and
+//! report every hop as evidence.
+
+pub mod decide;
+#[cfg(test)]
+mod tests;
+
+use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Outcome, Problem, ProblemKind};
+use tokio::time::Instant;
+
+use crate::dns::Resolver;
+use crate::http::fetch::{FetchError, Fetcher, Hop};
+use crate::signing::CheckReport;
+
+/// Whether this module runs `method`.
+pub fn handles(method: &DcvMethod) -> bool {
+    matches!(method, DcvMethod::AcmeHttp01 | DcvMethod::WebsiteChange)
+}
+
+/// Runs one HTTP-based DCV check for `identifier`.
+pub async fn check<R: Resolver>(
+    fetcher: &Fetcher,
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    deadline: Instant,
+) -> CheckReport {
+    let url = match &dcv.method {
+        DcvMethod::AcmeHttp01 => decide::http01_url(
+            identifier,
+            dcv.token.as_deref(),
+            dcv.key_authorization.as_deref(),
+        ),
+        DcvMethod::WebsiteChange if dcv.wildcard => Err(
+            "website-change cannot validate a wildcard certificate (BR 3.2.2.4.18); use a DNS \
+             method"
+                .into(),
+        ),
+        DcvMethod::WebsiteChange => decide::website_change_url(
+            identifier,
+            dcv.token.as_deref(),
+            dcv.url_scheme.as_deref(),
+            dcv.expected.as_deref(),
+        ),
+        other => Err(format!("{:?} is not an HTTP method", other.as_str())),
+    };
+    let url = match url {
+        Ok(url) => url,
+        Err(detail) => {
+            return report(
+                Vec::new(),
+                Err(Problem {
+                    kind: ProblemKind::Malformed,
+                    detail,
+                }),
+            );
+        }
+    };
+    let outcome = fetcher.fetch(resolver, url, deadline).await;
+    let verdict = match outcome.result {
+        Err(error) => Err(problem(&error)),
+        Ok(fetched) => match &dcv.method {
+            DcvMethod::AcmeHttp01 => {
+                decide::decide_http01(&fetched, dcv.key_authorization.as_deref().unwrap_or(""))
+            }
+            _ => decide::decide_website_change(&fetched, dcv.expected.as_deref().unwrap_or("")),
+        }
+        .map_err(|detail| Problem {
+            kind: ProblemKind::Unauthorized,
+            detail: with_attempts(detail, &outcome.hops),
+        }),
+    };
+    report(outcome.hops, verdict)
+}
+
+/// The problem a fetch failure is reported as.
+pub fn problem(error: &FetchError) -> Problem {
+    let kind = match error {
+        FetchError::BadUrl { .. } => ProblemKind::Malformed,
+        FetchError::Dns { .. } | FetchError::NoAddress { .. } => ProblemKind::Dns,
+        FetchError::Dnssec { .. } => ProblemKind::Dnssec,
+        FetchError::Connection { .. } | FetchError::Http { .. } => ProblemKind::Connection,
+        FetchError::Timeout { .. } => ProblemKind::Timeout,
+        FetchError::Redirect { .. } => ProblemKind::Redirect,
+    };
+    Problem {
+        kind,
+        detail: error.to_string(),
+    }
+}
+
+/// Says which addresses failed before the one that answered ("[::1]:80: connect failed …;
+/// then 127.0.0.1:80 answered").
+fn with_attempts(detail: String, hops: &[Hop]) -> String {
+    let Some(last) = hops.last() else {
+        return detail;
+    };
+    if last.attempts.is_empty() {
+        return detail;
+    }
+    let failed = last
+        .attempts
+        .iter()
+        .map(|a| format!("{} {}", a.address, a.error))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let answered = last
+        .address
+        .map_or_else(|| "another address".to_owned(), |a| a.to_string());
+    format!("{failed}; then {answered} answered: {detail}")
+}
+
+fn report(hops: Vec<Hop>, verdict: Result<(), Problem>) -> CheckReport {
+    let dnssec = crate::dns::worst_status(hops.iter().filter_map(|hop| hop.dnssec));
+    let evidence = Evidence {
+        http: hops.iter().map(Hop::evidence).collect(),
+        ..Evidence::default()
+    };
+    match verdict {
+        Ok(()) => CheckReport {
+            outcome: Outcome::Pass,
+            problem: None,
+            dnssec,
+            evidence,
+        },
+        Err(problem) => CheckReport {
+            outcome: Outcome::Fail,
+            problem: Some(problem),
+            dnssec,
+            evidence,
+        },
+    }
+}

@@ -1,0 +1,126 @@
+//! Table tests of the pure HTTP-method rules.
+
+use super::decide::*;
+use crate::http::fetch::Fetched;
+
+const TOKEN: &str = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+const KEY_AUTH: &str =
+    "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
+
+fn fetched(status: u16, body: &str) -> Fetched {
+    Fetched {
+        status,
+        body: body.as_bytes().to_vec(),
+        truncated: false,
+    }
+}
+
+#[test]
+fn http01_url_is_port_80_under_acme_challenge() {
+    let url = http01_url("Example.COM.", Some(TOKEN), Some(KEY_AUTH)).unwrap();
+    assert_eq!(
+        url.as_str(),
+        format!("http://example.com/.well-known/acme-challenge/{TOKEN}")
+    );
+    let v6 = http01_url("2001:db8::1", Some(TOKEN), Some(KEY_AUTH)).unwrap();
+    assert_eq!(v6.host_str(), Some("[2001:db8::1]"));
+    let v4 = http01_url("192.0.2.7", Some(TOKEN), Some(KEY_AUTH)).unwrap();
+    assert_eq!(v4.host_str(), Some("192.0.2.7"));
+}
+
+#[test]
+fn http01_url_refuses_bad_parameters() {
+    let cases: [(&str, Option<&str>, Option<&str>, &str); 7] = [
+        ("*.example.com", Some(TOKEN), Some(KEY_AUTH), "wildcard"),
+        ("example.com", None, Some(KEY_AUTH), "needs `token`"),
+        ("example.com", Some(TOKEN), None, "needs `key_authorization`"),
+        ("example.com", Some("../etc"), Some("../etc.x"), "base64url"),
+        ("example.com", Some("a/b"), Some("a/b.x"), "base64url"),
+        ("example.com", Some(TOKEN), Some("other.thumb"), "key_authorization must be"),
+        ("exa mple.com", Some(TOKEN), Some(KEY_AUTH), "not a host name"),
+    ];
+    for (identifier, token, key_auth, expected) in cases {
+        let error = http01_url(identifier, token, key_auth).unwrap_err();
+        assert!(error.contains(expected), "{identifier} {token:?}: {error}");
+    }
+}
+
+#[test]
+fn http01_ignores_whitespace_at_the_end_only() {
+    let cases = [
+        (200, KEY_AUTH.to_owned(), true),
+        (200, format!("{KEY_AUTH}\n"), true),
+        (200, format!("{KEY_AUTH} \r\n\t"), true),
+        (204, KEY_AUTH.to_owned(), true),
+        (200, format!(" {KEY_AUTH}"), false),
+        (200, format!("\n{KEY_AUTH}"), false),
+        (200, format!("{KEY_AUTH}x"), false),
+        (200, KEY_AUTH[..KEY_AUTH.len() - 1].to_owned(), false),
+        (200, String::new(), false),
+        (404, KEY_AUTH.to_owned(), false),
+        (302, KEY_AUTH.to_owned(), false),
+    ];
+    for (status, body, pass) in cases {
+        let verdict = decide_http01(&fetched(status, &body), KEY_AUTH);
+        assert_eq!(verdict.is_ok(), pass, "{status} {body:?}: {verdict:?}");
+    }
+}
+
+#[test]
+fn http01_failures_quote_status_and_body() {
+    let error = decide_http01(&fetched(404, "<h1>Not Found</h1>"), KEY_AUTH).unwrap_err();
+    assert_eq!(
+        error,
+        "HTTP status 404 (a 2xx is required); body \"<h1>Not Found</h1>\""
+    );
+    let long = "x".repeat(100);
+    let error = decide_http01(&fetched(200, &long), KEY_AUTH).unwrap_err();
+    assert!(error.contains(&format!("\"{}\"…", "x".repeat(64))), "{error}");
+    let mut truncated = fetched(200, KEY_AUTH);
+    truncated.truncated = true;
+    assert!(decide_http01(&truncated, KEY_AUTH).unwrap_err().contains("longer"));
+}
+
+#[test]
+fn website_change_value_is_contained_in_the_body() {
+    let value = "rv-7f3a9c";
+    let cases = [
+        (200, "rv-7f3a9c", true),
+        (200, "some text\nrv-7f3a9c\nmore", true),
+        (200, "  rv-7f3a9c  ", true),
+        (200, "rv-7f3a9", false),
+        (200, "RV-7F3A9C", false),
+        (403, "rv-7f3a9c", false),
+        (301, "rv-7f3a9c", false),
+        (200, "", false),
+    ];
+    for (status, body, pass) in cases {
+        let verdict = decide_website_change(&fetched(status, body), value);
+        assert_eq!(verdict.is_ok(), pass, "{status} {body:?}: {verdict:?}");
+    }
+}
+
+#[test]
+fn website_change_url_rules() {
+    let url = website_change_url("example.com", Some("mpic.txt"), None, Some("rv-1234")).unwrap();
+    assert_eq!(
+        url.as_str(),
+        "http://example.com/.well-known/pki-validation/mpic.txt"
+    );
+    let url =
+        website_change_url("example.com", Some("f.txt"), Some("https"), Some("rv-1234")).unwrap();
+    assert_eq!(url.scheme(), "https");
+    let cases: [(&str, Option<&str>, Option<&str>, Option<&str>, &str); 7] = [
+        ("example.com", Some("rv-1234.txt"), None, Some("rv-1234"), "appears in the request URL"),
+        ("example.com", Some("f.txt"), Some("ftp"), Some("v"), "http or https"),
+        ("example.com", Some("a/b"), None, Some("v"), "one path segment"),
+        ("example.com", Some(".."), None, Some("v"), "one path segment"),
+        ("example.com", None, None, Some("v"), "needs `token`"),
+        ("example.com", Some("f"), None, None, "needs `expected`"),
+        ("*.example.com", Some("f"), None, Some("v"), "wildcard"),
+    ];
+    for (identifier, file, scheme, expected, message) in cases {
+        let error = website_change_url(identifier, file, scheme, expected).unwrap_err();
+        assert!(error.contains(message), "{file:?} {scheme:?}: {error}");
+    }
+}
