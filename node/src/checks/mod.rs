@@ -3,6 +3,7 @@
 
 pub mod caa;
 pub mod dcv;
-pub mod http;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod http;
+pub mod tls_alpn;

@@ -283,9 +283,7 @@ impl Fetcher {
                 url: current.to_string(),
                 ..Hop::default()
             };
-            let answer = self
-                .fetch_one(resolver, &current, deadline, &mut hop)
-                .await;
+            let answer = self.fetch_one(resolver, &current, deadline, &mut hop).await;
             hops.push(hop);
             let (status, location, fetched) = match answer {
                 Ok(answer) => answer,
@@ -600,7 +598,9 @@ impl Pool {
         let now = Instant::now();
         let mut count = 0;
         idle.retain(|_, list| {
-            list.retain(|(since, c)| now.duration_since(*since) < self.timeout && !c.sender.is_closed());
+            list.retain(|(since, c)| {
+                now.duration_since(*since) < self.timeout && !c.sender.is_closed()
+            });
             count += list.len();
             !list.is_empty()
         });

@@ -91,9 +91,11 @@ pub fn check_key_authorization(token: &str, key_authorization: &str) -> Result<(
     if well_formed {
         Ok(())
     } else {
-        Err("key_authorization must be `<token>.<base64url account key thumbprint>` \
+        Err(
+            "key_authorization must be `<token>.<base64url account key thumbprint>` \
              (RFC 8555 §8.1)"
-            .into())
+                .into(),
+        )
     }
 }
 

@@ -33,11 +33,26 @@ fn http01_url_refuses_bad_parameters() {
     let cases: [(&str, Option<&str>, Option<&str>, &str); 7] = [
         ("*.example.com", Some(TOKEN), Some(KEY_AUTH), "wildcard"),
         ("example.com", None, Some(KEY_AUTH), "needs `token`"),
-        ("example.com", Some(TOKEN), None, "needs `key_authorization`"),
+        (
+            "example.com",
+            Some(TOKEN),
+            None,
+            "needs `key_authorization`",
+        ),
         ("example.com", Some("../etc"), Some("../etc.x"), "base64url"),
         ("example.com", Some("a/b"), Some("a/b.x"), "base64url"),
-        ("example.com", Some(TOKEN), Some("other.thumb"), "key_authorization must be"),
-        ("exa mple.com", Some(TOKEN), Some(KEY_AUTH), "not a host name"),
+        (
+            "example.com",
+            Some(TOKEN),
+            Some("other.thumb"),
+            "key_authorization must be",
+        ),
+        (
+            "exa mple.com",
+            Some(TOKEN),
+            Some(KEY_AUTH),
+            "not a host name",
+        ),
     ];
     for (identifier, token, key_auth, expected) in cases {
         let error = http01_url(identifier, token, key_auth).unwrap_err();
@@ -75,10 +90,17 @@ fn http01_failures_quote_status_and_body() {
     );
     let long = "x".repeat(100);
     let error = decide_http01(&fetched(200, &long), KEY_AUTH).unwrap_err();
-    assert!(error.contains(&format!("\"{}\"…", "x".repeat(64))), "{error}");
+    assert!(
+        error.contains(&format!("\"{}\"…", "x".repeat(64))),
+        "{error}"
+    );
     let mut truncated = fetched(200, KEY_AUTH);
     truncated.truncated = true;
-    assert!(decide_http01(&truncated, KEY_AUTH).unwrap_err().contains("longer"));
+    assert!(
+        decide_http01(&truncated, KEY_AUTH)
+            .unwrap_err()
+            .contains("longer")
+    );
 }
 
 #[test]
@@ -111,10 +133,34 @@ fn website_change_url_rules() {
         website_change_url("example.com", Some("f.txt"), Some("https"), Some("rv-1234")).unwrap();
     assert_eq!(url.scheme(), "https");
     let cases: [(&str, Option<&str>, Option<&str>, Option<&str>, &str); 7] = [
-        ("example.com", Some("rv-1234.txt"), None, Some("rv-1234"), "appears in the request URL"),
-        ("example.com", Some("f.txt"), Some("ftp"), Some("v"), "http or https"),
-        ("example.com", Some("a/b"), None, Some("v"), "one path segment"),
-        ("example.com", Some(".."), None, Some("v"), "one path segment"),
+        (
+            "example.com",
+            Some("rv-1234.txt"),
+            None,
+            Some("rv-1234"),
+            "appears in the request URL",
+        ),
+        (
+            "example.com",
+            Some("f.txt"),
+            Some("ftp"),
+            Some("v"),
+            "http or https",
+        ),
+        (
+            "example.com",
+            Some("a/b"),
+            None,
+            Some("v"),
+            "one path segment",
+        ),
+        (
+            "example.com",
+            Some(".."),
+            None,
+            Some("v"),
+            "one path segment",
+        ),
         ("example.com", None, None, Some("v"), "needs `token`"),
         ("example.com", Some("f"), None, None, "needs `expected`"),
         ("*.example.com", Some("f"), None, Some("v"), "wildcard"),

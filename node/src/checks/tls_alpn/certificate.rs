@@ -1,0 +1,218 @@
+//! The pure half of ACME tls-alpn-01 (RFC 8737 §3, RFC 8738 §6): read the challenge
+//! certificate's subjectAltName and `id-pe-acmeIdentifier` extension and decide. Everything here
+//! takes bytes a remote server chose, so nothing here may panic (fuzzed by `fuzz/acme_identifier`).
+
+use std::net::IpAddr;
+
+use x509_parser::extensions::GeneralName;
+
+/// The ALPN protocol of the challenge (RFC 8737 §6.2).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+/// `id-pe-acmeIdentifier` (RFC 8737 §6.1).
+pub const ACME_IDENTIFIER_OID: &str = "1.3.6.1.5.5.7.1.31";
+/// Most subjectAltName entries quoted in evidence.
+pub const MAX_REPORTED_NAMES: usize = 16;
+
+/// What the challenge certificate says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Lower-case hex SHA-256 of the certificate DER.
+    pub sha256: String,
+    /// subjectAltName entries: `dns:<name>`, `ip:<address>`, or `other:<type>`.
+    pub names: Vec<String>,
+    /// The acmeIdentifier extension: (critical, extnValue bytes), if present.
+    pub acme_identifier: Option<(bool, Vec<u8>)>,
+}
+
+/// The identifier the challenge is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identifier {
+    /// A DNS name (A-label form, no trailing dot).
+    Dns(String),
+    /// An IP address (RFC 8738).
+    Ip(IpAddr),
+}
+
+impl Identifier {
+    /// Reads an identifier: an IP literal or a DNS name; wildcards are refused (RFC 8737 §3 does
+    /// not apply to them).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with("*.") {
+            return Err(format!(
+                "{text:?} is a wildcard name: tls-alpn-01 cannot validate wildcards (RFC 8555 \
+                 §7.1.3); use a DNS method"
+            ));
+        }
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(Identifier::Ip(ip));
+        }
+        let name = text.trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() || name.len() > 253 {
+            return Err(format!("identifier {text:?} is not a host name"));
+        }
+        Ok(Identifier::Dns(name))
+    }
+
+    /// The TLS server name to send: the name itself, or the reverse-lookup name of an IP
+    /// (RFC 8738 §6; RFC 6066 bars IP literals in SNI).
+    pub fn server_name(&self) -> String {
+        match self {
+            Identifier::Dns(name) => name.clone(),
+            Identifier::Ip(IpAddr::V4(v4)) => {
+                let o = v4.octets();
+                format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+            }
+            Identifier::Ip(IpAddr::V6(v6)) => {
+                let mut name = String::with_capacity(73);
+                for byte in v6.octets().iter().rev() {
+                    name.push_str(&format!("{:x}.{:x}.", byte & 0xf, byte >> 4));
+                }
+                name.push_str("ip6.arpa");
+                name
+            }
+        }
+    }
+}
+
+/// Reads the facts a decision needs from a DER certificate.
+pub fn inspect(der: &[u8]) -> Result<Facts, String> {
+    let (rest, certificate) = x509_parser::parse_x509_certificate(der)
+        .map_err(|error| format!("the certificate does not parse: {error}"))?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "the certificate has {} trailing bytes after its DER",
+            rest.len()
+        ));
+    }
+    let mut acme_identifier = None;
+    let mut names = Vec::new();
+    for extension in certificate.extensions() {
+        if extension.oid.to_id_string() == ACME_IDENTIFIER_OID {
+            if acme_identifier.is_some() {
+                return Err("the certificate has two acmeIdentifier extensions".into());
+            }
+            acme_identifier = Some((extension.critical, extension.value.to_vec()));
+        }
+    }
+    match certificate.subject_alternative_name() {
+        Ok(Some(san)) => {
+            for name in &san.value.general_names {
+                names.push(match name {
+                    GeneralName::DNSName(dns) => format!("dns:{dns}"),
+                    GeneralName::IPAddress(bytes) => match ip_from(bytes) {
+                        Some(ip) => format!("ip:{ip}"),
+                        None => format!("ip:<{} bytes>", bytes.len()),
+                    },
+                    GeneralName::RFC822Name(_) => "other:rfc822Name".into(),
+                    GeneralName::URI(_) => "other:uniformResourceIdentifier".into(),
+                    GeneralName::DirectoryName(_) => "other:directoryName".into(),
+                    GeneralName::OtherName(..) => "other:otherName".into(),
+                    GeneralName::RegisteredID(_) => "other:registeredID".into(),
+                    GeneralName::EDIPartyName(_) => "other:ediPartyName".into(),
+                    GeneralName::X400Address(_) => "other:x400Address".into(),
+                    GeneralName::Invalid(..) => "other:invalid".into(),
+                });
+            }
+        }
+        Ok(None) => {}
+        Err(error) => return Err(format!("the subjectAltName does not parse: {error}")),
+    }
+    Ok(Facts {
+        sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, der)),
+        names,
+        acme_identifier,
+    })
+}
+
+fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+/// Reads the acmeIdentifier extnValue: the DER of `OCTET STRING (SIZE (32))`, exactly `04 20`
+/// and 32 bytes (RFC 8737 §3).
+pub fn parse_acme_identifier(value: &[u8]) -> Result<[u8; 32], String> {
+    match value {
+        [0x04, 0x20, digest @ ..] if digest.len() == 32 => {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(digest);
+            Ok(out)
+        }
+        _ => Err(format!(
+            "the acmeIdentifier value is not a DER OCTET STRING of 32 bytes ({} bytes: {})",
+            value.len(),
+            hex::encode(&value[..value.len().min(8)])
+        )),
+    }
+}
+
+/// The SHA-256 the acmeIdentifier must carry: of the key authorization (RFC 8737 §3).
+pub fn expected_digest(key_authorization: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        ring::digest::digest(&ring::digest::SHA256, key_authorization.as_bytes()).as_ref(),
+    );
+    out
+}
+
+/// Decides the challenge: ALPN `acme-tls/1`, exactly one subjectAltName equal to the identifier,
+/// and a critical acmeIdentifier carrying `digest`.
+pub fn decide(
+    alpn: Option<&[u8]>,
+    facts: &Facts,
+    identifier: &Identifier,
+    digest: &[u8; 32],
+) -> Result<(), String> {
+    if alpn != Some(ACME_TLS_ALPN) {
+        let got = alpn.map_or_else(
+            || "none".to_owned(),
+            |p| format!("{:?}", String::from_utf8_lossy(p)),
+        );
+        return Err(format!(
+            "the server did not negotiate ALPN \"acme-tls/1\" (got {got}): a server or proxy that \
+             ignores ALPN answered with its ordinary certificate"
+        ));
+    }
+    let wanted = match identifier {
+        Identifier::Dns(name) => format!("dns:{name}"),
+        Identifier::Ip(ip) => format!("ip:{ip}"),
+    };
+    match facts.names.as_slice() {
+        [only] if only.eq_ignore_ascii_case(&wanted) => {}
+        [] => {
+            return Err(format!(
+                "the certificate has no subjectAltName; it must have exactly one, {wanted}"
+            ));
+        }
+        names => {
+            let shown = names
+                .iter()
+                .take(MAX_REPORTED_NAMES)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(format!(
+                "the certificate's subjectAltName must be exactly one entry, {wanted}; it has {} ({shown})",
+                names.len()
+            ));
+        }
+    }
+    let Some((critical, value)) = &facts.acme_identifier else {
+        return Err("the certificate has no acmeIdentifier extension (1.3.6.1.5.5.7.1.31)".into());
+    };
+    if !critical {
+        return Err("the acmeIdentifier extension is not marked critical (RFC 8737 §3)".into());
+    }
+    let found = parse_acme_identifier(value)?;
+    if &found != digest {
+        return Err(format!(
+            "the acmeIdentifier is {} but SHA-256 of the key authorization is {}",
+            hex::encode(found),
+            hex::encode(digest)
+        ));
+    }
+    Ok(())
+}
