@@ -165,7 +165,10 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     }
     let (address, fixture_thread, stop) = start_fixture(args.names)?;
     let fixture_stat = format!("/proc/{fixture_thread}/stat");
-    let dispatcher = Arc::new(Dispatcher::new(client(address, false)));
+    let dispatcher = Arc::new(Dispatcher::new(
+        client(address, false),
+        mpic_node::dispatch::WebClients::new(mpic_node::http::fetch::FetchOptions::default())?,
+    ));
     println!(
         "engine: {:?} checks, fixture on {address} ({} names), {} in flight, {} s",
         args.kind, args.names, args.concurrency, args.seconds

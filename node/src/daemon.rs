@@ -80,10 +80,12 @@ pub async fn run(
     };
     let dns_settings = config.dns.settings().context("loading dns.root_hints")?;
     let dns = crate::dns::DnsClient::new(dns_settings, metrics.dns.clone());
+    let web = crate::dispatch::WebClients::new(config.http.fetch_options(&config.dangerous))
+        .context("setting up the HTTP and TLS-ALPN clients ([http] table)")?;
     let service = Arc::new(Service {
         limits: config.limits.clone(),
         signer: ResultSigner::new(key, perspective),
-        dispatcher: Dispatcher::new(dns),
+        dispatcher: Dispatcher::new(dns, web),
         metrics: Arc::clone(&metrics),
         admission: Admission::new(
             config.limits.max_in_flight_requests,

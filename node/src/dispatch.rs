@@ -1,6 +1,7 @@
 //! Routes each target to the check that serves it and enforces the target's deadline. Check
 //! kinds and methods this version does not implement are answered `unsupported` — never a pass.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mpic_protocol::{Check, Evidence, Outcome, Problem, ProblemKind, Target};
@@ -8,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::checks::caa::policy::PolicyOptions;
 use crate::dns::DnsClient;
+use crate::http::fetch::{FetchOptions, Fetcher};
 use crate::signing::CheckReport;
 
 /// Longest identifier accepted (RFC 1035 §2.3.4: 253 octets, plus `*.`).
@@ -20,14 +22,36 @@ pub struct Dispatcher {
     pub dns: DnsClient,
     /// CAA choices the standards leave to the CA.
     pub caa: PolicyOptions,
+    /// The HTTP and TLS-ALPN clients.
+    pub web: WebClients,
+}
+
+/// The clients of the HTTP- and TLS-based methods.
+#[derive(Debug)]
+pub struct WebClients {
+    /// The HTTP fetcher (http-01, website change).
+    pub fetcher: Fetcher,
+    /// The TLS client of tls-alpn-01.
+    pub tls_alpn: Arc<rustls::ClientConfig>,
+}
+
+impl WebClients {
+    /// Clients with these options.
+    pub fn new(options: FetchOptions) -> Result<Self, rustls::Error> {
+        Ok(Self {
+            fetcher: Fetcher::new(options)?,
+            tls_alpn: crate::checks::tls_alpn::prober::client_config()?,
+        })
+    }
 }
 
 impl Dispatcher {
-    /// A dispatcher using this resolver.
-    pub fn new(dns: DnsClient) -> Self {
+    /// A dispatcher using this resolver and these web clients.
+    pub fn new(dns: DnsClient, web: WebClients) -> Self {
         Self {
             dns,
             caa: PolicyOptions::default(),
+            web,
         }
     }
 
@@ -64,6 +88,27 @@ impl Dispatcher {
             Check::Dcv(dcv) if crate::checks::dcv::lookup::handles(&dcv.method) => {
                 crate::checks::dcv::lookup::check(&self.dns, &target.identifier, dcv, deadline)
                     .await
+            }
+            Check::Dcv(dcv) if crate::checks::http::handles(&dcv.method) => {
+                crate::checks::http::check(
+                    &self.web.fetcher,
+                    &self.dns,
+                    &target.identifier,
+                    dcv,
+                    deadline,
+                )
+                .await
+            }
+            Check::Dcv(dcv) if dcv.method == mpic_protocol::DcvMethod::AcmeTlsAlpn01 => {
+                crate::checks::tls_alpn::check(
+                    self.web.fetcher.options(),
+                    &self.web.tls_alpn,
+                    &self.dns,
+                    &target.identifier,
+                    dcv,
+                    deadline,
+                )
+                .await
             }
             Check::Dcv(dcv) => unsupported(format!(
                 "DCV method {:?} is not available in this node version",
@@ -168,10 +213,13 @@ mod tests {
         .dns
         .settings()
         .unwrap();
-        Dispatcher::new(DnsClient::new(
-            settings,
-            crate::metrics::DnsMetrics::unregistered().unwrap(),
-        ))
+        Dispatcher::new(
+            DnsClient::new(
+                settings,
+                crate::metrics::DnsMetrics::unregistered().unwrap(),
+            ),
+            WebClients::new(FetchOptions::default()).unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -180,7 +228,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(1);
         let dcv = DcvCheck {
             url_scheme: None,
-            method: DcvMethod::AcmeHttp01,
+            method: DcvMethod::Other("x-future-method".into()),
             expected: None,
             key_authorization: None,
             token: None,

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target};
 
-use crate::config::{Config, DnsConfig, DnsModeConfig, DnssecMode};
-use crate::dispatch::Dispatcher;
+use crate::config::{Config, DangerousConfig, DnsConfig, DnsModeConfig, DnssecMode, HttpConfig};
+use crate::dispatch::{Dispatcher, WebClients};
 use crate::dns::DnsClient;
+use crate::http::fetch::FetchOptions;
 use crate::metrics::DnsMetrics;
 use crate::signing::CheckReport;
 
@@ -96,9 +97,18 @@ pub struct DcvArgs {
     /// The certificate name is a wildcard.
     #[arg(long)]
     pub wildcard: bool,
-    /// Let HTTP checks reach private addresses (tests).
+    /// Let HTTP and TLS-ALPN checks reach private and reserved addresses (tests, labs).
     #[arg(long)]
     pub allow_private: bool,
+    /// `http` (default) or `https`: the website-change request's scheme.
+    #[arg(long, value_name = "SCHEME", value_parser = ["http", "https"])]
+    pub url_scheme: Option<String>,
+    /// Dial this port where the check would dial TCP 80 (test labs).
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// Dial this port where the check would dial TCP 443 (test labs).
+    #[arg(long, value_name = "PORT")]
+    pub https_port: Option<u16>,
     #[command(flatten)]
     /// Common options.
     pub common: CommonArgs,
@@ -116,6 +126,17 @@ pub enum OneshotError {
     /// The resolver's metrics could not be set up.
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The TLS clients could not be set up.
+    #[error("cannot set up the TLS clients: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Lab and safety overrides of the `[http]` and `[dangerous]` tables for one check.
+#[derive(Debug, Clone, Copy, Default)]
+struct WebOverrides {
+    allow_private: bool,
+    http_port: Option<u16>,
+    https_port: Option<u16>,
 }
 
 /// What the command prints and exits with.
@@ -181,11 +202,30 @@ impl OneshotResult {
     }
 }
 
-fn dns_config(common: &CommonArgs) -> Result<DnsConfig, OneshotError> {
-    let mut dns = match &common.config {
-        Some(path) => Config::load(path)?.dns,
-        None => DnsConfig::default(),
+fn configs(
+    common: &CommonArgs,
+    web: WebOverrides,
+) -> Result<(DnsConfig, FetchOptions), OneshotError> {
+    let (mut dns, http, mut dangerous) = match &common.config {
+        Some(path) => {
+            let config = Config::load(path)?;
+            (config.dns, config.http, config.dangerous)
+        }
+        None => (
+            DnsConfig::default(),
+            HttpConfig::default(),
+            DangerousConfig {
+                generate_dev_credentials: false,
+                allow_private_targets: false,
+                http_port: None,
+                https_port: None,
+            },
+        ),
     };
+    dangerous.allow_private_targets |= web.allow_private;
+    dangerous.http_port = web.http_port.or(dangerous.http_port);
+    dangerous.https_port = web.https_port.or(dangerous.https_port);
+    let fetch = http.fetch_options(&dangerous);
     if !common.resolvers.is_empty() {
         dns.mode = DnsModeConfig::Forward {
             upstreams: common.resolvers.clone(),
@@ -206,13 +246,18 @@ fn dns_config(common: &CommonArgs) -> Result<DnsConfig, OneshotError> {
         Some(_) => dns.dnssec = DnssecMode::Validate,
         None => {}
     }
-    Ok(dns)
+    Ok((dns, fetch))
 }
 
-async fn run(target: Target, common: &CommonArgs) -> Result<OneshotResult, OneshotError> {
-    let settings = dns_config(common)?.settings()?;
+async fn run(
+    target: Target,
+    common: &CommonArgs,
+    web: WebOverrides,
+) -> Result<OneshotResult, OneshotError> {
+    let (dns, fetch) = configs(common, web)?;
+    let settings = dns.settings()?;
     let metrics = DnsMetrics::unregistered()?;
-    let dispatcher = Dispatcher::new(DnsClient::new(settings, metrics));
+    let dispatcher = Dispatcher::new(DnsClient::new(settings, metrics), WebClients::new(fetch)?);
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + common.timeout;
     let report = dispatcher.run(&target, deadline).await;
@@ -237,6 +282,7 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
             check: Check::Caa(check),
         },
         &args.common,
+        WebOverrides::default(),
     )
     .await
 }
@@ -245,7 +291,7 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
 pub async fn dcv(args: &DcvArgs) -> Result<OneshotResult, OneshotError> {
     let Ok(method) = args.method.parse::<DcvMethod>();
     let check = DcvCheck {
-        url_scheme: None,
+        url_scheme: args.url_scheme.clone(),
         method,
         expected: args.expect.clone(),
         key_authorization: args.key_authorization.clone(),
@@ -261,6 +307,11 @@ pub async fn dcv(args: &DcvArgs) -> Result<OneshotResult, OneshotError> {
             check: Check::Dcv(check),
         },
         &args.common,
+        WebOverrides {
+            allow_private: args.allow_private,
+            http_port: args.http_port,
+            https_port: args.https_port,
+        },
     )
     .await
 }

@@ -222,7 +222,7 @@ impl DnsConfig {
     }
 }
 
-fn egress(
+pub(super) fn egress(
     key: &str,
     text: Option<String>,
     want_v4: bool,
@@ -232,8 +232,15 @@ fn egress(
     match text.parse::<IpAddr>() {
         Ok(ip) if ip.is_ipv4() == want_v4 => Some(Some(ip)),
         Ok(ip) => {
-            let family = if want_v4 { "an IPv4" } else { "an IPv6" };
-            p.push(key, format!("{ip} is not {family} address"));
+            let (family, kind) = if want_v4 {
+                ("an IPv4", "IPv4")
+            } else {
+                ("an IPv6", "IPv6")
+            };
+            p.push(
+                key,
+                format!("{ip} is not {family} address (expected one of this host's own {kind} addresses)"),
+            );
             None
         }
         Err(_) => {

@@ -7,9 +7,11 @@
 //! `--config`.
 
 pub mod dns;
+pub mod http;
 mod raw;
 
 pub use dns::{DnsConfig, DnsModeConfig, DnssecMode};
+pub use http::HttpConfig;
 mod validate;
 
 use std::fmt;
@@ -169,6 +171,8 @@ pub struct Config {
     pub dangerous: DangerousConfig,
     /// `[dns]`: the DNS client.
     pub dns: DnsConfig,
+    /// `[http]`: the HTTP fetcher and the TLS-ALPN prober.
+    pub http: HttpConfig,
 }
 
 /// `[perspective]`.
@@ -279,6 +283,10 @@ pub struct DangerousConfig {
     pub generate_dev_credentials: bool,
     /// Let checks reach private and reserved addresses (tests, bench).
     pub allow_private_targets: bool,
+    /// Dial this port instead of TCP 80 (test labs).
+    pub http_port: Option<u16>,
+    /// Dial this port instead of TCP 443 (test labs).
+    pub https_port: Option<u16>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +398,8 @@ impl Config {
         let DangerousConfig {
             generate_dev_credentials,
             allow_private_targets,
+            http_port,
+            https_port,
         } = self.dangerous;
         [
             (
@@ -397,6 +407,8 @@ impl Config {
                 "dangerous.generate_dev_credentials",
             ),
             (allow_private_targets, "dangerous.allow_private_targets"),
+            (http_port.is_some(), "dangerous.http_port"),
+            (https_port.is_some(), "dangerous.https_port"),
         ]
         .into_iter()
         .filter_map(|(enabled, name)| enabled.then_some(name))

@@ -41,6 +41,39 @@ pub(super) struct RawConfig {
     /// The DNS client; every key has a default.
     #[serde(default)]
     pub(super) dns: RawDns,
+    /// The HTTP fetcher and TLS-ALPN prober; every key has a default.
+    #[serde(default)]
+    pub(super) http: RawHttp,
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    /// Default `"mpic-node/<version> (+https://github.com/mpic-node)"`: the User-Agent sent.
+    pub(super) user_agent: Option<String>,
+    /// Default `8192`: body bytes read per response.
+    pub(super) max_body_bytes: Option<i64>,
+    /// Default `16384`: response-head bytes accepted.
+    pub(super) max_header_bytes: Option<i64>,
+    /// Default `"5s"`: one TCP connect (and TLS handshake).
+    pub(super) connect_timeout: Option<DurationText>,
+    /// Default `"10s"`: one request, connect to last body byte.
+    pub(super) hop_timeout: Option<DurationText>,
+    /// Default `10`: redirects followed.
+    pub(super) max_redirects: Option<i64>,
+    /// Default `true`: look up AAAA and try IPv6 first.
+    pub(super) use_ipv6: Option<bool>,
+    /// Default: the OS picks. Source address for IPv4 connections.
+    pub(super) egress_ipv4: Option<String>,
+    /// Default: the OS picks. Source address for IPv6 connections.
+    pub(super) egress_ipv6: Option<String>,
+    /// Default `true`: keep idle connections per (address, TLS name) and reuse them.
+    pub(super) reuse_connections: Option<bool>,
+    /// Default `"2s"`: how long an idle connection is kept.
+    pub(super) idle_timeout: Option<DurationText>,
+    /// Default `256`: idle connections kept in all.
+    pub(super) max_idle_connections: Option<i64>,
 }
 
 /// `[dns]`.
@@ -191,6 +224,10 @@ pub(super) struct RawDangerous {
     pub(super) generate_dev_credentials: Option<bool>,
     /// Default `false`: let checks reach private and reserved addresses.
     pub(super) allow_private_targets: Option<bool>,
+    /// Default: none. Dial this port where a check would dial TCP 80 (test labs).
+    pub(super) http_port: Option<i64>,
+    /// Default: none. Dial this port where a check would dial TCP 443 (test labs).
+    pub(super) https_port: Option<i64>,
 }
 
 /// A duration as written in the file (`"30s"`, `"250ms"`), parsed later by `humantime` so a bad

@@ -14,8 +14,9 @@ use super::*;
 const EXAMPLE: &str = include_str!("../../../deploy/mpic-node.example.toml");
 
 /// Every table the file format has, in the order the docs list them.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "dns",
+    "http",
     "perspective",
     "quic",
     "signing",
@@ -28,7 +29,17 @@ const TABLES: [&str; 10] = [
 ];
 
 /// Every key the file format has.
-const ALL_KEYS: [&str; 40] = [
+const ALL_KEYS: [&str; 50] = [
+    "http.user_agent",
+    "http.max_body_bytes",
+    "http.max_header_bytes",
+    "http.connect_timeout",
+    "http.hop_timeout",
+    "http.max_redirects",
+    "http.use_ipv6",
+    "http.reuse_connections",
+    "http.idle_timeout",
+    "http.max_idle_connections",
     "dns.mode",
     "dns.dnssec",
     "dns.authoritative_port",
@@ -73,7 +84,11 @@ const ALL_KEYS: [&str; 40] = [
 
 /// Keys that only make sense in some set-ups: the example shows them commented out
 /// (`# key = value`) under their table, with their documentation above.
-const COMMENTED_KEYS: [&str; 4] = [
+const COMMENTED_KEYS: [&str; 8] = [
+    "http.egress_ipv4",
+    "http.egress_ipv6",
+    "dangerous.http_port",
+    "dangerous.https_port",
     "dns.upstreams",
     "dns.root_hints",
     "dns.egress_ipv4",
@@ -441,6 +456,18 @@ fn each_rule_rejects_a_bad_value_under_its_key() {
         ("format_unknown", "logging.format", "\"xml\"", "logging.format"),
         ("format_wrong_case", "logging.format", "\"JSON\"", "logging.format"),
         ("state_directory_empty", "state.directory", "\"\"", "state.directory"),
+        ("user_agent_empty", "http.user_agent", "\"\"", "http.user_agent"),
+        ("user_agent_newline", "http.user_agent", "\"a\\nb\"", "http.user_agent"),
+        ("body_too_small", "http.max_body_bytes", "127", "http.max_body_bytes"),
+        ("header_too_small", "http.max_header_bytes", "8191", "http.max_header_bytes"),
+        ("connect_timeout_too_short", "http.connect_timeout", "\"99ms\"", "http.connect_timeout"),
+        ("hop_timeout_too_long", "http.hop_timeout", "\"61s\"", "http.hop_timeout"),
+        ("redirects_too_many", "http.max_redirects", "21", "http.max_redirects"),
+        ("idle_zero", "http.idle_timeout", "\"0s\"", "http.idle_timeout"),
+        ("idle_connections_zero", "http.max_idle_connections", "0", "http.max_idle_connections"),
+        ("http_egress_v6_in_v4", "http.egress_ipv4", "\"::1\"", "http.egress_ipv4"),
+        ("http_port_zero", "dangerous.http_port", "0", "dangerous.http_port"),
+        ("https_port_too_big", "dangerous.https_port", "65536", "dangerous.https_port"),
     ];
     for (name, key, value, expected_key) in cases {
         let found = problems(parse(&minimal_with(&[(key, value)])));
@@ -731,7 +758,15 @@ fn omitted_optional_keys_take_their_defaults() {
         state,
         dangerous,
         dns,
+        http,
     } = config;
+    assert_eq!(http, HttpConfig::default());
+    assert_eq!(http.max_body_bytes, 8192);
+    assert_eq!(http.max_redirects, 10);
+    assert!(http.reuse_connections);
+    assert_eq!(http.idle_timeout, Duration::from_secs(2));
+    assert!(http.user_agent.starts_with("mpic-node/"));
+    assert_eq!((dangerous.http_port, dangerous.https_port), (None, None));
     assert_eq!(dns.mode, DnsModeConfig::Iterative { root_hints: None });
 
     assert_eq!(perspective.id.as_str(), "fra-1");
@@ -803,6 +838,14 @@ fn dangerous_options_lists_enabled_keys() {
             "private_targets",
             vec![("dangerous.allow_private_targets", "true")],
             vec!["dangerous.allow_private_targets"],
+        ),
+        (
+            "lab_ports",
+            vec![
+                ("dangerous.http_port", "8080"),
+                ("dangerous.https_port", "8443"),
+            ],
+            vec!["dangerous.http_port", "dangerous.https_port"],
         ),
         (
             "explicit_false",

@@ -43,8 +43,9 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let shutdown = shutdown(raw.shutdown, p);
     let logging = logging(raw.logging, p);
     let state = state(raw.state, base_dir, p);
-    let dangerous = dangerous(raw.dangerous);
+    let dangerous = dangerous(raw.dangerous, p);
     let dns = dns::validate(raw.dns, base_dir, p);
+    let http = http::validate(raw.http, p);
     match (
         perspective,
         quic,
@@ -55,6 +56,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
         logging,
         state,
         dns,
+        http,
     ) {
         (
             Some(perspective),
@@ -66,6 +68,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             Some(logging),
             Some(state),
             Some(dns),
+            Some(http),
         ) if problems.0.is_empty() => Ok(Config {
             perspective,
             quic,
@@ -77,6 +80,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             state,
             dangerous,
             dns,
+            http,
         }),
         _ => Err(problems.0),
     }
@@ -399,10 +403,15 @@ fn state(raw: RawState, base_dir: &Path, p: &mut Problems) -> Option<StateConfig
     })
 }
 
-fn dangerous(raw: RawDangerous) -> DangerousConfig {
+fn dangerous(raw: RawDangerous, p: &mut Problems) -> DangerousConfig {
+    let port = |key: &str, value: Option<i64>, p: &mut Problems| {
+        value.and_then(|_| bounded(key, value, 0u16, 1..=u16::MAX, p))
+    };
     DangerousConfig {
         generate_dev_credentials: raw.generate_dev_credentials.unwrap_or(false),
         allow_private_targets: raw.allow_private_targets.unwrap_or(false),
+        http_port: port("dangerous.http_port", raw.http_port, p),
+        https_port: port("dangerous.https_port", raw.https_port, p),
     }
 }
 

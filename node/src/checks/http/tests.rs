@@ -132,7 +132,14 @@ fn website_change_url_rules() {
     let url =
         website_change_url("example.com", Some("f.txt"), Some("https"), Some("rv-1234")).unwrap();
     assert_eq!(url.scheme(), "https");
-    let cases: [(&str, Option<&str>, Option<&str>, Option<&str>, &str); 7] = [
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+    );
+    let cases: [Case<'_>; 7] = [
         (
             "example.com",
             Some("rv-1234.txt"),

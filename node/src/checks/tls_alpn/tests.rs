@@ -59,7 +59,8 @@ fn a_correct_challenge_certificate_passes() {
 #[test]
 fn each_broken_rule_fails_with_its_reason() {
     let good = good_value(KEY_AUTH);
-    let cases: Vec<(Vec<u8>, Option<&[u8]>, &str)> = vec![
+    type Case = (Vec<u8>, Option<&'static [u8]>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             challenge(&["example.com"], Some((good.clone(), true))),
             None,
