@@ -73,6 +73,7 @@ pub struct HttpServer {
     address: SocketAddr,
     routes: Routes,
     requests: Arc<Mutex<Vec<(String, String, String)>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     _task: Task,
 }
 
@@ -89,16 +90,20 @@ impl Drop for Task {
 impl HttpServer {
     /// Starts on `bind` (port 0 for any) with no routes (404 for everything).
     pub async fn start(bind: SocketAddr) -> anyhow::Result<Self> {
+        anyhow::ensure!(bind.ip().is_loopback(), "fixtures bind loopback only");
         let listener = TcpListener::bind(bind).await?;
         let address = listener.local_addr()?;
         let routes: Routes = Arc::default();
         let requests: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
         let (task_routes, task_requests) = (Arc::clone(&routes), Arc::clone(&requests));
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&connections);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (routes, requests) = (Arc::clone(&task_routes), Arc::clone(&task_requests));
                 tokio::spawn(async move { serve(stream, routes, requests).await });
             }
@@ -107,8 +112,35 @@ impl HttpServer {
             address,
             routes,
             requests,
+            connections,
             _task: Task(task),
         })
+    }
+
+    /// Starts one fixture on 127.0.0.1 and one on `[::1]` with the same port (so one lab port
+    /// override serves both families); `None` for IPv6 when this machine has no `::1`.
+    pub async fn start_dual() -> anyhow::Result<(Self, Option<Self>)> {
+        for _ in 0..20 {
+            let v4 = Self::start("127.0.0.1:0".parse()?).await?;
+            let v6_address = SocketAddr::new("::1".parse()?, v4.address().port());
+            match Self::start(v6_address).await {
+                Ok(v6) => return Ok((v4, Some(v6))),
+                Err(error) => {
+                    let no_v6 = error
+                        .downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrNotAvailable);
+                    if no_v6 {
+                        return Ok((v4, None));
+                    }
+                }
+            }
+        }
+        anyhow::bail!("no port free on both 127.0.0.1 and [::1]")
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The listening address.

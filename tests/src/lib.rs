@@ -5,5 +5,6 @@
 pub mod dns_server;
 pub mod http_server;
 pub mod node;
+pub mod tls_alpn_server;
 
 pub use node::{DevCredentials, NodeOptions, NodeProcess, binary_path};

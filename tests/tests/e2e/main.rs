@@ -15,3 +15,4 @@ mod lifecycle;
 mod overload;
 mod protocol;
 mod support;
+mod web;
