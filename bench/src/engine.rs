@@ -2,6 +2,10 @@
 //! and DNS client (cache off, so every check resolves afresh) against the fixture authoritative
 //! server, which runs on its own thread so its CPU can be taken out of the node's.
 //!
+//! `--kind http-01` adds the loopback HTTP fixture (on the same fixture thread) and drives ACME
+//! http-01 checks at distinct names that all resolve to it; `--reuse false` turns the fetcher's
+//! connection pool off, to measure reuse both ways.
+//!
 //! Figures: checks/s, failures, node CPU µs per check (process CPU minus the fixture thread's).
 
 use std::sync::Arc;
@@ -9,9 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use mpic_node::dispatch::Dispatcher;
+use mpic_node::dispatch::{Dispatcher, WebClients};
+use mpic_node::http::fetch::FetchOptions;
 use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target};
 use mpic_tests::dns_server::{DnsServer, ZoneText};
+use mpic_tests::http_server::{HttpServer, Route};
 use tokio::time::Instant;
 
 use crate::dns::client;
@@ -23,6 +29,9 @@ pub(crate) enum Kind {
     Caa,
     /// DNS change (BR 3.2.2.4.7): TXT under `_dc.` with the random value.
     DnsChange,
+    /// ACME http-01 against the loopback HTTP fixture (A lookup, GET, compare).
+    #[value(name = "http-01")]
+    Http01,
 }
 
 /// Arguments of `mpic-bench engine`.
@@ -40,10 +49,16 @@ pub(crate) struct EngineArgs {
     /// Distinct names (each check uses the next, so nothing is answered from a cache).
     #[arg(long, default_value_t = 50_000)]
     names: usize,
+    /// http-01 only: keep and reuse idle connections (the node's `http.reuse_connections`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    reuse: bool,
     /// Write the figures as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
 }
+
+const TOKEN: &str = "bench-token";
+const KEY_AUTHORIZATION: &str = "bench-token.thumbprint";
 
 const RANDOM_VALUE: &str = "x-RandomValue0123456789abcdef";
 
@@ -54,7 +69,8 @@ fn zone(names: usize) -> String {
     );
     for i in 0..names {
         text.push_str(&format!(
-            "c{i}.bench 300 IN A 192.0.2.1\n_dc.d{i}.bench 300 IN TXT \"{RANDOM_VALUE}\"\n"
+            "c{i}.bench 300 IN A 192.0.2.1\n_dc.d{i}.bench 300 IN TXT \"{RANDOM_VALUE}\"\n\
+             h{i}.bench 300 IN A 127.0.0.1\n"
         ));
     }
     text
@@ -83,6 +99,20 @@ fn target(kind: Kind, i: usize) -> Target {
                 wildcard: false,
             }),
         },
+        Kind::Http01 => Target {
+            identifier: format!("h{i}.bench.test"),
+            check: Check::Dcv(DcvCheck {
+                url_scheme: None,
+                method: DcvMethod::AcmeHttp01,
+                expected: None,
+                key_authorization: Some(KEY_AUTHORIZATION.into()),
+                token: Some(TOKEN.into()),
+                prefix: None,
+                issuer_domain: None,
+                account_uri: None,
+                wildcard: false,
+            }),
+        },
     }
 }
 
@@ -102,14 +132,16 @@ fn cpu_seconds(path: &str) -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-/// The fixture server on its own thread and runtime; returns its address and thread id.
-fn start_fixture(
-    names: usize,
-) -> anyhow::Result<(
+/// Where the fixtures listen, the fixture thread's id, and the stop switch.
+type Fixture = (
+    std::net::SocketAddr,
     std::net::SocketAddr,
     String,
     tokio::sync::oneshot::Sender<()>,
-)> {
+);
+
+/// The fixture DNS and HTTP servers on their own thread and runtime.
+fn start_fixture(names: usize) -> anyhow::Result<Fixture> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
@@ -142,7 +174,23 @@ fn start_fixture(
                 .await
                 {
                     Ok(server) => {
-                        let _ = ready_tx.send(Ok((server.address(), thread)));
+                        let http = match HttpServer::start(std::net::SocketAddr::from((
+                            [127, 0, 0, 1],
+                            0,
+                        )))
+                        .await
+                        {
+                            Ok(http) => http,
+                            Err(error) => {
+                                let _ = ready_tx.send(Err(error));
+                                return;
+                            }
+                        };
+                        http.route(
+                            &format!("/.well-known/acme-challenge/{TOKEN}"),
+                            Route::ok(KEY_AUTHORIZATION),
+                        );
+                        let _ = ready_tx.send(Ok((server.address(), http.address(), thread)));
                         let _ = stop_rx.await;
                         server.stop().await;
                     }
@@ -152,10 +200,10 @@ fn start_fixture(
                 }
             });
         })?;
-    let (address, thread) = ready_rx
+    let (address, http, thread) = ready_rx
         .recv_timeout(Duration::from_secs(120))
         .context("fixture did not start")??;
-    Ok((address, thread, stop_tx))
+    Ok((address, http, thread, stop_tx))
 }
 
 #[allow(clippy::print_stdout, reason = "bench output")]
@@ -163,15 +211,21 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     if args.names == 0 || args.concurrency == 0 {
         bail!("--names and --concurrency must be at least 1");
     }
-    let (address, fixture_thread, stop) = start_fixture(args.names)?;
+    let (address, http, fixture_thread, stop) = start_fixture(args.names)?;
     let fixture_stat = format!("/proc/{fixture_thread}/stat");
+    let fetch = FetchOptions {
+        allow_private: true,
+        http_port: Some(http.port()),
+        reuse_connections: args.reuse,
+        ..FetchOptions::default()
+    };
     let dispatcher = Arc::new(Dispatcher::new(
         client(address, false),
-        mpic_node::dispatch::WebClients::new(mpic_node::http::fetch::FetchOptions::default())?,
+        WebClients::new(fetch)?,
     ));
     println!(
-        "engine: {:?} checks, fixture on {address} ({} names), {} in flight, {} s",
-        args.kind, args.names, args.concurrency, args.seconds
+        "engine: {:?} checks, fixture on {address} (HTTP {http}, reuse {}) ({} names), {} in flight, {} s",
+        args.kind, args.reuse, args.names, args.concurrency, args.seconds
     );
 
     let done = Arc::new(AtomicU64::new(0));
@@ -222,6 +276,7 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     if let Some(path) = args.json {
         let report = serde_json::json!({
             "kind": format!("{:?}", args.kind),
+            "reuse_connections": args.reuse,
             "checks_per_second": rate,
             "passed": passed,
             "failed": failures,

@@ -216,3 +216,34 @@ pub fn decide(
     }
     Ok(())
 }
+
+/// Fuzzing entry point (`fuzz/acme_identifier`): reads `data` as an acmeIdentifier value and as
+/// a certificate, decides on it, and checks the invariants a remote server must not be able to
+/// break (no panic; a pass only for a certificate that meets every rule).
+pub fn exercise(data: &[u8]) {
+    if let Ok(digest) = parse_acme_identifier(data) {
+        assert!(data.len() == 34 && data[..2] == [0x04, 0x20] && data[2..] == digest);
+    }
+    let Ok(facts) = inspect(data) else {
+        return;
+    };
+    assert_eq!(facts.sha256.len(), 64);
+    let identifier = Identifier::Dns("example.com".into());
+    let digest = match &facts.acme_identifier {
+        Some((_, value)) => parse_acme_identifier(value).unwrap_or([0; 32]),
+        None => [0; 32],
+    };
+    for alpn in [Some(ACME_TLS_ALPN), None, Some(&b"h2"[..])] {
+        if decide(alpn, &facts, &identifier, &digest).is_ok() {
+            assert_eq!(alpn, Some(ACME_TLS_ALPN));
+            assert_eq!(facts.names.len(), 1);
+            assert!(facts.names[0].eq_ignore_ascii_case("dns:example.com"));
+            assert!(
+                facts
+                    .acme_identifier
+                    .as_ref()
+                    .is_some_and(|(critical, _)| *critical)
+            );
+        }
+    }
+}
