@@ -80,8 +80,9 @@ pub async fn run(
     };
     let dns_settings = config.dns.settings().context("loading dns.root_hints")?;
     let dns = crate::dns::DnsClient::new(dns_settings, metrics.dns.clone());
-    let web = crate::dispatch::WebClients::new(config.http.fetch_options(&config.dangerous))
+    let mut web = crate::dispatch::WebClients::new(config.http.fetch_options(&config.dangerous))
         .context("setting up the HTTP and TLS-ALPN clients ([http] table)")?;
+    web.fetcher = web.fetcher.with_metrics(metrics.http.clone());
     let service = Arc::new(Service {
         limits: config.limits.clone(),
         signer: ResultSigner::new(key, perspective),

@@ -51,6 +51,60 @@ pub struct Metrics {
     pub results_signed: IntCounter,
     /// The DNS client's metrics.
     pub dns: DnsMetrics,
+    /// The HTTP fetcher's metrics.
+    pub http: HttpMetrics,
+}
+
+/// Metrics of the HTTP fetcher (cheap to clone: each is a shared handle).
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    /// `mpic_node_http_requests_total{family,result}`: one per address tried, by address family
+    /// (`ipv4`, `ipv6`) and result (`answered`, `connect_failed`, `http_error`, `timeout`).
+    pub requests: IntCounterVec,
+    /// `mpic_node_http_connections_total{reused}`: connections used, `true` from the pool.
+    pub connections: IntCounterVec,
+}
+
+impl HttpMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_http_requests_total",
+                "HTTP requests (one per address tried) by address family and result",
+            ),
+            &["family", "result"],
+        )?;
+        let connections = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_http_connections_total",
+                "HTTP connections used, by whether they came from the idle pool",
+            ),
+            &["reused"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
+        Ok(Self {
+            requests,
+            connections,
+        })
+    }
+
+    /// Metrics registered in a private registry (tests and tools that need no exposition).
+    pub fn unregistered() -> Result<Self, prometheus::Error> {
+        Self::new(&Registry::new())
+    }
+
+    /// Counts one request to an address of `family`.
+    pub fn count_request(&self, ipv6: bool, result: &'static str) {
+        let family = if ipv6 { "ipv6" } else { "ipv4" };
+        self.requests.with_label_values(&[family, result]).inc();
+    }
+
+    /// Counts one connection used.
+    pub fn count_connection(&self, reused: bool) {
+        let label = if reused { "true" } else { "false" };
+        self.connections.with_label_values(&[label]).inc();
+    }
 }
 
 /// Metrics of the DNS client (cheap to clone: each is a shared handle).
@@ -248,6 +302,7 @@ impl Metrics {
         registry.register(Box::new(check_duration.clone()))?;
         registry.register(Box::new(results_signed.clone()))?;
         let dns = DnsMetrics::new(&registry)?;
+        let http = HttpMetrics::new(&registry)?;
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -264,6 +319,7 @@ impl Metrics {
             check_duration,
             results_signed,
             dns,
+            http,
         }))
     }
 

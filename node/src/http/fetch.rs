@@ -246,6 +246,7 @@ pub struct Fetcher {
     options: FetchOptions,
     tls: Arc<rustls::ClientConfig>,
     pool: Option<Pool>,
+    metrics: Option<crate::metrics::HttpMetrics>,
 }
 
 impl Fetcher {
@@ -260,7 +261,25 @@ impl Fetcher {
             tls: tls_client()?,
             options,
             pool,
+            metrics: None,
         })
+    }
+
+    /// Counts requests and connections in these metrics.
+    pub fn with_metrics(mut self, metrics: crate::metrics::HttpMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, address: SocketAddr, result: &Result<HopAnswer, FetchError>) {
+        if let Some(metrics) = &self.metrics {
+            let label = match result {
+                Ok(_) => "answered",
+                Err(FetchError::Timeout { .. }) => "timeout",
+                Err(_) => "http_error",
+            };
+            metrics.count_request(address.is_ipv6(), label);
+        }
     }
 
     /// The options in force.
@@ -397,6 +416,10 @@ impl Fetcher {
                     .await
                 {
                     hop.reused = true;
+                    if let Some(metrics) = &self.metrics {
+                        metrics.count_connection(true);
+                        metrics.count_request(address.is_ipv6(), "answered");
+                    }
                     return Ok(answer);
                 }
             }
@@ -404,6 +427,9 @@ impl Fetcher {
             {
                 Ok(stream) => stream,
                 Err(error) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.count_request(address.is_ipv6(), "connect_failed");
+                    }
                     hop.attempts.push(Attempt { address, error });
                     if Instant::now() >= hop_deadline {
                         return Err(FetchError::Timeout {
@@ -415,10 +441,18 @@ impl Fetcher {
                 }
             };
             hop.address = Some(address);
-            let connection = handshake(options, stream, address, url, hop_deadline).await?;
-            return self
-                .exchange(&target, connection, address, &key, hop_deadline, hop)
-                .await;
+            if let Some(metrics) = &self.metrics {
+                metrics.count_connection(false);
+            }
+            let result = match handshake(options, stream, address, url, hop_deadline).await {
+                Ok(connection) => {
+                    self.exchange(&target, connection, address, &key, hop_deadline, hop)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            self.count(address, &result);
+            return result;
         }
         Err(FetchError::Connection {
             host: host.to_owned(),

@@ -748,4 +748,11 @@ async fn http_01_over_quic_is_signed_and_counted() {
         1.0,
     )
     .unwrap();
+    node.wait_for_metric(
+        "mpic_node_http_requests_total{family=\"ipv4\",result=\"answered\"}",
+        1.0,
+    )
+    .unwrap();
+    node.wait_for_metric("mpic_node_http_connections_total{reused=\"false\"}", 1.0)
+        .unwrap();
 }
