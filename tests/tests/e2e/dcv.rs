@@ -215,7 +215,7 @@ async fn dns_methods_pass_and_fail_through_the_cli() {
         ),
         (
             "dns01.test",
-            vec!["--method", "acme-http-01", "--token", "t"],
+            vec!["--method", "x-future-method", "--token", "t"],
             Some("unsupported"),
         ),
     ];
