@@ -11,9 +11,8 @@
 //! its own fresh lookup resolved to that same address. Off, every hop dials afresh and sends
 //! `Connection: close`, as Boulder and Open MPIC do.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Empty};
@@ -21,12 +20,14 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use mpic_protocol::DnssecStatus;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use url::Url;
 
 use super::address;
+use super::connect::{dial_tcp, resolve};
+use super::pool::{AbortOnDrop, Connection, Pool, PoolKey};
 use super::redirect::{self, RedirectError, RedirectPolicy};
+use super::tls::tls_client;
 use crate::dns::Resolver;
 
 /// How the fetcher behaves.
@@ -252,11 +253,9 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher with these options.
     pub fn new(options: FetchOptions) -> Result<Self, rustls::Error> {
-        let pool = options.reuse_connections.then(|| Pool {
-            idle: Mutex::default(),
-            timeout: options.idle_timeout,
-            max: options.max_idle_connections,
-        });
+        let pool = options
+            .reuse_connections
+            .then(|| Pool::new(options.idle_timeout, options.max_idle_connections));
         Ok(Self {
             tls: tls_client()?,
             options,
@@ -571,214 +570,7 @@ struct Request<'a> {
     https: bool,
 }
 
-/// An HTTP/1.1 connection: the request sender and the task driving it (aborted on drop).
-struct Connection {
-    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-    _driver: AbortOnDrop,
-}
-
-/// (Resolved address and port, TLS server name for https).
-type PoolKey = (SocketAddr, Option<String>);
-
-/// Idle connections, newest last per key; expired ones are dropped when met.
-#[derive(Default)]
-struct Pool {
-    idle: Mutex<HashMap<PoolKey, Vec<(Instant, Connection)>>>,
-    timeout: Duration,
-    max: usize,
-}
-
-impl std::fmt::Debug for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool")
-            .field("idle", &self.len())
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-impl Pool {
-    fn len(&self) -> usize {
-        self.idle
-            .lock()
-            .map(|idle| idle.values().map(Vec::len).sum())
-            .unwrap_or(0)
-    }
-
-    fn take(&self, key: &PoolKey) -> Option<Connection> {
-        let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(key)?;
-        let now = Instant::now();
-        let mut found = None;
-        while let Some((since, connection)) = list.pop() {
-            if now.duration_since(since) < self.timeout && !connection.sender.is_closed() {
-                found = Some(connection);
-                break;
-            }
-        }
-        if list.is_empty() {
-            idle.remove(key);
-        }
-        found
-    }
-
-    fn put(&self, key: PoolKey, connection: Connection) {
-        if connection.sender.is_closed() {
-            return;
-        }
-        let Ok(mut idle) = self.idle.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        let mut count = 0;
-        idle.retain(|_, list| {
-            list.retain(|(since, c)| {
-                now.duration_since(*since) < self.timeout && !c.sender.is_closed()
-            });
-            count += list.len();
-            !list.is_empty()
-        });
-        if count < self.max {
-            idle.entry(key).or_default().push((now, connection));
-        }
-    }
-}
-
-/// Why a host's addresses cannot be used (shared by the fetcher and the TLS-ALPN prober).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResolveError {
-    /// The host is not a valid DNS name.
-    BadHost(String),
-    /// The lookups failed.
-    Dns(String),
-    /// A lookup was DNSSEC-bogus.
-    Dnssec(String),
-    /// No address, or only reserved ones.
-    NoAddress(String),
-}
-
-impl ResolveError {
-    fn into_fetch_error(self, url: &str) -> FetchError {
-        let host = Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        match self {
-            ResolveError::BadHost(reason) => FetchError::BadUrl {
-                url: url.to_owned(),
-                reason,
-            },
-            ResolveError::Dns(detail) => FetchError::Dns { host, detail },
-            ResolveError::Dnssec(detail) => FetchError::Dnssec { host, detail },
-            ResolveError::NoAddress(detail) => FetchError::NoAddress { host, detail },
-        }
-    }
-}
-
-/// The addresses of `host` from fresh AAAA (when `use_ipv6`) and A lookups, IPv6 first, reserved
-/// ones removed unless `allow_private`; with the weakest DNSSEC status of the lookups.
-pub async fn resolve<R: Resolver>(
-    resolver: &R,
-    host: &str,
-    use_ipv6: bool,
-    allow_private: bool,
-    deadline: Instant,
-) -> Result<(Vec<IpAddr>, Option<DnssecStatus>), ResolveError> {
-    let name = hickory_proto::rr::Name::from_ascii(format!("{}.", host.trim_end_matches('.')))
-        .map_err(|error| ResolveError::BadHost(format!("host {host:?}: {error}")))?;
-    let (v6, v4) = tokio::join!(
-        async {
-            if use_ipv6 {
-                Some(
-                    resolver
-                        .lookup(&name, hickory_proto::rr::RecordType::AAAA, deadline)
-                        .await,
-                )
-            } else {
-                None
-            }
-        },
-        resolver.lookup(&name, hickory_proto::rr::RecordType::A, deadline)
-    );
-    let mut found = Vec::new();
-    let mut failures = Vec::new();
-    let mut statuses = Vec::new();
-    for result in [v6, Some(v4)].into_iter().flatten() {
-        match result {
-            Ok(lookup) => {
-                if lookup.dnssec == Some(DnssecStatus::Bogus) {
-                    return Err(ResolveError::Dnssec(
-                        lookup.dnssec_detail.unwrap_or_else(|| "bogus".into()),
-                    ));
-                }
-                statuses.extend(lookup.dnssec);
-                found.extend(
-                    lookup
-                        .records
-                        .iter()
-                        .filter_map(|record| record.data.ip_addr()),
-                );
-            }
-            Err(error) => failures.push(error.to_string()),
-        }
-    }
-    let dnssec = crate::dns::worst_status(statuses.into_iter());
-    if found.is_empty() && !failures.is_empty() {
-        return Err(ResolveError::Dns(failures.join("; ")));
-    }
-    let mut refused = Vec::new();
-    found.retain(|ip| match address::check_target(*ip, allow_private) {
-        Ok(()) => true,
-        Err(reason) => {
-            refused.push(reason);
-            false
-        }
-    });
-    if found.is_empty() {
-        return Err(ResolveError::NoAddress(if refused.is_empty() {
-            "no A or AAAA records".to_owned()
-        } else {
-            refused.join("; ")
-        }));
-    }
-    found.sort_by_key(|ip| ip.is_ipv4());
-    found.dedup();
-    Ok((found, dnssec))
-}
-
 type HopAnswer = (u16, Option<String>, Fetched);
-
-/// Opens a TCP connection to `address` from the configured egress address, by `deadline`. The
-/// error text says what an operator would check.
-pub async fn dial_tcp(
-    address: SocketAddr,
-    egress_ipv4: Option<IpAddr>,
-    egress_ipv6: Option<IpAddr>,
-    deadline: Instant,
-) -> Result<TcpStream, String> {
-    let (socket, egress) = match address {
-        SocketAddr::V4(_) => (tokio::net::TcpSocket::new_v4(), egress_ipv4),
-        SocketAddr::V6(_) => (tokio::net::TcpSocket::new_v6(), egress_ipv6),
-    };
-    let socket = socket.map_err(|error| format!("cannot open a socket: {error}"))?;
-    if let Some(egress) = egress {
-        socket
-            .bind(SocketAddr::new(egress, 0))
-            .map_err(|error| format!("cannot bind the egress address {egress}: {error}"))?;
-    }
-    let started = Instant::now();
-    match timeout_at(deadline, socket.connect(address)).await {
-        Ok(Ok(tcp)) => {
-            let _ = tcp.set_nodelay(true);
-            Ok(tcp)
-        }
-        Ok(Err(error)) => Err(format!("connect failed: {error}")),
-        Err(_) => Err(format!(
-            "connect timed out after {} ms (firewall or geo-block?)",
-            started.elapsed().as_millis()
-        )),
-    }
-}
 
 async fn connect(
     tls: &Arc<rustls::ClientConfig>,
@@ -840,74 +632,5 @@ async fn handshake(
             url: url.to_string(),
             stage: "HTTP handshake",
         }),
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A TLS client for https hops: TLS 1.2 and 1.3 with ring, certificates **not** verified (the
-/// BRs ask for control of the name, not a valid certificate; Let's Encrypt does the same), but
-/// handshake signatures still checked.
-pub fn tls_client() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -2,5 +2,8 @@
 //! (`redirect`), both pure, and the fetcher that applies them (`fetch`).
 
 pub mod address;
+pub mod connect;
 pub mod fetch;
+mod pool;
 pub mod redirect;
+pub mod tls;

@@ -16,3 +16,4 @@ mod overload;
 mod protocol;
 mod support;
 mod web;
+mod web_paths;

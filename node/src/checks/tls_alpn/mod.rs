@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use certificate::Identifier;
 
 use crate::dns::Resolver;
-use crate::http::fetch::{self, FetchOptions, ResolveError};
+use crate::http::connect::{self, ResolveError};
+use crate::http::fetch::FetchOptions;
 use crate::signing::CheckReport;
 
 /// The digest the acmeIdentifier must carry: SHA-256 of `key_authorization`, or `expected` as 64
@@ -119,7 +120,7 @@ async fn run<R: Resolver>(
             vec![*ip]
         }
         Identifier::Dns(name) => {
-            let (ips, dnssec) = fetch::resolve(
+            let (ips, dnssec) = connect::resolve(
                 resolver,
                 name,
                 options.use_ipv6,
@@ -152,7 +153,7 @@ async fn run<R: Resolver>(
     for ip in ips {
         let address = SocketAddr::new(ip, port);
         let connect_deadline = deadline.min(Instant::now() + options.connect_timeout);
-        let tcp = match fetch::dial_tcp(
+        let tcp = match connect::dial_tcp(
             address,
             options.egress_ipv4,
             options.egress_ipv6,
