@@ -1,11 +1,19 @@
-//! `mpic-bench`: the load harness. `dns` measures the node's DNS client against the loopback
-//! fixture authoritative server (and, with `--dnsperf`, the C load generator against the same
-//! server for comparison). `engine` drives the check engine in-process (no transport). The full validation harness (`loopback`, `remote`) follows in the
-//! bench issue.
+//! `mpic-bench`: the load harness. `loopback` (self-contained: fixtures, a node in-process or
+//! the real binary, a primary over QUIC verifying every signature) and `remote` (running nodes)
+//! drive validations and measure throughput, latency, CPU and memory; `zone` prints the zone an
+//! external authoritative server must serve. `dns` measures the node's DNS client (and, with
+//! `--dnsperf`, the C load generator) against the fixture; `engine` the check engine
+//! in-process; `dnssec` validated against unvalidated lookups.
 
 mod dns;
 mod dnssec;
 mod engine;
+mod fixture;
+mod harness;
+mod load;
+mod report;
+mod subject;
+mod workload;
 
 use std::process::ExitCode;
 
@@ -23,6 +31,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validations at a node started here, against loopback fixtures (the default harness).
+    Loopback(Box<harness::LoopbackArgs>),
+    /// Validations at running nodes.
+    Remote(Box<harness::RemoteArgs>),
+    /// Print the zone an external authoritative server must serve for `loopback --dns`.
+    Zone(harness::ZoneArgs),
     /// DNS client throughput against the loopback fixture server.
     Dns(dns::DnsArgs),
     /// Check engine throughput in-process (no transport) against the fixture server.
@@ -45,6 +59,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Loopback(args) => harness::loopback(*args).await,
+            Command::Remote(args) => harness::remote(*args).await,
+            Command::Zone(args) => {
+                harness::zone(&args);
+                Ok(())
+            }
             Command::Dns(args) => dns::run(args).await,
             Command::Engine(args) => engine::run(args).await,
             Command::Dnssec(args) => dnssec::run(args).await,

@@ -1,0 +1,115 @@
+//! The loopback fixtures of a load run — the authoritative DNS server with the generated zone
+//! and the HTTP server answering http-01 — on one thread of their own, so their CPU can be told
+//! apart from the node's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use mpic_tests::dns_server::{Behaviour, DnsServer, Rule, ZoneText};
+use mpic_tests::http_server::{HttpServer, Route};
+
+use crate::workload::{KEY_AUTHORIZATION, ORIGIN, TOKEN};
+
+/// Running fixtures; stopped when dropped.
+pub(crate) struct Fixture {
+    /// The DNS server's address (UDP and TCP).
+    pub(crate) dns: SocketAddr,
+    /// The HTTP server's address.
+    pub(crate) http: SocketAddr,
+    /// `/proc/<pid>/task/<tid>/stat` of the fixture thread.
+    pub(crate) stat_path: String,
+    server: Arc<DnsServer>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Fixture {
+    /// Queries the DNS fixture has received.
+    pub(crate) fn dns_queries(&self) -> u64 {
+        self.server.query_count()
+    }
+
+    /// Starts the fixtures with `zone` text; every DNS answer waits `dns_delay` when set (to
+    /// keep validations in flight for memory measurements).
+    pub(crate) fn start(zone: String, dns_delay: Option<Duration>) -> anyhow::Result<Self> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("bench-fixture".into())
+            .spawn(move || {
+                let stat = std::fs::read_link("/proc/thread-self")
+                    .map(|path| format!("/proc/{}/stat", path.to_string_lossy()))
+                    .unwrap_or_default();
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(anyhow::anyhow!("fixture runtime: {error}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let started = async {
+                        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+                        let server = DnsServer::start(
+                            loopback,
+                            &[ZoneText {
+                                origin: ORIGIN,
+                                text: &zone,
+                            }],
+                        )
+                        .await?;
+                        if let Some(delay) = dns_delay {
+                            server.set_rules(vec![Rule {
+                                suffix: ".".into(),
+                                record_type: None,
+                                behaviour: Behaviour::Delay(delay),
+                            }]);
+                        }
+                        let http = HttpServer::start(loopback).await?;
+                        http.route(
+                            &format!("/.well-known/acme-challenge/{TOKEN}"),
+                            Route::ok(KEY_AUTHORIZATION),
+                        );
+                        anyhow::Ok((Arc::new(server), http))
+                    };
+                    match started.await {
+                        Ok((server, http)) => {
+                            let _ = ready_tx.send(Ok((
+                                server.address(),
+                                http.address(),
+                                Arc::clone(&server),
+                                stat,
+                            )));
+                            let _ = stop_rx.await;
+                            drop(http);
+                        }
+                        Err(error) => {
+                            let _ = ready_tx.send(Err(error));
+                        }
+                    }
+                });
+            })?;
+        let (dns, http, server, stat_path) = ready_rx
+            .recv_timeout(Duration::from_secs(300))
+            .context("the fixtures did not start")??;
+        Ok(Self {
+            dns,
+            http,
+            stat_path,
+            server,
+            stop: Some(stop_tx),
+        })
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
