@@ -8,12 +8,12 @@ SMOKE_FUZZ_SECONDS ?= 5
 FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier
 MAX_LINES  ?= 700
 
-.PHONY: run test fmt-check clippy doc build unit fuzz-smoke fuzz stress bench line-cap
+.PHONY: run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
 
 run:
 	$(CARGO) run --locked -p mpic-node -- run
 
-test: fmt-check clippy doc build unit fuzz-smoke line-cap
+test: fmt-check clippy doc build unit bench-smoke fuzz-smoke line-cap
 	@echo "make test: all gates passed"
 
 fmt-check:
@@ -53,7 +53,20 @@ fuzz:
 stress: build
 	$(CARGO) test --locked --workspace --all-features -- --ignored stress_
 
+# A tiny load run through every path (QUIC to an in-process node, the real binary, the engine):
+# mpic-bench exits non-zero on any failed check or a zero rate.
+BENCH_SMOKE := --names 300 --count 150 --concurrency 8 --sans 2 --quiet --mix caa=40,dns-01=30,dns-change=10,http-01=20
+bench-smoke: build
+	target/debug/mpic-bench loopback $(BENCH_SMOKE)
+	target/debug/mpic-bench loopback $(BENCH_SMOKE) --node-bin target/debug/mpic-node
+	target/debug/mpic-bench loopback $(BENCH_SMOKE) --engine
+
+# The standard sweep (release build): the highest rate whose p99 stays under 10 ms, and the
+# Criterion benchmarks of signing.
 bench:
+	$(CARGO) build --locked --release -p mpic-bench -p mpic-node
+	target/release/mpic-bench loopback --sweep --mix caa=70,dns-01=20,http-01=10 \
+		--json target/bench-sweep.json --svg target/bench-sweep.svg
 	$(CARGO) bench --locked -p mpic-protocol
 
 # House rule: no source file over ~600 lines of non-test code (tests.rs files are exempt).

@@ -283,13 +283,17 @@ async fn drive(
         progress: false,
         ..plan.clone()
     };
-    let warm_count = if memory.is_some() { 1 } else { 2_000 };
+    let warm_count = if memory.is_some() {
+        1
+    } else {
+        load.count.unwrap_or(2_000).min(2_000)
+    };
     load::phase(
         &driver,
         &warm,
         meters,
         Shape::Closed(16),
-        Duration::from_secs(30),
+        Duration::from_secs(10),
         Some(warm_count),
         1 << 40,
     )

@@ -188,8 +188,11 @@ pub(crate) struct PhaseReport {
     pub(crate) passed: u64,
     /// Checks per second.
     pub(crate) checks_per_second: f64,
-    /// Request latency percentiles, milliseconds: p50, p90, p99, p99.9, max.
+    /// Request latency percentiles, milliseconds: p50, p90, p99, p99.9, max. Open loop: from
+    /// each request's scheduled start.
     pub(crate) latency_ms: BTreeMap<String, f64>,
+    /// The same percentiles from each request's actual send (service time).
+    pub(crate) service_ms: BTreeMap<String, f64>,
     /// Failures and errors by kind.
     pub(crate) errors: BTreeMap<String, u64>,
     /// Node CPU µs per check.
@@ -218,6 +221,7 @@ impl PhaseReport {
 
 struct Shared {
     histogram: Mutex<Histogram<u64>>,
+    service: Mutex<Histogram<u64>>,
     requests: AtomicU64,
     checks: AtomicU64,
     passed: AtomicU64,
@@ -226,12 +230,13 @@ struct Shared {
 }
 
 impl Shared {
-    fn record(&self, latency: Duration, verdicts: Vec<Verdict>) {
-        let micros = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
+    fn record(&self, latency: Duration, service: Duration, verdicts: Vec<Verdict>) {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
         if let Ok(mut histogram) = self.histogram.lock() {
-            histogram.saturating_record(micros);
+            histogram.saturating_record(micros(latency));
+        }
+        if let Ok(mut histogram) = self.service.lock() {
+            histogram.saturating_record(micros(service));
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.checks
@@ -275,6 +280,7 @@ pub(crate) async fn phase(
 ) -> anyhow::Result<PhaseReport> {
     let shared = Arc::new(Shared {
         histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
+        service: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         requests: AtomicU64::new(0),
         checks: AtomicU64::new(0),
         passed: AtomicU64::new(0),
@@ -351,7 +357,7 @@ pub(crate) async fn phase(
                             let targets = shared.targets(&plan);
                             let began = Instant::now();
                             let verdicts = driver.send(targets, plan.timeout).await;
-                            shared.record(began.elapsed(), verdicts);
+                            shared.record(began.elapsed(), began.elapsed(), verdicts);
                         }
                     });
                 }
@@ -377,9 +383,12 @@ pub(crate) async fn phase(
                         (Arc::clone(driver), Arc::clone(&shared), plan.clone());
                     tasks.spawn(async move {
                         let targets = shared.targets(&plan);
+                        let began = Instant::now();
                         let verdicts = driver.send(targets, plan.timeout).await;
-                        // From the intended start: time spent queued behind a slow node counts.
-                        shared.record(intended.elapsed(), verdicts);
+                        // From the intended start: time spent queued behind a slow node counts
+                        // (and so does the harness timer's lateness, up to ~1 ms); the service
+                        // time, from the actual send, is kept apart.
+                        shared.record(intended.elapsed(), began.elapsed(), verdicts);
                     });
                 }
             }
@@ -399,14 +408,13 @@ pub(crate) async fn phase(
         .lock()
         .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?
         .clone();
-    let ms = |micros: u64| micros as f64 / 1000.0;
-    let latency_ms = BTreeMap::from([
-        ("p50".to_owned(), ms(histogram.value_at_quantile(0.50))),
-        ("p90".to_owned(), ms(histogram.value_at_quantile(0.90))),
-        ("p99".to_owned(), ms(histogram.value_at_quantile(0.99))),
-        ("p99.9".to_owned(), ms(histogram.value_at_quantile(0.999))),
-        ("max".to_owned(), ms(histogram.max())),
-    ]);
+    let service = shared
+        .service
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?
+        .clone();
+    let latency_ms = percentiles(&histogram);
+    let service_ms = percentiles(&service);
     let (shape_name, level) = match shape {
         Shape::Closed(concurrency) => ("closed", concurrency as f64),
         Shape::Open(rate) => ("open", rate),
@@ -420,6 +428,7 @@ pub(crate) async fn phase(
         passed: shared.passed.load(Ordering::Relaxed),
         checks_per_second: checks as f64 / seconds.max(1e-9),
         latency_ms,
+        service_ms,
         errors: shared.errors.lock().map(|e| e.clone()).unwrap_or_default(),
         node_cpu_us_per_check: per_check(cpu_before, (meters.node_cpu)()),
         fixture_cpu_us_per_check: per_check(fixture_before, (meters.fixture_cpu)()),
@@ -429,4 +438,15 @@ pub(crate) async fn phase(
             .map(|(before, after)| (after - before) as f64 / seconds.max(1e-9)),
         not_sent,
     })
+}
+
+fn percentiles(histogram: &Histogram<u64>) -> BTreeMap<String, f64> {
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    BTreeMap::from([
+        ("p50".to_owned(), ms(histogram.value_at_quantile(0.50))),
+        ("p90".to_owned(), ms(histogram.value_at_quantile(0.90))),
+        ("p99".to_owned(), ms(histogram.value_at_quantile(0.99))),
+        ("p99.9".to_owned(), ms(histogram.value_at_quantile(0.999))),
+        ("max".to_owned(), ms(histogram.max())),
+    ])
 }

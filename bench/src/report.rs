@@ -23,16 +23,17 @@ pub(crate) fn table(title: &str, report: &PhaseReport) -> String {
         report.checks, report.seconds, report.requests, report.passed
     );
     let _ = writeln!(text, "  checks/s         {:.0}", report.checks_per_second);
-    let latency: Vec<String> = ["p50", "p90", "p99", "p99.9", "max"]
-        .iter()
-        .map(|key| {
-            format!(
-                "{key} {:.3}",
-                report.latency_ms.get(*key).copied().unwrap_or(0.0)
-            )
-        })
-        .collect();
-    let _ = writeln!(text, "  latency ms       {}", latency.join("  "));
+    let row = |map: &std::collections::BTreeMap<String, f64>| {
+        ["p50", "p90", "p99", "p99.9", "max"]
+            .iter()
+            .map(|key| format!("{key} {:.3}", map.get(*key).copied().unwrap_or(0.0)))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let _ = writeln!(text, "  latency ms       {}", row(&report.latency_ms));
+    if report.shape == "open" {
+        let _ = writeln!(text, "  service ms       {}", row(&report.service_ms));
+    }
     if report.errors.is_empty() {
         let _ = writeln!(text, "  failures         none");
     } else {

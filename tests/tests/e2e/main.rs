@@ -7,6 +7,7 @@
 )]
 
 mod auth;
+mod bench;
 mod caa;
 mod dcv;
 mod dns;
