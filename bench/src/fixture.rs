@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use mpic_tests::dns_server::{Behaviour, DnsServer, Rule, ZoneText};
 use mpic_tests::http_server::{HttpServer, Route};
 
-use crate::workload::{KEY_AUTHORIZATION, ORIGIN, TOKEN};
+use crate::workload::{KEY_AUTHORIZATION, ORIGIN, TLD_ZONE, TOKEN};
 
 /// Running fixtures; stopped when dropped.
 pub(crate) struct Fixture {
@@ -54,12 +54,20 @@ impl Fixture {
                 runtime.block_on(async move {
                     let started = async {
                         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+                        // The TLD too, so CAA climbs get a (cacheable) empty answer at `test.`
+                        // as they would at a real TLD, instead of REFUSED every time.
                         let server = DnsServer::start(
                             loopback,
-                            &[ZoneText {
-                                origin: ORIGIN,
-                                text: &zone,
-                            }],
+                            &[
+                                ZoneText {
+                                    origin: ORIGIN,
+                                    text: &zone,
+                                },
+                                ZoneText {
+                                    origin: "test.",
+                                    text: TLD_ZONE,
+                                },
+                            ],
                         )
                         .await?;
                         if let Some(delay) = dns_delay {

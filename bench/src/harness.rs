@@ -128,10 +128,14 @@ pub(crate) struct ZoneArgs {
     http_ip: IpAddr,
 }
 
-/// Prints the zone.
+/// Prints the zone (and, commented out, the parent zone `test.` the server must also serve).
 #[allow(clippy::print_stdout, reason = "the zone is the output")]
 pub(crate) fn zone(args: &ZoneArgs) {
     print!("{}", workload::zone(args.names, args.http_ip));
+    println!("; Also serve the parent zone test. (an empty TLD), e.g. from its own file:");
+    for line in workload::TLD_ZONE.lines() {
+        println!(";   {line}");
+    }
 }
 
 fn plan(load: &LoadArgs) -> anyhow::Result<Plan> {
@@ -186,7 +190,9 @@ pub(crate) async fn loopback(args: LoopbackArgs) -> anyhow::Result<()> {
             ..FetchOptions::default()
         };
         let dispatcher = Dispatcher::new(
-            crate::dns::client(local.dns, false),
+            // The cache as a node has it: names are fresh (1 s TTLs, used round-robin), a parent shared
+            // by every name (the CAA at bench.test) is cached for its TTL.
+            crate::dns::client(local.dns, true),
             WebClients::new(fetch)?,
         );
         let own = fixture_cpu.clone();

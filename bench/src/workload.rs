@@ -18,6 +18,9 @@ pub(crate) const KEY_AUTHORIZATION: &str = "bench-token.thumbprint";
 pub(crate) const RANDOM_VALUE: &str = "x-RandomValue0123456789abcdef";
 /// The zone's origin.
 pub(crate) const ORIGIN: &str = "bench.test.";
+/// The parent zone `test.`: empty but for its apex, so the CAA climb's TLD lookup is answered
+/// (NODATA, cached for the SOA minimum) as a real TLD's would be. An external server needs it too.
+pub(crate) const TLD_ZONE: &str = "@ 3600 IN SOA ns.bench.test. hostmaster.bench.test. 1 7200 3600 1209600 300\n@ 3600 IN NS ns.bench.test.\n";
 
 /// One kind of check in the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

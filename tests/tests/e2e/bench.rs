@@ -54,3 +54,85 @@ fn zone_prints_every_record_the_mix_needs() {
     }
     assert_eq!(zone.matches("_acme-challenge.").count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_drives_a_running_node_serving_the_bench_zone() {
+    use mpic_protocol::Rir;
+    use mpic_tests::dns_server::{DnsServer, ZoneText};
+    use mpic_tests::{NodeOptions, NodeProcess};
+
+    // The zone exactly as `mpic-bench zone` prints it, served by the fixture server.
+    let output = Command::new(binary_path("mpic-bench"))
+        .args(["zone", "--names", "50"])
+        .output()
+        .unwrap();
+    let zone = String::from_utf8(output.stdout).unwrap();
+    let tld = "@ 3600 IN SOA ns.bench.test. h.bench.test. 1 7200 3600 1209600 300\n@ 3600 IN NS ns.bench.test.\n";
+    let dns = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[
+            ZoneText {
+                origin: "bench.test.",
+                text: &zone,
+            },
+            ZoneText {
+                origin: "test.",
+                text: tld,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    let lab = crate::support::Lab::new();
+    let options = NodeOptions::new("remote-1", Rir::Lacnic).with(
+        "dns",
+        &format!(
+            "mode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"",
+            dns.address()
+        ),
+    );
+    let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
+    let spec = format!(
+        "id=remote-1,addr={},key={},rir=LACNIC",
+        node.quic,
+        node.verifying_key.to_base64()
+    );
+    let json = lab.dir.path().join("remote.json");
+    let output = tokio::task::spawn_blocking({
+        let (ca, cert, key) = (
+            lab.credentials.path("ca.pem"),
+            lab.credentials.path("primary.pem"),
+            lab.credentials.path("primary.key"),
+        );
+        let json = json.clone();
+        move || {
+            Command::new(binary_path("mpic-bench"))
+                .args([
+                    "remote", "--node", &spec, "--names", "50", "--count", "40", "--sans", "3",
+                ])
+                .args(["--mix", "caa=2,dns-01=1,dns-change=1", "--quiet", "--json"])
+                .arg(&json)
+                .arg("--ca")
+                .arg(ca)
+                .arg("--cert")
+                .arg(cert)
+                .arg("--key")
+                .arg(key)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stderr}{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["run"]["checks"], 120, "{report}");
+    assert_eq!(report["run"]["passed"], 120, "{report}");
+    assert_eq!(report["run"]["requests"], 40);
+    assert!(report["run"]["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+}
