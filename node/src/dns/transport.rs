@@ -221,15 +221,12 @@ impl Transport {
             self.metrics.errors.with_label_values(&["udp"]).inc();
             network(source)
         })?;
-        // Uninitialised capacity (no 64 KiB memset per query); a datagram larger than this is
-        // cut and then fails to parse, which only a server ignoring our 1232-byte EDNS size
-        // would send.
-        let mut buffer = Vec::with_capacity(MAX_UDP_RESPONSE);
         loop {
-            buffer.clear();
-            let received =
-                tokio::time::timeout_at(deadline, socket.recv_buf_from(&mut buffer)).await;
-            let (len, source) = match received {
+            // Wait for a datagram holding no buffer, so thousands of queries in flight cost no
+            // receive buffers; then read it into uninitialised capacity (no memset). A datagram
+            // larger than this is cut and then fails to parse, which only a server ignoring our
+            // 1232-byte EDNS size would send.
+            match tokio::time::timeout_at(deadline, socket.readable()).await {
                 Err(_) => {
                     self.metrics.timeouts.inc();
                     return Err(TransportError::Timeout {
@@ -238,11 +235,20 @@ impl Transport {
                     });
                 }
                 Ok(Err(source)) => {
+                    self.metrics.errors.with_label_values(&["udp"]).inc();
+                    return Err(network(source));
+                }
+                Ok(Ok(())) => {}
+            }
+            let mut buffer = Vec::with_capacity(MAX_UDP_RESPONSE);
+            let (len, source) = match socket.try_recv_buf_from(&mut buffer) {
+                Ok(pair) => pair,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(source) => {
                     // ICMP port unreachable shows up here as ECONNREFUSED: fail fast.
                     self.metrics.errors.with_label_values(&["udp"]).inc();
                     return Err(network(source));
                 }
-                Ok(Ok(pair)) => pair,
             };
             if source != server {
                 self.metrics.mismatched.with_label_values(&["source"]).inc();
