@@ -132,8 +132,24 @@ pub async fn run(
     }
     tracing::info!(quic = ?listening.quic, metrics = %listening.metrics, perspective = %config.perspective.id, "node ready");
     ready(&listening);
+    metrics.ready.set(1);
+    let notifier = Arc::new(crate::notify::Notifier::from_env());
+    notifier.notify("READY=1\nSTATUS=serving");
+    // Kept up through the drain too: the manager's watchdog still runs while we stop.
+    let watchdog = notifier.watchdog_interval().map(|interval| {
+        let notifier = Arc::clone(&notifier);
+        AbortOnDrop(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                ticks.tick().await;
+                notifier.notify("WATCHDOG=1");
+            }
+        }))
+    });
 
     shutdown.cancelled().await;
+    metrics.ready.set(0);
+    notifier.notify("STOPPING=1\nSTATUS=draining");
     // Drain: accept loops stop, connections stop taking streams, in-flight requests finish
     // within the grace period; then close every connection and stop metrics last.
     while accept_loops.join_next().await.is_some() {}
@@ -157,6 +173,16 @@ pub async fn run(
     }
     metrics_shutdown.cancel();
     let _ = metrics_task.await;
+    drop(watchdog);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod dns;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod oneshot;
 pub mod quic;
 pub mod shutdown;

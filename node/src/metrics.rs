@@ -1,5 +1,5 @@
 //! Every Prometheus metric the node exports, defined in one place and passed by `Arc`, and the
-//! metrics listener (`/metrics`, `/healthz`). Labels come from closed enums only: never a
+//! metrics listener (`/metrics`, `/healthz` for liveness, `/readyz` for readiness). Labels come from closed enums only: never a
 //! domain, address or URL.
 
 use std::convert::Infallible;
@@ -49,6 +49,9 @@ pub struct Metrics {
     pub check_duration: HistogramVec,
     /// `mpic_node_results_signed_total`: signed results produced.
     pub results_signed: IntCounter,
+    /// `mpic_node_ready`: 1 while serving (every listener bound, not draining), else 0; what
+    /// `/readyz` answers from.
+    pub ready: IntGauge,
     /// The DNS client's metrics.
     pub dns: DnsMetrics,
     /// The HTTP fetcher's metrics.
@@ -291,6 +294,11 @@ impl Metrics {
         )?;
         let results_signed =
             IntCounter::new("mpic_node_results_signed_total", "Signed results produced")?;
+        let ready = IntGauge::new(
+            "mpic_node_ready",
+            "1 while serving (listeners bound, not draining), else 0",
+        )?;
+        registry.register(Box::new(ready.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
         registry.register(Box::new(dangerous_options.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -318,6 +326,7 @@ impl Metrics {
             checks,
             check_duration,
             results_signed,
+            ready,
             dns,
             http,
         }))
@@ -333,7 +342,7 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on an already bound listener until `shutdown` is cancelled.
+/// Serves `/metrics`, `/healthz` and `/readyz` on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -381,10 +390,18 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
             metrics.render(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/readyz" if metrics.ready.get() == 1 => {
+            (StatusCode::OK, "text/plain", "ready\n".to_owned())
+        }
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready: starting or draining\n".to_owned(),
+        ),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics or /healthz\n".to_owned(),
+            "not found: try /metrics, /healthz or /readyz\n".to_owned(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -102,6 +102,8 @@ pub struct NodeOptions {
     pub rir: Rir,
     /// Extra TOML appended to tables, as `(table, lines)`.
     pub extra: Vec<(String, String)>,
+    /// Extra environment variables of the node process.
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeOptions {
@@ -111,7 +113,14 @@ impl NodeOptions {
             id: id.into(),
             rir,
             extra: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable of the node process.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     /// Adds `lines` to `[table]`.
@@ -233,6 +242,7 @@ impl NodeProcess {
             .arg("run")
             .arg("--config")
             .arg(config_path)
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

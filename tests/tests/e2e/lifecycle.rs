@@ -148,3 +148,48 @@ fn run_without_a_config_uses_the_embedded_loopback_default() {
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// Receives notifications until one contains `wanted` (or the socket's read timeout).
+fn wait_for_notification(socket: &std::os::unix::net::UnixDatagram, wanted: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 512];
+    while let Ok(n) = socket.recv(&mut buffer) {
+        let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        let found = message.lines().any(|line| line == wanted);
+        seen.push(message);
+        if found {
+            return seen;
+        }
+    }
+    panic!("no {wanted} notification; saw {seen:?}");
+}
+
+#[test]
+fn systemd_notify_ready_watchdog_stopping_and_readyz() {
+    let lab = Lab::new();
+    let path = lab.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let options = NodeOptions::new("notify-node", Rir::Arin)
+        .with_env("NOTIFY_SOCKET", &path.to_string_lossy())
+        .with_env("WATCHDOG_USEC", "200000");
+    let mut node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
+    let first = wait_for_notification(&socket, "READY=1");
+    assert_eq!(first.len(), 1, "READY=1 comes first: {first:?}");
+    assert_eq!(
+        mpic_tests::node::http_get(node.metrics, "/readyz").unwrap(),
+        "ready\n"
+    );
+    assert_eq!(node.metric("mpic_node_ready").unwrap(), 1.0);
+    // WatchdogSec=200ms: a ping at least every 100 ms.
+    wait_for_notification(&socket, "WATCHDOG=1");
+    let status = node.terminate().unwrap();
+    assert!(status.success(), "{status:?}");
+    let stopping = wait_for_notification(&socket, "STOPPING=1");
+    assert!(
+        stopping.iter().any(|m| m.contains("STATUS=draining")),
+        "{stopping:?}"
+    );
+}
