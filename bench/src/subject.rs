@@ -107,7 +107,7 @@ fn config_text(dir: &Path, paths: &DevPaths, local: &LocalNode) -> String {
          [state]\ndirectory = \"{}\"\n\
          [dns]\nmode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\n\
          [http]\nreuse_connections = {}\n\
-         [dangerous]\nallow_private_targets = true\nhttp_port = {}\n",
+         [dangerous]\nallow_private_targets = true\nhttp_port = {}\ndisable_audit_log = true\n",
         paths.node_certificate.display(),
         paths.node_key.display(),
         paths.ca_certificate.display(),

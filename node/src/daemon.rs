@@ -83,7 +83,27 @@ pub async fn run(
     let mut web = crate::dispatch::WebClients::new(config.http.fetch_options(&config.dangerous))
         .context("setting up the HTTP and TLS-ALPN clients ([http] table)")?;
     web.fetcher = web.fetcher.with_metrics(metrics.http.clone());
+    let audit = Arc::new(
+        crate::audit::AuditLog::open(config.audit.clone())
+            .context("opening the audit log ([audit] path)")?,
+    );
+    // SIGHUP reopens the audit file (after logrotate moved it). Installed before serving: an
+    // unhandled SIGHUP would end the process.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    let reopen = Arc::clone(&audit);
+    let _hangup_task = AbortOnDrop(tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match reopen.reopen() {
+                Ok(()) => tracing::info!("SIGHUP: audit log reopened"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: audit log not reopened; still writing to the old file")
+                }
+            }
+        }
+    }));
     let service = Arc::new(Service {
+        audit: Arc::clone(&audit),
         limits: config.limits.clone(),
         signer: ResultSigner::new(key, perspective),
         dispatcher: Dispatcher::new(dns, web),

@@ -2,6 +2,7 @@
 //! (CA/Browser Forum BR 3.2.2.9). See `ARCHITECTURE.md` for the map of modules.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod checks;
 pub mod config;
 pub mod credentials;

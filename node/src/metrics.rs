@@ -49,6 +49,8 @@ pub struct Metrics {
     pub check_duration: HistogramVec,
     /// `mpic_node_results_signed_total`: signed results produced.
     pub results_signed: IntCounter,
+    /// `mpic_node_audit_write_errors_total`: audit lines that could not be written.
+    pub audit_write_errors: IntCounter,
     /// `mpic_node_ready`: 1 while serving (every listener bound, not draining), else 0; what
     /// `/readyz` answers from.
     pub ready: IntGauge,
@@ -299,6 +301,11 @@ impl Metrics {
             "1 while serving (listeners bound, not draining), else 0",
         )?;
         registry.register(Box::new(ready.clone()))?;
+        let audit_write_errors = IntCounter::new(
+            "mpic_node_audit_write_errors_total",
+            "Audit log lines that could not be written",
+        )?;
+        registry.register(Box::new(audit_write_errors.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
         registry.register(Box::new(dangerous_options.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -327,6 +334,7 @@ impl Metrics {
             check_duration,
             results_signed,
             ready,
+            audit_write_errors,
             dns,
             http,
         }))

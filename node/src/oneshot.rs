@@ -219,6 +219,7 @@ fn configs(
                 allow_private_targets: false,
                 http_port: None,
                 https_port: None,
+                disable_audit_log: false,
             },
         ),
     };

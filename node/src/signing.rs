@@ -48,7 +48,8 @@ impl ResultSigner {
         &self.perspective
     }
 
-    /// Signs the result for `request.targets[index]`.
+    /// Signs the result for `request.targets[index]`; returns the signed result and the payload
+    /// it carries (for the audit log).
     pub fn sign(
         &self,
         request: &Request,
@@ -56,7 +57,7 @@ impl ResultSigner {
         received_unix_ms: u64,
         completed_unix_ms: u64,
         report: CheckReport,
-    ) -> Result<SignedResult, SignError> {
+    ) -> Result<(SignedResult, ResultPayload), SignError> {
         let target = request
             .targets
             .get(index)
@@ -82,6 +83,7 @@ impl ResultSigner {
             evidence: report.evidence,
             key_id: self.key.key_id().to_string(),
         };
-        Ok(self.key.sign(&payload)?)
+        let signed = self.key.sign(&payload)?;
+        Ok((signed, payload))
     }
 }

@@ -341,6 +341,18 @@ impl NodeProcess {
         bail!("{sample} is {last:?}, expected {value}")
     }
 
+    /// Sends `signal` (e.g. `HUP`) to the node process.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let child = self.child.as_ref().context("already stopped")?;
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -{signal} failed");
+        }
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits for the exit status on a thread, so async tests can keep talking
     /// to the node while it drains.
     pub fn terminate_async(

@@ -173,6 +173,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// `[http]`: the HTTP fetcher and the TLS-ALPN prober.
     pub http: HttpConfig,
+    /// `[audit]`: where the audit log goes (with `[dangerous] disable_audit_log`).
+    pub audit: crate::audit::AuditDestination,
 }
 
 /// `[perspective]`.
@@ -287,6 +289,8 @@ pub struct DangerousConfig {
     pub http_port: Option<u16>,
     /// Dial this port instead of TCP 443 (test labs).
     pub https_port: Option<u16>,
+    /// Write no audit log (benchmarks only).
+    pub disable_audit_log: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,6 +404,7 @@ impl Config {
             allow_private_targets,
             http_port,
             https_port,
+            disable_audit_log,
         } = self.dangerous;
         [
             (
@@ -409,6 +414,7 @@ impl Config {
             (allow_private_targets, "dangerous.allow_private_targets"),
             (http_port.is_some(), "dangerous.http_port"),
             (https_port.is_some(), "dangerous.https_port"),
+            (disable_audit_log, "dangerous.disable_audit_log"),
         ]
         .into_iter()
         .filter_map(|(enabled, name)| enabled.then_some(name))

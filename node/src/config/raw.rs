@@ -44,6 +44,17 @@ pub(super) struct RawConfig {
     /// The HTTP fetcher and TLS-ALPN prober; every key has a default.
     #[serde(default)]
     pub(super) http: RawHttp,
+    /// The audit log; every key has a default.
+    #[serde(default)]
+    pub(super) audit: RawAudit,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    /// Default: standard output. A file to append one JSON line per result to.
+    pub(super) path: Option<String>,
 }
 
 /// `[http]`.
@@ -228,6 +239,8 @@ pub(super) struct RawDangerous {
     pub(super) http_port: Option<i64>,
     /// Default: none. Dial this port where a check would dial TCP 443 (test labs).
     pub(super) https_port: Option<i64>,
+    /// Default `false`: write no audit log (benchmarks only).
+    pub(super) disable_audit_log: Option<bool>,
 }
 
 /// A duration as written in the file (`"30s"`, `"250ms"`), parsed later by `humantime` so a bad

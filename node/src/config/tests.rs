@@ -14,7 +14,8 @@ use super::*;
 const EXAMPLE: &str = include_str!("../../../deploy/mpic-node.example.toml");
 
 /// Every table the file format has, in the order the docs list them.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
+    "audit",
     "dns",
     "http",
     "perspective",
@@ -29,7 +30,8 @@ const TABLES: [&str; 11] = [
 ];
 
 /// Every key the file format has.
-const ALL_KEYS: [&str; 50] = [
+const ALL_KEYS: [&str; 51] = [
+    "dangerous.disable_audit_log",
     "http.user_agent",
     "http.max_body_bytes",
     "http.max_header_bytes",
@@ -84,7 +86,8 @@ const ALL_KEYS: [&str; 50] = [
 
 /// Keys that only make sense in some set-ups: the example shows them commented out
 /// (`# key = value`) under their table, with their documentation above.
-const COMMENTED_KEYS: [&str; 8] = [
+const COMMENTED_KEYS: [&str; 9] = [
+    "audit.path",
     "http.egress_ipv4",
     "http.egress_ipv6",
     "dangerous.http_port",
@@ -468,6 +471,7 @@ fn each_rule_rejects_a_bad_value_under_its_key() {
         ("http_egress_v6_in_v4", "http.egress_ipv4", "\"::1\"", "http.egress_ipv4"),
         ("http_port_zero", "dangerous.http_port", "0", "dangerous.http_port"),
         ("https_port_too_big", "dangerous.https_port", "65536", "dangerous.https_port"),
+        ("audit_path_empty", "audit.path", "\"\"", "audit.path"),
     ];
     for (name, key, value, expected_key) in cases {
         let found = problems(parse(&minimal_with(&[(key, value)])));
@@ -759,7 +763,10 @@ fn omitted_optional_keys_take_their_defaults() {
         dangerous,
         dns,
         http,
+        audit,
     } = config;
+    assert_eq!(audit, crate::audit::AuditDestination::Stdout);
+    assert!(!dangerous.disable_audit_log);
     assert_eq!(http, HttpConfig::default());
     assert_eq!(http.max_body_bytes, 8192);
     assert_eq!(http.max_redirects, 10);
@@ -859,4 +866,22 @@ fn dangerous_options_lists_enabled_keys() {
         let config = parse(&minimal_with(&settings)).unwrap();
         assert_eq!(config.dangerous_options(), expected, "{name}");
     }
+}
+
+#[test]
+fn audit_destination_is_stdout_a_file_or_off_under_dangerous() {
+    use crate::audit::AuditDestination;
+    let file = parse(&minimal_with(&[("audit.path", "\"audit/results.jsonl\"")])).unwrap();
+    assert_eq!(
+        file.audit,
+        AuditDestination::File(PathBuf::from("/etc/mpic-node/audit/results.jsonl"))
+    );
+    let off = parse(&minimal_with(&[("dangerous.disable_audit_log", "true")])).unwrap();
+    assert_eq!(off.audit, AuditDestination::Off);
+    assert_eq!(off.dangerous_options(), ["dangerous.disable_audit_log"]);
+    let both = problem_keys(parse(&minimal_with(&[
+        ("audit.path", "\"a.jsonl\""),
+        ("dangerous.disable_audit_log", "true"),
+    ])));
+    assert_eq!(both, ["audit.path"]);
 }

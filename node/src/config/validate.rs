@@ -11,8 +11,8 @@ use base64::Engine as _;
 use mpic_protocol::{PerspectiveId, Rir};
 
 use super::raw::{
-    DurationText, RawConfig, RawDangerous, RawLimits, RawLogging, RawMetrics, RawPerspective,
-    RawQuic, RawShutdown, RawSigning, RawState,
+    DurationText, RawAudit, RawConfig, RawDangerous, RawLimits, RawLogging, RawMetrics,
+    RawPerspective, RawQuic, RawShutdown, RawSigning, RawState,
 };
 use super::*;
 
@@ -46,6 +46,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let dangerous = dangerous(raw.dangerous, p);
     let dns = dns::validate(raw.dns, base_dir, p);
     let http = http::validate(raw.http, p);
+    let audit = audit(raw.audit, &dangerous, base_dir, p);
     match (
         perspective,
         quic,
@@ -57,6 +58,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
         state,
         dns,
         http,
+        audit,
     ) {
         (
             Some(perspective),
@@ -69,6 +71,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             Some(state),
             Some(dns),
             Some(http),
+            Some(audit),
         ) if problems.0.is_empty() => Ok(Config {
             perspective,
             quic,
@@ -81,6 +84,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             dangerous,
             dns,
             http,
+            audit,
         }),
         _ => Err(problems.0),
     }
@@ -403,6 +407,34 @@ fn state(raw: RawState, base_dir: &Path, p: &mut Problems) -> Option<StateConfig
     })
 }
 
+fn audit(
+    raw: RawAudit,
+    dangerous: &DangerousConfig,
+    base_dir: &Path,
+    p: &mut Problems,
+) -> Option<crate::audit::AuditDestination> {
+    use crate::audit::AuditDestination;
+    match (raw.path, dangerous.disable_audit_log) {
+        (Some(_), true) => {
+            p.push(
+                "audit.path",
+                "is set while dangerous.disable_audit_log = true (expected one or the other)",
+            );
+            None
+        }
+        (_, true) => Some(AuditDestination::Off),
+        (Some(path), false) if path.trim().is_empty() => {
+            p.push(
+                "audit.path",
+                "is empty (expected a file path, or omit it for stdout)",
+            );
+            None
+        }
+        (Some(path), false) => Some(AuditDestination::File(base_dir.join(path))),
+        (None, false) => Some(AuditDestination::Stdout),
+    }
+}
+
 fn dangerous(raw: RawDangerous, p: &mut Problems) -> DangerousConfig {
     let port = |key: &str, value: Option<i64>, p: &mut Problems| {
         value.and_then(|_| bounded(key, value, 0u16, 1..=u16::MAX, p))
@@ -412,6 +444,7 @@ fn dangerous(raw: RawDangerous, p: &mut Problems) -> DangerousConfig {
         allow_private_targets: raw.allow_private_targets.unwrap_or(false),
         http_port: port("dangerous.http_port", raw.http_port, p),
         https_port: port("dangerous.https_port", raw.https_port, p),
+        disable_audit_log: raw.disable_audit_log.unwrap_or(false),
     }
 }
 

@@ -58,6 +58,8 @@ pub struct Service {
     pub admission: Admission,
     /// SPKI pins (empty: any certificate from the client CA).
     pub pins: Vec<[u8; 32]>,
+    /// The audit log.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// Builds the QUIC server configuration from the `[quic]` table.

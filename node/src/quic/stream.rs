@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::auth::Primary;
 use super::{GaugeGuard, Service};
+use crate::audit::AuditEntry;
 use crate::dispatch;
 use crate::signing::CheckReport;
 
@@ -107,17 +108,22 @@ pub(super) async fn serve_request(
         if broken {
             continue;
         }
-        let signed = match service
-            .signer
-            .sign(&request, index, received_unix_ms, unix_ms(), report)
-        {
-            Ok(signed) => signed,
-            Err(error) => {
-                tracing::error!(%error, "cannot sign result");
-                continue;
-            }
-        };
+        let (signed, payload) =
+            match service
+                .signer
+                .sign(&request, index, received_unix_ms, unix_ms(), report)
+            {
+                Ok(signed) => signed,
+                Err(error) => {
+                    tracing::error!(%error, "cannot sign result");
+                    continue;
+                }
+            };
         metrics.results_signed.inc();
+        let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
+        if !service.audit.record(&entry) {
+            metrics.audit_write_errors.inc();
+        }
         match frame::encode(&NodeMessage::Result(signed), MAX_RESULT_FRAME_BYTES) {
             Ok(bytes) => {
                 if !write(&mut send, &bytes).await {

@@ -6,6 +6,7 @@
     reason = "test code: a failed set-up step must fail the test loudly"
 )]
 
+mod audit;
 mod auth;
 mod bench;
 mod caa;
