@@ -49,6 +49,9 @@ pub struct Metrics {
     pub check_duration: HistogramVec,
     /// `mpic_node_results_signed_total`: signed results produced.
     pub results_signed: IntCounter,
+    /// `mpic_node_certificate_expiry_timestamp_seconds{certificate}`: notAfter of the node's
+    /// certificate (`node`) and of the primaries' CA (`client_ca`), UNIX seconds.
+    pub certificate_expiry: IntGaugeVec,
     /// `mpic_node_audit_write_errors_total`: audit lines that could not be written.
     pub audit_write_errors: IntCounter,
     /// `mpic_node_ready`: 1 while serving (every listener bound, not draining), else 0; what
@@ -301,6 +304,14 @@ impl Metrics {
             "1 while serving (listeners bound, not draining), else 0",
         )?;
         registry.register(Box::new(ready.clone()))?;
+        let certificate_expiry = IntGaugeVec::new(
+            Opts::new(
+                "mpic_node_certificate_expiry_timestamp_seconds",
+                "notAfter of the node certificate and of the client CA, UNIX seconds",
+            ),
+            &["certificate"],
+        )?;
+        registry.register(Box::new(certificate_expiry.clone()))?;
         let audit_write_errors = IntCounter::new(
             "mpic_node_audit_write_errors_total",
             "Audit log lines that could not be written",
@@ -334,6 +345,7 @@ impl Metrics {
             check_duration,
             results_signed,
             ready,
+            certificate_expiry,
             audit_write_errors,
             dns,
             http,

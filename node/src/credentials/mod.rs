@@ -229,3 +229,9 @@ mod tests {
         ));
     }
 }
+
+/// The notAfter time of a DER certificate, UNIX seconds (`None` if it does not parse).
+pub fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(certificate.validity().not_after.timestamp())
+}

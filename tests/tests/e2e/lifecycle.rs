@@ -183,6 +183,18 @@ fn systemd_notify_ready_watchdog_stopping_and_readyz() {
         "ready\n"
     );
     assert_eq!(node.metric("mpic_node_ready").unwrap(), 1.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for certificate in ["node", "client_ca"] {
+        let expiry = node
+            .metric(&format!(
+                "mpic_node_certificate_expiry_timestamp_seconds{{certificate=\"{certificate}\"}}"
+            ))
+            .unwrap();
+        assert!(expiry > now + 86400.0, "{certificate} expires at {expiry}");
+    }
     // WatchdogSec=200ms: a ping at least every 100 ms.
     wait_for_notification(&socket, "WATCHDOG=1");
     let status = node.terminate().unwrap();

@@ -11,6 +11,7 @@ mod auth;
 mod bench;
 mod caa;
 mod dcv;
+mod deploy;
 mod dns;
 mod dnssec;
 mod lifecycle;
