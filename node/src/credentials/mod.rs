@@ -176,6 +176,12 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CredentialsE
     file.sync_all().map_err(error)
 }
 
+/// The notAfter time of a DER certificate, UNIX seconds (`None` if it does not parse).
+pub fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(certificate.validity().not_after.timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,10 +234,4 @@ mod tests {
             Err(CredentialsError::SigningKey { .. })
         ));
     }
-}
-
-/// The notAfter time of a DER certificate, UNIX seconds (`None` if it does not parse).
-pub fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
-    let (_, certificate) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    Some(certificate.validity().not_after.timestamp())
 }
