@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod dispatch;
 pub mod dns;
+pub mod doctor;
 pub mod http;
 pub mod metrics;
 pub mod notify;

@@ -49,6 +49,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check this host before go-live: config, credentials and key permissions, clock sync,
+    /// ports, state directory, DNS, and reachability of test targets (exit 0 ready, 1 not).
+    Doctor {
+        /// TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// A `host:port` to reach over IPv4 and IPv6 from the egress addresses (repeatable).
+        #[arg(long = "target", value_name = "HOST:PORT")]
+        targets: Vec<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Certificate helpers.
     Certs {
         #[command(subcommand)]
@@ -109,6 +122,32 @@ fn main() -> ExitCode {
             command: CertsCommand::Client { dir, name },
         } => report(certs_client(&dir, &name)),
         Command::Check { command } => check(command),
+        Command::Doctor {
+            config,
+            targets,
+            json,
+        } => doctor(&config, &targets, json),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "CLI output")]
+fn doctor(config: &Path, targets: &[String], json: bool) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let report = runtime.block_on(mpic_node::doctor::run(config, targets));
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"passed": report.passed(), "rows": report.rows})
+        );
+    } else {
+        print!("{}", report.table());
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

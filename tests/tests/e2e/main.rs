@@ -14,6 +14,7 @@ mod dcv;
 mod deploy;
 mod dns;
 mod dnssec;
+mod doctor;
 mod lifecycle;
 mod overload;
 mod protocol;
