@@ -55,11 +55,39 @@ pub fn ensure_dev_credentials(config: &Config) -> anyhow::Result<Option<DevPaths
     }
 }
 
+/// What `run_with` can do beyond serving.
+#[derive(Default, Clone)]
+pub struct RunOptions {
+    /// The config file, re-read on SIGHUP (without it SIGHUP only reopens the audit log).
+    pub config_path: Option<std::path::PathBuf>,
+    /// Applies a new `logging.level` on reload.
+    pub log_level: Option<crate::reload::LogLevelSetter>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("config_path", &self.config_path)
+            .field("log_level", &self.log_level.is_some())
+            .finish()
+    }
+}
+
 /// Runs the node until `shutdown` is cancelled, calling `ready` once every listener is bound.
 pub async fn run(
     config: Config,
     shutdown: CancellationToken,
     ready: impl FnOnce(&Listening),
+) -> anyhow::Result<()> {
+    run_with(config, shutdown, ready, RunOptions::default()).await
+}
+
+/// [`run`], with SIGHUP reloading the config file in `options` (see [`crate::reload`]).
+pub async fn run_with(
+    config: Config,
+    shutdown: CancellationToken,
+    ready: impl FnOnce(&Listening),
+    options: RunOptions,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("registering metrics")?;
     for option in config.dangerous_options() {
@@ -91,28 +119,17 @@ pub async fn run(
     // unhandled SIGHUP would end the process.
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
-    let reopen = Arc::clone(&audit);
-    let _hangup_task = AbortOnDrop(tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            match reopen.reopen() {
-                Ok(()) => tracing::info!("SIGHUP: audit log reopened"),
-                Err(error) => {
-                    tracing::error!(%error, "SIGHUP: audit log not reopened; still writing to the old file")
-                }
-            }
-        }
-    }));
     let service = Arc::new(Service {
         audit: Arc::clone(&audit),
         limits: config.limits.clone(),
-        signer: ResultSigner::new(key, perspective),
+        signer: std::sync::RwLock::new(Arc::new(ResultSigner::new(key, perspective))),
         dispatcher: Dispatcher::new(dns, web),
         metrics: Arc::clone(&metrics),
         admission: Admission::new(
             config.limits.max_in_flight_requests,
             config.limits.max_in_flight_per_primary,
         ),
-        pins: config.quic.client_spki_pins.clone(),
+        pins: std::sync::RwLock::new(Arc::new(config.quic.client_spki_pins.clone())),
     });
     let server_config =
         quic::server_config(&config.quic).context("setting up QUIC/TLS ([quic] table)")?;
@@ -147,6 +164,45 @@ pub async fn run(
         metrics: metrics_listener.local_addr()?,
     };
 
+    let reloader = options.config_path.clone().map(|path| {
+        crate::reload::Reloader::new(
+            path,
+            config.clone(),
+            Arc::clone(&service),
+            endpoints.clone(),
+            options.log_level.clone(),
+        )
+    });
+    let (reopen, reload_metrics) = (Arc::clone(&audit), Arc::clone(&metrics));
+    let _hangup_task = AbortOnDrop(tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match reopen.reopen() {
+                Ok(()) => tracing::info!("SIGHUP: audit log reopened"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: audit log not reopened; still writing to the old file")
+                }
+            }
+            let Some(reloader) = &reloader else { continue };
+            match reloader.reload() {
+                Ok(changes) => {
+                    reload_metrics
+                        .config_reloads
+                        .with_label_values(&["applied"])
+                        .inc();
+                    for change in changes {
+                        tracing::info!(change, "SIGHUP: config reloaded");
+                    }
+                }
+                Err(error) => {
+                    reload_metrics
+                        .config_reloads
+                        .with_label_values(&["rejected"])
+                        .inc();
+                    tracing::error!(%error, "SIGHUP: reload rejected; the running config keeps serving");
+                }
+            }
+        }
+    }));
     let tracker = TaskTracker::new();
     let metrics_shutdown = CancellationToken::new();
     let metrics_task = tokio::spawn(crate::metrics::serve(

@@ -15,5 +15,6 @@ pub mod metrics;
 pub mod notify;
 pub mod oneshot;
 pub mod quic;
+pub mod reload;
 pub mod shutdown;
 pub mod signing;

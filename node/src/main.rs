@@ -218,7 +218,7 @@ fn run(path: Option<&Path>) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    init_logging(&config);
+    let log_level = init_logging(&config);
     let Some(runtime) = runtime() else {
         return ExitCode::FAILURE;
     };
@@ -238,34 +238,56 @@ fn run(path: Option<&Path>) -> ExitCode {
         mpic_node::shutdown::cancel_on_signal(shutdown.clone())
             .context("installing signal handlers")?;
         let key_path = config.signing.key.clone();
-        mpic_node::daemon::run(config, shutdown, |listening| {
-            // One machine-readable line on stdout so scripts and tests learn the bound ports.
-            let quic: Vec<String> = listening.quic.iter().map(ToString::to_string).collect();
-            #[allow(clippy::print_stdout, reason = "the ready line is the CLI's output")]
-            {
-                println!(
-                    "ready quic={} metrics={} signing_key={}",
-                    quic.join(","),
-                    listening.metrics,
-                    key_path.display()
-                );
-            }
-        })
+        let options = mpic_node::daemon::RunOptions {
+            config_path: path.map(Path::to_path_buf),
+            log_level,
+        };
+        mpic_node::daemon::run_with(
+            config,
+            shutdown,
+            |listening| {
+                // One machine-readable line on stdout so scripts and tests learn the bound ports.
+                let quic: Vec<String> = listening.quic.iter().map(ToString::to_string).collect();
+                #[allow(clippy::print_stdout, reason = "the ready line is the CLI's output")]
+                {
+                    println!(
+                        "ready quic={} metrics={} signing_key={}",
+                        quic.join(","),
+                        listening.metrics,
+                        key_path.display()
+                    );
+                }
+            },
+            options,
+        )
         .await
     }))
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.logging.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+/// Installs the subscriber; returns the setter a reload uses for `logging.level` (none when
+/// `RUST_LOG` overrides the config).
+fn init_logging(config: &Config) -> Option<mpic_node::reload::LogLevelSetter> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
+    let overridden = from_env.is_some();
+    let filter = from_env
+        .or_else(|| tracing_subscriber::EnvFilter::try_new(&config.logging.level).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     match config.logging.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
+        LogFormat::Text => registry.with(fmt).init(),
     }
+    if overridden {
+        return None;
+    }
+    Some(std::sync::Arc::new(move |level: &str| {
+        let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    }))
 }
 
 #[allow(clippy::print_stdout, reason = "CLI output")]
@@ -282,6 +304,9 @@ fn info(config: &Config, json: bool) -> anyhow::Result<()> {
     let key = credentials::load_signing_key(&config.signing.key)
         .context("loading the signing key (signing.key)")?;
     let listen: Vec<String> = config.quic.listen.iter().map(ToString::to_string).collect();
+    // Keys rotated out by a reload stay listed for their grace period: primaries may still
+    // hold results they signed.
+    let retired = mpic_node::reload::retired_keys(&config.state.directory);
     if json {
         let value = serde_json::json!({
             "perspective_id": config.perspective.id.as_str(),
@@ -292,6 +317,7 @@ fn info(config: &Config, json: bool) -> anyhow::Result<()> {
             "key_id": key.key_id().as_str(),
             "quic_listen": listen,
             "metrics_listen": config.metrics.listen.to_string(),
+            "retired_keys": retired,
         });
         println!("{value}");
     } else {
@@ -303,6 +329,16 @@ fn info(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("key_id          {}", key.key_id());
         println!("quic_listen     {}", listen.join(", "));
         println!("metrics_listen  {}", config.metrics.listen);
+        for key in &retired {
+            println!(
+                "retired_key     {} {} (listed until {})",
+                key.key_id,
+                key.public_key,
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(key.until_unix_ms)
+                )
+            );
+        }
     }
     Ok(())
 }

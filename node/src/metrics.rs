@@ -54,6 +54,8 @@ pub struct Metrics {
     pub certificate_expiry: IntGaugeVec,
     /// `mpic_node_audit_write_errors_total`: audit lines that could not be written.
     pub audit_write_errors: IntCounter,
+    /// `mpic_node_config_reloads_total{result}`: SIGHUP reloads, `applied` or `rejected`.
+    pub config_reloads: IntCounterVec,
     /// `mpic_node_ready`: 1 while serving (every listener bound, not draining), else 0; what
     /// `/readyz` answers from.
     pub ready: IntGauge,
@@ -317,6 +319,14 @@ impl Metrics {
             "Audit log lines that could not be written",
         )?;
         registry.register(Box::new(audit_write_errors.clone()))?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_config_reloads_total",
+                "SIGHUP config reloads, applied or rejected",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(config_reloads.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
         registry.register(Box::new(dangerous_options.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -347,6 +357,7 @@ impl Metrics {
             ready,
             certificate_expiry,
             audit_write_errors,
+            config_reloads,
             dns,
             http,
         }))

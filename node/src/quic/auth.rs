@@ -54,6 +54,12 @@ pub enum AuthError {
 
 /// Identifies the primary from the peer's certificate chain and applies the SPKI pin list
 /// (an empty list admits every certificate that chains to the client CA).
+/// Whether `id` is admitted by `pins` (empty pins admit every key the client CA vouches for).
+pub fn admitted(id: &PrimaryId, pins: &[[u8; 32]]) -> bool {
+    pins.is_empty() || pins.contains(id.spki_sha256())
+}
+
+/// Identifies the primary from its certificate chain and checks it against `pins`.
 pub fn authorize(
     chain: Option<&[CertificateDer<'static>]>,
     pins: &[[u8; 32]],

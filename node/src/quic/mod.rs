@@ -48,18 +48,36 @@ pub enum QuicError {
 pub struct Service {
     /// Request limits.
     pub limits: LimitsConfig,
-    /// Signs results as this perspective.
-    pub signer: ResultSigner,
+    /// Signs results as this perspective (replaced when a reload rotates the key).
+    pub signer: std::sync::RwLock<Arc<ResultSigner>>,
     /// Runs checks.
     pub dispatcher: Dispatcher,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Admission control.
     pub admission: Admission,
-    /// SPKI pins (empty: any certificate from the client CA).
-    pub pins: Vec<[u8; 32]>,
+    /// SPKI pins (empty: any certificate from the client CA); replaced by a reload.
+    pub pins: std::sync::RwLock<Arc<Vec<[u8; 32]>>>,
     /// The audit log.
     pub audit: Arc<crate::audit::AuditLog>,
+}
+
+impl Service {
+    /// The signer in force.
+    pub fn signer(&self) -> Arc<ResultSigner> {
+        match self.signer.read() {
+            Ok(signer) => Arc::clone(&signer),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The pins in force.
+    pub fn pins(&self) -> Arc<Vec<[u8; 32]>> {
+        match self.pins.read() {
+            Ok(pins) => Arc::clone(&pins),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
 }
 
 /// Builds the QUIC server configuration from the `[quic]` table.
@@ -173,7 +191,7 @@ async fn serve_connection(
             .downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
             .ok()
     });
-    let primary = match auth::authorize(chain.as_deref().map(Vec::as_slice), &service.pins) {
+    let primary = match auth::authorize(chain.as_deref().map(Vec::as_slice), &service.pins()) {
         Ok(primary) => primary,
         Err(error) => {
             service
@@ -214,6 +232,15 @@ async fn serve_connection(
                     )
                     .await;
                 });
+            }
+            Ok(_) if !auth::admitted(&primary.id, &service.pins()) => {
+                // A reload removed this primary from the pins: no more requests from it.
+                tracing::warn!("primary no longer pinned after a reload; closing its connection");
+                connection.close(
+                    close_code::UNAUTHORIZED.into(),
+                    b"client key no longer admitted (pins changed by a reload)",
+                );
+                break Ok(());
             }
             Ok((send, recv)) => {
                 let service = Arc::clone(&service);

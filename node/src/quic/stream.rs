@@ -110,7 +110,7 @@ pub(super) async fn serve_request(
         }
         let (signed, payload) =
             match service
-                .signer
+                .signer()
                 .sign(&request, index, received_unix_ms, unix_ms(), report)
             {
                 Ok(signed) => signed,

@@ -18,6 +18,7 @@ mod doctor;
 mod lifecycle;
 mod overload;
 mod protocol;
+mod reload;
 mod support;
 mod web;
 mod web_paths;

@@ -1,0 +1,236 @@
+//! SIGHUP reload: re-reads the config file and applies what can change under a running node —
+//! the QUIC certificate, key and client CA (new connections), the primaries' pin list (existing
+//! connections of a primary no longer admitted are closed at their next request), the signing
+//! key (the retired key stays listed by `mpic-node info` for [`RETIRED_KEY_GRACE`]) and the log
+//! level. Everything is built before anything is applied: a config that does not load, or whose
+//! certificates or key do not, is rejected whole and the running one keeps serving. Changes to
+//! other tables need a restart and are reported as such.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::quic::Service;
+use crate::signing::ResultSigner;
+
+/// How long a retired signing key stays listed (primaries may still verify results it signed).
+pub const RETIRED_KEY_GRACE: Duration = Duration::from_secs(7 * 86_400);
+/// File under `state.directory` listing retired signing keys.
+pub const RETIRED_KEYS_FILE: &str = "retired-signing-keys.json";
+
+/// Sets the log filter (a `tracing` EnvFilter directive).
+pub type LogLevelSetter = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Why a reload was rejected (the running config keeps serving).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file does not load or validate.
+    #[error("the new config is invalid: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The new QUIC/TLS material does not load.
+    #[error("the new [quic] certificates or key do not load: {0}")]
+    Quic(#[from] crate::quic::QuicError),
+    /// The new signing key does not load.
+    #[error("the new signing key does not load: {0}")]
+    SigningKey(#[from] crate::credentials::CredentialsError),
+}
+
+/// A signing key no longer in use, kept listed for the grace period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    /// Its key id.
+    pub key_id: String,
+    /// Its public key, base64.
+    pub public_key: String,
+    /// When it was retired, UNIX ms.
+    pub retired_unix_ms: u64,
+    /// Listed until, UNIX ms.
+    pub until_unix_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The retired keys still within their grace period, from `state_directory`.
+pub fn retired_keys(state_directory: &Path) -> Vec<RetiredKey> {
+    let path = state_directory.join(RETIRED_KEYS_FILE);
+    let keys: Vec<RetiredKey> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let now = now_ms();
+    keys.into_iter()
+        .filter(|key| key.until_unix_ms > now)
+        .collect()
+}
+
+fn retire(state_directory: &Path, signer: &ResultSigner) -> std::io::Result<()> {
+    let mut keys = retired_keys(state_directory);
+    let now = now_ms();
+    keys.push(RetiredKey {
+        key_id: signer.key().key_id().to_string(),
+        public_key: signer.key().verifying_key().to_base64(),
+        retired_unix_ms: now,
+        until_unix_ms: now + u64::try_from(RETIRED_KEY_GRACE.as_millis()).unwrap_or(u64::MAX),
+    });
+    std::fs::create_dir_all(state_directory)?;
+    let path = state_directory.join(RETIRED_KEYS_FILE);
+    let tmp = state_directory.join(format!("{RETIRED_KEYS_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&keys)?)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Applies reloads to a running node.
+pub struct Reloader {
+    path: PathBuf,
+    running: Mutex<Config>,
+    service: Arc<Service>,
+    endpoints: Vec<quinn::Endpoint>,
+    log_level: Option<LogLevelSetter>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// A reloader for the node started from `path` with `running`.
+    pub fn new(
+        path: PathBuf,
+        running: Config,
+        service: Arc<Service>,
+        endpoints: Vec<quinn::Endpoint>,
+        log_level: Option<LogLevelSetter>,
+    ) -> Self {
+        Self {
+            path,
+            running: Mutex::new(running),
+            service,
+            endpoints,
+            log_level,
+        }
+    }
+
+    /// Re-reads the file and applies it; returns what changed (and what needs a restart).
+    pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
+        let new = Config::load(&self.path)?;
+        // Build everything first, apply after: a failure here changes nothing.
+        let server_config = crate::quic::server_config(&new.quic)?;
+        let key = crate::credentials::load_signing_key(&new.signing.key)?;
+        let mut running = match self.running.lock() {
+            Ok(running) => running,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut changes = Vec::new();
+        let restart_only = [
+            (
+                "perspective",
+                format!("{:?}", running.perspective),
+                format!("{:?}", new.perspective),
+            ),
+            (
+                "quic.listen",
+                format!("{:?}", running.quic.listen),
+                format!("{:?}", new.quic.listen),
+            ),
+            (
+                "limits",
+                format!("{:?}", running.limits),
+                format!("{:?}", new.limits),
+            ),
+            (
+                "metrics",
+                format!("{:?}", running.metrics),
+                format!("{:?}", new.metrics),
+            ),
+            (
+                "dns",
+                format!("{:?}", running.dns),
+                format!("{:?}", new.dns),
+            ),
+            (
+                "http",
+                format!("{:?}", running.http),
+                format!("{:?}", new.http),
+            ),
+            (
+                "audit",
+                format!("{:?}", running.audit),
+                format!("{:?}", new.audit),
+            ),
+            (
+                "dangerous",
+                format!("{:?}", running.dangerous),
+                format!("{:?}", new.dangerous),
+            ),
+            (
+                "state",
+                format!("{:?}", running.state),
+                format!("{:?}", new.state),
+            ),
+        ];
+        for (table, old, fresh) in restart_only {
+            if old != fresh {
+                changes.push(format!(
+                    "{table} changed: needs a restart (kept the running value)"
+                ));
+            }
+        }
+        for endpoint in &self.endpoints {
+            endpoint.set_server_config(Some(server_config.clone()));
+        }
+        changes.push("quic certificates, key and client CA reloaded (new connections)".into());
+        if *running.quic.client_spki_pins != *new.quic.client_spki_pins {
+            if let Ok(mut pins) = self.service.pins.write() {
+                *pins = Arc::new(new.quic.client_spki_pins.clone());
+            }
+            changes.push(format!(
+                "client_spki_pins: {} pins now",
+                new.quic.client_spki_pins.len()
+            ));
+        }
+        let current = self.service.signer();
+        if current.key().key_id() != key.key_id() {
+            let signer = Arc::new(ResultSigner::new(key, current.perspective().clone()));
+            if let Err(error) = retire(&running.state.directory, &current) {
+                tracing::warn!(%error, "the retired key could not be recorded for `info`");
+            }
+            changes.push(format!(
+                "signing key {} retired (listed for {} days), {} in use",
+                current.key().key_id(),
+                RETIRED_KEY_GRACE.as_secs() / 86_400,
+                signer.key().key_id()
+            ));
+            if let Ok(mut slot) = self.service.signer.write() {
+                *slot = signer;
+            }
+        }
+        if running.logging.level != new.logging.level {
+            match &self.log_level {
+                Some(set) => match set(&new.logging.level) {
+                    Ok(()) => changes.push(format!("logging.level = {:?}", new.logging.level)),
+                    Err(error) => changes.push(format!("logging.level not applied: {error}")),
+                },
+                None => changes.push("logging.level changed: needs a restart".into()),
+            }
+        }
+        running.quic.certificate = new.quic.certificate;
+        running.quic.private_key = new.quic.private_key;
+        running.quic.client_ca = new.quic.client_ca;
+        running.quic.client_spki_pins = new.quic.client_spki_pins;
+        running.signing = new.signing;
+        running.logging.level = new.logging.level;
+        Ok(changes)
+    }
+}
