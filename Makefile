@@ -8,12 +8,12 @@ SMOKE_FUZZ_SECONDS ?= 5
 FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier
 MAX_LINES  ?= 700
 
-.PHONY: deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
+.PHONY: deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
 
 run:
 	$(CARGO) run --locked -p mpic-node -- run
 
-test: fmt-check clippy doc build unit bench-smoke fuzz-smoke line-cap deploy-check
+test: fmt-check clippy doc build unit bench-smoke fuzz-smoke line-cap deploy-check deb-check
 	@echo "make test: all gates passed"
 
 fmt-check:
@@ -81,3 +81,15 @@ deploy-check:
 	@if command -v systemd-analyze >/dev/null 2>&1; then \
 		set -o pipefail; systemd-analyze security --offline=yes --threshold=20 deploy/systemd/mpic-node.service | tail -1; \
 	else echo "deploy-check: systemd-analyze not installed, skipped"; fi
+
+# The Debian package (release build): target/debian/mpic-node_<version>_<arch>.deb.
+deb:
+	$(CARGO) deb --locked -p mpic-node -o target/debian/
+
+# The package's contents, conffiles, scripts and config, from the debug build `make build` made
+# (quick; the same assets as `make deb`).
+deb-check: build
+	@command -v cargo-deb >/dev/null || { echo "cargo-deb missing: cargo install cargo-deb --locked"; exit 1; }
+	rm -rf target/debian-check
+	$(CARGO) deb -p mpic-node --no-build --profile dev --no-strip -o target/debian-check/ 2>&1 | grep -v "^warning: dev profile\|^ *To enable debug symbols" || true
+	deploy/debian/check.sh target/debian-check/mpic-node_*.deb

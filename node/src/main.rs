@@ -61,6 +61,9 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Send no traffic: skip the DNS and reachability checks.
+        #[arg(long)]
+        offline: bool,
     },
     /// Certificate helpers.
     Certs {
@@ -126,16 +129,17 @@ fn main() -> ExitCode {
             config,
             targets,
             json,
-        } => doctor(&config, &targets, json),
+            offline,
+        } => doctor(&config, &targets, json, offline),
     }
 }
 
 #[allow(clippy::print_stdout, reason = "CLI output")]
-fn doctor(config: &Path, targets: &[String], json: bool) -> ExitCode {
+fn doctor(config: &Path, targets: &[String], json: bool, offline: bool) -> ExitCode {
     let Some(runtime) = runtime() else {
         return ExitCode::FAILURE;
     };
-    let report = runtime.block_on(mpic_node::doctor::run(config, targets));
+    let report = runtime.block_on(mpic_node::doctor::run(config, targets, offline));
     if json {
         println!(
             "{}",

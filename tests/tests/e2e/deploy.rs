@@ -74,7 +74,7 @@ fn the_systemd_unit_runs_the_packaged_binary_with_notify_and_a_watchdog() {
         "Type=notify",
         "ExecStart=/usr/bin/mpic-node run --config /etc/mpic-node/mpic-node.toml",
         "WatchdogSec=",
-        "DynamicUser=yes",
+        "User=mpic-node",
         "StateDirectory=mpic-node",
         "CapabilityBoundingSet=",
         "NoNewPrivileges=yes",
