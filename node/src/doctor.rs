@@ -219,11 +219,11 @@ fn credentials(config: &Config, report: &mut Report) {
             continue;
         }
         match std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777) {
-            Ok(mode) if mode & 0o077 != 0 => report.add(
+            Ok(mode) if mode & 0o007 != 0 => report.add(
                 what,
                 Status::Fail,
                 format!(
-                    "{} is readable by group or others (mode {mode:04o}): chmod 600 it",
+                    "{} is accessible to other users (mode {mode:04o}): chmod 0640 (group mpic-node) or 0600",
                     path.display()
                 ),
             ),

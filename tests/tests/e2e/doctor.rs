@@ -102,7 +102,7 @@ async fn doctor_passes_a_ready_host_and_fails_a_readable_key() {
     let (verdict, detail) = status(&report, "signing.key");
     assert_eq!(verdict, "fail");
     assert!(
-        detail.contains("mode 0644") && detail.contains("chmod 600"),
+        detail.contains("mode 0644") && detail.contains("chmod 0640"),
         "{detail}"
     );
 }
