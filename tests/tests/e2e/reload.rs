@@ -55,12 +55,18 @@ async fn sighup_rejects_a_broken_config_rotates_the_key_and_applies_pins() {
         })
         .unwrap();
     let old_path = config.parent().unwrap().join("signing.key");
+    assert!(
+        !node.log().contains("primary connected"),
+        "debug lines before the reload"
+    );
     std::fs::write(
         &config,
-        original.replace(
-            &old_path.display().to_string(),
-            &new_path.display().to_string(),
-        ),
+        original
+            .replace(
+                &old_path.display().to_string(),
+                &new_path.display().to_string(),
+            )
+            .replace("level = \"info\"", "level = \"info,mpic_node=debug\""),
     )
     .unwrap();
     node.signal("HUP").unwrap();
@@ -74,6 +80,8 @@ async fn sighup_rejects_a_broken_config_rotates_the_key_and_applies_pins() {
         .unwrap();
     assert_eq!(results[0].key_id, node.verifying_key.key_id().to_string());
     assert_ne!(results[0].key_id, old_key);
+    // logging.level took effect: the new connection's debug line is there.
+    assert!(node.log().contains("primary connected"), "{}", node.log());
     // The primary that still trusts only the old key cannot verify new results.
     assert!(
         first
