@@ -81,6 +81,9 @@ deploy-check:
 	@if command -v systemd-analyze >/dev/null 2>&1; then \
 		set -o pipefail; systemd-analyze security --offline=yes --threshold=20 deploy/systemd/mpic-node.service | tail -1; \
 	else echo "deploy-check: systemd-analyze not installed, skipped"; fi
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules deploy/prometheus/alerts.yml; \
+	else echo "deploy-check: promtool not installed, alert rules not checked"; fi
 
 # The Debian package (release build): target/debian/mpic-node_<version>_<arch>.deb.
 deb:
