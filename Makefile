@@ -8,7 +8,7 @@ SMOKE_FUZZ_SECONDS ?= 5
 FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier
 MAX_LINES  ?= 700
 
-.PHONY: deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
+.PHONY: deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
 
 run:
 	$(CARGO) run --locked -p mpic-node -- run
@@ -96,3 +96,8 @@ deb-check: build
 	rm -rf target/debian-check
 	$(CARGO) deb -p mpic-node --no-build --profile dev --no-strip -o target/debian-check/ 2>&1 | grep -v "^warning: dev profile\|^ *To enable debug symbols" || true
 	deploy/debian/check.sh target/debian-check/mpic-node_*.deb
+
+# Licences, banned crates, duplicate versions and sources (deny.toml). Needs cargo-deny
+# (`cargo install cargo-deny --locked`); advisories need GitHub and are not checked here.
+deny:
+	$(CARGO) deny check licenses bans sources
