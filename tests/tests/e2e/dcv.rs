@@ -139,6 +139,20 @@ async fn dns_methods_pass_and_fail_through_the_cli() {
             Some("unauthorized"),
         ),
         (
+            // Shorter than any Random Value may be (and contained in the record): the request
+            // is at fault, not the domain.
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "_dc",
+                "--expect",
+                "Random",
+            ],
+            Some("malformed"),
+        ),
+        (
             "change.test",
             vec![
                 "--method",

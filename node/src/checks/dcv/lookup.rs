@@ -257,6 +257,9 @@ async fn dns_change<R: Resolver>(
             "dns-change needs expected (the Random Value or Request Token)".into(),
         ));
     };
+    // A value that can never match (too short, unprintable) is the request's fault: say so
+    // before looking anything up, rather than reporting it "not found".
+    dns_change::validate_random_value(expected).map_err(|e| malformed(format!("expected: {e}")))?;
     let names = dns_change::lookup_names(identifier, dcv.prefix.as_deref())
         .map_err(|e| malformed(e.to_string()))?;
     let request = DnsChangeRequest {
