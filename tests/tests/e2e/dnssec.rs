@@ -350,7 +350,7 @@ async fn the_cli_reports_dnssec_status_and_bogus_never_passes() {
                 "--method",
                 "dns-change",
                 "--expect",
-                "expired",
+                "expired-random-value-0123",
             ],
             "fail",
             Some("dnssec"),
