@@ -19,6 +19,26 @@ pub struct CheckReport {
     pub evidence: Evidence,
 }
 
+impl CheckReport {
+    /// The report of a check that passed (`Ok`) or failed with a problem (`Err`).
+    pub fn from_verdict(
+        verdict: Result<(), Problem>,
+        dnssec: Option<DnssecStatus>,
+        evidence: Evidence,
+    ) -> Self {
+        let (outcome, problem) = match verdict {
+            Ok(()) => (Outcome::Pass, None),
+            Err(problem) => (Outcome::Fail, Some(problem)),
+        };
+        Self {
+            outcome,
+            problem,
+            dnssec,
+            evidence,
+        }
+    }
+}
+
 /// Signs results as this perspective.
 #[derive(Debug)]
 pub struct ResultSigner {

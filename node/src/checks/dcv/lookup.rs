@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, RData, RecordType};
 use mpic_protocol::{
-    DcvCheck, DcvMethod, DnsEvidence, DnssecStatus, Evidence, Outcome, Problem, ProblemKind,
+    DcvCheck, DcvMethod, DnsEvidence, DnssecStatus, Evidence, Problem, ProblemKind,
 };
 use tokio::time::Instant;
 
@@ -99,26 +99,11 @@ pub async fn check<R: Resolver + Clone + 'static>(
         }),
     };
     let dnssec = crate::dns::worst_status(evidence.iter().filter_map(|e: &DnsEvidence| e.dnssec));
-    match result {
-        Ok(()) => CheckReport {
-            outcome: Outcome::Pass,
-            problem: None,
-            dnssec,
-            evidence: Evidence {
-                dns: evidence,
-                ..Evidence::default()
-            },
-        },
-        Err(problem) => CheckReport {
-            outcome: Outcome::Fail,
-            problem: Some(problem),
-            dnssec,
-            evidence: Evidence {
-                dns: evidence,
-                ..Evidence::default()
-            },
-        },
-    }
+    let evidence = Evidence {
+        dns: evidence,
+        ..Evidence::default()
+    };
+    CheckReport::from_verdict(result, dnssec, evidence)
 }
 
 fn malformed(detail: String) -> Problem {

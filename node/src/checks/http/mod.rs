@@ -6,7 +6,7 @@ pub mod decide;
 #[cfg(test)]
 mod tests;
 
-use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Outcome, Problem, ProblemKind};
+use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Problem, ProblemKind};
 use tokio::time::Instant;
 
 use crate::dns::Resolver;
@@ -117,18 +117,5 @@ fn report(hops: Vec<Hop>, verdict: Result<(), Problem>) -> CheckReport {
         http: hops.iter().map(Hop::evidence).collect(),
         ..Evidence::default()
     };
-    match verdict {
-        Ok(()) => CheckReport {
-            outcome: Outcome::Pass,
-            problem: None,
-            dnssec,
-            evidence,
-        },
-        Err(problem) => CheckReport {
-            outcome: Outcome::Fail,
-            problem: Some(problem),
-            dnssec,
-            evidence,
-        },
-    }
+    CheckReport::from_verdict(verdict, dnssec, evidence)
 }

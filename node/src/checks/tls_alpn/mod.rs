@@ -10,7 +10,7 @@ mod tests;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mpic_protocol::{DcvCheck, Evidence, Outcome, Problem, ProblemKind, TlsEvidence};
+use mpic_protocol::{DcvCheck, Evidence, Problem, ProblemKind, TlsEvidence};
 use tokio::time::Instant;
 
 use certificate::Identifier;
@@ -76,20 +76,7 @@ pub async fn check<R: Resolver>(
         tls: Some(evidence),
         ..Evidence::default()
     };
-    match verdict {
-        Ok(()) => CheckReport {
-            outcome: Outcome::Pass,
-            problem: None,
-            dnssec,
-            evidence,
-        },
-        Err(problem) => CheckReport {
-            outcome: Outcome::Fail,
-            problem: Some(problem),
-            dnssec,
-            evidence,
-        },
-    }
+    CheckReport::from_verdict(verdict, dnssec, evidence)
 }
 
 fn problem(kind: ProblemKind, detail: String) -> Problem {
