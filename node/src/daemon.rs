@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::credentials::{self, dev::DevPaths};
 use crate::dispatch::Dispatcher;
+use crate::http::pool::AbortOnDrop;
 use crate::metrics::Metrics;
 use crate::quic::{self, Service, admission::Admission};
 use crate::signing::ResultSigner;
@@ -266,13 +267,4 @@ pub async fn run_with(
     drop(watchdog);
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -5,7 +5,7 @@
 //! egress addresses. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
+use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -392,9 +392,14 @@ async fn reach(config: &Config, target: &str, report: &mut Report) {
             continue;
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let egress: (Option<IpAddr>, Option<IpAddr>) =
-            (config.http.egress_ipv4, config.http.egress_ipv6);
-        match crate::http::connect::dial_tcp(*address, egress.0, egress.1, deadline).await {
+        match crate::http::connect::dial_tcp(
+            *address,
+            config.http.egress_ipv4,
+            config.http.egress_ipv6,
+            deadline,
+        )
+        .await
+        {
             Ok(stream) => report.add(
                 format!("reach {target} {family}"),
                 Status::Pass,

@@ -214,13 +214,7 @@ fn configs(
         None => (
             DnsConfig::default(),
             HttpConfig::default(),
-            DangerousConfig {
-                generate_dev_credentials: false,
-                allow_private_targets: false,
-                http_port: None,
-                https_port: None,
-                disable_audit_log: false,
-            },
+            DangerousConfig::default(),
         ),
     };
     dangerous.allow_private_targets |= web.allow_private;

@@ -277,8 +277,9 @@ pub struct StateConfig {
     pub directory: PathBuf,
 }
 
-/// `[dangerous]`: each option weakens safety and is logged loudly at start.
-#[derive(Debug, Clone)]
+/// `[dangerous]`: each option weakens safety and is logged loudly at start. The default is
+/// every option off.
+#[derive(Debug, Clone, Default)]
 pub struct DangerousConfig {
     /// Create a dev CA, node and primary certificates and a signing key in
     /// `<state.directory>/dev` when the configured files are missing.

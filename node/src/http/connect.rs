@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use mpic_protocol::DnssecStatus;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
-use url::Url;
 
 use super::address;
 use super::fetch::FetchError;
@@ -27,11 +26,8 @@ pub enum ResolveError {
 }
 
 impl ResolveError {
-    pub(crate) fn into_fetch_error(self, url: &str) -> FetchError {
-        let host = Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
+    pub(crate) fn into_fetch_error(self, url: &str, host: &str) -> FetchError {
+        let host = host.to_owned();
         match self {
             ResolveError::BadHost(reason) => FetchError::BadUrl {
                 url: url.to_owned(),

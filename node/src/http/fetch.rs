@@ -394,7 +394,7 @@ impl Fetcher {
                 hop_deadline,
             )
             .await
-            .map_err(|error| error.into_fetch_error(&hop.url))?;
+            .map_err(|error| error.into_fetch_error(&hop.url, host))?;
             hop.dnssec = dnssec;
             ips
         };

@@ -4,6 +4,6 @@
 pub mod address;
 pub mod connect;
 pub mod fetch;
-mod pool;
+pub(crate) mod pool;
 pub mod redirect;
 pub mod tls;

@@ -93,7 +93,7 @@ impl Pool {
     }
 }
 
-/// Aborts a connection's driver task when the connection is dropped.
+/// Aborts a background task (a connection's driver, a signal loop) when dropped.
 pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
