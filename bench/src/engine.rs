@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::fixture::Fixture;
+use crate::subject::stat_cpu;
+use crate::workload::{KEY_AUTHORIZATION, RANDOM_VALUE, TOKEN};
 use anyhow::{Context as _, bail};
 use mpic_node::dispatch::{Dispatcher, WebClients};
 use mpic_node::http::fetch::FetchOptions;
 use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target};
-use mpic_tests::dns_server::{DnsServer, ZoneText};
-use mpic_tests::http_server::{HttpServer, Route};
 use tokio::time::Instant;
 
 use crate::dns::client;
@@ -57,20 +58,16 @@ pub(crate) struct EngineArgs {
     json: Option<std::path::PathBuf>,
 }
 
-const TOKEN: &str = "bench-token";
-const KEY_AUTHORIZATION: &str = "bench-token.thumbprint";
-
-const RANDOM_VALUE: &str = "x-RandomValue0123456789abcdef";
-
+/// The zone (origin `bench.test.`, served by the shared fixture with the `test.` TLD).
 fn zone(names: usize) -> String {
     let mut text = String::from(
-        "@ 3600 IN SOA ns.test. h.test. 1 7200 3600 1209600 60\n@ IN NS ns\nns IN A 127.0.0.1\n\
-         bench 300 IN CAA 0 issue \"ca.example\"\n",
+        "@ 3600 IN SOA ns.bench.test. h.bench.test. 1 7200 3600 1209600 60\n@ IN NS ns\n\
+         ns IN A 127.0.0.1\n@ 300 IN CAA 0 issue \"ca.example\"\n",
     );
     for i in 0..names {
         text.push_str(&format!(
-            "c{i}.bench 300 IN A 192.0.2.1\n_dc.d{i}.bench 300 IN TXT \"{RANDOM_VALUE}\"\n\
-             h{i}.bench 300 IN A 127.0.0.1\n"
+            "c{i} 300 IN A 192.0.2.1\n_dc.d{i} 300 IN TXT \"{RANDOM_VALUE}\"\n\
+             h{i} 300 IN A 127.0.0.1\n"
         ));
     }
     text
@@ -116,94 +113,9 @@ fn target(kind: Kind, i: usize) -> Target {
     }
 }
 
-/// CPU seconds (user + system) from a `/proc/.../stat` line.
+/// CPU seconds of a `/proc/.../stat` file, or an error naming it.
 fn cpu_seconds(path: &str) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-    // Fields after the command name (which may hold spaces) start at ") ".
-    let rest = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the state field.
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields.get(i).context("short stat line")?.parse::<f64>()?)
-    };
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
-}
-
-/// Where the fixtures listen, the fixture thread's id, and the stop switch.
-type Fixture = (
-    std::net::SocketAddr,
-    std::net::SocketAddr,
-    String,
-    tokio::sync::oneshot::Sender<()>,
-);
-
-/// The fixture DNS and HTTP servers on their own thread and runtime.
-fn start_fixture(names: usize) -> anyhow::Result<Fixture> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("fixture-dns".into())
-        .spawn(move || {
-            let thread = std::fs::read_link("/proc/thread-self")
-                .map(|path| path.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    let _ = ready_tx.send(Err(anyhow::anyhow!("fixture runtime: {error}")));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let text = zone(names);
-                match DnsServer::start(
-                    "127.0.0.1:0"
-                        .parse()
-                        .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-                    &[ZoneText {
-                        origin: "test.",
-                        text: &text,
-                    }],
-                )
-                .await
-                {
-                    Ok(server) => {
-                        let http = match HttpServer::start(std::net::SocketAddr::from((
-                            [127, 0, 0, 1],
-                            0,
-                        )))
-                        .await
-                        {
-                            Ok(http) => http,
-                            Err(error) => {
-                                let _ = ready_tx.send(Err(error));
-                                return;
-                            }
-                        };
-                        http.route(
-                            &format!("/.well-known/acme-challenge/{TOKEN}"),
-                            Route::ok(KEY_AUTHORIZATION),
-                        );
-                        let _ = ready_tx.send(Ok((server.address(), http.address(), thread)));
-                        let _ = stop_rx.await;
-                        server.stop().await;
-                    }
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(error));
-                    }
-                }
-            });
-        })?;
-    let (address, http, thread) = ready_rx
-        .recv_timeout(Duration::from_secs(120))
-        .context("fixture did not start")??;
-    Ok((address, http, thread, stop_tx))
+    stat_cpu(std::path::Path::new(path)).with_context(|| format!("reading {path}"))
 }
 
 #[allow(clippy::print_stdout, reason = "bench output")]
@@ -211,8 +123,9 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     if args.names == 0 || args.concurrency == 0 {
         bail!("--names and --concurrency must be at least 1");
     }
-    let (address, http, fixture_thread, stop) = start_fixture(args.names)?;
-    let fixture_stat = format!("/proc/{fixture_thread}/stat");
+    let fixture = Fixture::start(zone(args.names), None)?;
+    let (address, http) = (fixture.dns, fixture.http);
+    let fixture_stat = fixture.stat_path.clone();
     let fetch = FetchOptions {
         allow_private: true,
         http_port: Some(http.port()),
@@ -262,7 +175,7 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let fixture_cpu = cpu_seconds(&fixture_stat)? - fixture_before;
     let node_cpu = cpu_seconds("/proc/self/stat")? - process_before - fixture_cpu;
-    let _ = stop.send(());
+    drop(fixture);
 
     let passed = done.load(Ordering::Relaxed);
     let failures = failed.load(Ordering::Relaxed);

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use hdrhistogram::Histogram;
 use mpic_node::dispatch::Dispatcher;
 use mpic_protocol::client::Primary;
@@ -30,6 +31,7 @@ pub(crate) enum Driver {
 }
 
 /// What one check came to.
+#[derive(Clone)]
 enum Verdict {
     Pass,
     Fail(&'static str),
@@ -44,7 +46,7 @@ impl Driver {
                 let runs = targets
                     .iter()
                     .map(|target| dispatcher.run(target, deadline));
-                futures_join_all(runs)
+                join_all(runs)
                     .await
                     .into_iter()
                     .map(|report| match (report.outcome, report.problem) {
@@ -63,7 +65,7 @@ impl Driver {
                 let nodes = primary.nodes().count();
                 let queries = (0..nodes).map(|index| primary.query(index, &request));
                 let mut verdicts = Vec::with_capacity(count * nodes);
-                for answer in futures_join_all(queries).await {
+                for answer in join_all(queries).await {
                     match answer {
                         Ok(results) => {
                             let missing = count.saturating_sub(results.len());
@@ -89,50 +91,6 @@ impl Driver {
             }
         }
     }
-}
-
-impl Clone for Verdict {
-    fn clone(&self) -> Self {
-        match self {
-            Verdict::Pass => Verdict::Pass,
-            Verdict::Fail(kind) => Verdict::Fail(kind),
-            Verdict::Error(text) => Verdict::Error(text.clone()),
-        }
-    }
-}
-
-/// Awaits every future (they run concurrently on this task).
-async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for future in futures {
-        set.push(Box::pin(future));
-    }
-    let mut outputs = Vec::with_capacity(set.len());
-    // Poll all together: a simple join over boxed futures.
-    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all_done = true;
-        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(output) => {
-                        *result = Some(output);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => all_done = false,
-                }
-            }
-        }
-        if all_done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs.extend(results.into_iter().flatten());
-    outputs
 }
 
 /// How the load is shaped.
