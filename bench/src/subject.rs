@@ -213,15 +213,9 @@ impl Subject {
             let _ = child.kill();
             bail!("{} did not print its ready line", bin.display());
         };
-        let field = |name: &str| -> anyhow::Result<SocketAddr> {
-            let value = ready
-                .split_whitespace()
-                .find_map(|part| part.strip_prefix(&format!("{name}=")))
-                .with_context(|| format!("ready line has no {name}: {ready}"))?;
-            Ok(value.split(',').next().unwrap_or(value).parse()?)
-        };
+        let (quic, _metrics) = mpic_tests::node::parse_ready_line(&ready)?;
         Ok(Self {
-            endpoints: vec![endpoint(field("quic")?, key.verifying_key().clone())?],
+            endpoints: vec![endpoint(quic, key.verifying_key().clone())?],
             client: Some(client_options(&paths)?),
             probe: Probe::Process(child.id()),
             running: Running::Binary(child),

@@ -29,6 +29,19 @@ pub fn binary_path(name: &str) -> PathBuf {
     profile_dir.join(name)
 }
 
+/// The first QUIC address and the metrics address from the node's
+/// `ready quic=<addr>[,<addr>...] metrics=<addr> ...` line.
+pub fn parse_ready_line(ready: &str) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+    let field = |name: &str| -> anyhow::Result<SocketAddr> {
+        let value = ready
+            .split_whitespace()
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .with_context(|| format!("ready line has no {name}: {ready}"))?;
+        Ok(value.split(',').next().unwrap_or(value).parse()?)
+    };
+    Ok((field("quic")?, field("metrics")?))
+}
+
 /// A set of dev credentials made by `mpic-node certs dev`.
 #[derive(Debug)]
 pub struct DevCredentials {
@@ -274,16 +287,10 @@ impl NodeProcess {
             let log = captured.lock().map(|text| text.clone()).unwrap_or_default();
             bail!("node {} did not become ready; stderr:\n{log}", options.id);
         };
-        let field = |name: &str| -> anyhow::Result<SocketAddr> {
-            let value = ready
-                .split_whitespace()
-                .find_map(|part| part.strip_prefix(&format!("{name}=")))
-                .with_context(|| format!("ready line has no {name}: {ready}"))?;
-            Ok(value.split(',').next().unwrap_or(value).parse()?)
-        };
+        let (quic, metrics) = parse_ready_line(&ready)?;
         Ok(Self {
-            quic: field("quic")?,
-            metrics: field("metrics")?,
+            quic,
+            metrics,
             child: Some(child),
             id: PerspectiveId::new(options.id.clone())?,
             rir: options.rir,
