@@ -1,10 +1,7 @@
 //! DNS-based DCV end to end through `mpic-node check dcv` against the fixture server: each
 //! method passes on the right record and fails, with its problem kind, on a wrong or missing one.
 
-use std::process::Command;
-
 use mpic_node::checks::dcv::acme_dns01;
-use mpic_tests::binary_path;
 use mpic_tests::dns_server::{DnsServer, ZoneText};
 
 const KEY_AUTHORIZATION: &str =
@@ -24,29 +21,7 @@ fn zone() -> String {
 }
 
 fn check(server: &DnsServer, domain: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let output = Command::new(binary_path("mpic-node"))
-        .args([
-            "check",
-            "dcv",
-            domain,
-            "--json",
-            "--dnssec",
-            "off",
-            "--timeout",
-            "3s",
-        ])
-        .args(["--resolver", &server.address().to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{domain}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code(), json)
+    crate::support::check_dcv(server.address(), domain, "3s", args)
 }
 
 // Multi-threaded: the CLI runs as a blocking child process while the fixture answers.

@@ -11,21 +11,13 @@ use mpic_tests::{NodeOptions, NodeProcess, binary_path};
 use crate::support::Lab;
 
 fn doctor(config: &std::path::Path, target: &str) -> (Option<i32>, serde_json::Value) {
-    let output = Command::new(binary_path("mpic-node"))
-        .arg("doctor")
-        .arg("--config")
-        .arg(config)
-        .args(["--target", target, "--json"])
-        .output()
-        .unwrap();
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code(), json)
+    crate::support::json_output(
+        Command::new(binary_path("mpic-node"))
+            .arg("doctor")
+            .arg("--config")
+            .arg(config)
+            .args(["--target", target, "--json"]),
+    )
 }
 
 fn status<'a>(report: &'a serde_json::Value, check: &str) -> (&'a str, &'a str) {

@@ -75,3 +75,42 @@ pub(crate) async fn read_all(recv: &mut quinn::RecvStream) -> Vec<NodeMessage> {
 pub(crate) fn encode(request: &Request) -> Vec<u8> {
     frame::encode(request, usize::MAX).expect("encode")
 }
+
+/// Runs `command` and reads its stdout as one JSON object: (exit code, JSON). Panics with the
+/// whole output when stdout is not JSON, so a failing CLI explains itself.
+pub(crate) fn json_output(command: &mut std::process::Command) -> (Option<i32>, serde_json::Value) {
+    let output = command.output().unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{command:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), json)
+}
+
+/// `mpic-node check dcv <domain> --json --dnssec off --timeout <timeout> --resolver <dns>` with
+/// `args` appended.
+pub(crate) fn check_dcv(
+    dns: std::net::SocketAddr,
+    domain: &str,
+    timeout: &str,
+    args: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    json_output(
+        std::process::Command::new(mpic_tests::binary_path("mpic-node"))
+            .args([
+                "check",
+                "dcv",
+                domain,
+                "--json",
+                "--dnssec",
+                "off",
+                "--timeout",
+                timeout,
+            ])
+            .args(["--resolver", &dns.to_string()])
+            .args(args),
+    )
+}

@@ -1,12 +1,10 @@
 //! ACME tls-alpn-01 against the TLS-ALPN fixture in-process, and the HTTP and TLS methods through
 //! `mpic-node check dcv` and over QUIC. Each case asserts the outcome and the problem kind.
 
-use std::process::Command;
 use std::time::Duration;
 
 use mpic_node::checks::tls_alpn::certificate::expected_digest;
 use mpic_protocol::{Check, DcvCheck, DcvMethod, Outcome, ProblemKind, Target};
-use mpic_tests::binary_path;
 use mpic_tests::dns_server::DnsServer;
 use mpic_tests::http_server::{HttpServer, Route};
 use mpic_tests::tls_alpn_server::{ChallengeCert, TlsAlpnServer, TlsBehaviour};
@@ -125,29 +123,7 @@ async fn tls_alpn_01_outcomes_against_the_fixture() {
 }
 
 fn cli(dns: &DnsServer, domain: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let output = Command::new(binary_path("mpic-node"))
-        .args([
-            "check",
-            "dcv",
-            domain,
-            "--json",
-            "--dnssec",
-            "off",
-            "--timeout",
-            "5s",
-        ])
-        .args(["--resolver", &dns.address().to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code(), json)
+    crate::support::check_dcv(dns.address(), domain, "5s", args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
