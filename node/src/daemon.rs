@@ -134,20 +134,7 @@ pub async fn run_with(
     });
     let server_config =
         quic::server_config(&config.quic).context("setting up QUIC/TLS ([quic] table)")?;
-    for (label, path) in [
-        ("node", &config.quic.certificate),
-        ("client_ca", &config.quic.client_ca),
-    ] {
-        if let Some(not_after) = credentials::load_certificates(path)
-            .ok()
-            .and_then(|chain| chain.first().and_then(|der| credentials::not_after(der)))
-        {
-            metrics
-                .certificate_expiry
-                .with_label_values(&[label])
-                .set(not_after);
-        }
-    }
+    metrics.record_certificate_expiry(&config.quic);
     let endpoints = quic::bind(&config.quic, &server_config)?;
     let metrics_listener = tokio::net::TcpListener::bind(config.metrics.listen)
         .await

@@ -373,6 +373,24 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Sets `mpic_node_certificate_expiry_timestamp_seconds` from the node certificate and the
+    /// client CA named in `quic` (at start and after each reload); a file that does not parse
+    /// leaves its gauge as it was.
+    pub fn record_certificate_expiry(&self, quic: &crate::config::QuicConfig) {
+        for (label, path) in [("node", &quic.certificate), ("client_ca", &quic.client_ca)] {
+            if let Some(not_after) = crate::credentials::load_certificates(path)
+                .ok()
+                .and_then(|chain| chain.first().and_then(crate::credentials::not_after))
+            {
+                self.certificate_expiry
+                    .with_label_values(&[label])
+                    .set(not_after);
+            }
+        }
+    }
+}
+
 /// Serves `/metrics`, `/healthz` and `/readyz` on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
     let mut connections = tokio::task::JoinSet::new();

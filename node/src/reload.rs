@@ -190,6 +190,7 @@ impl Reloader {
         for endpoint in &self.endpoints {
             endpoint.set_server_config(Some(server_config.clone()));
         }
+        self.service.metrics.record_certificate_expiry(&new.quic);
         changes.push("quic certificates, key and client CA reloaded (new connections)".into());
         if *running.quic.client_spki_pins != *new.quic.client_spki_pins {
             if let Ok(mut pins) = self.service.pins.write() {
