@@ -86,6 +86,9 @@ fn target(kind: Kind, i: usize) -> Target {
             identifier: format!("d{i}.bench.test"),
             check: Check::Dcv(DcvCheck {
                 url_scheme: None,
+                record_type: None,
+                exact_match: false,
+                case_insensitive: false,
                 method: DcvMethod::DnsChange,
                 expected: Some(RANDOM_VALUE.into()),
                 key_authorization: None,
@@ -100,6 +103,9 @@ fn target(kind: Kind, i: usize) -> Target {
             identifier: format!("h{i}.bench.test"),
             check: Check::Dcv(DcvCheck {
                 url_scheme: None,
+                record_type: None,
+                exact_match: false,
+                case_insensitive: false,
                 method: DcvMethod::AcmeHttp01,
                 expected: None,
                 key_authorization: Some(KEY_AUTHORIZATION.into()),

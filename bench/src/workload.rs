@@ -62,6 +62,9 @@ impl Kind {
                 account_uri: None,
                 wildcard: false,
                 url_scheme: None,
+                record_type: None,
+                exact_match: false,
+                case_insensitive: false,
             })
         };
         let check = match self {

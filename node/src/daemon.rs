@@ -24,6 +24,8 @@ pub struct Listening {
     pub quic: Vec<SocketAddr>,
     /// Metrics address.
     pub metrics: SocketAddr,
+    /// Open MPIC HTTPS addresses (empty when `[openmpic]` is off).
+    pub openmpic: Vec<SocketAddr>,
 }
 
 /// Creates the dev credentials the config points at when `[dangerous] generate_dev_credentials`
@@ -144,12 +146,32 @@ pub async fn run_with(
                 config.metrics.listen
             )
         })?;
+    let mut openmpic_listeners = Vec::new();
+    let openmpic_acceptor = if config.openmpic.enabled() {
+        let tls = quic::tls_server_config(&config.quic, b"http/1.1").context(
+            "setting up the Open MPIC listener's TLS ([openmpic] with the [quic] files)",
+        )?;
+        for &address in &config.openmpic.listen {
+            openmpic_listeners.push(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on openmpic.listen = {address}"))?,
+            );
+        }
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))
+    } else {
+        None
+    };
     let listening = Listening {
         quic: endpoints
             .iter()
             .map(|e| e.local_addr())
             .collect::<Result<_, _>>()?,
         metrics: metrics_listener.local_addr()?,
+        openmpic: openmpic_listeners
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<Result<_, _>>()?,
     };
 
     let reloader = options.config_path.clone().map(|path| {
@@ -208,7 +230,20 @@ pub async fn run_with(
             tracker.clone(),
         ));
     }
-    tracing::info!(quic = ?listening.quic, metrics = %listening.metrics, perspective = %config.perspective.id, "node ready");
+    if let Some(acceptor) = openmpic_acceptor {
+        let openmpic_config = Arc::new(config.openmpic.clone());
+        for listener in openmpic_listeners {
+            accept_loops.spawn(crate::openmpic::serve(
+                listener,
+                acceptor.clone(),
+                Arc::clone(&service),
+                Arc::clone(&openmpic_config),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
+    }
+    tracing::info!(quic = ?listening.quic, openmpic = ?listening.openmpic, metrics = %listening.metrics, perspective = %config.perspective.id, "node ready");
     ready(&listening);
     metrics.ready.set(1);
     let notifier = Arc::new(crate::notify::Notifier::from_env());

@@ -228,6 +228,9 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(1);
         let dcv = DcvCheck {
             url_scheme: None,
+            record_type: None,
+            exact_match: false,
+            case_insensitive: false,
             method: DcvMethod::Other("x-future-method".into()),
             expected: None,
             key_authorization: None,

@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod oneshot;
+pub mod openmpic;
 pub mod quic;
 pub mod reload;
 pub mod shutdown;

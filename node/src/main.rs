@@ -254,8 +254,15 @@ fn run(path: Option<&Path>) -> ExitCode {
                 let quic: Vec<String> = listening.quic.iter().map(ToString::to_string).collect();
                 #[allow(clippy::print_stdout, reason = "the ready line is the CLI's output")]
                 {
+                    let openmpic = if listening.openmpic.is_empty() {
+                        String::new()
+                    } else {
+                        let addresses: Vec<String> =
+                            listening.openmpic.iter().map(ToString::to_string).collect();
+                        format!(" openmpic={}", addresses.join(","))
+                    };
                     println!(
-                        "ready quic={} metrics={} signing_key={}",
+                        "ready quic={} metrics={} signing_key={}{openmpic}",
                         quic.join(","),
                         listening.metrics,
                         key_path.display()

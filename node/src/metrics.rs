@@ -56,6 +56,9 @@ pub struct Metrics {
     pub audit_write_errors: IntCounter,
     /// `mpic_node_config_reloads_total{result}`: SIGHUP reloads, `applied` or `rejected`.
     pub config_reloads: IntCounterVec,
+    /// `mpic_node_openmpic_requests_total{endpoint,status}`: requests on the Open MPIC HTTP
+    /// listener by path (`caa`, `dcv`, `other`) and HTTP status.
+    pub openmpic_requests: IntCounterVec,
     /// `mpic_node_ready`: 1 while serving (every listener bound, not draining), else 0; what
     /// `/readyz` answers from.
     pub ready: IntGauge,
@@ -327,6 +330,14 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(config_reloads.clone()))?;
+        let openmpic_requests = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_openmpic_requests_total",
+                "Requests on the Open MPIC HTTP listener by endpoint and HTTP status",
+            ),
+            &["endpoint", "status"],
+        )?;
+        registry.register(Box::new(openmpic_requests.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
         registry.register(Box::new(dangerous_options.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -358,6 +369,7 @@ impl Metrics {
             certificate_expiry,
             audit_write_errors,
             config_reloads,
+            openmpic_requests,
             dns,
             http,
         }))

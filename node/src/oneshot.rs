@@ -103,6 +103,15 @@ pub struct DcvArgs {
     /// `http` (default) or `https`: the website-change request's scheme.
     #[arg(long, value_name = "SCHEME", value_parser = ["http", "https"])]
     pub url_scheme: Option<String>,
+    /// dns-change: look in this record type only (default: TXT, CNAME and CAA).
+    #[arg(long, value_name = "TYPE", value_parser = ["TXT", "CNAME", "CAA"])]
+    pub record_type: Option<String>,
+    /// dns-change: the record must equal the value (default: contain it).
+    #[arg(long)]
+    pub exact_match: bool,
+    /// dns-change: compare TXT and CAA values ignoring ASCII case.
+    #[arg(long)]
+    pub case_insensitive: bool,
     /// Dial this port where the check would dial TCP 80 (test labs).
     #[arg(long, value_name = "PORT")]
     pub http_port: Option<u16>,
@@ -287,6 +296,9 @@ pub async fn dcv(args: &DcvArgs) -> Result<OneshotResult, OneshotError> {
     let Ok(method) = args.method.parse::<DcvMethod>();
     let check = DcvCheck {
         url_scheme: args.url_scheme.clone(),
+        record_type: args.record_type.clone(),
+        exact_match: args.exact_match,
+        case_insensitive: args.case_insensitive,
         method,
         expected: args.expect.clone(),
         key_authorization: args.key_authorization.clone(),

@@ -247,6 +247,22 @@ pub struct DcvCheck {
     /// MPIC `url_scheme`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_scheme: Option<String>,
+    /// dns-change only: look in this record type alone (`TXT`, `CNAME` or `CAA`; Open MPIC
+    /// `dns_record_type`). Absent: all three, as BR 3.2.2.4.7 allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_type: Option<String>,
+    /// dns-change only: the record value must equal `expected` (Open MPIC
+    /// `require_exact_match`). Default: `expected` must be present in it (BR "presence").
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exact_match: bool,
+    /// dns-change only: compare TXT and CAA values ignoring ASCII case (Open MPIC
+    /// `require_exact_case = false`). Default: byte for byte.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A DCV method by its wire name. Unknown names are kept in [`DcvMethod::Other`] and answered

@@ -8,10 +8,12 @@
 
 pub mod dns;
 pub mod http;
+pub mod openmpic;
 mod raw;
 
 pub use dns::{DnsConfig, DnsModeConfig, DnssecMode};
 pub use http::HttpConfig;
+pub use openmpic::OpenMpicConfig;
 mod validate;
 
 use std::fmt;
@@ -175,6 +177,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[audit]`: where the audit log goes (with `[dangerous] disable_audit_log`).
     pub audit: crate::audit::AuditDestination,
+    /// `[openmpic]`: the Open MPIC-compatible HTTP JSON listener (off by default).
+    pub openmpic: OpenMpicConfig,
 }
 
 /// `[perspective]`.

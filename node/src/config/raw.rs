@@ -47,6 +47,19 @@ pub(super) struct RawConfig {
     /// The audit log; every key has a default.
     #[serde(default)]
     pub(super) audit: RawAudit,
+    /// The Open MPIC-compatible HTTP JSON listener; off by default.
+    #[serde(default)]
+    pub(super) openmpic: RawOpenMpic,
+}
+
+/// `[openmpic]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOpenMpic {
+    /// Default `[]` (off): TCP socket addresses of the HTTPS listener.
+    pub(super) listen: Option<Vec<String>>,
+    /// Default `[]`: Issuer Domain Names for CAA requests that name none.
+    pub(super) caa_domains: Option<Vec<String>>,
 }
 
 /// `[audit]`.

@@ -14,8 +14,9 @@ use super::*;
 const EXAMPLE: &str = include_str!("../../../deploy/mpic-node.example.toml");
 
 /// Every table the file format has, in the order the docs list them.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "audit",
+    "openmpic",
     "dns",
     "http",
     "perspective",
@@ -86,8 +87,10 @@ const ALL_KEYS: [&str; 51] = [
 
 /// Keys that only make sense in some set-ups: the example shows them commented out
 /// (`# key = value`) under their table, with their documentation above.
-const COMMENTED_KEYS: [&str; 9] = [
+const COMMENTED_KEYS: [&str; 11] = [
     "audit.path",
+    "openmpic.listen",
+    "openmpic.caa_domains",
     "http.egress_ipv4",
     "http.egress_ipv6",
     "dangerous.http_port",
@@ -764,7 +767,9 @@ fn omitted_optional_keys_take_their_defaults() {
         dns,
         http,
         audit,
+        openmpic,
     } = config;
+    assert_eq!(openmpic, OpenMpicConfig::default());
     assert_eq!(audit, crate::audit::AuditDestination::Stdout);
     assert!(!dangerous.disable_audit_log);
     assert_eq!(http, HttpConfig::default());
@@ -884,4 +889,27 @@ fn audit_destination_is_stdout_a_file_or_off_under_dangerous() {
         ("dangerous.disable_audit_log", "true"),
     ])));
     assert_eq!(both, ["audit.path"]);
+}
+
+#[test]
+fn openmpic_is_off_by_default_and_its_values_are_checked() {
+    let config = parse(MINIMAL).unwrap();
+    assert!(!config.openmpic.enabled());
+    let on = parse(&format!(
+        "{MINIMAL}\n[openmpic]\nlisten = [\"127.0.0.1:0\"]\ncaa_domains = [\"CA.Example\"]\n"
+    ))
+    .unwrap();
+    assert!(on.openmpic.enabled());
+    assert_eq!(on.openmpic.caa_domains, ["ca.example"]);
+    let bad = parse(&format!(
+        "{MINIMAL}\n[openmpic]\nlisten = [\"nope\", \"127.0.0.1:1\", \"127.0.0.1:1\"]\ncaa_domains = [\"ca example\"]\n"
+    ));
+    assert_eq!(
+        problem_keys(bad),
+        [
+            "openmpic.listen[0]",
+            "openmpic.listen[2]",
+            "openmpic.caa_domains[0]"
+        ]
+    );
 }

@@ -47,6 +47,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let dns = dns::validate(raw.dns, base_dir, p);
     let http = http::validate(raw.http, p);
     let audit = audit(raw.audit, &dangerous, base_dir, p);
+    let openmpic = openmpic::validate(raw.openmpic, p);
     match (
         perspective,
         quic,
@@ -59,6 +60,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
         dns,
         http,
         audit,
+        openmpic,
     ) {
         (
             Some(perspective),
@@ -72,6 +74,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             Some(dns),
             Some(http),
             Some(audit),
+            Some(openmpic),
         ) if problems.0.is_empty() => Ok(Config {
             perspective,
             quic,
@@ -85,6 +88,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             dns,
             http,
             audit,
+            openmpic,
         }),
         _ => Err(problems.0),
     }

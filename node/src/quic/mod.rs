@@ -3,7 +3,7 @@
 
 pub mod admission;
 pub mod auth;
-mod stream;
+pub(crate) mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +82,29 @@ impl Service {
 
 /// Builds the QUIC server configuration from the `[quic]` table.
 pub fn server_config(config: &QuicConfig) -> Result<quinn::ServerConfig, QuicError> {
+    let mut tls = tls_server_config(config, ALPN)?;
+    // No 0-RTT: a replayed request must not be accepted before the handshake proves freshness.
+    tls.max_early_data_size = 0;
+    let crypto = QuicServerConfig::try_from(tls)
+        .map_err(|e| QuicError::Tls(rustls::Error::General(e.to_string())))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(config.max_streams_per_connection.into())
+        .max_concurrent_uni_streams(0u32.into())
+        .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok())
+        .keep_alive_interval(Some(config.keep_alive_interval));
+    server.transport_config(Arc::new(transport));
+    Ok(server)
+}
+
+/// The node's TLS 1.3 server identity from the `[quic]` table, demanding a client certificate
+/// from `quic.client_ca`, offering the one ALPN protocol `alpn`. Shared by the QUIC listener and
+/// the Open MPIC HTTPS listener.
+pub fn tls_server_config(
+    config: &QuicConfig,
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, QuicError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = credentials::load_certificates(&config.certificate)?;
     let key = credentials::load_private_key(&config.private_key)?;
@@ -99,20 +122,8 @@ pub fn server_config(config: &QuicConfig) -> Result<quinn::ServerConfig, QuicErr
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    // No 0-RTT: a replayed request must not be accepted before the handshake proves freshness.
-    tls.max_early_data_size = 0;
-    let crypto = QuicServerConfig::try_from(tls)
-        .map_err(|e| QuicError::Tls(rustls::Error::General(e.to_string())))?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .max_concurrent_bidi_streams(config.max_streams_per_connection.into())
-        .max_concurrent_uni_streams(0u32.into())
-        .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok())
-        .keep_alive_interval(Some(config.keep_alive_interval));
-    server.transport_config(Arc::new(transport));
-    Ok(server)
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    Ok(tls)
 }
 
 /// Binds one endpoint per listen address.

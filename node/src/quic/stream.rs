@@ -218,7 +218,7 @@ async fn write(send: &mut quinn::SendStream, bytes: &[u8]) -> bool {
     )
 }
 
-fn record_check(
+pub(crate) fn record_check(
     service: &Service,
     target: &mpic_protocol::Target,
     report: &CheckReport,

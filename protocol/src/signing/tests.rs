@@ -196,6 +196,9 @@ fn check_strategy() -> impl Strategy<Value = Check> {
         )
             .prop_map(|(method, expected, prefix, wildcard)| Check::Dcv(DcvCheck {
                 url_scheme: None,
+                record_type: None,
+                exact_match: false,
+                case_insensitive: false,
                 method,
                 expected,
                 key_authorization: None,

@@ -32,6 +32,9 @@ fn dns_change(identifier: &str) -> Target {
             account_uri: None,
             wildcard: false,
             url_scheme: None,
+            record_type: None,
+            exact_match: false,
+            case_insensitive: false,
         }),
     }
 }

@@ -274,6 +274,9 @@ async fn dns_01_over_quic_is_signed_and_verified() {
         identifier: identifier.into(),
         check: Check::Dcv(DcvCheck {
             url_scheme: None,
+            record_type: None,
+            exact_match: false,
+            case_insensitive: false,
             method: DcvMethod::AcmeDns01,
             expected: None,
             key_authorization: Some(key_authorization.into()),

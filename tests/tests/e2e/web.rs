@@ -76,6 +76,9 @@ pub(crate) fn dcv(method: DcvMethod) -> DcvCheck {
     DcvCheck {
         method,
         url_scheme: None,
+        record_type: None,
+        exact_match: false,
+        case_insensitive: false,
         expected: None,
         key_authorization: None,
         token: None,

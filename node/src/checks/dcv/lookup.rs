@@ -249,36 +249,44 @@ async fn dns_change<R: Resolver>(
         .map_err(|e| malformed(e.to_string()))?;
     let request = DnsChangeRequest {
         expected,
-        exact: false,
-        case_sensitive: true,
+        exact: dcv.exact_match,
+        case_sensitive: !dcv.case_insensitive,
+    };
+    let types: &[RecordType] = match dcv.record_type.as_deref() {
+        None => &[RecordType::TXT, RecordType::CNAME, RecordType::CAA],
+        Some(text) if text.eq_ignore_ascii_case("TXT") => &[RecordType::TXT],
+        Some(text) if text.eq_ignore_ascii_case("CNAME") => &[RecordType::CNAME],
+        Some(text) if text.eq_ignore_ascii_case("CAA") => &[RecordType::CAA],
+        Some(other) => {
+            return Err(malformed(format!(
+                "record_type {other:?}: dns-change looks in TXT, CNAME or CAA records only (BR 3.2.2.4.7)"
+            )));
+        }
     };
     for name in &names {
-        let txt = lookup(resolver, name, RecordType::TXT, deadline, evidence).await?;
-        if txt_values(&txt)
-            .iter()
-            .any(|value| dns_change::matches_txt(value, &request))
-        {
-            return Ok(());
-        }
-        let cname = lookup(resolver, name, RecordType::CNAME, deadline, evidence).await?;
-        let cname_match = cname.records.iter().any(|r| match &r.data {
-            RData::CNAME(target) => dns_change::matches_cname(&target.0.to_ascii(), &request),
-            _ => false,
-        });
-        if cname_match {
-            return Ok(());
-        }
-        let caa = lookup(resolver, name, RecordType::CAA, deadline, evidence).await?;
-        let caa_match = caa.records.iter().any(|r| match &r.data {
-            RData::CAA(caa) => dns_change::matches_caa(&caa.value, &request),
-            _ => false,
-        });
-        if caa_match {
-            return Ok(());
+        for &record_type in types {
+            let found = lookup(resolver, name, record_type, deadline, evidence).await?;
+            let matched = found.records.iter().any(|r| match &r.data {
+                RData::CNAME(target) if record_type == RecordType::CNAME => {
+                    dns_change::matches_cname(&target.0.to_ascii(), &request)
+                }
+                RData::CAA(caa) if record_type == RecordType::CAA => {
+                    dns_change::matches_caa(&caa.value, &request)
+                }
+                _ => false,
+            }) || (record_type == RecordType::TXT
+                && txt_values(&found)
+                    .iter()
+                    .any(|value| dns_change::matches_txt(value, &request)));
+            if matched {
+                return Ok(());
+            }
         }
     }
+    let shown_types: Vec<String> = types.iter().map(ToString::to_string).collect();
     Err(unauthorized(format!(
-        "the expected value is in no TXT, CNAME or CAA record at {}",
+        "the expected value is in no {} record at {}",
+        shown_types.join("/"),
         names.join(", ")
     )))
 }

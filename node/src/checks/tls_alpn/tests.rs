@@ -175,6 +175,9 @@ fn the_digest_comes_from_the_key_authorization_or_hex() {
     let mut dcv = DcvCheck {
         method: DcvMethod::AcmeTlsAlpn01,
         url_scheme: None,
+        record_type: None,
+        exact_match: false,
+        case_insensitive: false,
         expected: None,
         key_authorization: Some(KEY_AUTH.into()),
         token: None,

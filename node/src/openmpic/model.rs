@@ -1,0 +1,359 @@
+//! Open MPIC's remote-perspective request shapes (`open-mpic-core` 6.x:
+//! `CaaCheckRequest`, `DcvCheckRequest` and the `DcvCheckParameters` union), read strictly, and
+//! their translation into this node's [`Target`].
+//!
+//! Every field Open MPIC defines is named here, so a request that sets one we cannot honour
+//! (`http_headers`, `match_regex`, S/MIME CAA) is refused with a message instead of being run
+//! with the constraint silently dropped; unknown fields are refused too.
+
+use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Target};
+use serde::Deserialize;
+
+/// `CaaCheckRequest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaaRequest {
+    /// The domain name (possibly `*.`-prefixed) or IP address.
+    pub domain_or_ip_target: String,
+    /// The coordinator's trace id; echoed as the signed result's `request_id` when usable.
+    #[serde(default)]
+    pub trace_identifier: Option<String>,
+    /// CAA parameters.
+    #[serde(default)]
+    pub caa_check_parameters: Option<CaaParameters>,
+}
+
+/// `CaaCheckParameters`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaaParameters {
+    /// `tls-server` (default) or `s-mime`.
+    #[serde(default)]
+    pub certificate_type: Option<String>,
+    /// The CA's Issuer Domain Names; absent: `openmpic.caa_domains`.
+    #[serde(default)]
+    pub caa_domains: Option<Vec<String>>,
+    /// The BR 3.2.2.8 lookup-failure carve-out.
+    #[serde(default)]
+    pub allow_lookup_failure: Option<bool>,
+}
+
+/// `DcvCheckRequest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcvRequest {
+    /// The domain name or IP address.
+    pub domain_or_ip_target: String,
+    /// The coordinator's trace id.
+    #[serde(default)]
+    pub trace_identifier: Option<String>,
+    /// The method and its parameters.
+    pub dcv_check_parameters: DcvParameters,
+}
+
+/// The union of Open MPIC's `Dcv*ValidationParameters`, discriminated by `validation_method`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // Field names and meanings are Open MPIC's; see open_mpic_core.check_parameters.
+pub struct DcvParameters {
+    pub validation_method: String,
+    #[serde(default)]
+    pub require_exact_case: Option<bool>,
+    #[serde(default)]
+    pub challenge_value: Option<String>,
+    #[serde(default)]
+    pub http_token_path: Option<String>,
+    #[serde(default)]
+    pub url_scheme: Option<String>,
+    #[serde(default)]
+    pub http_headers: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub match_regex: Option<String>,
+    #[serde(default)]
+    pub dns_name_prefix: Option<String>,
+    #[serde(default)]
+    pub dns_record_type: Option<String>,
+    #[serde(default)]
+    pub require_exact_match: Option<bool>,
+    #[serde(default)]
+    pub issuer_domain_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub expected_account_uri: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub key_authorization: Option<String>,
+    #[serde(default)]
+    pub key_authorization_hash: Option<String>,
+}
+
+/// A request this node cannot run as asked; answered HTTP 400 with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+fn refuse(message: impl Into<String>) -> Refusal {
+    Refusal(message.into())
+}
+
+impl CaaRequest {
+    /// This node's CAA target; `default_domains` stands in for absent `caa_domains`.
+    pub fn target(&self, default_domains: &[String]) -> Result<Target, Refusal> {
+        let parameters = self.caa_check_parameters.clone().unwrap_or_default();
+        match parameters.certificate_type.as_deref() {
+            None | Some("tls-server") => {}
+            Some("s-mime") => {
+                return Err(refuse(
+                    "certificate_type s-mime (issuemail, RFC 9495) is not supported by this perspective",
+                ));
+            }
+            Some(other) => {
+                return Err(refuse(format!(
+                    "certificate_type {other:?} is not tls-server or s-mime"
+                )));
+            }
+        }
+        let issuer_domains = match parameters.caa_domains {
+            Some(domains) if !domains.is_empty() => domains,
+            _ if !default_domains.is_empty() => default_domains.to_vec(),
+            _ => {
+                return Err(refuse(
+                    "caa_check_parameters.caa_domains is empty and this node has no openmpic.caa_domains",
+                ));
+            }
+        };
+        // Open MPIC decides issuewild from the target's `*.` prefix; so does our CAA check.
+        let wildcard = self.domain_or_ip_target.starts_with("*.");
+        Ok(Target {
+            identifier: self.domain_or_ip_target.clone(),
+            check: Check::Caa(CaaCheck {
+                issuer_domains,
+                wildcard,
+                account_uri: None,
+                method: None,
+                allow_lookup_failure: parameters.allow_lookup_failure.unwrap_or(false),
+            }),
+        })
+    }
+}
+
+impl DcvRequest {
+    /// This node's DCV target for the request's method.
+    pub fn target(&self) -> Result<Target, Refusal> {
+        let p = &self.dcv_check_parameters;
+        if p.http_headers.as_ref().is_some_and(|h| !h.is_empty()) {
+            return Err(refuse(
+                "http_headers is not supported: this perspective sends only its own headers",
+            ));
+        }
+        if p.match_regex.is_some() {
+            return Err(refuse(
+                "match_regex is not supported: website-change looks for the challenge value itself (BR 3.2.2.4.18)",
+            ));
+        }
+        let mut check = DcvCheck {
+            method: DcvMethod::Other(p.validation_method.clone()),
+            expected: None,
+            key_authorization: None,
+            token: None,
+            prefix: None,
+            issuer_domain: None,
+            account_uri: None,
+            wildcard: self.domain_or_ip_target.starts_with("*."),
+            url_scheme: None,
+            record_type: None,
+            exact_match: false,
+            case_insensitive: false,
+        };
+        match p.validation_method.as_str() {
+            "website-change" => {
+                check.method = DcvMethod::WebsiteChange;
+                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+                check.token = Some(required(&p.http_token_path, "http_token_path")?);
+                check.url_scheme = p.url_scheme.clone();
+                if p.require_exact_case == Some(false) {
+                    return Err(refuse(
+                        "require_exact_case = false is not supported for website-change",
+                    ));
+                }
+            }
+            "acme-http-01" => {
+                check.method = DcvMethod::AcmeHttp01;
+                check.token = Some(required(&p.token, "token")?);
+                check.key_authorization =
+                    Some(required(&p.key_authorization, "key_authorization")?);
+            }
+            "acme-dns-01" => {
+                check.method = DcvMethod::AcmeDns01;
+                check.expected = Some(required(
+                    &p.key_authorization_hash,
+                    "key_authorization_hash",
+                )?);
+            }
+            "acme-tls-alpn-01" => {
+                check.method = DcvMethod::AcmeTlsAlpn01;
+                check.expected = Some(required(
+                    &p.key_authorization_hash,
+                    "key_authorization_hash",
+                )?);
+            }
+            "dns-change" => {
+                check.method = DcvMethod::DnsChange;
+                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+                check.prefix = p
+                    .dns_name_prefix
+                    .clone()
+                    .filter(|prefix| !prefix.is_empty());
+                let record_type = required(&p.dns_record_type, "dns_record_type")?;
+                // Open MPIC: case only matters for TXT; CNAME and CAA compare without case.
+                check.case_insensitive =
+                    record_type != "TXT" || p.require_exact_case == Some(false);
+                check.record_type = Some(record_type);
+                check.exact_match = p.require_exact_match.unwrap_or(false);
+            }
+            "dns-persistent" => {
+                check.method = DcvMethod::DnsPersist01;
+                let issuers = p.issuer_domain_names.clone().unwrap_or_default();
+                let [issuer] = issuers.as_slice() else {
+                    return Err(refuse(format!(
+                        "issuer_domain_names must name exactly one issuer here, got {}",
+                        issuers.len()
+                    )));
+                };
+                check.issuer_domain = Some(issuer.clone());
+                check.account_uri =
+                    Some(required(&p.expected_account_uri, "expected_account_uri")?);
+            }
+            "contact-email-txt" | "contact-phone-txt" | "contact-email-caa"
+            | "contact-phone-caa" => {
+                check.method = p.validation_method.parse().unwrap_or(check.method);
+                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+            }
+            // dns-account-01, ip-address, reverse-address-lookup and future methods: the
+            // dispatcher answers `unsupported` (never a pass).
+            _ => {}
+        }
+        Ok(Target {
+            identifier: self.domain_or_ip_target.clone(),
+            check: Check::Dcv(check),
+        })
+    }
+}
+
+fn required(value: &Option<String>, name: &str) -> Result<String, Refusal> {
+    value
+        .clone()
+        .ok_or_else(|| refuse(format!("dcv_check_parameters.{name} is required")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dcv(json: &str) -> Result<Target, Refusal> {
+        serde_json::from_str::<DcvRequest>(json).unwrap().target()
+    }
+
+    #[test]
+    fn caa_uses_the_request_domains_or_the_configured_ones() {
+        let request: CaaRequest =
+            serde_json::from_str(r#"{"domain_or_ip_target":"*.a.test","caa_check_parameters":{"caa_domains":["ca.test"],"certificate_type":"tls-server","allow_lookup_failure":true}}"#).unwrap();
+        let Check::Caa(caa) = request.target(&[]).unwrap().check else {
+            panic!()
+        };
+        assert_eq!(caa.issuer_domains, ["ca.test"]);
+        assert!(caa.wildcard && caa.allow_lookup_failure);
+        let bare: CaaRequest = serde_json::from_str(r#"{"domain_or_ip_target":"a.test"}"#).unwrap();
+        assert_eq!(
+            bare.target(&[]).unwrap_err().0,
+            "caa_check_parameters.caa_domains is empty and this node has no openmpic.caa_domains"
+        );
+        let Check::Caa(caa) = bare.target(&["ca.test".into()]).unwrap().check else {
+            panic!()
+        };
+        assert_eq!(caa.issuer_domains, ["ca.test"]);
+        let smime: CaaRequest = serde_json::from_str(
+            r#"{"domain_or_ip_target":"a.test","caa_check_parameters":{"certificate_type":"s-mime"}}"#,
+        )
+        .unwrap();
+        assert!(
+            smime
+                .target(&["ca.test".into()])
+                .unwrap_err()
+                .0
+                .contains("s-mime")
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let error =
+            serde_json::from_str::<CaaRequest>(r#"{"domain_or_ip_target":"a.test","bogus":1}"#)
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `bogus`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn dns_change_carries_open_mpic_matching_rules() {
+        let target = dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"dns-change","challenge_value":"v","dns_record_type":"CNAME","dns_name_prefix":"_p","require_exact_match":true,"require_exact_case":true}}"#).unwrap();
+        let Check::Dcv(check) = target.check else {
+            panic!()
+        };
+        assert_eq!(check.method, DcvMethod::DnsChange);
+        assert_eq!(check.record_type.as_deref(), Some("CNAME"));
+        assert_eq!(check.prefix.as_deref(), Some("_p"));
+        assert!(check.exact_match && check.case_insensitive);
+    }
+
+    #[test]
+    fn every_method_maps_and_missing_parameters_are_named() {
+        let cases = [
+            (
+                r#"{"validation_method":"acme-http-01","token":"t","key_authorization":"t.k"}"#,
+                DcvMethod::AcmeHttp01,
+            ),
+            (
+                r#"{"validation_method":"acme-dns-01","key_authorization_hash":"h"}"#,
+                DcvMethod::AcmeDns01,
+            ),
+            (
+                r#"{"validation_method":"acme-tls-alpn-01","key_authorization_hash":"h"}"#,
+                DcvMethod::AcmeTlsAlpn01,
+            ),
+            (
+                r#"{"validation_method":"website-change","challenge_value":"v","http_token_path":"f","url_scheme":"https"}"#,
+                DcvMethod::WebsiteChange,
+            ),
+            (
+                r#"{"validation_method":"dns-persistent","issuer_domain_names":["ca.test"],"expected_account_uri":"https://ca.test/a/1"}"#,
+                DcvMethod::DnsPersist01,
+            ),
+            (
+                r#"{"validation_method":"contact-email-caa","challenge_value":"a@b.test","dns_record_type":"CAA"}"#,
+                DcvMethod::ContactEmailCaa,
+            ),
+            (
+                r#"{"validation_method":"ip-address","challenge_value":"192.0.2.1","dns_record_type":"A"}"#,
+                DcvMethod::Other("ip-address".into()),
+            ),
+        ];
+        for (parameters, method) in cases {
+            let json = format!(
+                r#"{{"domain_or_ip_target":"a.test","dcv_check_parameters":{parameters}}}"#
+            );
+            let Check::Dcv(check) = dcv(&json).unwrap().check else {
+                panic!()
+            };
+            assert_eq!(check.method, method, "{parameters}");
+        }
+        assert_eq!(
+            dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"acme-http-01","token":"t"}}"#).unwrap_err().0,
+            "dcv_check_parameters.key_authorization is required"
+        );
+        assert!(dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"website-change","challenge_value":"v","http_token_path":"f","match_regex":"x"}}"#).unwrap_err().0.contains("match_regex"));
+        assert!(dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"acme-http-01","token":"t","key_authorization":"k","http_headers":{"X":"1"}}}"#).unwrap_err().0.contains("http_headers"));
+    }
+}

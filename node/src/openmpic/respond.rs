@@ -1,0 +1,254 @@
+//! Our signed verdict in Open MPIC's response shape (`CaaCheckResponse` / `DcvCheckResponse`),
+//! with the signed result itself in the extra field `mpic_node` (pydantic ignores extra fields,
+//! so Open MPIC's models read the response unchanged).
+//!
+//! Mapping of outcomes:
+//! - pass → `check_completed: true, check_passed: true`;
+//! - a fail that is a finding about the target (CAA forbids, value absent, refused redirect,
+//!   malformed parameters) → `check_completed: true, check_passed: false` with an error naming it;
+//! - a fail that means the check could not be made (DNS, DNSSEC, connection, TLS, timeout,
+//!   internal) and `unsupported` → `check_completed: false, check_passed: false` with an error.
+
+use base64::Engine as _;
+use mpic_protocol::{
+    Check, DcvMethod, DnsEvidence, DnssecStatus, Outcome, ProblemKind, ResultPayload, SignedResult,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// `MpicValidationError`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationError {
+    /// `mpic_node:<problem kind>`.
+    pub error_type: String,
+    /// The problem's detail.
+    pub error_message: String,
+}
+
+/// The response body.
+#[derive(Debug, Serialize)]
+pub struct CheckResponse {
+    /// `caa` or `dcv`.
+    pub check_type: &'static str,
+    /// Whether the check could be made.
+    pub check_completed: bool,
+    /// Whether it passed.
+    pub check_passed: bool,
+    /// Why not, when it did not pass.
+    pub errors: Option<Vec<ValidationError>>,
+    /// When the check completed, UNIX nanoseconds.
+    pub timestamp_ns: u64,
+    /// Method-specific details (Open MPIC's `*ResponseDetails`).
+    pub details: Value,
+    /// Our signed statement of the same verdict.
+    pub mpic_node: Attestation,
+}
+
+/// The extra field: who answered and the signed result, verifiable with the node's public key.
+#[derive(Debug, Serialize)]
+pub struct Attestation {
+    /// Perspective id.
+    pub perspective: String,
+    /// RIR of the perspective.
+    pub rir: String,
+    /// `pass`, `fail` or `unsupported`.
+    pub outcome: &'static str,
+    /// The problem kind, when not a pass.
+    pub problem: Option<&'static str>,
+    /// The weakest DNSSEC status the verdict rests on.
+    pub dnssec: Option<DnssecStatus>,
+    /// The signed request id (the trace identifier when it was usable).
+    pub request_id: String,
+    /// Base64 of the CBOR [`ResultPayload`].
+    pub payload: String,
+    /// Base64 of the Ed25519 signature.
+    pub signature: String,
+    /// The signing key's id.
+    pub key_id: String,
+}
+
+/// Builds the response for one signed result.
+pub fn build(payload: &ResultPayload, signed: &SignedResult) -> CheckResponse {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let problem = payload.problem.as_ref();
+    let completed = match payload.outcome {
+        Outcome::Pass => true,
+        Outcome::Fail => problem.is_some_and(|p| {
+            matches!(
+                p.kind,
+                ProblemKind::Caa
+                    | ProblemKind::Unauthorized
+                    | ProblemKind::Redirect
+                    | ProblemKind::Malformed
+            )
+        }),
+        _ => false,
+    };
+    let passed = payload.outcome == Outcome::Pass;
+    let errors = (!passed).then(|| {
+        vec![ValidationError {
+            error_type: format!(
+                "mpic_node:{}",
+                problem.map_or(payload.outcome.as_str(), |p| p.kind.as_str())
+            ),
+            error_message: problem.map_or_else(
+                || format!("outcome {}", payload.outcome.as_str()),
+                |p| p.detail.clone(),
+            ),
+        }]
+    });
+    let (check_type, details) = match &payload.target.check {
+        Check::Caa(_) => ("caa", caa_details(payload, completed)),
+        Check::Dcv(dcv) => ("dcv", dcv_details(&dcv.method, payload)),
+        _ => ("dcv", json!({})),
+    };
+    CheckResponse {
+        check_type,
+        check_completed: completed,
+        check_passed: passed,
+        errors,
+        timestamp_ns: payload.completed_unix_ms.saturating_mul(1_000_000),
+        details,
+        mpic_node: Attestation {
+            perspective: payload.perspective.id.as_str().to_owned(),
+            rir: payload.perspective.rir.as_str().to_owned(),
+            outcome: payload.outcome.as_str(),
+            problem: problem.map(|p| p.kind.as_str()),
+            dnssec: payload.dnssec,
+            request_id: payload.request_id.clone(),
+            payload: b64.encode(&signed.payload),
+            signature: b64.encode(&signed.signature),
+            key_id: signed.key_id.clone(),
+        },
+    }
+}
+
+/// Splits a record's presentation text `name ttl class type rdata` into (type, rdata).
+fn type_and_rdata(record: &str) -> Option<(&str, &str)> {
+    let mut parts = record.splitn(5, ' ');
+    let (_name, _ttl, _class) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((parts.next()?, parts.next()?))
+}
+
+/// Records of `record_type` in a lookup's evidence, as rdata text.
+fn rdata_of<'a>(lookup: &'a DnsEvidence, record_type: &str) -> Vec<&'a str> {
+    lookup
+        .records
+        .iter()
+        .filter_map(|r| type_and_rdata(r))
+        .filter(|(t, _)| *t == record_type)
+        .map(|(_, rdata)| rdata)
+        .collect()
+}
+
+fn bare(name: &str) -> String {
+    name.trim_end_matches('.').to_owned()
+}
+
+/// `CaaCheckResponseDetails`: the closest name holding CAA records, and those records.
+fn caa_details(payload: &ResultPayload, completed: bool) -> Value {
+    if !completed {
+        return json!({ "caa_record_present": null, "found_at": null, "records_seen": null });
+    }
+    let found = payload
+        .evidence
+        .dns
+        .iter()
+        .find(|lookup| lookup.record_type == "CAA" && !rdata_of(lookup, "CAA").is_empty());
+    match found {
+        Some(lookup) => json!({
+            "caa_record_present": true,
+            "found_at": bare(&lookup.name),
+            "records_seen": rdata_of(lookup, "CAA"),
+        }),
+        None => json!({ "caa_record_present": false, "found_at": null, "records_seen": null }),
+    }
+}
+
+/// `DcvDnsCheckResponseDetails`, `DcvHttpCheckResponseDetails` or
+/// `DcvTlsAlpnCheckResponseDetails`, by method.
+fn dcv_details(method: &DcvMethod, payload: &ResultPayload) -> Value {
+    let method_name = open_mpic_method(method);
+    match method {
+        DcvMethod::AcmeHttp01 | DcvMethod::WebsiteChange => {
+            let hops = &payload.evidence.http;
+            let history: Vec<Value> = hops
+                .windows(2)
+                .map(|pair| json!({ "status_code": pair[0].status, "url": pair[1].url }))
+                .collect();
+            let last = hops.last();
+            json!({
+                "validation_method": method_name,
+                "response_history": if history.is_empty() { Value::Null } else { Value::from(history) },
+                "response_url": last.map(|hop| hop.url.clone()),
+                "response_status_code": last.and_then(|hop| hop.status),
+                "response_page": null,
+            })
+        }
+        DcvMethod::AcmeTlsAlpn01 => json!({
+            "validation_method": method_name,
+            "common_name": null,
+        }),
+        _ => {
+            // The last lookup is the one the verdict rests on (or the one that failed).
+            let Some(lookup) = payload.evidence.dns.last() else {
+                return json!({ "validation_method": method_name });
+            };
+            let records: Vec<&str> = rdata_of(lookup, &lookup.record_type);
+            let chain: Vec<String> = rdata_of(lookup, "CNAME")
+                .into_iter()
+                .filter(|_| lookup.record_type != "CNAME")
+                .map(bare)
+                .collect();
+            json!({
+                "validation_method": method_name,
+                "records_seen": records,
+                "response_code": rcode_number(&lookup.rcode),
+                "ad_flag": payload.dnssec == Some(DnssecStatus::Secure),
+                "found_at": bare(&lookup.name),
+                "cname_chain": chain,
+            })
+        }
+    }
+}
+
+/// Open MPIC's name for a method (`dns-persistent` for our `dns-persist-01`).
+fn open_mpic_method(method: &DcvMethod) -> &str {
+    match method {
+        DcvMethod::DnsPersist01 => "dns-persistent",
+        DcvMethod::AcmeDnsAccount01 => "dns-account-01",
+        other => other.as_str(),
+    }
+}
+
+/// RFC 1035 §4.1.1 / RFC 6895 numbers for the rcode names our evidence records
+/// ([`crate::dns::rcode_name`]); `TIMEOUT`/`FAILED` (no response) have none.
+fn rcode_number(rcode: &str) -> Option<u16> {
+    Some(match rcode {
+        "NOERROR" => 0,
+        "FORMERR" => 1,
+        "SERVFAIL" => 2,
+        "NXDOMAIN" => 3,
+        "NOTIMP" => 4,
+        "REFUSED" => 5,
+        "YXDOMAIN" => 6,
+        "NOTAUTH" => 9,
+        other => return other.strip_prefix("RCODE")?.parse().ok(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_into_type_and_rdata() {
+        assert_eq!(
+            type_and_rdata("a.test. 60 IN CAA 0 issue \"ca.test\""),
+            Some(("CAA", "0 issue \"ca.test\""))
+        );
+        assert_eq!(type_and_rdata("garbage"), None);
+        assert_eq!(rcode_number("NXDOMAIN"), Some(3));
+        assert_eq!(rcode_number("TIMEOUT"), None);
+    }
+}
