@@ -8,12 +8,12 @@ SMOKE_FUZZ_SECONDS ?= 5
 FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier
 MAX_LINES  ?= 700
 
-.PHONY: deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
+.PHONY: interop deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
 
 run:
 	$(CARGO) run --locked -p mpic-node -- run
 
-test: fmt-check clippy doc build unit bench-smoke fuzz-smoke line-cap deploy-check deb-check
+test: fmt-check clippy doc deny build unit interop bench-smoke fuzz-smoke line-cap deploy-check deb-check
 	@echo "make test: all gates passed"
 
 fmt-check:
@@ -99,5 +99,28 @@ deb-check: build
 
 # Licences, banned crates, duplicate versions and sources (deny.toml). Needs cargo-deny
 # (`cargo install cargo-deny --locked`); advisories need GitHub and are not checked here.
+# Licences, bans (duplicate versions are reported), sources; advisories too when the RustSec
+# database can be fetched (this build network reaches crates.io only, so usually not).
 deny:
+	@command -v cargo-deny >/dev/null || { echo "cargo-deny missing: cargo install cargo-deny --locked"; exit 1; }
 	$(CARGO) deny check licenses bans sources
+	@if timeout 60 $(CARGO) deny fetch db >/dev/null 2>&1; then \
+		$(CARGO) deny check advisories; \
+	else echo "deny: RustSec advisory database unreachable, advisories not checked"; fi
+
+# The real-server interop suite (tests/interop): Knot DNS and nginx on loopback, three nodes with
+# the Open MPIC endpoint, open-mpic-core's models, checkers and coordinator. Skipped (with the
+# missing tools named) where knotd/nginx are not installed; .ci/run installs them.
+INTEROP_VENV := target/openmpic-venv
+INTEROP_TOOLS := knotd keymgr kdig nginx openssl
+OPEN_MPIC_CORE := open-mpic-core==6.5.0
+$(INTEROP_VENV)/.installed:
+	python3 -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/pip install --quiet --disable-pip-version-check $(OPEN_MPIC_CORE)
+	touch $@
+
+interop: build
+	@missing=""; for tool in $(INTEROP_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then echo "interop: skipped, not installed:$$missing (apt-get install knot knot-dnsutils nginx-light libnginx-mod-stream)"; \
+	else $(MAKE) --no-print-directory $(INTEROP_VENV)/.installed \
+		&& cd tests/interop && timeout 600 ../../$(INTEROP_VENV)/bin/python run.py; fi
