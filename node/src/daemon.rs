@@ -147,8 +147,8 @@ pub async fn run_with(
             )
         })?;
     let mut openmpic_listeners = Vec::new();
-    let openmpic_acceptor = if config.openmpic.enabled() {
-        let tls = quic::tls_server_config(&config.quic, b"http/1.1").context(
+    let openmpic_tls = if config.openmpic.enabled() {
+        let tls = crate::openmpic::tls_config(&config.quic).context(
             "setting up the Open MPIC listener's TLS ([openmpic] with the [quic] files)",
         )?;
         for &address in &config.openmpic.listen {
@@ -158,7 +158,7 @@ pub async fn run_with(
                     .with_context(|| format!("cannot listen on openmpic.listen = {address}"))?,
             );
         }
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))
+        Some(Arc::new(std::sync::RwLock::new(tls)))
     } else {
         None
     };
@@ -180,6 +180,7 @@ pub async fn run_with(
             config.clone(),
             Arc::clone(&service),
             endpoints.clone(),
+            openmpic_tls.clone(),
             options.log_level.clone(),
         )
     });
@@ -230,12 +231,12 @@ pub async fn run_with(
             tracker.clone(),
         ));
     }
-    if let Some(acceptor) = openmpic_acceptor {
+    if let Some(tls) = &openmpic_tls {
         let openmpic_config = Arc::new(config.openmpic.clone());
         for listener in openmpic_listeners {
             accept_loops.spawn(crate::openmpic::serve(
                 listener,
-                acceptor.clone(),
+                Arc::clone(tls),
                 Arc::clone(&service),
                 Arc::clone(&openmpic_config),
                 shutdown.clone(),

@@ -93,6 +93,7 @@ pub struct Reloader {
     running: Mutex<Config>,
     service: Arc<Service>,
     endpoints: Vec<quinn::Endpoint>,
+    openmpic_tls: Option<crate::openmpic::TlsHandle>,
     log_level: Option<LogLevelSetter>,
 }
 
@@ -111,6 +112,7 @@ impl Reloader {
         running: Config,
         service: Arc<Service>,
         endpoints: Vec<quinn::Endpoint>,
+        openmpic_tls: Option<crate::openmpic::TlsHandle>,
         log_level: Option<LogLevelSetter>,
     ) -> Self {
         Self {
@@ -118,6 +120,7 @@ impl Reloader {
             running: Mutex::new(running),
             service,
             endpoints,
+            openmpic_tls,
             log_level,
         }
     }
@@ -127,6 +130,10 @@ impl Reloader {
         let new = Config::load(&self.path)?;
         // Build everything first, apply after: a failure here changes nothing.
         let server_config = crate::quic::server_config(&new.quic)?;
+        let openmpic_tls = match &self.openmpic_tls {
+            Some(_) => Some(crate::openmpic::tls_config(&new.quic)?),
+            None => None,
+        };
         let key = crate::credentials::load_signing_key(&new.signing.key)?;
         let mut running = match self.running.lock() {
             Ok(running) => running,
@@ -179,6 +186,11 @@ impl Reloader {
                 format!("{:?}", running.state),
                 format!("{:?}", new.state),
             ),
+            (
+                "openmpic",
+                format!("{:?}", running.openmpic),
+                format!("{:?}", new.openmpic),
+            ),
         ];
         for (table, old, fresh) in restart_only {
             if old != fresh {
@@ -189,6 +201,11 @@ impl Reloader {
         }
         for endpoint in &self.endpoints {
             endpoint.set_server_config(Some(server_config.clone()));
+        }
+        if let (Some(handle), Some(tls)) = (&self.openmpic_tls, openmpic_tls) {
+            if let Ok(mut current) = handle.write() {
+                *current = tls;
+            }
         }
         self.service.metrics.record_certificate_expiry(&new.quic);
         changes.push("quic certificates, key and client CA reloaded (new connections)".into());

@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditEntry;
-use crate::config::OpenMpicConfig;
+use crate::config::{OpenMpicConfig, QuicConfig};
 use crate::quic::auth::{self, Primary};
 use crate::quic::stream::{record_check, unix_ms};
-use crate::quic::{GaugeGuard, Service};
+use crate::quic::{GaugeGuard, QuicError, Service};
 
 /// Connections served at once; more are closed at accept (each holds a TLS session).
 pub const MAX_CONNECTIONS: usize = 256;
@@ -39,6 +39,14 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection is closed after this long, idle or not (keep-alive is for bursts).
 pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// The listener's TLS configuration, replaced by a SIGHUP reload (new connections use it).
+pub type TlsHandle = Arc<std::sync::RwLock<Arc<rustls::ServerConfig>>>;
+
+/// The listener's TLS configuration: the `[quic]` identity and client CA, ALPN `http/1.1`.
+pub fn tls_config(quic: &QuicConfig) -> Result<Arc<rustls::ServerConfig>, QuicError> {
+    crate::quic::tls_server_config(quic, b"http/1.1").map(Arc::new)
+}
+
 /// Response-head bytes and request-head buffer.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -46,7 +54,7 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// `tracker` so the drain waits for them.
 pub async fn serve(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    tls: TlsHandle,
     service: Arc<Service>,
     config: Arc<OpenMpicConfig>,
     shutdown: CancellationToken,
@@ -76,8 +84,12 @@ pub async fn serve(
             drop(tcp);
             continue;
         };
+        let current = match tls.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
         let (acceptor, service, config, shutdown) = (
-            acceptor.clone(),
+            TlsAcceptor::from(current),
             Arc::clone(&service),
             Arc::clone(&config),
             shutdown.clone(),

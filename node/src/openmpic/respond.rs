@@ -240,6 +240,137 @@ fn rcode_number(rcode: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mpic_protocol::{CaaCheck, Evidence, PerspectiveId, PerspectiveInfo, Problem, Rir, Target};
+
+    fn payload(outcome: Outcome, problem: Option<ProblemKind>) -> ResultPayload {
+        ResultPayload {
+            version: 1,
+            request_id: "trace-1".into(),
+            nonce: vec![1; 32],
+            target_index: 0,
+            target: Target {
+                identifier: "www.a.test".into(),
+                check: Check::Caa(CaaCheck {
+                    issuer_domains: vec!["ca.test".into()],
+                    ..Default::default()
+                }),
+            },
+            perspective: PerspectiveInfo {
+                id: PerspectiveId::new("p-1").unwrap(),
+                rir: Rir::Arin,
+                location: "x".into(),
+                shadow: false,
+            },
+            received_unix_ms: 1,
+            completed_unix_ms: 2,
+            outcome,
+            problem: problem.map(|kind| Problem {
+                kind,
+                detail: "why".into(),
+            }),
+            dnssec: Some(DnssecStatus::Secure),
+            evidence: Evidence {
+                dns: vec![
+                    DnsEvidence {
+                        name: "www.a.test.".into(),
+                        record_type: "CAA".into(),
+                        rcode: "NOERROR".into(),
+                        records: vec![],
+                        dnssec: None,
+                        server: None,
+                    },
+                    DnsEvidence {
+                        name: "a.test.".into(),
+                        record_type: "CAA".into(),
+                        rcode: "NOERROR".into(),
+                        records: vec!["a.test. 60 IN CAA 0 issue \"ca.test\"".into()],
+                        dnssec: None,
+                        server: None,
+                    },
+                ],
+                ..Default::default()
+            },
+            key_id: "k".into(),
+        }
+    }
+
+    fn signed() -> SignedResult {
+        SignedResult {
+            payload: vec![1, 2, 3],
+            signature: vec![4; 64],
+            key_id: "k".into(),
+        }
+    }
+
+    #[test]
+    fn outcomes_map_to_completed_and_passed() {
+        let cases = [
+            (Outcome::Pass, None, true, true, None),
+            (
+                Outcome::Fail,
+                Some(ProblemKind::Caa),
+                true,
+                false,
+                Some("mpic_node:caa"),
+            ),
+            (
+                Outcome::Fail,
+                Some(ProblemKind::Unauthorized),
+                true,
+                false,
+                Some("mpic_node:unauthorized"),
+            ),
+            (
+                Outcome::Fail,
+                Some(ProblemKind::Dns),
+                false,
+                false,
+                Some("mpic_node:dns"),
+            ),
+            (
+                Outcome::Fail,
+                Some(ProblemKind::Dnssec),
+                false,
+                false,
+                Some("mpic_node:dnssec"),
+            ),
+            (
+                Outcome::Fail,
+                Some(ProblemKind::Timeout),
+                false,
+                false,
+                Some("mpic_node:timeout"),
+            ),
+            (
+                Outcome::Unsupported,
+                Some(ProblemKind::Unsupported),
+                false,
+                false,
+                Some("mpic_node:unsupported"),
+            ),
+        ];
+        for (outcome, problem, completed, passed, error) in cases {
+            let response = build(&payload(outcome, problem), &signed());
+            assert_eq!(
+                (response.check_completed, response.check_passed),
+                (completed, passed),
+                "{outcome:?} {problem:?}"
+            );
+            let error_type = response.errors.as_ref().map(|e| e[0].error_type.as_str());
+            assert_eq!(error_type, error);
+            assert_eq!(response.check_type, "caa");
+            assert_eq!(response.timestamp_ns, 2_000_000);
+            assert_eq!(response.mpic_node.request_id, "trace-1");
+            assert_eq!(response.mpic_node.payload, "AQID");
+        }
+        let pass = build(&payload(Outcome::Pass, None), &signed());
+        assert_eq!(
+            pass.details,
+            json!({"caa_record_present": true, "found_at": "a.test", "records_seen": ["0 issue \"ca.test\""]})
+        );
+        let failed = build(&payload(Outcome::Fail, Some(ProblemKind::Dns)), &signed());
+        assert_eq!(failed.details["caa_record_present"], Value::Null);
+    }
 
     #[test]
     fn records_split_into_type_and_rdata() {
