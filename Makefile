@@ -5,7 +5,7 @@ CARGO      ?= cargo
 FUZZ_SECONDS ?= 10
 SMOKE_FUZZ_SECONDS ?= 5
 # Fuzz targets (each in fuzz/fuzz_targets/<name>.rs).
-FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier
+FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier openmpic_request
 MAX_LINES  ?= 700
 
 .PHONY: interop deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap

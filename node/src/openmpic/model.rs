@@ -240,6 +240,34 @@ impl DcvRequest {
     }
 }
 
+/// Drives request parsing and translation with arbitrary bytes (the `openmpic_request` fuzz
+/// target): the first byte picks `/caa` or `/dcv`. Never panics; whatever translates keeps the
+/// request's target and kind.
+pub fn exercise(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    if selector % 2 == 0 {
+        if let Ok(request) = serde_json::from_slice::<CaaRequest>(body) {
+            if let Ok(target) = request.target(&["ca.test".into()]) {
+                assert_eq!(target.identifier, request.domain_or_ip_target);
+                assert!(matches!(target.check, Check::Caa(_)));
+            }
+        }
+    } else if let Ok(request) = serde_json::from_slice::<DcvRequest>(body) {
+        if let Ok(target) = request.target() {
+            assert_eq!(target.identifier, request.domain_or_ip_target);
+            let Check::Dcv(check) = target.check else {
+                panic!("a DCV request became {:?}", target.check.kind());
+            };
+            assert_eq!(
+                check.wildcard,
+                request.domain_or_ip_target.starts_with("*.")
+            );
+        }
+    }
+}
+
 fn required(value: &Option<String>, name: &str) -> Result<String, Refusal> {
     value
         .clone()
