@@ -217,7 +217,28 @@ def refusals(endpoint: Endpoint, credentials: Path) -> list:
                     "observed": f"{status} {body}"})
     status, body = endpoint.post("other", {})
     results.append({"name": "unknown-path-404", "ok": status == 404, "observed": status})
+    status, body = endpoint.post("caa", {"domain_or_ip_target": "x" * 70000})
+    results.append({"name": "refuse-oversized-body-413", "ok": status == 413, "observed": f"{status} {body}"})
+    results.append(stalled_body(endpoint))
     return results
+
+
+def stalled_body(endpoint: Endpoint) -> dict:
+    """A primary that sends its headers and half its body, then stalls: the node answers 408
+    within limits.request_read_timeout (1 s here) instead of holding the slot."""
+    import socket
+
+    host, port = endpoint.node.openmpic
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with endpoint.context.wrap_socket(raw) as tls:
+            tls.sendall(b"POST /caa HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100\r\n\r\n{\"domain_or_ip_")
+            answer = tls.recv(4096).decode(errors="replace")
+    elapsed = time.monotonic() - started
+    status = answer.split(" ", 2)[1] if answer.startswith("HTTP/1.1") else answer[:40]
+    return {"name": "stalled-body-408", "ok": status == "408" and elapsed < 3,
+            "observed": f"{status} after {elapsed:.2f} s"}
 
 
 async def main() -> int:

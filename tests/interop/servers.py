@@ -343,6 +343,9 @@ client_ca = "{c / 'ca.pem'}"
 key = "{key}"
 [metrics]
 listen = "127.0.0.1:0"
+[limits]
+request_read_timeout = "1s"
+max_request_bytes = 65536
 [logging]
 level = "warn"
 [state]
