@@ -114,6 +114,62 @@ async fn dns_methods_pass_and_fail_through_the_cli() {
             Some("unauthorized"),
         ),
         (
+            // Open MPIC's require_exact_case = false.
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "_dc",
+                "--case-insensitive",
+                "--expect",
+                "randomvalue0123456789abcdef",
+            ],
+            None,
+        ),
+        (
+            // Open MPIC's require_exact_match: the record holds more than the value.
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "_dc",
+                "--exact-match",
+                "--expect",
+                "RandomValue0123456789abcdef",
+            ],
+            Some("unauthorized"),
+        ),
+        (
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "_dc",
+                "--exact-match",
+                "--expect",
+                "x-RandomValue0123456789abcdef-y",
+            ],
+            None,
+        ),
+        (
+            // Open MPIC's dns_record_type: the value is in a TXT record, not a CAA one.
+            "change.test",
+            vec![
+                "--method",
+                "dns-change",
+                "--prefix",
+                "_dc",
+                "--record-type",
+                "CAA",
+                "--expect",
+                "RandomValue0123456789abcdef",
+            ],
+            Some("unauthorized"),
+        ),
+        (
             // Shorter than any Random Value may be (and contained in the record): the request
             // is at fault, not the domain.
             "change.test",
