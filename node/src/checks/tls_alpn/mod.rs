@@ -156,7 +156,10 @@ async fn run<R: Resolver>(
             }
         };
         evidence.address = Some(address.to_string());
-        let handshake = prober::handshake(tls, tcp, &server_name, deadline)
+        // `http.connect_timeout` covers the TCP connect and the TLS handshake together (as on
+        // the https fetch path): a server that accepts and then stalls is given up on then,
+        // not held until the check's deadline.
+        let handshake = prober::handshake(tls, tcp, &server_name, connect_deadline)
             .await
             .map_err(|detail| {
                 problem(
