@@ -3,7 +3,7 @@
 //! the matching path is fuzzed directly.
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 /// EDNS0 UDP payload size we advertise: 1232 bytes avoids IP fragmentation on practically every
 /// path (DNS Flag Day 2020), which also removes a spoofing vector.
@@ -157,6 +157,20 @@ pub fn match_response(query: &OutgoingQuery, bytes: &[u8]) -> Result<Message, Mi
                 && question.query_class() == DNSClass::IN
                 && question.name().eq_case(&query.wire_name) =>
         {
+            // RFC 1035 §3.2.4/§6.2: an answer to a class IN question is made of class IN
+            // records. Anything else a server put in (a CHAOS TXT beside the IN one, say) is
+            // dropped here, before any check could read it as data.
+            let mut message = message;
+            let in_class = |record: &Record| {
+                record.dns_class == DNSClass::IN
+                    || matches!(
+                        record.record_type(),
+                        RecordType::OPT | RecordType::TSIG | RecordType::SIG
+                    )
+            };
+            message.answers.retain(in_class);
+            message.authorities.retain(in_class);
+            message.additionals.retain(in_class);
             Ok(message)
         }
         // RFC 1035 allows an empty question section in some error responses (e.g. FORMERR);
@@ -215,6 +229,27 @@ mod tests {
         assert_eq!(query.wire_name.to_ascii(), "wWw.ExAmPlE.cOm.");
         let all_upper = build_query(&spec(), 1, Some(u64::MAX)).unwrap();
         assert_eq!(all_upper.wire_name.to_ascii(), "WWW.EXAMPLE.COM.");
+    }
+
+    #[test]
+    fn records_of_another_class_are_dropped() {
+        let query = build_query(&spec(), 7, None).unwrap();
+        let bytes = response_to(&query, |m| {
+            let mut chaos = Record::from_rdata(
+                query.wire_name.clone(),
+                60,
+                RData::A(A::new(198, 51, 100, 1)),
+            );
+            chaos.dns_class = DNSClass::CH;
+            m.add_answer(chaos.clone());
+            m.add_authority(chaos.clone());
+            m.add_additional(chaos);
+        });
+        let message = match_response(&query, &bytes).unwrap();
+        let answers: Vec<_> = message.answers.iter().map(|r| r.dns_class).collect();
+        assert_eq!(answers, [DNSClass::IN]);
+        assert!(message.authorities.is_empty());
+        assert!(message.additionals.is_empty());
     }
 
     #[test]
