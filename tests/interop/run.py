@@ -220,7 +220,27 @@ def refusals(endpoint: Endpoint, credentials: Path) -> list:
     status, body = endpoint.post("caa", {"domain_or_ip_target": "x" * 70000})
     results.append({"name": "refuse-oversized-body-413", "ok": status == 413, "observed": f"{status} {body}"})
     results.append(stalled_body(endpoint))
+    results.append(stalled_head(endpoint))
     return results
+
+
+def stalled_head(endpoint: Endpoint) -> dict:
+    """Slowloris: a request head that never ends. The node closes the connection within
+    limits.request_read_timeout (hyper's header read timeout) rather than keep it open."""
+    import socket
+
+    host, port = endpoint.node.openmpic
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with endpoint.context.wrap_socket(raw) as tls:
+            tls.sendall(b"POST /caa HTTP/1.1\r\nHost: node\r\nX-Slow: ")
+            try:
+                answer = tls.recv(4096)
+            except (ConnectionError, ssl.SSLError):
+                answer = b""
+    elapsed = time.monotonic() - started
+    return {"name": "stalled-head-closed", "ok": elapsed < 3,
+            "observed": f"closed after {elapsed:.2f} s ({answer[:20]!r})"}
 
 
 def stalled_body(endpoint: Endpoint) -> dict:
