@@ -13,6 +13,7 @@ use quinn::crypto::rustls::QuicServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::config::{LimitsConfig, QuicConfig};
 use crate::credentials::{self, CredentialsError};
@@ -226,46 +227,55 @@ async fn serve_connection(
     let _open = GaugeGuard::new(&service.metrics.quic_connections_open);
     let limit = service.admission.connect(&primary.id);
     let span = tracing::info_span!("connection", %remote, primary = %primary.id, primary_name = %primary.name);
-    let _entered = span.enter();
-    tracing::debug!("primary connected");
-    let result = loop {
-        let accepted = connection.accept_bi().await;
-        match accepted {
-            Ok((mut send, _recv)) if shutdown.is_cancelled() => {
-                // Draining: every new request gets a typed refusal, in-flight ones finish.
-                let service = Arc::clone(&service);
-                tracker.spawn(async move {
-                    stream::refuse(
-                        &service,
-                        &mut send,
-                        mpic_protocol::ProtocolErrorKind::ShuttingDown,
-                        "node is shutting down; retry on another perspective".into(),
-                    )
-                    .await;
-                });
+    // `instrument`, not `span.enter()` (an entered guard must not be held across `.await`).
+    let result = async {
+        tracing::debug!("primary connected");
+        loop {
+            let accepted = connection.accept_bi().await;
+            match accepted {
+                Ok((mut send, _recv)) if shutdown.is_cancelled() => {
+                    // Draining: every new request gets a typed refusal, in-flight ones finish.
+                    let service = Arc::clone(&service);
+                    tracker.spawn(async move {
+                        stream::refuse(
+                            &service,
+                            &mut send,
+                            mpic_protocol::ProtocolErrorKind::ShuttingDown,
+                            "node is shutting down; retry on another perspective".into(),
+                        )
+                        .await;
+                    });
+                }
+                Ok(_) if !auth::admitted(&primary.id, &service.pins()) => {
+                    // A reload removed this primary from the pins: no more requests from it.
+                    tracing::warn!(
+                        "primary no longer pinned after a reload; closing its connection"
+                    );
+                    connection.close(
+                        close_code::UNAUTHORIZED.into(),
+                        b"client key no longer admitted (pins changed by a reload)",
+                    );
+                    break Ok(());
+                }
+                Ok((send, recv)) => {
+                    let service = Arc::clone(&service);
+                    let limit = Arc::clone(&limit);
+                    let primary = primary.clone();
+                    tracker.spawn(
+                        stream::serve_request(service, primary, limit, send, recv)
+                            .in_current_span(),
+                    );
+                }
+                Err(
+                    quinn::ConnectionError::ApplicationClosed(_)
+                    | quinn::ConnectionError::LocallyClosed,
+                ) => break Ok(()),
+                Err(error) => break Err(error),
             }
-            Ok(_) if !auth::admitted(&primary.id, &service.pins()) => {
-                // A reload removed this primary from the pins: no more requests from it.
-                tracing::warn!("primary no longer pinned after a reload; closing its connection");
-                connection.close(
-                    close_code::UNAUTHORIZED.into(),
-                    b"client key no longer admitted (pins changed by a reload)",
-                );
-                break Ok(());
-            }
-            Ok((send, recv)) => {
-                let service = Arc::clone(&service);
-                let limit = Arc::clone(&limit);
-                let primary = primary.clone();
-                tracker.spawn(stream::serve_request(service, primary, limit, send, recv));
-            }
-            Err(
-                quinn::ConnectionError::ApplicationClosed(_)
-                | quinn::ConnectionError::LocallyClosed,
-            ) => break Ok(()),
-            Err(error) => break Err(error),
         }
-    };
+    }
+    .instrument(span)
+    .await;
     service.admission.disconnect(&primary.id);
     result
 }

@@ -9,6 +9,7 @@ use mpic_protocol::{NodeMessage, ProtocolError, ProtocolErrorKind, Request, Requ
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::auth::Primary;
 use super::{GaugeGuard, Service};
@@ -80,71 +81,80 @@ pub(super) async fn serve_request(
     }
 
     let span = tracing::info_span!("request", request_id = %request.request_id, primary = %primary.id, targets = request.targets.len());
-    let _entered = span.enter();
-    let deadline = deadline_instant(&request, received_unix_ms, service.limits.max_deadline);
-    let request = Arc::new(request);
-    let mut checks = JoinSet::new();
-    for index in 0..request.targets.len() {
-        let service = Arc::clone(&service);
-        let request = Arc::clone(&request);
-        checks.spawn(async move {
-            let target = &request.targets[index];
-            let started = Instant::now();
-            let report = service.dispatcher.run(target, deadline).await;
-            record_check(&service, target, &report, started.elapsed());
-            (index, report)
-        });
-    }
-    let mut answered = 0;
-    let mut broken = false;
-    while let Some(joined) = checks.join_next().await {
-        let (index, report) = match joined {
-            Ok(done) => done,
-            Err(error) => {
-                tracing::error!(%error, "check task failed");
-                continue;
-            }
-        };
-        if broken {
-            continue;
+    // `instrument`, not `span.enter()`: an entered guard held across `.await` corrupts the
+    // subscriber's span stack when the task moves threads (tracing-subscriber then panicked
+    // and the request was lost; found by the hostile-peers suite).
+    async {
+        let deadline = deadline_instant(&request, received_unix_ms, service.limits.max_deadline);
+        let request = Arc::new(request);
+        let mut checks = JoinSet::new();
+        for index in 0..request.targets.len() {
+            let service = Arc::clone(&service);
+            let request = Arc::clone(&request);
+            checks.spawn(
+                async move {
+                    let target = &request.targets[index];
+                    let started = Instant::now();
+                    let report = service.dispatcher.run(target, deadline).await;
+                    record_check(&service, target, &report, started.elapsed());
+                    (index, report)
+                }
+                .in_current_span(),
+            );
         }
-        let (signed, payload) =
-            match service
-                .signer()
-                .sign(&request, index, received_unix_ms, unix_ms(), report)
-            {
-                Ok(signed) => signed,
+        let mut answered = 0;
+        let mut broken = false;
+        while let Some(joined) = checks.join_next().await {
+            let (index, report) = match joined {
+                Ok(done) => done,
                 Err(error) => {
-                    tracing::error!(%error, "cannot sign result");
+                    tracing::error!(%error, "check task failed");
                     continue;
                 }
             };
-        metrics.results_signed.inc();
-        let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
-        if !service.audit.record(&entry) {
-            metrics.audit_write_errors.inc();
-        }
-        match frame::encode(&NodeMessage::Result(signed), MAX_RESULT_FRAME_BYTES) {
-            Ok(bytes) => {
-                if !write(&mut send, &bytes).await {
-                    // The primary went away; finish the checks (they are bounded by the deadline)
-                    // but stop writing.
-                    broken = true;
-                    continue;
-                }
-                answered += 1;
+            if broken {
+                continue;
             }
-            Err(error) => tracing::error!(%error, index, "result frame could not be encoded"),
+            let (signed, payload) =
+                match service
+                    .signer()
+                    .sign(&request, index, received_unix_ms, unix_ms(), report)
+                {
+                    Ok(signed) => signed,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot sign result");
+                        continue;
+                    }
+                };
+            metrics.results_signed.inc();
+            let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
+            if !service.audit.record(&entry) {
+                metrics.audit_write_errors.inc();
+            }
+            match frame::encode(&NodeMessage::Result(signed), MAX_RESULT_FRAME_BYTES) {
+                Ok(bytes) => {
+                    if !write(&mut send, &bytes).await {
+                        // The primary went away; finish the checks (they are bounded by the deadline)
+                        // but stop writing.
+                        broken = true;
+                        continue;
+                    }
+                    answered += 1;
+                }
+                Err(error) => tracing::error!(%error, index, "result frame could not be encoded"),
+            }
         }
+        let outcome = if answered == request.targets.len() {
+            "answered"
+        } else {
+            "abandoned"
+        };
+        metrics.requests.with_label_values(&[outcome]).inc();
+        finish(&mut send).await;
+        tracing::debug!(answered, "request done");
     }
-    let outcome = if answered == request.targets.len() {
-        "answered"
-    } else {
-        "abandoned"
-    };
-    metrics.requests.with_label_values(&[outcome]).inc();
-    finish(&mut send).await;
-    tracing::debug!(answered, "request done");
+    .instrument(span)
+    .await;
 }
 
 async fn read_request(
