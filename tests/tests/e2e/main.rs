@@ -15,6 +15,7 @@ mod deploy;
 mod dns;
 mod dnssec;
 mod doctor;
+mod hostile_dns;
 mod lifecycle;
 mod overload;
 mod protocol;
