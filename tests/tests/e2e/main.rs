@@ -16,6 +16,7 @@ mod dns;
 mod dnssec;
 mod doctor;
 mod hostile_dns;
+mod hostile_primary;
 mod hostile_web;
 mod lifecycle;
 mod overload;

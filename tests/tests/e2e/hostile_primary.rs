@@ -1,0 +1,550 @@
+//! Hostile primaries: a client with valid credentials (its own certificate from the dev CA)
+//! that floods one connection with streams, writes garbage frames, stalls mid-frame, and
+//! replays a request, while an honest primary on its own connection runs CAA checks. Each case
+//! asserts the attacker's typed errors, the honest success rate, and the node's memory growth
+//! (`VmRSS`/`VmHWM` from `/proc`), printed with `eprintln!`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mpic_protocol::client::{ClientError, ClientOptions, Primary, unix_ms, verify};
+use mpic_protocol::frame;
+use mpic_protocol::{
+    CaaCheck, Check, NodeMessage, Outcome, ProtocolErrorKind, Request, Rir, Target,
+};
+use mpic_tests::dns_server::{DnsServer, ZoneText};
+use mpic_tests::node::{Memory, primary};
+use mpic_tests::{NodeOptions, NodeProcess};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::support::{Lab, encode, request_within};
+
+const CAA_ZONE: &str = "@ 3600 IN SOA ns.test. h.test. 1 7200 3600 1209600 60\n\
+    @ IN NS ns\nns IN A 127.0.0.1\npermit IN CAA 0 issue \"ca.example\"\n";
+
+/// Honest CAA requests run during each attack.
+const HONEST_REQUESTS: usize = 200;
+
+/// Honest requests in flight at once.
+const HONEST_CONCURRENCY: usize = 8;
+
+/// Largest growth of the node's resident memory (now and at peak) an attack may cause: the
+/// node starts at a few tens of MiB; an attack bounded by the in-flight and stream limits must
+/// not add more than this.
+const MEMORY_BOUND: u64 = 64 * 1024 * 1024;
+
+/// How long any one read of the attacker's may wait for the node.
+const READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A node, the DNS fixture it uses, an honest primary and an attacker's connection.
+struct Arena {
+    _lab: Lab,
+    _dns: DnsServer,
+    node: NodeProcess,
+    honest: Primary,
+    attacker: quinn::Connection,
+}
+
+/// Starts a node with `limits` added to its `[limits]` table, an honest primary (`primary.pem`)
+/// and an attacker (`attacker.pem`, a second identity from the same CA, so per-primary limits
+/// tell them apart), and warms the honest path up (DNS cache, connection).
+async fn arena(name: &str, limits: &str) -> Arena {
+    let dns = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[ZoneText {
+            origin: "test.",
+            text: CAA_ZONE,
+        }],
+    )
+    .await
+    .unwrap();
+    let lab = Lab::new();
+    lab.credentials.issue_primary("attacker").unwrap();
+    let options = NodeOptions::new(name, Rir::Apnic)
+        .with(
+            "dns",
+            &format!(
+                "mode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"",
+                dns.address()
+            ),
+        )
+        .with("limits", limits);
+    let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
+    let honest = primary(&lab.credentials, &[&node]).unwrap();
+    let attacker = Primary::new(
+        vec![node.endpoint()],
+        ClientOptions::new(
+            lab.credentials.ca().unwrap(),
+            Some(
+                lab.credentials
+                    .identity("attacker.pem", "attacker.key")
+                    .unwrap(),
+            ),
+        ),
+    )
+    .unwrap()
+    .connect(0)
+    .await
+    .unwrap();
+    assert_eq!(honest_load(&honest, 10).await, 10, "warm-up");
+    Arena {
+        _lab: lab,
+        _dns: dns,
+        node,
+        honest,
+        attacker,
+    }
+}
+
+fn caa_target() -> Target {
+    Target {
+        identifier: "permit.test".into(),
+        check: Check::Caa(CaaCheck {
+            issuer_domains: vec!["ca.example".into()],
+            ..CaaCheck::default()
+        }),
+    }
+}
+
+/// Runs `count` honest CAA requests, `HONEST_CONCURRENCY` at a time; returns how many came
+/// back as one verified `pass`.
+async fn honest_load(primary: &Primary, count: usize) -> usize {
+    let permits = Arc::new(Semaphore::new(HONEST_CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    for _ in 0..count {
+        let (primary, permits) = (primary.clone(), Arc::clone(&permits));
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.ok()?;
+            let request = request_within(vec![caa_target()], Duration::from_secs(10));
+            let results = primary.query(0, &request).await.ok()?;
+            matches!(results.as_slice(), [r] if r.outcome == Outcome::Pass).then_some(())
+        });
+    }
+    let mut passed = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(Some(())) = joined {
+            passed += 1;
+        }
+    }
+    passed
+}
+
+/// How one attacker stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// Typed error messages (and nothing else).
+    Error(ProtocolErrorKind),
+    /// A signed result.
+    Result,
+    /// The node reset the stream or closed it without a message.
+    Reset(String),
+}
+
+/// Reads every message on `recv` without panicking on a reset or a bad frame.
+async fn ending(recv: &mut quinn::RecvStream) -> Ending {
+    let mut messages = Vec::new();
+    loop {
+        match tokio::time::timeout(READ_TIMEOUT, frame::io::read_frame(recv, 1 << 20)).await {
+            Err(_) => return Ending::Reset("no answer within 15 s".into()),
+            Ok(Err(error)) => return Ending::Reset(error.to_string()),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(body))) => match frame::decode_body::<NodeMessage>(&body) {
+                Ok(message) => messages.push(message),
+                Err(error) => return Ending::Reset(format!("undecodable message: {error}")),
+            },
+        }
+    }
+    match messages.as_slice() {
+        [NodeMessage::Error(error)] => Ending::Error(error.kind),
+        [NodeMessage::Result(_)] => Ending::Result,
+        other => Ending::Reset(format!("unexpected messages: {other:?}")),
+    }
+}
+
+/// Opens a stream, writes `bytes` (finishing it if `finish`) and reads how it ended. A write
+/// the node refused (it stops reading a shed stream at once) is not an error: the answer is
+/// still on the receive side.
+async fn attack_stream(connection: &quinn::Connection, bytes: &[u8], finish: bool) -> Ending {
+    let opened = tokio::time::timeout(READ_TIMEOUT, connection.open_bi()).await;
+    let (mut send, mut recv) = match opened {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(error)) => return Ending::Reset(format!("open: {error}")),
+        Err(_) => return Ending::Reset("stream credit never came".into()),
+    };
+    if send.write_all(bytes).await.is_ok() && finish {
+        let _ = send.finish();
+    }
+    let end = ending(&mut recv).await;
+    drop(send);
+    end
+}
+
+/// Memory before and after, printed and checked against `MEMORY_BOUND`.
+fn check_memory(case: &str, before: Memory, after: Memory) {
+    let grown = after.rss_bytes.saturating_sub(before.rss_bytes);
+    let peak = after.peak_bytes.saturating_sub(before.rss_bytes);
+    eprintln!(
+        "{case}: memory before {before}; after {after}; RSS +{:.1} MiB, peak over start +{:.1} MiB",
+        grown as f64 / 1048576.0,
+        peak as f64 / 1048576.0
+    );
+    assert!(grown < MEMORY_BOUND, "{case}: RSS grew {grown} bytes");
+    assert!(peak < MEMORY_BOUND, "{case}: peak grew {peak} bytes");
+}
+
+fn tally(case: &str, endings: &[Ending]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for end in endings {
+        let key = match end {
+            Ending::Error(kind) => kind.to_string(),
+            Ending::Result => "result".into(),
+            Ending::Reset(why) => format!("reset: {why}"),
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    eprintln!("{case}: attacker streams ended as {counts:?}");
+    counts
+}
+
+/// Runs `attack` and the honest load together; returns the attack's output, the honest
+/// successes and the time both took.
+async fn under_attack<T>(arena: &Arena, attack: impl Future<Output = T>) -> (T, usize, Duration) {
+    let started = Instant::now();
+    let (out, honest) = tokio::join!(attack, honest_load(&arena.honest, HONEST_REQUESTS));
+    (out, honest, started.elapsed())
+}
+
+/// `quic.max_streams_per_connection` at its default.
+const STREAM_CREDIT: usize = 256;
+
+/// The streams of the stream flood: far past `quic.max_streams_per_connection` (256).
+const FLOOD_STREAMS: usize = 3000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_primary_a_stream_flood_is_capped_and_shed() {
+    let arena = arena(
+        "stream-flood",
+        "max_in_flight_per_primary = 64\nrequest_read_timeout = \"2s\"",
+    )
+    .await;
+    let before = arena.node.memory().unwrap();
+    // Every stream sends all of a request but its last 3 bytes and holds: admitted ones hold a
+    // slot until the read timeout, the rest are shed at once. QUIC stream credit (256 open
+    // streams) makes the attacker wait for the node instead of piling up streams.
+    let good = encode(&request_within(vec![caa_target()], Duration::from_secs(20)));
+    let head = Arc::new(good[..good.len() - 3].to_vec());
+    // Streams the attacker holds open at once, and the most it ever held: the node's stream
+    // credit, not the attacker's 512 tasks, must be what bounds it.
+    let open = Arc::new(AtomicUsize::new(0));
+    let most_open = Arc::new(AtomicUsize::new(0));
+    let attack = async {
+        let mut tasks = JoinSet::new();
+        let permits = Arc::new(Semaphore::new(512));
+        for _ in 0..FLOOD_STREAMS {
+            let (connection, head, permits) = (
+                arena.attacker.clone(),
+                Arc::clone(&head),
+                Arc::clone(&permits),
+            );
+            let (open, most_open) = (Arc::clone(&open), Arc::clone(&most_open));
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let opened = tokio::time::timeout(READ_TIMEOUT, connection.open_bi()).await;
+                let Ok(Ok((mut send, mut recv))) = opened else {
+                    return Ending::Reset(format!("open: {opened:?}"));
+                };
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                most_open.fetch_max(now, Ordering::SeqCst);
+                let _ = send.write_all(&head).await;
+                let end = ending(&mut recv).await;
+                open.fetch_sub(1, Ordering::SeqCst);
+                end
+            });
+        }
+        let mut endings = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            endings.push(joined.unwrap());
+        }
+        endings
+    };
+    let (endings, honest, elapsed) = under_attack(&arena, attack).await;
+    let counts = tally("stream flood", &endings);
+    let most_open = most_open.load(Ordering::SeqCst);
+    eprintln!("stream flood: at most {most_open} attacker streams open at once");
+    assert!(
+        most_open <= STREAM_CREDIT,
+        "{most_open} streams open at once"
+    );
+    eprintln!("stream flood: {honest}/{HONEST_REQUESTS} honest passes, {elapsed:?}");
+    let overloaded = counts.get("overloaded").copied().unwrap_or(0);
+    let timed_out = counts.get("bad_frame").copied().unwrap_or(0);
+    assert_eq!(overloaded + timed_out, FLOOD_STREAMS, "{counts:?}");
+    assert!(
+        timed_out >= 64,
+        "the 64 admitted streams time out: {counts:?}"
+    );
+    assert!(overloaded >= FLOOD_STREAMS / 2, "{counts:?}");
+    assert_eq!(honest, HONEST_REQUESTS);
+    assert_eq!(
+        arena
+            .node
+            .metric("mpic_node_shed_requests_total{scope=\"primary\"}")
+            .unwrap(),
+        overloaded as f64
+    );
+    assert!(arena.attacker.close_reason().is_none());
+    arena
+        .node
+        .wait_for_metric("mpic_node_requests_in_flight", 0.0)
+        .unwrap();
+    check_memory("stream flood", before, arena.node.memory().unwrap());
+}
+
+/// A small deterministic generator (xorshift64), so a failing garbage case can be replayed.
+struct Garbage(u64);
+
+impl Garbage {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next().to_le_bytes()[0]).collect()
+    }
+}
+
+/// Garbage streams sent.
+const GARBAGE_STREAMS: usize = 600;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_primary_garbage_frames_get_typed_errors_and_the_connection_survives() {
+    let arena = arena("garbage", "").await;
+    let max = frame::DEFAULT_MAX_REQUEST_BYTES;
+    let mut random = Garbage(0x6d70_6963_6e6f_6465);
+    // Three shapes in turn: random bytes (a random length prefix), an oversized prefix
+    // (u32::MAX) and a truthful prefix over random CBOR-ish bytes; each stream is finished.
+    let cases: Vec<(Vec<u8>, ProtocolErrorKind)> = (0..GARBAGE_STREAMS)
+        .map(|i| {
+            let len = usize::try_from(random.next() % 2000).unwrap() + 5;
+            let bytes = match i % 3 {
+                0 => random.bytes(len),
+                1 => [u32::MAX.to_be_bytes().to_vec(), random.bytes(len)].concat(),
+                _ => {
+                    let body = random.bytes(len);
+                    let prefix = u32::try_from(body.len()).unwrap().to_be_bytes();
+                    [prefix.to_vec(), body].concat()
+                }
+            };
+            let prefix = u32::from_be_bytes(bytes[..4].try_into().unwrap());
+            let expected = if usize::try_from(prefix).unwrap() > max {
+                ProtocolErrorKind::FrameTooLarge
+            } else {
+                ProtocolErrorKind::BadFrame
+            };
+            (bytes, expected)
+        })
+        .collect();
+    let before = arena.node.memory().unwrap();
+    let attack = async {
+        let mut tasks = JoinSet::new();
+        let permits = Arc::new(Semaphore::new(64));
+        for (bytes, expected) in cases.clone() {
+            let (connection, permits) = (arena.attacker.clone(), Arc::clone(&permits));
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (attack_stream(&connection, &bytes, true).await, expected)
+            });
+        }
+        let mut endings = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            endings.push(joined.unwrap());
+        }
+        endings
+    };
+    let (endings, honest, elapsed) = under_attack(&arena, attack).await;
+    tally(
+        "garbage frames",
+        &endings
+            .iter()
+            .map(|(end, _)| end.clone())
+            .collect::<Vec<_>>(),
+    );
+    eprintln!("garbage frames: {honest}/{HONEST_REQUESTS} honest passes, {elapsed:?}");
+    for (end, expected) in &endings {
+        assert_eq!(end, &Ending::Error(*expected));
+    }
+    assert_eq!(honest, HONEST_REQUESTS);
+    // The attacker's connection is still up and still served.
+    assert!(arena.attacker.close_reason().is_none());
+    let good = encode(&request_within(vec![caa_target()], Duration::from_secs(10)));
+    assert_eq!(
+        attack_stream(&arena.attacker, &good, true).await,
+        Ending::Result
+    );
+    check_memory("garbage frames", before, arena.node.memory().unwrap());
+}
+
+/// The attacker's per-primary limit in the stall case; each wave fills it exactly.
+const STALL_SLOTS: usize = 32;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_primary_streams_stalled_mid_frame_are_cut_at_the_read_timeout() {
+    let read_timeout = Duration::from_secs(1);
+    let arena = arena(
+        "stall",
+        &format!("max_in_flight_per_primary = {STALL_SLOTS}\nrequest_read_timeout = \"1s\""),
+    )
+    .await;
+    let good = encode(&request_within(vec![caa_target()], Duration::from_secs(30)));
+    let head = good[..good.len() / 2].to_vec();
+    let before = arena.node.memory().unwrap();
+    let attack = async {
+        let mut report = Vec::new();
+        for wave in 0..3 {
+            // Fill every slot with a half frame and hold the streams open.
+            let mut held = Vec::new();
+            for _ in 0..STALL_SLOTS {
+                let (mut send, recv) = arena.attacker.open_bi().await.unwrap();
+                send.write_all(&head).await.unwrap();
+                held.push((send, recv, Instant::now()));
+            }
+            // Let the node admit them all (admission runs on the node's own tasks), then one
+            // more is shed: the slots are really held.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let extra = attack_stream(&arena.attacker, &head, false).await;
+            assert_eq!(
+                extra,
+                Ending::Error(ProtocolErrorKind::Overloaded),
+                "wave {wave}"
+            );
+            let mut waits = Vec::new();
+            for (send, mut recv, opened) in held {
+                let end = ending(&mut recv).await;
+                assert_eq!(
+                    end,
+                    Ending::Error(ProtocolErrorKind::BadFrame),
+                    "wave {wave}"
+                );
+                waits.push(opened.elapsed());
+                drop(send);
+            }
+            let longest = waits.iter().max().copied().unwrap_or_default();
+            let shortest = waits.iter().min().copied().unwrap_or_default();
+            eprintln!(
+                "stall wave {wave}: {STALL_SLOTS} streams cut after {shortest:?}..{longest:?}"
+            );
+            assert!(shortest >= read_timeout - Duration::from_millis(100));
+            assert!(longest < read_timeout + Duration::from_millis(1500));
+            // The slots are free again: a complete request from the attacker is served.
+            let good = encode(&request_within(vec![caa_target()], Duration::from_secs(10)));
+            assert_eq!(
+                attack_stream(&arena.attacker, &good, true).await,
+                Ending::Result
+            );
+            report.push(longest);
+        }
+        report
+    };
+    let (_, honest, elapsed) = under_attack(&arena, attack).await;
+    eprintln!("stall: {honest}/{HONEST_REQUESTS} honest passes, {elapsed:?}");
+    assert_eq!(honest, HONEST_REQUESTS);
+    arena
+        .node
+        .wait_for_metric("mpic_node_requests_in_flight", 0.0)
+        .unwrap();
+    check_memory("stall", before, arena.node.memory().unwrap());
+}
+
+/// Copies of one request the attacker replays.
+const REPLAYS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_primary_a_replayed_request_is_answered_afresh_and_old_results_fail_the_nonce_check()
+ {
+    let arena = arena("replay", "").await;
+    let request = request_within(vec![caa_target()], Duration::from_secs(15));
+    let sent_unix_ms = unix_ms().unwrap();
+    let bytes = Arc::new(encode(&request));
+    let before = arena.node.memory().unwrap();
+    let attack = async {
+        let mut tasks = JoinSet::new();
+        let permits = Arc::new(Semaphore::new(32));
+        for _ in 0..REPLAYS {
+            let (connection, bytes, permits) = (
+                arena.attacker.clone(),
+                Arc::clone(&bytes),
+                Arc::clone(&permits),
+            );
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let (mut send, mut recv) = connection.open_bi().await.unwrap();
+                send.write_all(&bytes).await.unwrap();
+                send.finish().unwrap();
+                let body =
+                    tokio::time::timeout(READ_TIMEOUT, frame::io::read_frame(&mut recv, 1 << 20))
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .unwrap();
+                match frame::decode_body::<NodeMessage>(&body).unwrap() {
+                    NodeMessage::Result(signed) => signed,
+                    other => panic!("replay answered {other:?}"),
+                }
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            results.push(joined.unwrap());
+        }
+        results
+    };
+    let (results, honest, elapsed) = under_attack(&arena, attack).await;
+    eprintln!(
+        "replay: {} signed results for {REPLAYS} copies, {honest}/{HONEST_REQUESTS} honest passes, {elapsed:?}",
+        results.len()
+    );
+    assert_eq!(results.len(), REPLAYS);
+    assert_eq!(honest, HONEST_REQUESTS);
+    let window = || verify::Window {
+        sent_unix_ms,
+        now_unix_ms: unix_ms().unwrap(),
+        skew: Duration::from_secs(5),
+    };
+    let endpoint = arena.node.endpoint();
+    // Every copy is checked afresh and signed: each verifies as an answer to the request sent,
+    // echoing its id and nonce (the check is idempotent, so answering a replay is harmless).
+    for signed in &results {
+        let payload = mpic_protocol::client::verify_result(
+            &endpoint,
+            &request,
+            signed,
+            window(),
+            &mut [false],
+        )
+        .unwrap();
+        assert_eq!(payload.request_id, request.request_id);
+        assert_eq!(payload.nonce, request.nonce);
+        assert_eq!(payload.outcome, Outcome::Pass);
+    }
+    // Replaying a *result* is what must fail: captured for A, it does not answer B.
+    let mut second: Request = request.clone();
+    second.nonce = vec![0xb; 32];
+    let error = mpic_protocol::client::verify_result(
+        &endpoint,
+        &second,
+        &results[0],
+        window(),
+        &mut [false],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, ClientError::Mismatch { field: "nonce", .. }),
+        "{error}"
+    );
+    check_memory("replay", before, arena.node.memory().unwrap());
+}
