@@ -406,3 +406,34 @@ async fn hostile_dns_a_server_that_never_answers_times_out_at_the_deadline() {
     );
     assert!(lab.dns.queries() >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_dns_a_truncated_answer_then_a_silent_tcp_server_times_out_per_query() {
+    // UDP says "truncated, ask over TCP"; TCP accepts and never answers. The TCP retry lives
+    // inside the query's own timeout (300 ms), so two rounds end well before the 4 s deadline.
+    let script: Script = Arc::new(|query: &Query| {
+        if query.tcp {
+            Vec::new()
+        } else {
+            vec![wire::truncated(query)]
+        }
+    });
+    let lab = start("silent-tcp", script, "query_timeout = \"300ms\"").await;
+    let (result, elapsed) = check(&lab, "tcp-silent.test", Duration::from_secs(4)).await;
+    eprintln!(
+        "TC then silent TCP: {:?} in {elapsed:?}: {}",
+        verdict(&result),
+        detail(&result)
+    );
+    assert_eq!(
+        verdict(&result),
+        (Outcome::Fail, Some(ProblemKind::Timeout)),
+        "{}",
+        detail(&result)
+    );
+    assert!(
+        elapsed < Duration::from_millis(2 * 300) + SLACK,
+        "took {elapsed:?}"
+    );
+    assert_eq!(lab.dns.tcp_queries(), 2, "one TCP retry per round");
+}

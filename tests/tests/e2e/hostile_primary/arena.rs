@@ -1,0 +1,218 @@
+//! The arena of the hostile-primary cases: a node with a CAA zone behind it, an honest primary
+//! and an attacker with credentials of its own, and the helpers that run and measure attacks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mpic_protocol::client::{ClientOptions, Primary};
+use mpic_protocol::frame;
+use mpic_protocol::{CaaCheck, Check, NodeMessage, Outcome, ProtocolErrorKind, Rir, Target};
+use mpic_tests::dns_server::{DnsServer, ZoneText};
+use mpic_tests::node::{Memory, primary};
+use mpic_tests::{NodeOptions, NodeProcess};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::support::{Lab, request_within};
+
+const CAA_ZONE: &str = "@ 3600 IN SOA ns.test. h.test. 1 7200 3600 1209600 60\n\
+    @ IN NS ns\nns IN A 127.0.0.1\npermit IN CAA 0 issue \"ca.example\"\n";
+
+/// Honest CAA requests run during each attack.
+pub(super) const HONEST_REQUESTS: usize = 200;
+
+/// Honest requests in flight at once.
+const HONEST_CONCURRENCY: usize = 8;
+
+/// Largest growth of the node's resident memory (now and at peak) an attack may cause: the
+/// node starts at a few tens of MiB; an attack bounded by the in-flight and stream limits must
+/// not add more than this.
+const MEMORY_BOUND: u64 = 64 * 1024 * 1024;
+
+/// How long any one read of the attacker's may wait for the node.
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A node, the DNS fixture it uses, an honest primary and an attacker's connection.
+pub(super) struct Arena {
+    _lab: Lab,
+    _dns: DnsServer,
+    pub(super) node: NodeProcess,
+    pub(super) honest: Primary,
+    pub(super) attacker: quinn::Connection,
+}
+
+/// Starts a node with `limits` added to its `[limits]` table, an honest primary (`primary.pem`)
+/// and an attacker (`attacker.pem`, a second identity from the same CA, so per-primary limits
+/// tell them apart), and warms the honest path up (DNS cache, connection).
+pub(super) async fn arena(name: &str, limits: &str) -> Arena {
+    let dns = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[ZoneText {
+            origin: "test.",
+            text: CAA_ZONE,
+        }],
+    )
+    .await
+    .unwrap();
+    let lab = Lab::new();
+    lab.credentials.issue_primary("attacker").unwrap();
+    let options = NodeOptions::new(name, Rir::Apnic)
+        .with(
+            "dns",
+            &format!(
+                "mode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"",
+                dns.address()
+            ),
+        )
+        .with("limits", limits);
+    let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
+    let honest = primary(&lab.credentials, &[&node]).unwrap();
+    let attacker = Primary::new(
+        vec![node.endpoint()],
+        ClientOptions::new(
+            lab.credentials.ca().unwrap(),
+            Some(
+                lab.credentials
+                    .identity("attacker.pem", "attacker.key")
+                    .unwrap(),
+            ),
+        ),
+    )
+    .unwrap()
+    .connect(0)
+    .await
+    .unwrap();
+    assert_eq!(honest_load(&honest, 10).await, 10, "warm-up");
+    Arena {
+        _lab: lab,
+        _dns: dns,
+        node,
+        honest,
+        attacker,
+    }
+}
+
+pub(super) fn caa_target() -> Target {
+    Target {
+        identifier: "permit.test".into(),
+        check: Check::Caa(CaaCheck {
+            issuer_domains: vec!["ca.example".into()],
+            ..CaaCheck::default()
+        }),
+    }
+}
+
+/// Runs `count` honest CAA requests, `HONEST_CONCURRENCY` at a time; returns how many came
+/// back as one verified `pass`.
+pub(super) async fn honest_load(primary: &Primary, count: usize) -> usize {
+    let permits = Arc::new(Semaphore::new(HONEST_CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    for _ in 0..count {
+        let (primary, permits) = (primary.clone(), Arc::clone(&permits));
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.ok()?;
+            let request = request_within(vec![caa_target()], Duration::from_secs(10));
+            let results = primary.query(0, &request).await.ok()?;
+            matches!(results.as_slice(), [r] if r.outcome == Outcome::Pass).then_some(())
+        });
+    }
+    let mut passed = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(Some(())) = joined {
+            passed += 1;
+        }
+    }
+    passed
+}
+
+/// How one attacker stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// Typed error messages (and nothing else).
+    Error(ProtocolErrorKind),
+    /// A signed result.
+    Result,
+    /// The node reset the stream or closed it without a message.
+    Reset(String),
+}
+
+/// Reads every message on `recv` without panicking on a reset or a bad frame.
+pub(super) async fn ending(recv: &mut quinn::RecvStream) -> Ending {
+    let mut messages = Vec::new();
+    loop {
+        match tokio::time::timeout(READ_TIMEOUT, frame::io::read_frame(recv, 1 << 20)).await {
+            Err(_) => return Ending::Reset("no answer within 15 s".into()),
+            Ok(Err(error)) => return Ending::Reset(error.to_string()),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(body))) => match frame::decode_body::<NodeMessage>(&body) {
+                Ok(message) => messages.push(message),
+                Err(error) => return Ending::Reset(format!("undecodable message: {error}")),
+            },
+        }
+    }
+    match messages.as_slice() {
+        [NodeMessage::Error(error)] => Ending::Error(error.kind),
+        [NodeMessage::Result(_)] => Ending::Result,
+        other => Ending::Reset(format!("unexpected messages: {other:?}")),
+    }
+}
+
+/// Opens a stream, writes `bytes` (finishing it if `finish`) and reads how it ended. A write
+/// the node refused (it stops reading a shed stream at once) is not an error: the answer is
+/// still on the receive side.
+pub(super) async fn attack_stream(
+    connection: &quinn::Connection,
+    bytes: &[u8],
+    finish: bool,
+) -> Ending {
+    let opened = tokio::time::timeout(READ_TIMEOUT, connection.open_bi()).await;
+    let (mut send, mut recv) = match opened {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(error)) => return Ending::Reset(format!("open: {error}")),
+        Err(_) => return Ending::Reset("stream credit never came".into()),
+    };
+    if send.write_all(bytes).await.is_ok() && finish {
+        let _ = send.finish();
+    }
+    let end = ending(&mut recv).await;
+    drop(send);
+    end
+}
+
+/// Memory before and after, printed and checked against `MEMORY_BOUND`.
+pub(super) fn check_memory(case: &str, before: Memory, after: Memory) {
+    let grown = after.rss_bytes.saturating_sub(before.rss_bytes);
+    let peak = after.peak_bytes.saturating_sub(before.rss_bytes);
+    eprintln!(
+        "{case}: memory before {before}; after {after}; RSS +{:.1} MiB, peak over start +{:.1} MiB",
+        grown as f64 / 1048576.0,
+        peak as f64 / 1048576.0
+    );
+    assert!(grown < MEMORY_BOUND, "{case}: RSS grew {grown} bytes");
+    assert!(peak < MEMORY_BOUND, "{case}: peak grew {peak} bytes");
+}
+
+pub(super) fn tally(case: &str, endings: &[Ending]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for end in endings {
+        let key = match end {
+            Ending::Error(kind) => kind.to_string(),
+            Ending::Result => "result".into(),
+            Ending::Reset(why) => format!("reset: {why}"),
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    eprintln!("{case}: attacker streams ended as {counts:?}");
+    counts
+}
+
+/// Runs `attack` and the honest load together; returns the attack's output, the honest
+/// successes and the time both took.
+pub(super) async fn under_attack<T>(
+    arena: &Arena,
+    attack: impl Future<Output = T>,
+) -> (T, usize, Duration) {
+    let started = Instant::now();
+    let (out, honest) = tokio::join!(attack, honest_load(&arena.honest, HONEST_REQUESTS));
+    (out, honest, started.elapsed())
+}
