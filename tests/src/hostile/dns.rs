@@ -244,10 +244,22 @@ pub fn header(id: u16, tc: bool, rcode: u8, answers: u16) -> Vec<u8> {
 
 /// A NOERROR response to `query` carrying `records` (each made by [`record`]).
 pub fn response(query: &Query, records: &[Vec<u8>]) -> Vec<u8> {
-    let count = u16::try_from(records.len()).unwrap_or(u16::MAX);
-    let mut bytes = header(query.id, false, 0, count);
+    message(query, records, &[], &[])
+}
+
+/// A NOERROR response to `query` with these answer, authority and additional records.
+pub fn message(
+    query: &Query,
+    answers: &[Vec<u8>],
+    authority: &[Vec<u8>],
+    additional: &[Vec<u8>],
+) -> Vec<u8> {
+    let count = |records: &[Vec<u8>]| u16::try_from(records.len()).unwrap_or(u16::MAX);
+    let mut bytes = header(query.id, false, 0, count(answers));
+    bytes[8..10].copy_from_slice(&count(authority).to_be_bytes());
+    bytes[10..12].copy_from_slice(&count(additional).to_be_bytes());
     bytes.extend_from_slice(&query.question);
-    for record in records {
+    for record in answers.iter().chain(authority).chain(additional) {
         bytes.extend_from_slice(record);
     }
     bytes
@@ -263,9 +275,14 @@ pub fn truncated(query: &Query) -> Vec<u8> {
 /// A resource record: `owner` (wire form, e.g. [`QUESTION_NAME`] or [`name`]), type, class IN,
 /// TTL 60 and `data`.
 pub fn record(owner: &[u8], record_type: u16, data: &[u8]) -> Vec<u8> {
+    record_in_class(owner, record_type, 1, data)
+}
+
+/// A resource record of any class (3 is CHAOS), TTL 60.
+pub fn record_in_class(owner: &[u8], record_type: u16, class: u16, data: &[u8]) -> Vec<u8> {
     let mut bytes = owner.to_vec();
     bytes.extend_from_slice(&record_type.to_be_bytes());
-    bytes.extend_from_slice(&1u16.to_be_bytes());
+    bytes.extend_from_slice(&class.to_be_bytes());
     bytes.extend_from_slice(&60u32.to_be_bytes());
     let len = u16::try_from(data.len()).unwrap_or(u16::MAX);
     bytes.extend_from_slice(&len.to_be_bytes());
