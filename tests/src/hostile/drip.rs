@@ -26,6 +26,9 @@ pub struct Drip {
     pub wait_for_request_head: bool,
     /// Sent at once.
     pub burst: Vec<u8>,
+    /// Bursts that replace `burst` for HTTP requests whose path is the first item (only with
+    /// `wait_for_request_head`), so one server can answer many malformed ways.
+    pub by_path: Vec<(String, Vec<u8>)>,
     /// Then sent one byte per `interval`, repeating from the start when it runs out; empty
     /// means send nothing more and just hold the connection open.
     pub pattern: Vec<u8>,
@@ -39,6 +42,7 @@ impl Drip {
         Self {
             wait_for_request_head: false,
             burst: Vec::new(),
+            by_path: Vec::new(),
             pattern: Vec::new(),
             interval: Duration::from_millis(200),
         }
@@ -128,6 +132,7 @@ async fn accept_loop(listener: TcpListener, drip: Drip, sessions: Arc<Mutex<Vec<
 /// Serves one connection until the client goes away; returns the bytes sent.
 async fn serve(mut stream: tokio::net::TcpStream, drip: &Drip) -> usize {
     let mut scratch = [0u8; 4096];
+    let mut burst = &drip.burst;
     if drip.wait_for_request_head {
         let mut head = Vec::new();
         while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -136,11 +141,16 @@ async fn serve(mut stream: tokio::net::TcpStream, drip: &Drip) -> usize {
                 Ok(n) => head.extend_from_slice(scratch.get(..n).unwrap_or_default()),
             }
         }
+        let text = String::from_utf8_lossy(&head);
+        let path = text.split_whitespace().nth(1).unwrap_or_default();
+        if let Some((_, bytes)) = drip.by_path.iter().find(|(p, _)| p == path) {
+            burst = bytes;
+        }
     }
-    if stream.write_all(&drip.burst).await.is_err() {
+    if stream.write_all(burst).await.is_err() {
         return 0;
     }
-    let mut sent = drip.burst.len();
+    let mut sent = burst.len();
     let mut next = drip.pattern.iter().cycle();
     loop {
         // Whatever the client sends is read and dropped; end of stream or a reset means it hung

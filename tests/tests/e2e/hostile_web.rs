@@ -116,6 +116,7 @@ async fn hostile_web_a_body_dripped_byte_by_byte_times_out_within_the_hop() {
         Drip {
             wait_for_request_head: true,
             burst: b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec(),
+            by_path: Vec::new(),
             pattern: b"slow.thumbprint".to_vec(),
             interval: DRIP,
         },
@@ -163,6 +164,7 @@ async fn hostile_web_a_slowloris_response_head_times_out_within_the_hop() {
         Drip {
             wait_for_request_head: true,
             burst: Vec::new(),
+            by_path: Vec::new(),
             pattern: b"HTTP/1.1 200 OK\r\nX-Drip: one byte at a time\r\n".to_vec(),
             interval: DRIP,
         },
@@ -213,6 +215,7 @@ async fn slow_tls_servers() -> [(&'static str, DripServer); 2] {
         Drip {
             wait_for_request_head: false,
             burst: vec![0x16, 0x03, 0x03, 0x40, 0x00],
+            by_path: Vec::new(),
             pattern: vec![0x02, 0x00, 0x3f, 0xfc, 0x03, 0x03],
             interval: DRIP,
         },
@@ -289,4 +292,84 @@ async fn hostile_web_a_tls_alpn_handshake_is_bounded_by_the_connect_timeout() {
         );
         assert!(elapsed < HOP + SLACK, "{name}: took {elapsed:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_web_malformed_http_framing_fails_typed_within_the_hop() {
+    // Each token's path gets its own malformed answer, then the connection is held open (the
+    // node must give up by itself). None may pass, all must end within the hop timeout.
+    let continues = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(40_000);
+    let key = |token: &str| format!("{token}.thumbprint").into_bytes();
+    let cases: Vec<(&str, Vec<u8>, ProblemKind)> = vec![
+        (
+            "chunk-overflow",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n"
+                .to_vec(),
+            ProblemKind::Connection,
+        ),
+        (
+            "two-lengths",
+            [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 21\r\nContent-Length: 22\r\n\r\n"[..],
+                &key("two-lengths"),
+            ]
+            .concat(),
+            ProblemKind::Connection,
+        ),
+        (
+            "length-overflow",
+            [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n"[..],
+                &key("length-overflow"),
+            ]
+            .concat(),
+            ProblemKind::Connection,
+        ),
+        (
+            "short-body",
+            [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"[..],
+                &key("short-body"),
+            ]
+            .concat(),
+            ProblemKind::Timeout,
+        ),
+        ("continue-flood", continues, ProblemKind::Timeout),
+    ];
+    let server = DripServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Drip {
+            wait_for_request_head: true,
+            burst: Vec::new(),
+            by_path: cases
+                .iter()
+                .map(|(token, bytes, _)| (crate::web::challenge(token), bytes.clone()))
+                .collect(),
+            pattern: Vec::new(),
+            interval: DRIP,
+        },
+    )
+    .await
+    .unwrap();
+    let dns = crate::web::dns().await;
+    let lab = Lab::new();
+    let node = node(&lab, &dns, "framing", server.address(), unused_port().await);
+    for (token, _, kind) in &cases {
+        let check = crate::web::http01(token);
+        let (result, elapsed) = run(&lab, &node, check, Duration::from_secs(8)).await;
+        eprintln!(
+            "{token}: {:?} in {elapsed:?}: {}",
+            verdict(&result),
+            detail(&result)
+        );
+        assert_eq!(
+            verdict(&result),
+            (Outcome::Fail, Some(*kind)),
+            "{token}: {}",
+            detail(&result)
+        );
+        assert!(elapsed < HOP + SLACK, "{token}: took {elapsed:?}");
+    }
+    let closed = hang_ups(&server, Duration::from_secs(3)).await;
+    eprintln!("malformed framing: node hung up after {closed:?}");
 }
