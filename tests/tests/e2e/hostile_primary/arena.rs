@@ -2,6 +2,7 @@
 //! and an attacker with credentials of its own, and the helpers that run and measure attacks.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mpic_protocol::client::{ClientOptions, Primary};
@@ -82,7 +83,8 @@ pub(super) async fn arena(name: &str, limits: &str) -> Arena {
     .connect(0)
     .await
     .unwrap();
-    assert_eq!(honest_load(&honest, 10).await, 10, "warm-up");
+    let warm_up = honest_load(&honest, 10, &AtomicBool::new(true)).await;
+    assert_eq!(warm_up.passed, 10, "warm-up: {:?}", warm_up.failures);
     Arena {
         _lab: lab,
         _dns: dns,
@@ -102,27 +104,77 @@ pub(super) fn caa_target() -> Target {
     }
 }
 
-/// Runs `count` honest CAA requests, `HONEST_CONCURRENCY` at a time; returns how many came
-/// back as one verified `pass`.
-pub(super) async fn honest_load(primary: &Primary, count: usize) -> usize {
+/// Most honest requests one attack's load sends (the load stays bounded if an attack hangs).
+const HONEST_CAP: usize = 20_000;
+
+/// What the honest primary saw during an attack.
+#[derive(Debug, Default)]
+pub(super) struct Honest {
+    /// Requests sent.
+    pub(super) sent: usize,
+    /// Requests answered with one verified `pass`.
+    pub(super) passed: usize,
+    /// The first few failures, for the assertion message.
+    pub(super) failures: Vec<String>,
+}
+
+impl Honest {
+    /// Asserts a 100 % success rate over at least `HONEST_REQUESTS` requests.
+    pub(super) fn assert_all_passed(&self, case: &str) {
+        assert!(
+            self.sent >= HONEST_REQUESTS,
+            "{case}: only {} sent",
+            self.sent
+        );
+        assert_eq!(self.passed, self.sent, "{case}: {:?}", self.failures);
+    }
+}
+
+impl std::fmt::Display for Honest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{} honest requests passed", self.passed, self.sent)
+    }
+}
+
+/// Runs honest CAA requests, `HONEST_CONCURRENCY` at a time, at least `min` of them and then
+/// on until `stop` is set, so the honest load spans the whole attack.
+pub(super) async fn honest_load(primary: &Primary, min: usize, stop: &AtomicBool) -> Honest {
     let permits = Arc::new(Semaphore::new(HONEST_CONCURRENCY));
     let mut tasks = JoinSet::new();
-    for _ in 0..count {
-        let (primary, permits) = (primary.clone(), Arc::clone(&permits));
+    let mut honest = Honest::default();
+    let record = |honest: &mut Honest, outcome: Result<Result<(), String>, _>| match outcome {
+        Ok(Ok(())) => honest.passed += 1,
+        Ok(Err(failure)) | Err(failure) => {
+            if honest.failures.len() < 5 {
+                honest.failures.push(failure);
+            }
+        }
+    };
+    while honest.sent < min || (!stop.load(Ordering::SeqCst) && honest.sent < HONEST_CAP) {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let primary = primary.clone();
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.ok()?;
+            let _permit = permit;
             let request = request_within(vec![caa_target()], Duration::from_secs(10));
-            let results = primary.query(0, &request).await.ok()?;
-            matches!(results.as_slice(), [r] if r.outcome == Outcome::Pass).then_some(())
+            match primary.query(0, &request).await {
+                Ok(results) if matches!(results.as_slice(), [r] if r.outcome == Outcome::Pass) => {
+                    Ok(())
+                }
+                Ok(results) => Err(format!("{results:?}")),
+                Err(error) => Err(error.to_string()),
+            }
         });
-    }
-    let mut passed = 0;
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok(Some(())) = joined {
-            passed += 1;
+        honest.sent += 1;
+        while let Some(joined) = tasks.try_join_next() {
+            record(&mut honest, joined.map_err(|e| e.to_string()));
         }
     }
-    passed
+    while let Some(joined) = tasks.join_next().await {
+        record(&mut honest, joined.map_err(|e| e.to_string()));
+    }
+    honest
 }
 
 /// How one attacker stream ended.
@@ -206,13 +258,19 @@ pub(super) fn tally(case: &str, endings: &[Ending]) -> std::collections::BTreeMa
     counts
 }
 
-/// Runs `attack` and the honest load together; returns the attack's output, the honest
-/// successes and the time both took.
+/// Runs `attack` with the honest load alongside until it ends; returns the attack's output,
+/// what the honest primary saw, and the time both took.
 pub(super) async fn under_attack<T>(
     arena: &Arena,
     attack: impl Future<Output = T>,
-) -> (T, usize, Duration) {
+) -> (T, Honest, Duration) {
     let started = Instant::now();
-    let (out, honest) = tokio::join!(attack, honest_load(&arena.honest, HONEST_REQUESTS));
+    let stop = AtomicBool::new(false);
+    let attack = async {
+        let out = attack.await;
+        stop.store(true, Ordering::SeqCst);
+        out
+    };
+    let (out, honest) = tokio::join!(attack, honest_load(&arena.honest, HONEST_REQUESTS, &stop));
     (out, honest, started.elapsed())
 }
