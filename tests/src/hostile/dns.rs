@@ -299,6 +299,8 @@ pub const TXT: u16 = 16;
 pub const CNAME: u16 = 5;
 /// A type code.
 pub const A: u16 = 1;
+/// CAA type code.
+pub const CAA: u16 = 257;
 
 /// A dotted name in uncompressed wire form (labels over 63 bytes are cut).
 pub fn name(text: &str) -> Vec<u8> {

@@ -3,93 +3,18 @@
 //! server that never answers. Each case asserts the signed outcome, the problem kind and that
 //! the answer came within the request's deadline.
 
-use std::net::IpAddr;
+mod lab;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mpic_protocol::client::Primary;
-use mpic_protocol::{Check, DcvCheck, DcvMethod, Outcome, ProblemKind, ResultPayload, Rir, Target};
+use mpic_protocol::{Outcome, ProblemKind};
 use mpic_tests::hostile::dns::{
-    self as wire, CNAME, HostileDns, PointerLoop, QUESTION_NAME, Query, Script, TXT,
+    self as wire, CAA, CNAME, PointerLoop, QUESTION_NAME, Query, Script, TXT,
 };
-use mpic_tests::{NodeOptions, NodeProcess, node::primary};
 
-use crate::support::{Lab, counter, request_within};
-
-/// The Random Value every dns-change check here looks for.
-const VALUE: &str = "rv-HostileRandomValue0123456789abcdef";
-
-/// Slack over a deadline for the QUIC round trip and a debug build on a busy 2-core machine.
-const SLACK: Duration = Duration::from_millis(1500);
-
-/// A node forwarding to a hostile server, and a primary for it.
-struct DnsLab {
-    _lab: Lab,
-    dns: HostileDns,
-    node: NodeProcess,
-    primary: Primary,
-}
-
-/// Starts `script` on 127.0.0.1 and a node forwarding to it (no answer cache, no DNSSEC, so
-/// every check sends fresh queries) with `dns_lines` added to its `[dns]` table.
-async fn start(name: &str, script: Script, dns_lines: &str) -> DnsLab {
-    let dns = HostileDns::start(IpAddr::from([127, 0, 0, 1]), script)
-        .await
-        .unwrap();
-    let lab = Lab::new();
-    let table = format!(
-        "mode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\nmax_cache_ttl = \"0s\"\n{dns_lines}",
-        dns.address()
-    );
-    let options = NodeOptions::new(name, Rir::Arin).with("dns", &table);
-    let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
-    let primary = primary(&lab.credentials, &[&node]).unwrap();
-    DnsLab {
-        _lab: lab,
-        dns,
-        node,
-        primary,
-    }
-}
-
-/// A dns-change check for `VALUE` under `_dc.<domain>`.
-fn dns_change(domain: &str) -> Target {
-    Target {
-        identifier: domain.into(),
-        check: Check::Dcv(DcvCheck {
-            prefix: Some("_dc".into()),
-            expected: Some(VALUE.into()),
-            ..crate::web::dcv(DcvMethod::DnsChange)
-        }),
-    }
-}
-
-/// Runs one dns-change check with `deadline`; asserts the answer came in time.
-async fn check(lab: &DnsLab, domain: &str, deadline: Duration) -> (ResultPayload, Duration) {
-    let request = request_within(vec![dns_change(domain)], deadline);
-    let started = Instant::now();
-    let mut results = lab.primary.query(0, &request).await.unwrap();
-    let elapsed = started.elapsed();
-    assert_eq!(results.len(), 1, "{domain}: {results:?}");
-    assert!(
-        elapsed < deadline + SLACK,
-        "{domain}: answered after {elapsed:?}, deadline {deadline:?}"
-    );
-    (results.remove(0), elapsed)
-}
-
-fn verdict(result: &ResultPayload) -> (Outcome, Option<ProblemKind>) {
-    (result.outcome, result.problem.as_ref().map(|p| p.kind))
-}
-
-fn detail(result: &ResultPayload) -> String {
-    result
-        .problem
-        .as_ref()
-        .map(|p| p.detail.clone())
-        .unwrap_or_default()
-}
-
+use crate::support::counter;
+use lab::{SLACK, VALUE, check, detail, start, verdict};
 /// The honest TXT answer carrying `VALUE`.
 fn real_answer(query: &Query) -> Vec<u8> {
     wire::response(
@@ -280,6 +205,19 @@ async fn hostile_dns_a_64_kib_txt_rrset_is_read_over_tcp_and_decided() {
         "{}",
         detail(&present)
     );
+    // The evidence carries the RRset as seen (every record), so the signed result is itself
+    // about 64 KiB: far inside the 1 MiB result-frame cap.
+    let evidence: Vec<(String, usize, usize)> = present
+        .evidence
+        .dns
+        .iter()
+        .map(|e| {
+            let bytes = e.records.iter().map(String::len).sum();
+            (e.record_type.clone(), e.records.len(), bytes)
+        })
+        .collect();
+    eprintln!("64 KiB RRset evidence (type, records, bytes): {evidence:?}");
+    assert_eq!(evidence[0].1, BIG_RRSET_RECORDS);
     let txt: Vec<bool> = lab
         .dns
         .log()
@@ -514,4 +452,72 @@ async fn hostile_dns_a_txt_record_of_another_class_does_not_count() {
         "{}",
         detail(&result)
     );
+}
+
+/// A wire name of four labels of binary bytes (255 bytes in all), varied by `i`.
+fn binary_name(i: usize) -> Vec<u8> {
+    let mut name = Vec::new();
+    for _ in 0..3 {
+        name.push(63u8);
+        name.extend_from_slice(&[0xfe; 63]);
+    }
+    name.push(61u8);
+    name.extend_from_slice(&[0xfe; 60]);
+    name.push(u8::try_from(i % 250).unwrap());
+    name.push(0);
+    name
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_dns_the_largest_evidence_still_fits_one_signed_result() {
+    // dns-change without the value asks for TXT, CNAME and CAA at the name; each answer here
+    // is a ~64 KiB RRset of binary bytes, which the evidence renders as text (non-UTF-8 TXT
+    // and CAA bytes as U+FFFD, three bytes each; binary name bytes as `\DDD`, four). That is
+    // the largest evidence a dns-change target can carry (a CAA climb keeps one CNAME per
+    // level, so it carries less); it must still come back as one signed, typed
+    // result, inside the node's 1 MiB result-frame cap (`frame::DEFAULT_MAX_RESULT_BYTES`).
+    let script: Script = Arc::new(|query: &Query| {
+        let records: Vec<Vec<u8>> = match query.record_type {
+            TXT => (0..BIG_RRSET_RECORDS)
+                .map(|_| wire::record(&QUESTION_NAME, TXT, &wire::txt_data(&[&[0xff; 255]])))
+                .collect(),
+            CNAME => (0..BIG_RRSET_RECORDS)
+                .map(|i| wire::record(&QUESTION_NAME, CNAME, &binary_name(i)))
+                .collect(),
+            CAA => (0..BIG_RRSET_RECORDS)
+                .map(|_| {
+                    let data = [&[0u8, 3][..], b"xyz", &[0xfd; 250]].concat();
+                    wire::record(&QUESTION_NAME, CAA, &data)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        vec![wire::response(query, &records)]
+    });
+    let lab = start("evidence", script, "query_timeout = \"2s\"").await;
+    let (result, elapsed) = check(&lab, "evidence.test", Duration::from_secs(5)).await;
+    let sizes: Vec<(String, usize, usize)> = result
+        .evidence
+        .dns
+        .iter()
+        .map(|e| {
+            let bytes = e.records.iter().map(String::len).sum();
+            (e.record_type.clone(), e.records.len(), bytes)
+        })
+        .collect();
+    let total: usize = sizes.iter().map(|(_, _, bytes)| bytes).sum();
+    eprintln!(
+        "largest evidence: {:?} in {elapsed:?}; (type, records, bytes) {sizes:?}, {total} bytes \
+         of a {} byte frame cap",
+        verdict(&result),
+        mpic_protocol::frame::DEFAULT_MAX_RESULT_BYTES
+    );
+    assert_eq!(
+        verdict(&result),
+        (Outcome::Fail, Some(ProblemKind::Unauthorized)),
+        "{}",
+        detail(&result)
+    );
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert!(total < mpic_protocol::frame::DEFAULT_MAX_RESULT_BYTES * 3 / 4);
 }
