@@ -16,10 +16,12 @@ use mpic_protocol::{NodeMessage, Outcome, ProtocolErrorKind, Request};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use mpic_tests::node::Memory;
+
 use crate::support::{encode, request_within};
 use arena::{
-    Ending, READ_TIMEOUT, arena, attack_stream, caa_target, check_memory, ending, tally,
-    under_attack,
+    Arena, Ending, Honest, READ_TIMEOUT, arena, attack_stream, caa_target, check_memory, ending,
+    node_diagnostics, tally, tracing_panics, under_attack,
 };
 
 /// `quic.max_streams_per_connection` at its default.
@@ -92,7 +94,7 @@ async fn hostile_primary_a_stream_flood_is_capped_and_shed() {
         "the 64 admitted streams time out: {counts:?}"
     );
     assert!(overloaded >= FLOOD_STREAMS / 2, "{counts:?}");
-    honest.assert_all_passed("stream flood");
+    honest.assert_all_passed("stream flood", &arena.node);
     assert_eq!(
         arena
             .node
@@ -184,7 +186,7 @@ async fn hostile_primary_garbage_frames_get_typed_errors_and_the_connection_surv
     for (end, expected) in &endings {
         assert_eq!(end, &Ending::Error(*expected));
     }
-    honest.assert_all_passed("garbage frames");
+    honest.assert_all_passed("garbage frames", &arena.node);
     // Streams reset mid-frame: each still gets its typed error, and frees its slot at once.
     let good = encode(&request_within(vec![caa_target()], Duration::from_secs(10)));
     for _ in 0..64 {
@@ -287,7 +289,7 @@ async fn hostile_primary_streams_stalled_mid_frame_are_cut_at_the_read_timeout()
     };
     let (_, honest, elapsed) = under_attack(&arena, attack).await;
     eprintln!("stall: {honest}, {elapsed:?}");
-    honest.assert_all_passed("stall");
+    honest.assert_all_passed("stall", &arena.node);
     arena
         .node
         .wait_for_metric("mpic_node_requests_in_flight", 0.0)
@@ -344,7 +346,7 @@ async fn hostile_primary_a_replayed_request_is_answered_afresh_and_old_results_f
         results.len()
     );
     assert_eq!(results.len(), REPLAYS);
-    honest.assert_all_passed("replay");
+    honest.assert_all_passed("replay", &arena.node);
     let window = || verify::Window {
         sent_unix_ms,
         now_unix_ms: unix_ms().unwrap(),
@@ -387,6 +389,56 @@ async fn hostile_primary_a_replayed_request_is_answered_afresh_and_old_results_f
 /// Streams of the large-frame stall: the per-primary limit (and the stream credit) at default.
 const LARGE_STALLS: usize = 256;
 
+/// A request frame of the largest allowed size (64 KiB) with its last byte missing.
+fn almost_a_frame() -> Arc<Vec<u8>> {
+    let max = frame::DEFAULT_MAX_REQUEST_BYTES;
+    let mut almost = u32::try_from(max).unwrap().to_be_bytes().to_vec();
+    almost.resize(4 + max - 1, 0xa5);
+    Arc::new(almost)
+}
+
+/// One round of the large-frame stall with the honest load alongside: `LARGE_STALLS` streams
+/// each send `almost` and hold until the node cuts them. Asserts every stream was cut with
+/// `bad_frame`; returns what the honest primary saw and the node's memory while the frames
+/// were held.
+async fn large_stall_round(arena: &Arena, almost: &Arc<Vec<u8>>, case: &str) -> (Honest, Memory) {
+    let held_memory = Arc::new(std::sync::Mutex::new(None));
+    let attack = async {
+        let mut tasks = JoinSet::new();
+        for _ in 0..LARGE_STALLS {
+            let (connection, almost) = (arena.attacker.clone(), Arc::clone(almost));
+            tasks.spawn(async move {
+                let (mut send, mut recv) = connection.open_bi().await.unwrap();
+                let written = tokio::time::timeout(READ_TIMEOUT, send.write_all(&almost)).await;
+                let end = ending(&mut recv).await;
+                drop(send);
+                (matches!(written, Ok(Ok(()))), end)
+            });
+        }
+        // Measure while the slots are held (the frames are in well before the timeout).
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        *held_memory.lock().unwrap() = Some(arena.node.memory().unwrap());
+        let mut endings = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            endings.push(joined.unwrap());
+        }
+        endings
+    };
+    let (endings, honest, elapsed) = under_attack(arena, attack).await;
+    let written = endings.iter().filter(|(written, _)| *written).count();
+    let counts = tally(
+        case,
+        &endings
+            .iter()
+            .map(|(_, end)| end.clone())
+            .collect::<Vec<_>>(),
+    );
+    eprintln!("{case}: {written}/{LARGE_STALLS} frames fully written, {honest}, {elapsed:?}");
+    assert_eq!(counts.get("bad_frame"), Some(&LARGE_STALLS), "{counts:?}");
+    let held = held_memory.lock().unwrap().unwrap();
+    (honest, held)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_primary_large_frames_stalled_one_byte_short_hold_bounded_memory() {
     // The worst a single primary can make the node buffer: every slot it has holds a frame of
@@ -396,53 +448,14 @@ async fn hostile_primary_large_frames_stalled_one_byte_short_hold_bounded_memory
     // after the second round the node must be no larger than while the first held its frames
     // (plus a margin): a leak of the held buffers would add another ~16 MiB.
     let arena = arena("large-stall", "request_read_timeout = \"2s\"").await;
-    let max = frame::DEFAULT_MAX_REQUEST_BYTES;
-    let mut almost = u32::try_from(max).unwrap().to_be_bytes().to_vec();
-    almost.resize(4 + max - 1, 0xa5);
-    let almost = Arc::new(almost);
+    let almost = almost_a_frame();
     let start = arena.node.memory().unwrap();
     let mut rounds = Vec::new();
     for round in 0..2 {
-        let before = arena.node.memory().unwrap();
-        let held_memory = Arc::new(std::sync::Mutex::new(None));
-        let attack = async {
-            let mut tasks = JoinSet::new();
-            for _ in 0..LARGE_STALLS {
-                let (connection, almost) = (arena.attacker.clone(), Arc::clone(&almost));
-                tasks.spawn(async move {
-                    let (mut send, mut recv) = connection.open_bi().await.unwrap();
-                    let written = tokio::time::timeout(READ_TIMEOUT, send.write_all(&almost)).await;
-                    let end = ending(&mut recv).await;
-                    drop(send);
-                    (matches!(written, Ok(Ok(()))), end)
-                });
-            }
-            // Measure while the slots are held (the frames are in well before the timeout).
-            tokio::time::sleep(Duration::from_millis(1200)).await;
-            *held_memory.lock().unwrap() = Some(arena.node.memory().unwrap());
-            let mut endings = Vec::new();
-            while let Some(joined) = tasks.join_next().await {
-                endings.push(joined.unwrap());
-            }
-            endings
-        };
-        let (endings, honest, elapsed) = under_attack(&arena, attack).await;
-        let written = endings.iter().filter(|(written, _)| *written).count();
         let case = format!("large stalled frames, round {round}");
-        let counts = tally(
-            &case,
-            &endings
-                .iter()
-                .map(|(_, end)| end.clone())
-                .collect::<Vec<_>>(),
-        );
-        eprintln!(
-            "{case}: {written}/{LARGE_STALLS} frames fully written, \
-             {honest}, {elapsed:?}"
-        );
-        assert_eq!(counts.get("bad_frame"), Some(&LARGE_STALLS), "{counts:?}");
-        honest.assert_all_passed("large stalled frames");
-        let held = held_memory.lock().unwrap().unwrap();
+        let before = arena.node.memory().unwrap();
+        let (honest, held) = large_stall_round(&arena, &almost, &case).await;
+        honest.assert_all_passed(&case, &arena.node);
         check_memory(&format!("{case} (held)"), before, held);
         let after = arena.node.memory().unwrap();
         check_memory(&format!("{case} (after)"), before, after);
@@ -457,4 +470,36 @@ async fn hostile_primary_large_frames_stalled_one_byte_short_hold_bounded_memory
         second < 8 * 1024 * 1024,
         "after round 1, {second} bytes over round 0 held"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: Span::enter() guards held across .await (node/src/quic/stream.rs:83, node/src/quic/mod.rs:218) make tracing-subscriber panic under load; the request ends with neither a result nor an error"]
+async fn hostile_primary_no_request_is_lost_to_a_tracing_panic() {
+    // A race: seen once in every 5 to 15 large-frame rounds on this 2-core machine while other
+    // builds loaded it, less often on an idle machine. Fresh nodes, two rounds each, for up to
+    // 90 s, stopping at the first panic; so this fails in most runs, not all. Every honest
+    // request must get its signed result, and the node must not panic at all.
+    let almost = almost_a_frame();
+    let started = Instant::now();
+    let mut attempt = 0;
+    while started.elapsed() < Duration::from_secs(90) {
+        attempt += 1;
+        let arena = arena("tracing-panic", "request_read_timeout = \"2s\"").await;
+        let (mut sent, mut passed) = (0, 0);
+        for round in 0..2 {
+            let case = format!("tracing panic, node {attempt}, round {round}");
+            let (honest, _) = large_stall_round(&arena, &almost, &case).await;
+            sent += honest.sent;
+            passed += honest.passed;
+        }
+        let panics = tracing_panics(&arena.node);
+        eprintln!(
+            "tracing panic, node {attempt}: {passed}/{sent} honest requests passed, {panics} panics"
+        );
+        assert!(
+            panics == 0 && passed == sent,
+            "node {attempt}: {passed}/{sent} honest requests passed\n{}",
+            node_diagnostics(&arena.node)
+        );
+    }
 }
