@@ -1,8 +1,9 @@
 //! Hostile primaries: a client with valid credentials (its own certificate from the dev CA)
-//! that floods one connection with streams, writes garbage frames, stalls mid-frame, and
-//! replays a request, while an honest primary on its own connection runs CAA checks. Each case
-//! asserts the attacker's typed errors, the honest success rate, and the node's memory growth
-//! (`VmRSS`/`VmHWM` from `/proc`), printed with `eprintln!`.
+//! that floods one connection with streams, writes garbage frames, stalls mid-frame (small and
+//! largest-size frames), and replays a request, while an honest primary on its own connection
+//! runs CAA checks for the whole attack. Each case asserts the attacker's typed errors, the
+//! honest success rate, and the node's memory growth (`VmRSS`/`VmHWM` from `/proc`), printed
+//! with `eprintln!`. The shared set-up is in `hostile_primary/arena.rs`.
 
 mod arena;
 
@@ -13,10 +14,9 @@ use std::time::{Duration, Instant};
 use mpic_protocol::client::{ClientError, unix_ms, verify};
 use mpic_protocol::frame;
 use mpic_protocol::{NodeMessage, Outcome, ProtocolErrorKind, Request};
+use mpic_tests::node::Memory;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-
-use mpic_tests::node::Memory;
 
 use crate::support::{encode, request_within};
 use arena::{

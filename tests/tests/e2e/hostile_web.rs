@@ -1,6 +1,6 @@
 //! Slow HTTP and TLS peers (the `hostile::drip` fixture) against the real node over QUIC: a
-//! body dripped one byte per 200 ms, a slowloris response head, and a tls-alpn-01 handshake that
-//! never completes. Each case asserts the signed outcome, the problem kind, the time it took,
+//! body dripped one byte per 200 ms, a slowloris response head, malformed HTTP framing, and a
+//! tls-alpn-01 handshake that never completes. Each case asserts the signed outcome, the problem kind, the time it took,
 //! and that the node hung up on the peer rather than leaving the connection open.
 
 use std::net::SocketAddr;
