@@ -3,6 +3,7 @@
 //! hostile peers) join this library as the checks land; `bench/` reuses it.
 
 pub mod dns_server;
+pub mod hostile;
 pub mod http_server;
 pub mod node;
 pub mod tls_alpn_server;

@@ -348,6 +348,29 @@ impl NodeProcess {
         bail!("{sample} is {last:?}, expected {value}")
     }
 
+    /// The node's process id (`None` once it was stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The node's resident memory now and at its peak, from `/proc/<pid>/status` (Linux).
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let pid = self.pid().context("already stopped")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib = |field: &str| -> anyhow::Result<u64> {
+            let line = status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+            let value = line.trim().trim_end_matches("kB").trim();
+            Ok(value.parse::<u64>()? * 1024)
+        };
+        Ok(Memory {
+            rss_bytes: kib("VmRSS:")?,
+            peak_bytes: kib("VmHWM:")?,
+        })
+    }
+
     /// Sends `signal` (e.g. `HUP`) to the node process.
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
         let child = self.child.as_ref().context("already stopped")?;
@@ -409,6 +432,27 @@ impl Drop for NodeProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A process's resident memory (`VmRSS`) and its high-water mark (`VmHWM`), in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set size now.
+    pub rss_bytes: u64,
+    /// The largest resident set size so far.
+    pub peak_bytes: u64,
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        write!(
+            f,
+            "VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+            mib(self.rss_bytes),
+            mib(self.peak_bytes)
+        )
     }
 }
 

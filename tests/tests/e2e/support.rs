@@ -114,3 +114,24 @@ pub(crate) fn check_dcv(
             .args(args),
     )
 }
+
+/// A request with a fresh id and nonce whose deadline is `timeout` from now.
+pub(crate) fn request_within(targets: Vec<Target>, timeout: Duration) -> Request {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let serial = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut nonce = serial.to_be_bytes().to_vec();
+    nonce.extend_from_slice(&mpic_protocol::client::unix_ms().unwrap().to_be_bytes());
+    Request {
+        version: PROTOCOL_VERSION,
+        request_id: format!("e2e-{serial}"),
+        nonce,
+        deadline_unix_ms: mpic_protocol::client::unix_ms().unwrap()
+            + u64::try_from(timeout.as_millis()).unwrap(),
+        targets,
+    }
+}
+
+/// A sample from `/metrics`, or 0 when the labelled series has not been touched yet.
+pub(crate) fn counter(node: &mpic_tests::NodeProcess, sample: &str) -> f64 {
+    node.metric(sample).unwrap_or(0.0)
+}
