@@ -155,6 +155,8 @@ pub struct NodeProcess {
     pub quic: SocketAddr,
     /// Metrics address.
     pub metrics: SocketAddr,
+    /// The Open MPIC listener's address, when `[openmpic]` is on.
+    pub openmpic: Option<SocketAddr>,
     /// The node's signing key.
     pub verifying_key: VerifyingKey,
     /// The config file used.
@@ -288,9 +290,15 @@ impl NodeProcess {
             bail!("node {} did not become ready; stderr:\n{log}", options.id);
         };
         let (quic, metrics) = parse_ready_line(&ready)?;
+        let openmpic = ready
+            .split_whitespace()
+            .find_map(|part| part.strip_prefix("openmpic="))
+            .map(|list| list.split(',').next().unwrap_or(list).parse())
+            .transpose()?;
         Ok(Self {
             quic,
             metrics,
+            openmpic,
             child: Some(child),
             id: PerspectiveId::new(options.id.clone())?,
             rir: options.rir,
@@ -400,6 +408,7 @@ impl NodeProcess {
             rir: self.rir,
             quic: self.quic,
             metrics: self.metrics,
+            openmpic: self.openmpic,
             verifying_key: self.verifying_key.clone(),
             config_path: self.config_path.clone(),
             stderr: std::sync::Arc::clone(&self.stderr),

@@ -19,6 +19,7 @@ mod hostile_dns;
 mod hostile_primary;
 mod hostile_web;
 mod lifecycle;
+mod openmpic;
 mod overload;
 mod protocol;
 mod reload;
