@@ -8,7 +8,7 @@ SMOKE_FUZZ_SECONDS ?= 5
 FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier openmpic_request
 MAX_LINES  ?= 700
 
-.PHONY: interop deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
+.PHONY: interop interop-venv deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
 
 run:
 	$(CARGO) run --locked -p mpic-node -- run
@@ -114,6 +114,8 @@ deny:
 INTEROP_VENV := target/openmpic-venv
 INTEROP_TOOLS := knotd keymgr kdig nginx openssl
 OPEN_MPIC_CORE := open-mpic-core==6.5.0
+interop-venv: $(INTEROP_VENV)/.installed
+
 $(INTEROP_VENV)/.installed:
 	python3 -m venv $(INTEROP_VENV)
 	$(INTEROP_VENV)/bin/pip install --quiet --disable-pip-version-check $(OPEN_MPIC_CORE)
