@@ -221,7 +221,35 @@ def refusals(endpoint: Endpoint, credentials: Path) -> list:
     results.append({"name": "refuse-oversized-body-413", "ok": status == 413, "observed": f"{status} {body}"})
     results.append(stalled_body(endpoint))
     results.append(stalled_head(endpoint))
+    results.append(idle_keep_alive(endpoint))
     return results
+
+
+def idle_keep_alive(endpoint: Endpoint) -> dict:
+    """A kept-alive connection that goes quiet after its answer is closed within
+    limits.request_read_timeout, so idle primaries cannot pin the listener's connection slots."""
+    import socket
+
+    host, port = endpoint.node.openmpic
+    body = json.dumps({"domain_or_ip_target": "signed.test"}).encode()
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with endpoint.context.wrap_socket(raw) as tls:
+            tls.sendall(b"POST /caa HTTP/1.1\r\nHost: node\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            answer = b""
+            while not (b'"key_id"' in answer and answer.rstrip().endswith(b"}")):
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            started = time.monotonic()
+            try:
+                after = tls.recv(100)
+            except (ConnectionError, ssl.SSLError):
+                after = b""
+    elapsed = time.monotonic() - started
+    ok = answer.startswith(b"HTTP/1.1 200") and after == b"" and elapsed < 3
+    return {"name": "idle-keep-alive-closed", "ok": ok,
+            "observed": f"{answer[:15]!r}, then closed after {elapsed:.2f} s idle"}
 
 
 def stalled_head(endpoint: Endpoint) -> dict:
