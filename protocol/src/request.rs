@@ -82,10 +82,7 @@ impl Request {
         if self.version != PROTOCOL_VERSION {
             return Err(RequestError::UnsupportedVersion(self.version));
         }
-        let id_ok = !self.request_id.is_empty()
-            && self.request_id.len() <= MAX_REQUEST_ID_LEN
-            && self.request_id.bytes().all(|b| b.is_ascii_graphic());
-        if !id_ok {
+        if !valid_request_id(&self.request_id) {
             return Err(RequestError::BadRequestId);
         }
         if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&self.nonce.len()) {
@@ -108,6 +105,11 @@ impl Request {
         }
         Ok(())
     }
+}
+
+/// Whether `id` is a usable request id: 1 to [`MAX_REQUEST_ID_LEN`] printable ASCII characters.
+pub fn valid_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// One identifier and the check to run on it.

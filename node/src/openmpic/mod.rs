@@ -27,10 +27,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::AuditEntry;
 use crate::config::{OpenMpicConfig, QuicConfig};
 use crate::quic::auth::{self, Primary};
-use crate::quic::stream::{record_check, unix_ms};
+use crate::quic::stream::{record_check, sign_and_audit, unix_ms};
 use crate::quic::{GaugeGuard, QuicError, Service};
 
 /// Connections served at once; more are closed at accept (each holds a TLS session).
@@ -316,11 +315,7 @@ async fn check(
         .map(|random| random.expose())
         .unwrap_or([0; 32]);
     let request_id = trace
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= mpic_protocol::request::MAX_REQUEST_ID_LEN
-                && id.bytes().all(|b| b.is_ascii_graphic())
-        })
+        .filter(|id| mpic_protocol::request::valid_request_id(id))
         .unwrap_or_else(|| format!("openmpic-{}", hex::encode(&nonce[..8])));
     let max_deadline = service.limits.max_deadline;
     let request = Request {
@@ -337,14 +332,8 @@ async fn check(
         .run(&request.targets[0], started + max_deadline)
         .await;
     record_check(service, &request.targets[0], &report, started.elapsed());
-    let signer = service.signer();
-    match signer.sign(&request, 0, received_unix_ms, unix_ms(), report) {
+    match sign_and_audit(service, primary, &request, 0, received_unix_ms, report) {
         Ok((signed, payload)) => {
-            service.metrics.results_signed.inc();
-            let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
-            if !service.audit.record(&entry) {
-                service.metrics.audit_write_errors.inc();
-            }
             service
                 .metrics
                 .requests
@@ -352,10 +341,7 @@ async fn check(
                 .inc();
             Ok(respond::build(&payload, &signed))
         }
-        Err(sign_error) => {
-            tracing::error!(%sign_error, "openmpic: cannot sign result");
-            Err(format!("the result could not be signed: {sign_error}"))
-        }
+        Err(sign_error) => Err(format!("the result could not be signed: {sign_error}")),
     }
 }
 

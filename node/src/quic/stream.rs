@@ -15,7 +15,7 @@ use super::auth::Primary;
 use super::{GaugeGuard, Service};
 use crate::audit::AuditEntry;
 use crate::dispatch;
-use crate::signing::CheckReport;
+use crate::signing::{CheckReport, SignError};
 
 /// Cap on one result frame the node writes: evidence is bounded by the checks, this is a
 /// backstop so a runaway result becomes an `internal` problem instead of an unbounded write.
@@ -115,22 +115,16 @@ pub(super) async fn serve_request(
             if broken {
                 continue;
             }
-            let (signed, payload) =
-                match service
-                    .signer()
-                    .sign(&request, index, received_unix_ms, unix_ms(), report)
-                {
-                    Ok(signed) => signed,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot sign result");
-                        continue;
-                    }
-                };
-            metrics.results_signed.inc();
-            let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
-            if !service.audit.record(&entry) {
-                metrics.audit_write_errors.inc();
-            }
+            let Ok((signed, _)) = sign_and_audit(
+                &service,
+                &primary,
+                &request,
+                index,
+                received_unix_ms,
+                report,
+            ) else {
+                continue;
+            };
             match frame::encode(&NodeMessage::Result(signed), MAX_RESULT_FRAME_BYTES) {
                 Ok(bytes) => {
                     if !write(&mut send, &bytes).await {
@@ -226,6 +220,28 @@ async fn write(send: &mut quinn::SendStream, bytes: &[u8]) -> bool {
         tokio::time::timeout(WRITE_TIMEOUT, send.write_all(bytes)).await,
         Ok(Ok(()))
     )
+}
+
+/// Signs target `index`'s report, counts it and writes its audit line: what every answered
+/// target goes through, on the QUIC and the Open MPIC path alike.
+pub(crate) fn sign_and_audit(
+    service: &Service,
+    primary: &Primary,
+    request: &Request,
+    index: usize,
+    received_unix_ms: u64,
+    report: CheckReport,
+) -> Result<(mpic_protocol::SignedResult, mpic_protocol::ResultPayload), SignError> {
+    let (signed, payload) = service
+        .signer()
+        .sign(request, index, received_unix_ms, unix_ms(), report)
+        .inspect_err(|error| tracing::error!(%error, "cannot sign result"))?;
+    service.metrics.results_signed.inc();
+    let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
+    if !service.audit.record(&entry) {
+        service.metrics.audit_write_errors.inc();
+    }
+    Ok((signed, payload))
 }
 
 pub(crate) fn record_check(

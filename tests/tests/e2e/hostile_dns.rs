@@ -13,8 +13,8 @@ use mpic_tests::hostile::dns::{
     self as wire, CAA, CNAME, PointerLoop, QUESTION_NAME, Query, Script, TXT,
 };
 
-use crate::support::counter;
-use lab::{SLACK, VALUE, check, detail, start, verdict};
+use crate::support::{counter, detail, expect_verdict, verdict};
+use lab::{SLACK, VALUE, check, start};
 /// The honest TXT answer carrying `VALUE`.
 fn real_answer(query: &Query) -> Vec<u8> {
     wire::response(
@@ -327,16 +327,11 @@ async fn hostile_dns_a_server_that_never_answers_times_out_at_the_deadline() {
     let lab = start("silent", script, "query_timeout = \"5s\"").await;
     let deadline = Duration::from_secs(2);
     let (result, elapsed) = check(&lab, "silent.test", deadline).await;
-    eprintln!(
-        "silent server: {:?} in {elapsed:?}: {}",
-        verdict(&result),
-        detail(&result)
-    );
-    assert_eq!(
-        verdict(&result),
+    expect_verdict(
+        "silent server",
+        &result,
+        elapsed,
         (Outcome::Fail, Some(ProblemKind::Timeout)),
-        "{}",
-        detail(&result)
     );
     assert!(
         elapsed >= deadline - Duration::from_millis(300),
@@ -358,16 +353,11 @@ async fn hostile_dns_a_truncated_answer_then_a_silent_tcp_server_times_out_per_q
     });
     let lab = start("silent-tcp", script, "query_timeout = \"300ms\"").await;
     let (result, elapsed) = check(&lab, "tcp-silent.test", Duration::from_secs(4)).await;
-    eprintln!(
-        "TC then silent TCP: {:?} in {elapsed:?}: {}",
-        verdict(&result),
-        detail(&result)
-    );
-    assert_eq!(
-        verdict(&result),
+    expect_verdict(
+        "TC then silent TCP",
+        &result,
+        elapsed,
         (Outcome::Fail, Some(ProblemKind::Timeout)),
-        "{}",
-        detail(&result)
     );
     assert!(
         elapsed < Duration::from_millis(2 * 300) + SLACK,
@@ -440,16 +430,11 @@ async fn hostile_dns_a_txt_record_of_another_class_does_not_count() {
     // TXT record carrying the value is not the domain's IN TXT record, so the check must fail.
     let lab = start("chaos", outside_script(), "query_timeout = \"500ms\"").await;
     let (result, elapsed) = check(&lab, "chaos.test", Duration::from_secs(4)).await;
-    eprintln!(
-        "CHAOS-class TXT: {:?} in {elapsed:?}: {}",
-        verdict(&result),
-        detail(&result)
-    );
-    assert_eq!(
-        verdict(&result),
+    expect_verdict(
+        "CHAOS-class TXT",
+        &result,
+        elapsed,
         (Outcome::Fail, Some(ProblemKind::Unauthorized)),
-        "{}",
-        detail(&result)
     );
 }
 

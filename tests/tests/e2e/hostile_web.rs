@@ -11,7 +11,7 @@ use mpic_tests::dns_server::DnsServer;
 use mpic_tests::hostile::drip::{Drip, DripServer};
 use mpic_tests::{NodeOptions, NodeProcess, node::primary};
 
-use crate::support::{Lab, request_within};
+use crate::support::{Lab, detail, expect_verdict, request_within, verdict};
 
 /// `http.hop_timeout` and `http.connect_timeout` of the nodes here.
 const HOP: Duration = Duration::from_secs(1);
@@ -69,18 +69,6 @@ async fn run(
     (results.remove(0), elapsed)
 }
 
-fn verdict(result: &ResultPayload) -> (Outcome, Option<ProblemKind>) {
-    (result.outcome, result.problem.as_ref().map(|p| p.kind))
-}
-
-fn detail(result: &ResultPayload) -> String {
-    result
-        .problem
-        .as_ref()
-        .map(|p| p.detail.clone())
-        .unwrap_or_default()
-}
-
 /// Waits up to `within` for every connection the server saw to be closed by the node; returns
 /// how long after its accept each one was closed.
 async fn hang_ups(server: &DripServer, within: Duration) -> Vec<Duration> {
@@ -108,100 +96,64 @@ async fn unused_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_web_a_body_dripped_byte_by_byte_times_out_within_the_hop() {
+/// Serves `burst` then drips `pattern` forever to an http-01 check for `token`: the check must
+/// time out within the hop timeout, and the node must hang up by then.
+async fn drip_times_out_within_the_hop(case: &str, burst: &[u8], pattern: &[u8], token: &str) {
     let dns = crate::web::dns().await;
     let server = DripServer::start(
         "127.0.0.1:0".parse().unwrap(),
         Drip {
             wait_for_request_head: true,
-            burst: b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec(),
+            burst: burst.to_vec(),
             by_path: Vec::new(),
-            pattern: b"slow.thumbprint".to_vec(),
+            pattern: pattern.to_vec(),
             interval: DRIP,
         },
     )
     .await
     .unwrap();
     let lab = Lab::new();
-    let node = node(
-        &lab,
-        &dns,
-        "slow-body",
-        server.address(),
-        unused_port().await,
-    );
+    let node = node(&lab, &dns, token, server.address(), unused_port().await);
     let deadline = Duration::from_secs(8);
-    let (result, elapsed) = run(&lab, &node, crate::web::http01("slow"), deadline).await;
-    eprintln!(
-        "slow body: {:?} in {elapsed:?}: {}",
-        verdict(&result),
-        detail(&result)
-    );
-    assert_eq!(
-        verdict(&result),
+    let (result, elapsed) = run(&lab, &node, crate::web::http01(token), deadline).await;
+    expect_verdict(
+        case,
+        &result,
+        elapsed,
         (Outcome::Fail, Some(ProblemKind::Timeout)),
-        "{}",
-        detail(&result)
     );
     assert!(
         elapsed < HOP + SLACK,
-        "took {elapsed:?}, hop timeout {HOP:?}"
+        "{case}: took {elapsed:?}, hop timeout {HOP:?}"
     );
     let closed = hang_ups(&server, Duration::from_secs(3)).await;
-    eprintln!("slow body: node hung up after {closed:?}");
+    eprintln!("{case}: node hung up after {closed:?}");
     assert!(
         closed.iter().all(|after| *after < HOP + SLACK),
-        "{closed:?}"
+        "{case}: {closed:?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_web_a_slowloris_response_head_times_out_within_the_hop() {
-    let dns = crate::web::dns().await;
-    let server = DripServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Drip {
-            wait_for_request_head: true,
-            burst: Vec::new(),
-            by_path: Vec::new(),
-            pattern: b"HTTP/1.1 200 OK\r\nX-Drip: one byte at a time\r\n".to_vec(),
-            interval: DRIP,
-        },
+async fn hostile_web_a_body_dripped_byte_by_byte_times_out_within_the_hop() {
+    drip_times_out_within_the_hop(
+        "slow body",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
+        b"slow.thumbprint",
+        "slow",
     )
-    .await
-    .unwrap();
-    let lab = Lab::new();
-    let node = node(
-        &lab,
-        &dns,
-        "slowloris",
-        server.address(),
-        unused_port().await,
-    );
-    let deadline = Duration::from_secs(8);
-    let (result, elapsed) = run(&lab, &node, crate::web::http01("loris"), deadline).await;
-    eprintln!(
-        "slowloris head: {:?} in {elapsed:?}: {}",
-        verdict(&result),
-        detail(&result)
-    );
-    assert_eq!(
-        verdict(&result),
-        (Outcome::Fail, Some(ProblemKind::Timeout)),
-        "{}",
-        detail(&result)
-    );
-    assert!(
-        elapsed < HOP + SLACK,
-        "took {elapsed:?}, hop timeout {HOP:?}"
-    );
-    let closed = hang_ups(&server, Duration::from_secs(3)).await;
-    eprintln!("slowloris head: node hung up after {closed:?}");
-    assert!(
-        closed.iter().all(|after| *after < HOP + SLACK),
-        "{closed:?}"
-    );
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_web_a_slowloris_response_head_times_out_within_the_hop() {
+    drip_times_out_within_the_hop(
+        "slowloris head",
+        b"",
+        b"HTTP/1.1 200 OK\r\nX-Drip: one byte at a time\r\n",
+        "loris",
+    )
+    .await;
 }
 
 /// A TLS server that accepts and says nothing, and one that drips a ServerHello record (a

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use mpic_protocol::frame;
-use mpic_protocol::{Check, NodeMessage, PROTOCOL_VERSION, Request, Target};
+use mpic_protocol::{
+    Check, NodeMessage, Outcome, PROTOCOL_VERSION, ProblemKind, Request, ResultPayload, Target,
+};
 use mpic_tests::DevCredentials;
 
 /// A temporary directory with a fresh dev credential set.
@@ -134,4 +136,34 @@ pub(crate) fn request_within(targets: Vec<Target>, timeout: Duration) -> Request
 /// A sample from `/metrics`, or 0 when the labelled series has not been touched yet.
 pub(crate) fn counter(node: &mpic_tests::NodeProcess, sample: &str) -> f64 {
     node.metric(sample).unwrap_or(0.0)
+}
+
+/// A signed result's outcome and problem kind.
+pub(crate) fn verdict(result: &ResultPayload) -> (Outcome, Option<ProblemKind>) {
+    (result.outcome, result.problem.as_ref().map(|p| p.kind))
+}
+
+/// A signed result's problem detail (empty on a pass).
+pub(crate) fn detail(result: &ResultPayload) -> String {
+    result
+        .problem
+        .as_ref()
+        .map(|p| p.detail.clone())
+        .unwrap_or_default()
+}
+
+/// Prints `case`'s verdict, time and detail (the figures the hostile suites report) and asserts
+/// the verdict.
+pub(crate) fn expect_verdict(
+    case: &str,
+    result: &ResultPayload,
+    elapsed: Duration,
+    expected: (Outcome, Option<ProblemKind>),
+) {
+    eprintln!(
+        "{case}: {:?} in {elapsed:?}: {}",
+        verdict(result),
+        detail(result)
+    );
+    assert_eq!(verdict(result), expected, "{case}: {}", detail(result));
 }

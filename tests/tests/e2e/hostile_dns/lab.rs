@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use mpic_protocol::client::Primary;
-use mpic_protocol::{Check, DcvCheck, DcvMethod, Outcome, ProblemKind, ResultPayload, Rir, Target};
+use mpic_protocol::{Check, DcvCheck, DcvMethod, ResultPayload, Rir, Target};
 use mpic_tests::hostile::dns::{HostileDns, Script};
 use mpic_tests::{NodeOptions, NodeProcess, node::primary};
 
@@ -75,16 +75,4 @@ pub(super) async fn check(
         "{domain}: answered after {elapsed:?}, deadline {deadline:?}"
     );
     (results.remove(0), elapsed)
-}
-
-pub(super) fn verdict(result: &ResultPayload) -> (Outcome, Option<ProblemKind>) {
-    (result.outcome, result.problem.as_ref().map(|p| p.kind))
-}
-
-pub(super) fn detail(result: &ResultPayload) -> String {
-    result
-        .problem
-        .as_ref()
-        .map(|p| p.detail.clone())
-        .unwrap_or_default()
 }
