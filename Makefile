@@ -22,7 +22,7 @@ tools: ## install what the gates need and the machine lacks (pinned cargo tools,
 run: ## start a node on loopback with the embedded development config
 	$(CARGO) run --locked -p mpic-node -- run
 
-test: tools fmt-check clippy doc deny build unit interop bench-smoke fuzz-smoke line-cap deploy-check deb-check ## every gate CI runs (installs missing tools first)
+test: tools fmt-check clippy doc deny build demo unit interop bench-smoke fuzz-smoke line-cap deploy-check deb-check ## every gate CI runs (installs missing tools first)
 	@echo "make test: all gates passed"
 
 fmt-check: ## cargo fmt --check
@@ -33,6 +33,12 @@ clippy: ## clippy on every target with warnings denied
 
 doc: ## rustdoc with warnings denied
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --workspace --all-features --no-deps
+
+# A whole validation on loopback, no Internet: fixture DNS and HTTP servers, five real nodes (one
+# per RIR), a primary over QUIC; prints the verified results and the quorum verdicts, exits
+# non-zero when a verdict is not the one the README shows.
+demo: build ## a signed pass and a signed fail through five nodes and the quorum rule, on loopback
+	target/debug/examples/demo
 
 # The end-to-end tests run the real binaries: build them (and the example primary) first.
 build: ## the binaries and examples the end-to-end tests run

@@ -290,6 +290,7 @@ def stalled_body(endpoint: Endpoint) -> dict:
 
 
 async def main() -> int:
+    servers.preflight()
     work = Path(tempfile.mkdtemp(prefix="mpic-interop-"))
     credentials = work / "credentials"
     servers.run([str(servers.NODE_BIN), "certs", "dev", "--out", str(credentials)])

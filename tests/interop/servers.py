@@ -7,6 +7,7 @@ Nothing here listens anywhere but loopback, and every wait has a timeout.
 
 import base64
 import hashlib
+import shutil
 import socket
 import subprocess
 import time
@@ -27,6 +28,28 @@ TLS_ALPN_DIGEST_HEX = hashlib.sha256(KEY_AUTHORIZATION.encode()).hexdigest()
 TLS_ALPN_NAME = "alpn.signed.test"
 
 
+# What the suite runs, and the Debian package that has it (`tools/setup` installs them).
+REQUIRED = {
+    "knotd": "knot",
+    "keymgr": "knot",
+    "kdig": "knot-dnsutils",
+    "nginx": "nginx-light",
+    "/usr/lib/nginx/modules/ngx_stream_module.so": "libnginx-mod-stream",
+    "openssl": "openssl",
+}
+
+
+def preflight() -> None:
+    """Fails at once, naming each missing tool and its package, before any server starts."""
+    missing = [
+        f"{what} ({package})"
+        for what, package in REQUIRED.items()
+        if not (Path(what).exists() if what.startswith("/") else shutil.which(what))
+    ]
+    if missing:
+        raise SystemExit(f"interop: missing {', '.join(missing)}: run `make tools` (tools/setup)")
+
+
 def free_port() -> int:
     """A port free for both TCP and UDP on 127.0.0.1 (at the time of asking)."""
     for _ in range(50):
@@ -42,15 +65,35 @@ def free_port() -> int:
     raise RuntimeError("no free loopback port")
 
 
-def wait_for_port(port: int, what: str, timeout: float = 15.0) -> None:
+def wait_for_port(port: int, what: str, process=None, logs=(), timeout: float = 15.0) -> None:
+    """Waits until something accepts TCP on 127.0.0.1:`port`. When it does not (or `process`
+    exits first), the error carries the server's own logs, so its reason is in the failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with status {process.returncode} before listening on "
+                f"127.0.0.1:{port}{log_tail(logs)}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s{log_tail(logs)}")
+
+
+def log_tail(logs, lines: int = 20) -> str:
+    """The last `lines` lines of each log file that exists and is not empty, for an error."""
+    parts = []
+    for path in logs:
+        try:
+            text = Path(path).read_text(errors="replace").strip()
+        except OSError:
+            continue
+        if text:
+            parts.append(f"\n--- {path} ---\n" + "\n".join(text.splitlines()[-lines:]))
+    return "".join(parts) if parts else " (the server logged nothing)"
 
 
 def run(args, **kwargs) -> str:
@@ -181,7 +224,7 @@ zone:
             stdout=subprocess.DEVNULL,
             stderr=open(self.work / "knotd.log", "w"),
         )
-        wait_for_port(self.port, "knotd")
+        wait_for_port(self.port, "knotd", self.process, [self.work / "knotd.log"])
         # Signing happens right after load: wait until every signed zone answers its DNSKEY.
         deadline = time.monotonic() + 15
         for zone in SIGNED_ZONES:
@@ -295,8 +338,9 @@ stream {{
             stdout=subprocess.DEVNULL,
             stderr=open(self.work / "logs" / "stderr.log", "w"),
         )
-        wait_for_port(self.http_port, "nginx (http)")
-        wait_for_port(self.tls_port, "nginx (stream)")
+        logs = [self.work / "logs" / "stderr.log", self.work / "logs" / "error.log"]
+        wait_for_port(self.http_port, "nginx (http)", self.process, logs)
+        wait_for_port(self.tls_port, "nginx (stream)", self.process, logs)
 
     def stop(self) -> None:
         if self.process:
