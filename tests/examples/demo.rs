@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use mpic_protocol::client::TargetVerdict;
-use mpic_protocol::quorum::{Decision, QuorumPolicy};
+use mpic_protocol::quorum::{Decision, QuorumPolicy, Shortfall};
 use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Rir, Target};
 use mpic_tests::dns_server::{DnsServer, ZoneText};
 use mpic_tests::http_server::{HttpServer, Route};
@@ -43,7 +43,7 @@ _acme-challenge.www IN TXT \"stale-digest-from-an-earlier-order\"
 /// The five perspectives, one per RIR (BR 3.2.2.9 wants remotes in two RIRs at least).
 const PERSPECTIVES: [(&str, Rir); 5] = [
     ("demo-arin", Rir::Arin),
-    ("demo-ripe", Rir::Ripe),
+    ("demo-ripe", Rir::RipeNcc),
     ("demo-apnic", Rir::Apnic),
     ("demo-lacnic", Rir::Lacnic),
     ("demo-afrinic", Rir::Afrinic),
@@ -117,7 +117,10 @@ async fn run() -> anyhow::Result<bool> {
         print_target(verdict);
         let permitted = verdict.verdict.permits_issuance();
         if permitted != expect_permit {
-            println!("  (expected {})", if expect_permit { "a pass" } else { "a fail" });
+            println!(
+                "  (expected {})",
+                if expect_permit { "a pass" } else { "a fail" }
+            );
             as_expected = false;
         }
     }
@@ -131,7 +134,8 @@ async fn run() -> anyhow::Result<bool> {
 }
 
 /// A node resolving through the demo DNS server (forward mode; the demo zone is unsigned, so
-/// DNSSEC validation is off here) and dialling the demo web server for http-01.
+/// DNSSEC validation is off here) and dialling the demo web server for http-01 (the test nodes
+/// already allow loopback targets under `[dangerous]`).
 fn node_options(id: &str, rir: Rir, dns: &DnsServer, web: &HttpServer) -> NodeOptions {
     NodeOptions::new(id, rir)
         .with(
@@ -143,10 +147,7 @@ fn node_options(id: &str, rir: Rir, dns: &DnsServer, web: &HttpServer) -> NodeOp
         )
         .with(
             "dangerous",
-            &format!(
-                "allow_private_targets = true\nhttp_port = {}",
-                web.address().port()
-            ),
+            &format!("http_port = {}", web.address().port()),
         )
 }
 
@@ -190,16 +191,23 @@ fn print_target(target: &TargetVerdict) {
     };
     let tally = &target.verdict.tally;
     let decision = match &target.verdict.decision {
-        Decision::Corroborated => "CORROBORATED".to_owned(),
-        Decision::NotCorroborated(shortfall) => format!("NOT CORROBORATED ({shortfall:?})"),
+        Decision::Corroborated => "corroborated".to_owned(),
+        Decision::NotCorroborated(Shortfall::TooManyFailures { failed, allowed }) => {
+            format!("NOT corroborated ({failed} failed, {allowed} may)")
+        }
+        Decision::NotCorroborated(Shortfall::TooFewRemotes { used, required }) => {
+            format!("NOT corroborated ({used} remotes used, {required} required)")
+        }
+        Decision::NotCorroborated(Shortfall::RirDiversity { corroborating_rirs }) => {
+            format!("NOT corroborated (corroborating remotes in {corroborating_rirs} RIR only)")
+        }
         Decision::Undecided => "undecided".to_owned(),
     };
     println!(
-        "{} [{check}]: {decision}: {}/{} remotes corroborate, {} may fail; issuance {}",
+        "{} [{check}]: {}/{} remotes corroborate: {decision}; issuance {}",
         target.target.identifier,
         tally.corroborated,
         tally.used,
-        tally.allowed_failures,
         if target.verdict.permits_issuance() {
             "permitted"
         } else {

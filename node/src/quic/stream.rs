@@ -278,10 +278,17 @@ pub(crate) fn record_check(
     );
 }
 
-/// The request's deadline as a local instant, capped to `now + max_deadline`.
+/// Longest time kept back from the primary's deadline for signing and sending the answer: a
+/// check that runs out of time still reaches the primary as a signed `timeout` before the
+/// primary stops waiting, instead of arriving just after it.
+const REPLY_MARGIN: Duration = Duration::from_millis(250);
+
+/// The instant the checks must finish by: the request's deadline, capped to
+/// `now + max_deadline`, less a reply margin (a tenth of the time, at most [`REPLY_MARGIN`]).
 fn deadline_instant(request: &Request, now_unix_ms: u64, max_deadline: Duration) -> Instant {
     let requested = Duration::from_millis(request.deadline_unix_ms.saturating_sub(now_unix_ms));
-    Instant::now() + requested.min(max_deadline)
+    let budget = requested.min(max_deadline);
+    Instant::now() + budget.saturating_sub((budget / 10).min(REPLY_MARGIN))
 }
 
 /// Now in UNIX milliseconds (0 if the clock is before 1970, which the deadline check then refuses).
