@@ -298,3 +298,42 @@ pub(crate) fn unix_ms() -> u64 {
         .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(deadline_unix_ms: u64) -> Request {
+        Request {
+            version: mpic_protocol::PROTOCOL_VERSION,
+            request_id: "r".into(),
+            nonce: vec![0; 16],
+            deadline_unix_ms,
+            targets: Vec::new(),
+        }
+    }
+
+    /// How long after `before` the checks' deadline falls, in milliseconds.
+    fn budget_ms(requested_ms: u64, max_deadline: Duration) -> u128 {
+        let now = 1_000_000;
+        let before = Instant::now();
+        let deadline = deadline_instant(&request(now + requested_ms), now, max_deadline);
+        deadline.saturating_duration_since(before).as_millis()
+    }
+
+    #[test]
+    fn checks_end_before_the_primary_stops_waiting() {
+        let cap = Duration::from_secs(30);
+        // (requested ms, expected budget ms): a tenth is kept back, at most 250 ms.
+        for (requested, expected) in [(5_000, 4_750), (10_000, 9_750), (1_000, 900), (0, 0)] {
+            let budget = budget_ms(requested, cap);
+            assert!(
+                (expected..expected + 20).contains(&budget),
+                "{requested} ms requested: {budget} ms budget, expected {expected}"
+            );
+        }
+        // The config cap applies first: 60 s requested, 30 s allowed, 250 ms kept back.
+        let budget = budget_ms(60_000, cap);
+        assert!((29_750..29_770).contains(&budget), "{budget}");
+    }
+}
