@@ -18,6 +18,7 @@ mod doctor;
 mod hostile_dns;
 mod hostile_primary;
 mod hostile_web;
+mod knot_dnssec;
 mod lifecycle;
 mod openmpic;
 mod overload;

@@ -395,26 +395,38 @@ async fn step_status(
             &mut walk.work,
         ) {
             Ok(labels) if labels < name.num_labels() => {
-                // Synthesised from a wildcard: the exact name must provably not exist.
-                let proven = verify_denial_records(&answer.authority, &zone, &keys, &mut walk.work)
-                    .is_ok()
-                    && (denial::nsec_nxdomain(name, &answer.authority).is_ok()
-                        || denial::nsec3_nxdomain(
-                            name,
-                            &zone,
-                            &answer.authority,
-                            &mut walk.work.budget,
-                        )
-                        .is_ok());
-                if proven {
-                    Verdict::secure()
-                } else {
-                    Verdict::with(
+                // Synthesised from a wildcard (RFC 4035 §5.3.4): signed NSEC/NSEC3 must prove
+                // that no closer name exists (RFC 4035 §3.1.3.3, RFC 5155 §8.8).
+                let proof =
+                    match verify_denial_records(&answer.authority, &zone, &keys, &mut walk.work) {
+                        Ok(_) => denial::nsec_wildcard_answer(name, labels, &answer.authority)
+                            .or_else(|_| {
+                                denial::nsec3_wildcard_answer(
+                                    name,
+                                    labels,
+                                    &answer.authority,
+                                    &mut walk.work.budget,
+                                )
+                            }),
+                        Err(_) => Err(DenialError::NoProof {
+                            name: name.to_string(),
+                            what: "a signed wildcard proof",
+                        }),
+                    };
+                match proof {
+                    Ok(Denied::Proven) => Verdict::secure(),
+                    Ok(Denied::OptOut) => Verdict::with(
+                        DnssecStatus::Insecure,
+                        format!(
+                            "{name}: wildcard answer whose next closer name is in an NSEC3 opt-out span of {zone}"
+                        ),
+                    ),
+                    Err(error) => Verdict::with(
                         DnssecStatus::Bogus,
                         format!(
-                            "{name} {covered}: wildcard answer without proof that {name} does not exist (EDE 12)"
+                            "{name} {covered}: wildcard answer without proof that no closer name exists: {error} (EDE 12)"
                         ),
-                    )
+                    ),
                 }
             }
             Ok(_) => Verdict::secure(),
