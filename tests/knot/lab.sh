@@ -12,7 +12,8 @@
 #   optout.lab.       NSEC3 opt-out; unsigned delegation unsig.optout.lab.
 #   insecure.lab.     unsigned, delegated without DS
 #   unsupported.lab.  its only DS names algorithm 16 (ED448), which the node does not implement
-#   glueless.lab.     NS ns-glueless.sec.lab. without glue in lab.
+#   glueless.lab.     NS ns-glueless.sec.lab. without glue in lab.; delegates the signed
+#                     kid.glueless.lab. (its DS comes from glueless servers)
 #   lame.lab.         two NS: .4 is lame (REFUSED), .3 answers
 #   expired.lab.      signatures expired (bogus)
 #   tampered.lab.     www TXT changed after signing (bogus)
@@ -116,11 +117,20 @@ leaf unsupported.lab. unsupported 3 'www 300 IN TXT "ed448-random-value-0123"'
 sign unsupported.lab. unsupported ED448
 
 {
+    echo "\$ORIGIN kid.glueless.lab."
+    soa kid.glueless.lab.
+    echo "@ 300 IN NS ns-glueless.sec.lab."
+    echo 'www 300 IN TXT "secure-kid-random-value-0123"'
+} >kid.zone
+sign kid.glueless.lab. kid ECDSAP256SHA256
+{
     echo "\$ORIGIN glueless.lab."
     soa glueless.lab.
     echo "@ 300 IN NS ns-glueless.sec.lab."
     echo '@ 300 IN CAA 0 issue "ca.example"'
     echo 'www 300 IN TXT "secure-glueless-random-value-0123"'
+    echo 'kid 300 IN NS ns-glueless.sec.lab.'
+    cat kid.ds
 } >glueless.zone
 sign glueless.lab. glueless ECDSAP256SHA256
 
@@ -191,7 +201,7 @@ sign . root ECDSAP256SHA256
 cp root.ds "$dir/root.ds"
 printf '. 3600000 IN NS a.root-servers.lab.\na.root-servers.lab. 3600000 IN A %s.1\n' "$p" \
     >"$dir/root.hints"
-for stem in root lab sec sub n3 optout unsupported glueless lame expired tampered dsmismatch \
+for stem in root lab sec sub n3 optout unsupported glueless kid lame expired tampered dsmismatch \
     stripped nodenial; do
     cp "$stem.signed" "$dir/zones/$stem.zone"
 done
@@ -230,7 +240,8 @@ knot_conf() { # <n> <zone:stem>...
 knot_conf 1 .:root
 knot_conf 2 lab.:lab
 knot_conf 3 sec.lab.:sec sub.sec.lab.:sub n3.lab.:n3 optout.lab.:optout unsig.optout.lab.:unsig \
-    insecure.lab.:insecure unsupported.lab.:unsupported glueless.lab.:glueless lame.lab.:lame \
+    insecure.lab.:insecure unsupported.lab.:unsupported glueless.lab.:glueless \
+    kid.glueless.lab.:kid lame.lab.:lame \
     expired.lab.:expired tampered.lab.:tampered dsmismatch.lab.:dsmismatch \
     stripped.lab.:stripped nodenial.lab.:nodenial
 knot_conf 4

@@ -28,7 +28,7 @@ async fn fixture(edit: impl Fn(&str, String) -> String) -> DnsServer {
         .unwrap()
 }
 
-async fn fixture_at(
+pub(crate) async fn fixture_at(
     bind: std::net::SocketAddr,
     edit: impl Fn(&str, String) -> String,
 ) -> anyhow::Result<DnsServer> {
@@ -67,7 +67,7 @@ fn client(server: &DnsServer, validate: bool) -> DnsClient {
     )
 }
 
-fn client_with(mode: Mode, validate: bool) -> DnsClient {
+pub(crate) fn client_with(mode: Mode, validate: bool) -> DnsClient {
     let settings = DnsSettings {
         mode,
         limits: Limits {

@@ -96,8 +96,10 @@ fn cases() -> Vec<Case> {
         // Unsigned delegation; a zone whose only DS algorithm (ED448) the node lacks.
         caa("www.insecure.lab", "insecure", None),
         txt("www.unsupported.lab", "ed448", "insecure", None),
-        // Glueless delegation; a delegation with one lame server.
+        // Glueless delegation, and a child whose parent's servers are glueless; a delegation
+        // with one lame server.
         caa("www.glueless.lab", "secure", None),
+        txt("www.kid.glueless.lab", "secure-kid", "secure", None),
         txt("www.lame.lab", "secure-lame", "secure", None),
         // CAA tags over 15 octets (RFC 8659 §4.1): ignored unless critical.
         caa("longtag.sec.lab", "secure", None),

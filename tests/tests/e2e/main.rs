@@ -14,6 +14,7 @@ mod dcv;
 mod deploy;
 mod dns;
 mod dnssec;
+mod dnssec_hostile;
 mod doctor;
 mod hostile_dns;
 mod hostile_primary;
