@@ -527,6 +527,25 @@ mod tests {
             Classified::Unusable(AttemptFailure::Lame)
         ));
 
+        // A parent asked for a child's DS must answer it (RFC 4035 §3.1.4.1); a referral to
+        // the child would send the DS question to the child's apex.
+        let child = n("example.com.");
+        assert!(matches!(
+            classify(&referral, &zone, &child, RecordType::DS, true),
+            Classified::Unusable(AttemptFailure::Lame)
+        ));
+        // The same referral for a name below the child is an ordinary referral, for DS too.
+        assert!(matches!(
+            classify(
+                &referral,
+                &zone,
+                &n("sub.example.com."),
+                RecordType::DS,
+                true
+            ),
+            Classified::Referral { .. }
+        ));
+
         let servfail = message(false, ResponseCode::ServFail);
         assert!(matches!(
             classify(&servfail, &zone, &name, RecordType::A, true),

@@ -434,3 +434,6 @@ pub fn ds_absence(
     }
     Ok(DsAbsence::NotADelegation)
 }
+
+#[cfg(test)]
+mod tests;
