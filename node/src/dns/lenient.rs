@@ -36,8 +36,8 @@ struct Renamed {
 }
 
 /// Decodes `bytes`; when hickory refuses the message only because of the RDATA of records of
-/// [`RAW_TYPES`], decodes it again with those records kept raw. `None` when the message is
-/// unreadable anyway.
+/// the raw-kept types (CAA, TXT, SVCB, HTTPS, TLSA), decodes it again with those records kept
+/// raw. `None` when the message is unreadable anyway.
 pub fn decode(bytes: &[u8]) -> Option<Message> {
     if let Ok(message) = Message::from_vec(bytes) {
         return Some(message);

@@ -1,4 +1,4 @@
-//! A hostile DNS proxy: a [`HostileDns`] script that answers chosen queries itself (a referral
+//! A hostile DNS proxy: a [`super::dns::HostileDns`] script that answers chosen queries itself (a referral
 //! where a DS belongs, a DS RRset of a thousand records, ...) and forwards every other query to
 //! an honest upstream server, so a test can spoil one step of an otherwise valid signed chain.
 
@@ -18,7 +18,7 @@ const UPSTREAM_PAYLOAD: u16 = 4096;
 pub type Override = Arc<dyn Fn(&Query) -> Option<Vec<Vec<u8>>> + Send + Sync>;
 
 /// A script forwarding to `upstream` except where `overrides` answers. Forwarding blocks the
-/// serving task for at most [`UPSTREAM_TIMEOUT`]; the upstream must run on another runtime (or
+/// serving task for at most two seconds; the upstream must run on another runtime (or
 /// thread) than the proxy.
 pub fn forwarding(upstream: SocketAddr, overrides: Override) -> Script {
     Arc::new(move |query: &Query| {
