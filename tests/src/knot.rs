@@ -175,7 +175,7 @@ impl KnotLab {
         while started.elapsed() < READY_WITHIN {
             if let Some(exited) = self.servers.iter_mut().find_map(|c| c.try_wait().ok()?) {
                 bail!(
-                    "knotd exited ({exited}) before serving {zone}: {}",
+                    "knotd exited ({exited}) before serving {zone} (port 53 needs root or CAP_NET_BIND_SERVICE): {}",
                     self.logs()
                 );
             }
