@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::anchors::TrustAnchors;
 use super::denial::{self, DenialError, Denied, DsAbsence};
+use super::memo::{Key, Memo};
 use super::verify::{self, Budget, Failure, Work};
 use crate::dns::{Answer, DnsClient};
 
@@ -91,6 +92,7 @@ enum ZoneState {
 pub struct Validator {
     anchors: TrustAnchors,
     zones: Mutex<HashMap<Name, (ZoneState, Instant)>>,
+    memo: Memo,
 }
 
 impl Validator {
@@ -99,6 +101,7 @@ impl Validator {
         Self {
             anchors,
             zones: Mutex::new(HashMap::new()),
+            memo: Memo::default(),
         }
     }
 
@@ -157,6 +160,44 @@ impl Walk<'_> {
                 format!("could not fetch {name} {record_type} to validate: {error}"),
             )),
         }
+    }
+
+    /// [`verify::verify_rrset`] through the validator's memo: an RRset verified before with the
+    /// same RRSIGs and keys, within its TTL and signature window, is not verified again.
+    fn verify_memoized(
+        &mut self,
+        owner: &Name,
+        record_type: RecordType,
+        records: &[Record],
+        rrsigs: &[Record],
+        signer: &Signer,
+    ) -> Result<u8, Failure> {
+        let (zone, keys) = (&signer.zone, &signer.keys);
+        let key = Key::new(
+            owner,
+            record_type,
+            records,
+            rrsigs,
+            zone,
+            keys,
+            self.work.now,
+        );
+        if let Some(labels) = key.as_ref().and_then(|k| self.validator.memo.verified(k)) {
+            return Ok(labels);
+        }
+        let labels = verify::verify_rrset(
+            owner,
+            record_type,
+            records,
+            rrsigs,
+            zone,
+            keys,
+            &mut self.work,
+        )?;
+        if let Some(key) = key {
+            self.validator.memo.remember(key, labels);
+        }
+        Ok(labels)
     }
 
     /// The state of the zone that holds `target`, walking down from the anchor.
@@ -423,15 +464,7 @@ fn positive_status(
         .filter(|r| r.record_type() == covered && r.name.eq(name))
         .cloned()
         .collect();
-    match verify::verify_rrset(
-        name,
-        covered,
-        &records,
-        &answer.rrsigs,
-        &signer.zone,
-        &signer.keys,
-        &mut walk.work,
-    ) {
+    match walk.verify_memoized(name, covered, &records, &answer.rrsigs, signer) {
         Ok(labels) if labels < name.num_labels() => {
             wildcard_status(walk, name, covered, labels, answer, signer)
         }
