@@ -147,7 +147,8 @@ sign glueless.lab. glueless ECDSAP256SHA256
 sign lame.lab. lame ECDSAP256SHA256
 
 bogus_records='@ 300 IN CAA 0 issue "ca.example"
-www 300 IN TXT "original-random-value-0123"'
+www 300 IN TXT "original-random-value-0123"
+*.wild 300 IN TXT "wild-bogus-random-value-0123"'
 for stem in expired tampered dsmismatch stripped nodenial; do
     leaf "$stem.lab." "$stem" 3
     echo "$bogus_records" >>"$stem.zone"
