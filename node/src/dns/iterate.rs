@@ -85,8 +85,8 @@ async fn resolve_inner(
     // question starts at the closest known cut strictly above the name, so it reaches the
     // parent's servers even when the child's delegation is already cached (the child's
     // servers would answer NODATA from the child apex). hickory-dns's recursor fixed the same
-    // bug ("send DS queries to the parent zone", PR 3392); Unbound does the same in its
-    // iterator (DS queries go to the parent).
+    // bug ("recursor: send DS queries to the parent zone", PR 2203); Unbound's iterator also
+    // sends DS questions to the parent.
     let start_above = record_type == RecordType::DS && !name.is_root();
     let lookup_from = if start_above {
         name.base_name()
@@ -265,7 +265,9 @@ fn classify(
         .map(|r| r.name.clone());
     if let Some(child) = child.filter(|_| !authoritative) {
         // A server of the parent answers DS itself (RFC 4035 §3.1.4.1); a referral to the name
-        // asked for DS would send the question to the child, whose apex holds no DS.
+        // asked for DS would send the question to the child, whose apex holds no DS (PowerDNS
+        // Recursor refuses to follow it too, PR 10460). Treated as lame: the DS stays unknown,
+        // so the status is indeterminate, never insecure.
         let ds_to_child = record_type == RecordType::DS && child.eq(name);
         if ds_to_child || !(zone.zone_of(&child) && !child.eq(zone) && child.zone_of(name)) {
             // Upward or sideways referral: the server is lame for this zone.
