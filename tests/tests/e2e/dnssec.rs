@@ -370,7 +370,7 @@ async fn the_cli_reports_dnssec_status_and_bogus_never_passes() {
     }
 }
 
-const ROOT_ZONE: &str = ". 3600 IN SOA a.root.test. h.root.test. 1 7200 3600 1209600 60\n\
+pub(crate) const ROOT_ZONE: &str = ". 3600 IN SOA a.root.test. h.root.test. 1 7200 3600 1209600 60\n\
     . IN NS a.root.test.\na.root.test. IN A 127.0.0.9\n\
     test. IN NS ns.test.\nns.test. IN A 127.0.0.1\n";
 

@@ -19,7 +19,7 @@ use mpic_tests::hostile::dns::{self as wire, HostileDns, Query, Script};
 use mpic_tests::hostile::proxy::{self, Override};
 use tokio::time::Instant;
 
-use crate::dnssec::{client_with, fixture_at};
+use crate::dnssec::{ROOT_ZONE, client_with, fixture_at};
 
 /// The deadline of every lookup here; each case must end well within it.
 const DEADLINE: Duration = Duration::from_secs(8);
@@ -58,10 +58,6 @@ fn upstream() -> Upstream {
         _stop: stop_tx,
     }
 }
-
-const ROOT_ZONE: &str = ". 3600 IN SOA a.root.test. h.root.test. 1 7200 3600 1209600 60\n\
-    . IN NS a.root.test.\na.root.test. IN A 127.0.0.9\n\
-    test. IN NS ns.test.\nns.test. IN A 127.0.0.1\n";
 
 /// A lab: an unsigned root on 127.0.0.9 delegating `test.` to the proxy on 127.0.0.1 (same
 /// port), the proxy in front of the vectors. Returns a validating iterative client for it.
