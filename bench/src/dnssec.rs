@@ -1,6 +1,7 @@
 //! `mpic-bench dnssec`: uncached lookups/s with validation on and off, on the same zone signed
-//! by ldns-signzone (needs `ldnsutils`), in one run. The validator's cache of validated zone
-//! keys stays on (it is part of the design); the answer cache is off so every lookup is asked.
+//! by ldns-signzone (needs `ldnsutils`), in one run, in forward mode or (`--iterative`) from a
+//! loopback root. The validator's caches (validated zone keys, verified RRsets) stay on: they
+//! are part of the design; the answer and delegation caches are off so every lookup is asked.
 
 use std::process::Command;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use mpic_node::dns::cache::CacheLimits;
 use mpic_node::dns::dnssec::anchors::TrustAnchors;
+use mpic_node::dns::root_hints::RootHints;
 use mpic_node::dns::transport::TransportConfig;
 use mpic_node::dns::{DnsClient, DnsSettings, Limits, Mode};
 use mpic_node::metrics::DnsMetrics;
@@ -31,6 +33,40 @@ pub(crate) struct DnssecArgs {
     /// Write the figures as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Iterate from a loopback root on 127.0.0.9 (same port) instead of forwarding.
+    #[arg(long)]
+    iterative: bool,
+}
+
+/// An unsigned loopback root delegating `bench.test.` to the zone's server (its glue).
+const ROOT_ZONE: &str = ". 3600 IN SOA a.root.test. h.root.test. 1 7200 3600 1209600 60\n\
+    . IN NS a.root.test.\na.root.test. IN A 127.0.0.9\n\
+    bench.test. IN NS ns.bench.test.\nns.bench.test. IN A 127.0.0.1\n";
+
+/// Tries for a port free on both loopback addresses the iterative lab needs.
+const PORT_ATTEMPTS: usize = 10;
+
+/// The zone's server on 127.0.0.1 and, with `iterative`, a root on 127.0.0.9 on the same port.
+async fn servers(zone: &str, iterative: bool) -> anyhow::Result<(DnsServer, Option<DnsServer>)> {
+    let zones = [ZoneText {
+        origin: "bench.test.",
+        text: zone,
+    }];
+    for _ in 0..PORT_ATTEMPTS {
+        let server = DnsServer::start("127.0.0.1:0".parse()?, &zones).await?;
+        if !iterative {
+            return Ok((server, None));
+        }
+        let root = [ZoneText {
+            origin: ".",
+            text: ROOT_ZONE,
+        }];
+        let at = std::net::SocketAddr::from(([127, 0, 0, 9], server.address().port()));
+        if let Ok(root) = DnsServer::start(at, &root).await {
+            return Ok((server, Some(root)));
+        }
+    }
+    bail!("no port free on both 127.0.0.1 and 127.0.0.9")
 }
 
 fn run_tool(dir: &std::path::Path, program: &str, args: &[&str]) -> anyhow::Result<String> {
@@ -74,13 +110,22 @@ fn signed_zone(names: usize, algorithm: &str) -> anyhow::Result<(String, String)
 
 fn client(
     server: std::net::SocketAddr,
+    iterative: bool,
     anchors: &TrustAnchors,
     validate: bool,
 ) -> anyhow::Result<DnsClient> {
-    let settings = DnsSettings {
-        mode: Mode::Forward {
+    let mode = if iterative {
+        Mode::Iterative {
+            hints: RootHints::parse(". NS a.root.test.\na.root.test. A 127.0.0.9\n")?,
+            port: server.port(),
+        }
+    } else {
+        Mode::Forward {
             upstreams: vec![server],
-        },
+        }
+    };
+    let settings = DnsSettings {
+        mode,
         limits: Limits {
             query_timeout: Duration::from_secs(2),
             use_ipv6: false,
@@ -103,21 +148,19 @@ fn client(
 pub(crate) async fn run(args: DnssecArgs) -> anyhow::Result<()> {
     let (zone, anchor) = signed_zone(args.names, &args.algorithm)?;
     let anchors = TrustAnchors::parse(&anchor)?;
-    let server = DnsServer::start(
-        "127.0.0.1:0".parse()?,
-        &[ZoneText {
-            origin: "bench.test.",
-            text: &zone,
-        }],
-    )
-    .await?;
+    let (server, root) = servers(&zone, args.iterative).await?;
     let address = server.address();
+    let mode = if args.iterative {
+        "iterative from a root on 127.0.0.9"
+    } else {
+        "forward"
+    };
     println!(
-        "signed zone bench.test. ({} names) on {address}, {} in flight, {} s per phase",
+        "signed zone bench.test. ({} names) on {address}, {mode}, {} in flight, {} s per phase",
         args.names, args.concurrency, args.seconds
     );
     let (off, off_failed) = crate::dns::phase(
-        client(address, &anchors, false)?,
+        client(address, args.iterative, &anchors, false)?,
         args.seconds,
         args.concurrency,
         args.names,
@@ -125,7 +168,7 @@ pub(crate) async fn run(args: DnssecArgs) -> anyhow::Result<()> {
     )
     .await?;
     println!("uncached lookups/s, dnssec off:      {off:>10.0}  (failed: {off_failed})");
-    let validating = client(address, &anchors, true)?;
+    let validating = client(address, args.iterative, &anchors, true)?;
     // The validated phase must measure secure answers, not failures.
     let probe = mpic_node::dns::Resolver::lookup(
         &validating,
@@ -159,12 +202,16 @@ pub(crate) async fn run(args: DnssecArgs) -> anyhow::Result<()> {
             "off_lookups_per_second": off,
             "validate_lookups_per_second": on,
             "ratio": on / off,
+            "iterative": args.iterative,
             "failed": off_failed + on_failed,
         });
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     server.stop().await;
+    if let Some(root) = root {
+        root.stop().await;
+    }
     if off_failed + on_failed > 0 {
         bail!("{} lookups failed", off_failed + on_failed);
     }

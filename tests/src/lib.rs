@@ -5,6 +5,7 @@
 pub mod dns_server;
 pub mod hostile;
 pub mod http_server;
+pub mod knot;
 pub mod node;
 pub mod tls_alpn_server;
 

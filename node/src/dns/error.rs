@@ -19,6 +19,10 @@ pub enum AttemptFailure {
     Rcode(&'static str),
     /// Not authoritative and no useful referral (a lame delegation).
     Lame,
+    /// The answer was truncated even over TCP (or the TCP retry after a truncated UDP answer
+    /// failed): a partial RRset is never read as the whole one, nor as a denial (Boulder PR
+    /// 8839 for CAA).
+    Truncated,
 }
 
 /// One server asked during a lookup and how it failed.
@@ -37,6 +41,9 @@ impl fmt::Display for Attempt {
             AttemptFailure::Network(detail) => write!(f, "{}: {detail}", self.server),
             AttemptFailure::Malformed => write!(f, "{} sent a malformed answer", self.server),
             AttemptFailure::Rcode(rcode) => write!(f, "{} answered {rcode}", self.server),
+            AttemptFailure::Truncated => {
+                write!(f, "{} sent an answer still truncated over TCP", self.server)
+            }
             AttemptFailure::Lame => write!(
                 f,
                 "{} is lame (not authoritative, no referral)",

@@ -89,7 +89,7 @@ pub(super) async fn resolve(
             client.inner.cache.store_answer(
                 owner,
                 *rtype,
-                Arc::new(Answer::positive(records.clone(), rrsigs)),
+                Arc::new(Answer::positive(records.clone(), rrsigs).with_proof(&message)),
                 ttl,
             );
         }
@@ -140,10 +140,13 @@ pub(super) async fn resolve(
                 }
             }
         }
-        let answer = Arc::new(Answer::positive(
-            records.clone(),
-            rrsigs_at(&message.answers, name, &[found_type]),
-        ));
+        let answer = Arc::new(
+            Answer::positive(
+                records.clone(),
+                rrsigs_at(&message.answers, name, &[found_type]),
+            )
+            .with_proof(&message),
+        );
         return Ok(Step {
             answer,
             server: Some(server),
@@ -186,5 +189,6 @@ pub(super) fn failure_of(error: &TransportError) -> AttemptFailure {
         TransportError::Timeout { .. } => AttemptFailure::Timeout,
         TransportError::Network { source, .. } => AttemptFailure::Network(source.to_string()),
         TransportError::Malformed { .. } | TransportError::Encode(_) => AttemptFailure::Malformed,
+        TransportError::Truncated { .. } => AttemptFailure::Truncated,
     }
 }

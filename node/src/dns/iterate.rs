@@ -81,10 +81,22 @@ async fn resolve_inner(
         });
     };
     let limits = client.inner.limits;
+    // The DS RRset lives on the parent side of a zone cut (RFC 4035 §3.1.4.1, §4.2): a DS
+    // question starts at the closest known cut strictly above the name, so it reaches the
+    // parent's servers even when the child's delegation is already cached (the child's
+    // servers would answer NODATA from the child apex). hickory-dns's recursor fixed the same
+    // bug ("recursor: send DS queries to the parent zone", PR 2203); Unbound's iterator also
+    // sends DS questions to the parent.
+    let start_above = record_type == RecordType::DS && !name.is_root();
+    let lookup_from = if start_above {
+        name.base_name()
+    } else {
+        name.clone()
+    };
     let (mut zone, mut delegation) = client
         .inner
         .cache
-        .closest_delegation(name)
+        .closest_delegation(&lookup_from)
         .unwrap_or_else(|| (Name::root(), hints.delegation()));
     let mut referrals = 0;
     loop {
@@ -143,7 +155,9 @@ async fn resolve_inner(
         match classified {
             Classified::Answer(records, rrsigs) => {
                 cache_in_bailiwick(client, &message, &zone);
-                let answer = Arc::new(Answer::positive(records, rrsigs));
+                // A wildcard expansion comes with the NSEC/NSEC3 proving no closer match
+                // (RFC 4035 §3.1.3.3): keep them for the validator.
+                let answer = Arc::new(Answer::positive(records, rrsigs).with_proof(&message));
                 return Ok(Step {
                     answer,
                     server: Some(server),
@@ -250,7 +264,12 @@ fn classify(
         .find(|r| r.record_type() == RecordType::NS)
         .map(|r| r.name.clone());
     if let Some(child) = child.filter(|_| !authoritative) {
-        if !(zone.zone_of(&child) && !child.eq(zone) && child.zone_of(name)) {
+        // A server of the parent answers DS itself (RFC 4035 §3.1.4.1); a referral to the name
+        // asked for DS would send the question to the child, whose apex holds no DS (PowerDNS
+        // Recursor refuses to follow it too, PR 10460). Treated as lame: the DS stays unknown,
+        // so the status is indeterminate, never insecure.
+        let ds_to_child = record_type == RecordType::DS && child.eq(name);
+        if ds_to_child || !(zone.zone_of(&child) && !child.eq(zone) && child.zone_of(name)) {
             // Upward or sideways referral: the server is lame for this zone.
             return Classified::Unusable(AttemptFailure::Lame);
         }
@@ -333,7 +352,7 @@ fn cache_in_bailiwick(client: &DnsClient, message: &Message, zone: &Name) {
         client.inner.cache.store_answer(
             &owner,
             record_type,
-            Arc::new(Answer::positive(records, rrsigs)),
+            Arc::new(Answer::positive(records, rrsigs).with_proof(message)),
             ttl,
         );
     }
@@ -508,6 +527,25 @@ mod tests {
         assert!(matches!(
             classify(&sideways, &zone, &name, RecordType::A, true),
             Classified::Unusable(AttemptFailure::Lame)
+        ));
+
+        // A parent asked for a child's DS must answer it (RFC 4035 §3.1.4.1); a referral to
+        // the child would send the DS question to the child's apex.
+        let child = n("example.com.");
+        assert!(matches!(
+            classify(&referral, &zone, &child, RecordType::DS, true),
+            Classified::Unusable(AttemptFailure::Lame)
+        ));
+        // The same referral for a name below the child is an ordinary referral, for DS too.
+        assert!(matches!(
+            classify(
+                &referral,
+                &zone,
+                &n("sub.example.com."),
+                RecordType::DS,
+                true
+            ),
+            Classified::Referral { .. }
         ));
 
         let servfail = message(false, ResponseCode::ServFail);

@@ -9,6 +9,7 @@ pub mod dnssec;
 mod error;
 mod forward;
 mod iterate;
+pub mod lenient;
 pub mod root_hints;
 pub mod transport;
 pub mod wire;
@@ -219,6 +220,28 @@ impl Answer {
             rrsigs,
             authority: Vec::new(),
         }
+    }
+
+    /// This answer with the NSEC/NSEC3 records (and their RRSIGs) of `message`'s authority
+    /// section: the proof a wildcard expansion needs that no closer name exists (RFC 4035
+    /// §3.1.3.3, RFC 5155 §7.2.6).
+    #[must_use]
+    pub fn with_proof(mut self, message: &hickory_proto::op::Message) -> Self {
+        self.authority = message
+            .authorities
+            .iter()
+            .filter(|r| match &r.data {
+                RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(rrsig)) => {
+                    matches!(
+                        rrsig.input().type_covered,
+                        RecordType::NSEC | RecordType::NSEC3
+                    )
+                }
+                _ => matches!(r.record_type(), RecordType::NSEC | RecordType::NSEC3),
+            })
+            .cloned()
+            .collect();
+        self
     }
 
     /// NXDOMAIN, or NODATA (`NoError`, no records), with its proof.

@@ -75,6 +75,12 @@ pub enum TransportError {
         /// The server.
         server: SocketAddr,
     },
+    /// The answer over TCP still had TC set: it is not the whole answer.
+    #[error("{server}: answer still truncated over TCP")]
+    Truncated {
+        /// The server.
+        server: SocketAddr,
+    },
     /// The query could not be encoded (a bad name).
     #[error(transparent)]
     Encode(#[from] wire::EncodeError),
@@ -149,6 +155,9 @@ impl Transport {
             {
                 self.put_idle(server, stream);
                 self.count(&message, "tcp");
+                if message.metadata.truncation {
+                    return Err(TransportError::Truncated { server });
+                }
                 return Ok(Exchange {
                     message,
                     server,
@@ -165,6 +174,11 @@ impl Transport {
             Ok(Ok((message, stream))) => {
                 self.put_idle(server, stream);
                 self.count(&message, "tcp");
+                if message.metadata.truncation {
+                    // A TCP answer with TC is partial (RFC 7766 §8 says it should not happen):
+                    // never read it as the whole RRset or as a denial.
+                    return Err(TransportError::Truncated { server });
+                }
                 Ok(Exchange {
                     message,
                     server,

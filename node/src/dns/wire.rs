@@ -145,7 +145,8 @@ pub fn match_response(query: &OutgoingQuery, bytes: &[u8]) -> Result<Message, Mi
     if u16::from_be_bytes([bytes[0], bytes[1]]) != query.id {
         return Err(Mismatch::Id);
     }
-    let message = Message::from_vec(bytes).map_err(|_| Mismatch::Malformed)?;
+    // Leniently: one record with RDATA hickory refuses must not hide the rest (RFC 8659 §4.1).
+    let message = super::lenient::decode(bytes).ok_or(Mismatch::Malformed)?;
     if message.metadata.message_type != MessageType::Response
         || message.metadata.op_code != OpCode::Query
     {

@@ -5,3 +5,4 @@
 
 pub mod dns;
 pub mod drip;
+pub mod proxy;

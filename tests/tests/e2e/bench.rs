@@ -136,3 +136,31 @@ async fn remote_drives_a_running_node_serving_the_bench_zone() {
     assert_eq!(report["run"]["requests"], 40);
     assert!(report["run"]["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn dnssec_bench_validates_in_both_modes() {
+    // A short run of each mode: the bench itself fails on a lookup that is not secure or fails.
+    for mode in [&[][..], &["--iterative"][..]] {
+        let output = Command::new(binary_path("mpic-bench"))
+            .args([
+                "dnssec",
+                "--seconds",
+                "1",
+                "--names",
+                "200",
+                "--concurrency",
+                "8",
+            ])
+            .args(mode)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{mode:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("ratio validate / off"), "{stdout}");
+        assert!(stdout.contains("(failed: 0)"), "{stdout}");
+    }
+}

@@ -28,7 +28,7 @@ async fn fixture(edit: impl Fn(&str, String) -> String) -> DnsServer {
         .unwrap()
 }
 
-async fn fixture_at(
+pub(crate) async fn fixture_at(
     bind: std::net::SocketAddr,
     edit: impl Fn(&str, String) -> String,
 ) -> anyhow::Result<DnsServer> {
@@ -67,7 +67,7 @@ fn client(server: &DnsServer, validate: bool) -> DnsClient {
     )
 }
 
-fn client_with(mode: Mode, validate: bool) -> DnsClient {
+pub(crate) fn client_with(mode: Mode, validate: bool) -> DnsClient {
     let settings = DnsSettings {
         mode,
         limits: Limits {
@@ -370,7 +370,7 @@ async fn the_cli_reports_dnssec_status_and_bogus_never_passes() {
     }
 }
 
-const ROOT_ZONE: &str = ". 3600 IN SOA a.root.test. h.root.test. 1 7200 3600 1209600 60\n\
+pub(crate) const ROOT_ZONE: &str = ". 3600 IN SOA a.root.test. h.root.test. 1 7200 3600 1209600 60\n\
     . IN NS a.root.test.\na.root.test. IN A 127.0.0.9\n\
     test. IN NS ns.test.\nns.test. IN A 127.0.0.1\n";
 

@@ -3,7 +3,7 @@
 //! decision in [`super::policy`], and turn the verdict into a check report with evidence.
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use mpic_protocol::{CaaCheck, DnsEvidence, DnssecStatus, Evidence, Outcome, Problem, ProblemKind};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -240,17 +240,15 @@ fn climb_error(kind: ProblemKind, detail: String, evidence: Vec<DnsEvidence>) ->
     }
 }
 
-/// hickory's CAA rdata as the policy's plain record: flags are the critical bit (128) plus the
-/// reserved bits, tag and value raw.
+/// A CAA record as the policy's plain record: flags (critical bit 128 plus the reserved bits),
+/// tag and value raw. A record kept raw by the lenient decoder (a tag over 15 octets, legal by
+/// RFC 8659 §4.1) is read here too, so a critical unknown property still forbids issuance.
 fn caa_record(record: &hickory_proto::rr::Record) -> Option<CaaRecord> {
-    match &record.data {
-        RData::CAA(caa) => Some(CaaRecord {
-            flags: (u8::from(caa.issuer_critical) << 7) | caa.reserved_flags,
-            tag: caa.tag.clone(),
-            value: caa.value.clone(),
-        }),
-        _ => None,
-    }
+    crate::dns::lenient::caa_parts(record).map(|(flags, tag, value)| CaaRecord {
+        flags,
+        tag,
+        value,
+    })
 }
 
 fn failed_evidence(name: &str, error: &DnsError) -> DnsEvidence {

@@ -270,9 +270,8 @@ async fn dns_change<R: Resolver>(
                 RData::CNAME(target) if record_type == RecordType::CNAME => {
                     dns_change::matches_cname(&target.0.to_ascii(), &request)
                 }
-                RData::CAA(caa) if record_type == RecordType::CAA => {
-                    dns_change::matches_caa(&caa.value, &request)
-                }
+                _ if record_type == RecordType::CAA => crate::dns::lenient::caa_parts(r)
+                    .is_some_and(|(_, _, value)| dns_change::matches_caa(&value, &request)),
                 _ => false,
             }) || (record_type == RecordType::TXT
                 && txt_values(&found)

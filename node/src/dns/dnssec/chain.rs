@@ -1,5 +1,7 @@
 //! The chain walk that gives each answer a status (RFC 4035 §5): from the trust anchor down,
-//! one DS question per label to the zone that signed the answer, validating DNSKEY RRsets
+//! one DS question per label to the zone that signed the answer (answered by the *parent* side
+//! of each zone cut, RFC 4035 §3.1.4.1: `iterate` sends DS questions to the servers of the
+//! closest cut above the name; a recursive upstream does the same), validating DNSKEY RRsets
 //! against DS, DS against the parent's keys, and the answer (or its denial) against the
 //! signer's keys. A verified DS denial at a delegation makes everything below *insecure*;
 //! anything else unproven keeps the parent's keys, so stripping records can only turn an
@@ -17,6 +19,7 @@ use tokio::time::Instant;
 
 use super::anchors::TrustAnchors;
 use super::denial::{self, DenialError, Denied, DsAbsence};
+use super::memo::{Key, Memo};
 use super::verify::{self, Budget, Failure, Work};
 use crate::dns::{Answer, DnsClient};
 
@@ -89,6 +92,7 @@ enum ZoneState {
 pub struct Validator {
     anchors: TrustAnchors,
     zones: Mutex<HashMap<Name, (ZoneState, Instant)>>,
+    memo: Memo,
 }
 
 impl Validator {
@@ -97,6 +101,7 @@ impl Validator {
         Self {
             anchors,
             zones: Mutex::new(HashMap::new()),
+            memo: Memo::default(),
         }
     }
 
@@ -157,6 +162,44 @@ impl Walk<'_> {
         }
     }
 
+    /// [`verify::verify_rrset`] through the validator's memo: an RRset verified before with the
+    /// same RRSIGs and keys, within its TTL and signature window, is not verified again.
+    fn verify_memoized(
+        &mut self,
+        owner: &Name,
+        record_type: RecordType,
+        records: &[Record],
+        rrsigs: &[Record],
+        signer: &Signer,
+    ) -> Result<u8, Failure> {
+        let (zone, keys) = (&signer.zone, &signer.keys);
+        let key = Key::new(
+            owner,
+            record_type,
+            records,
+            rrsigs,
+            zone,
+            keys,
+            self.work.now,
+        );
+        if let Some(labels) = key.as_ref().and_then(|k| self.validator.memo.verified(k)) {
+            return Ok(labels);
+        }
+        let labels = verify::verify_rrset(
+            owner,
+            record_type,
+            records,
+            rrsigs,
+            zone,
+            keys,
+            &mut self.work,
+        )?;
+        if let Some(key) = key {
+            self.validator.memo.remember(key, labels);
+        }
+        Ok(labels)
+    }
+
     /// The state of the zone that holds `target`, walking down from the anchor.
     async fn zone_of(&mut self, target: &Name) -> Result<ZoneState, Verdict> {
         let anchors = &self.validator.anchors;
@@ -213,83 +256,98 @@ impl Walk<'_> {
             };
             at += 1;
             let name = target.trim_to(usize::from(at));
-            let answer = self.fetch(&name, RecordType::DS).await?;
-            let ds_records: Vec<Record> = answer
-                .records
-                .iter()
-                .filter(|r| r.record_type() == RecordType::DS && r.name.eq(&name))
-                .cloned()
-                .collect();
-            let next = if !ds_records.is_empty() {
-                verify::verify_rrset(
-                    &name,
-                    RecordType::DS,
-                    &ds_records,
-                    &answer.rrsigs,
-                    zone,
-                    keys,
-                    &mut self.work,
-                )
-                .map_err(|failure| Verdict::bogus(&failure))?;
-                let ds: Vec<_> = ds_records
-                    .iter()
-                    .filter_map(verify::as_ds)
-                    .cloned()
-                    .collect();
-                let dnskeys = self.fetch(&name, RecordType::DNSKEY).await?;
-                match verify::verify_dnskeys(
-                    &name,
-                    &dnskeys.records,
-                    &dnskeys.rrsigs,
-                    &ds,
-                    &[],
-                    &mut self.work,
-                ) {
-                    Ok(child_keys) => ZoneState::Secure {
-                        zone: name.clone(),
-                        keys: Arc::new(child_keys),
-                    },
-                    Err(Failure::UnsupportedAlgorithm { zone }) => ZoneState::Insecure {
-                        at: name.clone(),
-                        why: format!(
-                            "zone {zone} uses only unsupported algorithms (RFC 4035 §5.2: insecure)"
-                        ),
-                    },
-                    Err(failure) => return Err(Verdict::bogus(&failure)),
-                }
-            } else if answer
-                .records
-                .iter()
-                .any(|r| r.record_type() == RecordType::CNAME)
-            {
+            let Some((next, ttl)) = self.descend(&name, &state, zone, keys).await? else {
                 // An alias is not a zone cut; its target is validated as its own step.
                 break;
-            } else if verify_denial_records(&answer.authority, zone, keys, &mut self.work).is_ok() {
-                match denial::ds_absence(&name, zone, &answer.authority, &mut self.work.budget) {
-                    Ok(DsAbsence::InsecureDelegation) => ZoneState::Insecure {
-                        at: name.clone(),
-                        why: format!(
-                            "{name} is a delegation from {zone} without DS (validated denial)"
-                        ),
-                    },
-                    Ok(DsAbsence::NotADelegation) | Err(DenialError::NoProof { .. }) => {
-                        state.clone()
-                    }
-                    Err(error) => {
-                        return Err(Verdict::with(
-                            DnssecStatus::Indeterminate,
-                            error.to_string(),
-                        ));
-                    }
-                }
-            } else {
-                state.clone()
             };
-            let ttl = min_ttl(&answer.records).max(min_ttl(&answer.authority));
             self.validator.remember(&name, &next, ttl);
             state = next;
         }
         Ok(state)
+    }
+
+    /// One level down (RFC 4035 §5.2): the DS RRset of `name` from the parent `zone` (verified
+    /// with its `keys`) and the child's DNSKEY RRset matched against it; or a validated denial
+    /// of the DS (an insecure delegation, or no zone cut at all: the parent's `state` holds).
+    /// `None` when `name` is an alias. Returns the state and how long it may be kept.
+    async fn descend(
+        &mut self,
+        name: &Name,
+        state: &ZoneState,
+        zone: &Name,
+        keys: &[DNSKEY],
+    ) -> Result<Option<(ZoneState, u32)>, Verdict> {
+        let answer = self.fetch(name, RecordType::DS).await?;
+        let ds_records: Vec<Record> = answer
+            .records
+            .iter()
+            .filter(|r| r.record_type() == RecordType::DS && r.name.eq(name))
+            .cloned()
+            .collect();
+        let next = if !ds_records.is_empty() {
+            verify::verify_rrset(
+                name,
+                RecordType::DS,
+                &ds_records,
+                &answer.rrsigs,
+                zone,
+                keys,
+                &mut self.work,
+            )
+            .map_err(|failure| Verdict::bogus(&failure))?;
+            let ds: Vec<_> = ds_records
+                .iter()
+                .filter_map(verify::as_ds)
+                .cloned()
+                .collect();
+            let dnskeys = self.fetch(name, RecordType::DNSKEY).await?;
+            match verify::verify_dnskeys(
+                name,
+                &dnskeys.records,
+                &dnskeys.rrsigs,
+                &ds,
+                &[],
+                &mut self.work,
+            ) {
+                Ok(child_keys) => ZoneState::Secure {
+                    zone: name.clone(),
+                    keys: Arc::new(child_keys),
+                },
+                Err(Failure::UnsupportedAlgorithm { zone }) => ZoneState::Insecure {
+                    at: name.clone(),
+                    why: format!(
+                        "zone {zone} uses only unsupported algorithms (RFC 4035 §5.2: insecure)"
+                    ),
+                },
+                Err(failure) => return Err(Verdict::bogus(&failure)),
+            }
+        } else if answer
+            .records
+            .iter()
+            .any(|r| r.record_type() == RecordType::CNAME)
+        {
+            return Ok(None);
+        } else if verify_denial_records(&answer.authority, zone, keys, &mut self.work).is_ok() {
+            match denial::ds_absence(name, zone, &answer.authority, &mut self.work.budget) {
+                Ok(DsAbsence::InsecureDelegation) => ZoneState::Insecure {
+                    at: name.clone(),
+                    why: format!(
+                        "{name} is a delegation from {zone} without DS (validated denial)"
+                    ),
+                },
+                Ok(DsAbsence::NotADelegation) | Err(DenialError::NoProof { .. }) => state.clone(),
+                Err(error) => {
+                    return Err(Verdict::with(
+                        DnssecStatus::Indeterminate,
+                        error.to_string(),
+                    ));
+                }
+            }
+        } else {
+            state.clone()
+        };
+        let ttl = min_ttl(&answer.records).max(min_ttl(&answer.authority));
+        Ok(Some((next, ttl)))
     }
 }
 
@@ -368,8 +426,8 @@ async fn step_status(
         )
     };
     let target = signed_by.clone().unwrap_or_else(|| name.clone());
-    let (zone, keys) = match walk.zone_of(&target).await {
-        Ok(ZoneState::Secure { zone, keys }) => (zone, keys),
+    let signer = match walk.zone_of(&target).await {
+        Ok(ZoneState::Secure { zone, keys }) => Signer { zone, keys },
         Ok(ZoneState::Insecure { at, why }) => {
             return Verdict::with(
                 DnssecStatus::Insecure,
@@ -379,49 +437,99 @@ async fn step_status(
         Err(verdict) => return verdict,
     };
     if positive {
-        let records: Vec<Record> = answer
-            .records
-            .iter()
-            .filter(|r| r.record_type() == covered && r.name.eq(name))
-            .cloned()
-            .collect();
-        return match verify::verify_rrset(
-            name,
-            covered,
-            &records,
-            &answer.rrsigs,
-            &zone,
-            &keys,
-            &mut walk.work,
-        ) {
-            Ok(labels) if labels < name.num_labels() => {
-                // Synthesised from a wildcard: the exact name must provably not exist.
-                let proven = verify_denial_records(&answer.authority, &zone, &keys, &mut walk.work)
-                    .is_ok()
-                    && (denial::nsec_nxdomain(name, &answer.authority).is_ok()
-                        || denial::nsec3_nxdomain(
-                            name,
-                            &zone,
-                            &answer.authority,
-                            &mut walk.work.budget,
-                        )
-                        .is_ok());
-                if proven {
-                    Verdict::secure()
-                } else {
-                    Verdict::with(
-                        DnssecStatus::Bogus,
-                        format!(
-                            "{name} {covered}: wildcard answer without proof that {name} does not exist (EDE 12)"
-                        ),
-                    )
-                }
-            }
-            Ok(_) => Verdict::secure(),
-            Err(failure) => Verdict::bogus(&failure),
-        };
+        positive_status(walk, name, covered, answer, &signer)
+    } else {
+        negative_status(walk, name, record_type, answer, &signer)
     }
-    if let Err(failure) = verify_denial_records(&answer.authority, &zone, &keys, &mut walk.work) {
+}
+
+/// The zone that signed a step's data, with its validated keys.
+struct Signer {
+    zone: Name,
+    keys: Arc<Vec<DNSKEY>>,
+}
+
+/// A positive answer: the RRset verifies with the signer's keys; a wildcard expansion also
+/// needs its proof.
+fn positive_status(
+    walk: &mut Walk<'_>,
+    name: &Name,
+    covered: RecordType,
+    answer: &Answer,
+    signer: &Signer,
+) -> Verdict {
+    let records: Vec<Record> = answer
+        .records
+        .iter()
+        .filter(|r| r.record_type() == covered && r.name.eq(name))
+        .cloned()
+        .collect();
+    match walk.verify_memoized(name, covered, &records, &answer.rrsigs, signer) {
+        Ok(labels) if labels < name.num_labels() => {
+            wildcard_status(walk, name, covered, labels, answer, signer)
+        }
+        Ok(_) => Verdict::secure(),
+        Err(failure) => Verdict::bogus(&failure),
+    }
+}
+
+/// An answer synthesised from a wildcard (RFC 4035 §5.3.4: the RRSIG's label count is below the
+/// owner's): signed NSEC/NSEC3 must prove that no closer name exists (RFC 4035 §3.1.3.3, RFC
+/// 5155 §8.8); an NSEC3 opt-out span over the next closer name makes it insecure (§9.2).
+fn wildcard_status(
+    walk: &mut Walk<'_>,
+    name: &Name,
+    covered: RecordType,
+    labels: u8,
+    answer: &Answer,
+    signer: &Signer,
+) -> Verdict {
+    let zone = &signer.zone;
+    let proof = match verify_denial_records(&answer.authority, zone, &signer.keys, &mut walk.work) {
+        Ok(_) => denial::nsec_wildcard_answer(name, labels, &answer.authority).or_else(|_| {
+            denial::nsec3_wildcard_answer(name, labels, &answer.authority, &mut walk.work.budget)
+        }),
+        Err(_) => Err(DenialError::NoProof {
+            name: name.to_string(),
+            what: "a signed wildcard proof",
+        }),
+    };
+    match proof {
+        Ok(Denied::Proven) => Verdict::secure(),
+        Ok(Denied::OptOut) => Verdict::with(
+            DnssecStatus::Insecure,
+            format!(
+                "{name}: wildcard answer whose next closer name is in an NSEC3 opt-out span of {zone}"
+            ),
+        ),
+        Err(error @ (DenialError::TooManyIterations { .. } | DenialError::BudgetExhausted)) => {
+            Verdict::with(
+                DnssecStatus::Indeterminate,
+                format!("{name}: {error} (EDE 27)"),
+            )
+        }
+        Err(error) => Verdict::with(
+            DnssecStatus::Bogus,
+            format!(
+                "{name} {covered}: wildcard answer without proof that no closer name exists: {error} (EDE 12)"
+            ),
+        ),
+    }
+}
+
+/// NXDOMAIN or NODATA: the NSEC/NSEC3 records verify with the signer's keys and prove the
+/// denial (RFC 4035 §5.4, RFC 5155 §8.4-8.7, wildcard NODATA included).
+fn negative_status(
+    walk: &mut Walk<'_>,
+    name: &Name,
+    record_type: RecordType,
+    answer: &Answer,
+    signer: &Signer,
+) -> Verdict {
+    let zone = &signer.zone;
+    if let Err(failure) =
+        verify_denial_records(&answer.authority, zone, &signer.keys, &mut walk.work)
+    {
         return Verdict::with(
             DnssecStatus::Bogus,
             format!(
@@ -434,19 +542,12 @@ async fn step_status(
         .authority
         .iter()
         .any(|r| r.record_type() == RecordType::NSEC3);
+    let budget = &mut walk.work.budget;
     let proof = match (answer.rcode == ResponseCode::NXDomain, uses_nsec3) {
         (true, false) => denial::nsec_nxdomain(name, &answer.authority),
-        (true, true) => {
-            denial::nsec3_nxdomain(name, &zone, &answer.authority, &mut walk.work.budget)
-        }
+        (true, true) => denial::nsec3_nxdomain(name, zone, &answer.authority, budget),
         (false, false) => denial::nsec_nodata(name, record_type, &answer.authority),
-        (false, true) => denial::nsec3_nodata(
-            name,
-            record_type,
-            &zone,
-            &answer.authority,
-            &mut walk.work.budget,
-        ),
+        (false, true) => denial::nsec3_nodata(name, record_type, zone, &answer.authority, budget),
     };
     match proof {
         Ok(Denied::Proven) => Verdict::secure(),

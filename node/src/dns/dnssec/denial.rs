@@ -103,15 +103,7 @@ pub fn nsec_nxdomain(name: &Name, records: &[Record]) -> Result<Denied, DenialEr
         .iter()
         .find(|(owner, nsec)| nsec_covers(owner, nsec.next_domain_name(), name))
         .ok_or_else(|| no_proof(name, "that the name does not exist"))?;
-    let encloser = {
-        let by_owner = common_ancestor(name, cover.0);
-        let by_next = common_ancestor(name, cover.1.next_domain_name());
-        if by_owner.num_labels() >= by_next.num_labels() {
-            by_owner
-        } else {
-            by_next
-        }
-    };
+    let encloser = implied_encloser(name, cover.0, cover.1);
     let wildcard =
         wildcard_of(&encloser).ok_or_else(|| no_proof(name, "the wildcard's absence"))?;
     if all
@@ -140,7 +132,7 @@ pub fn nsec_nodata(
         }) {
             return Ok(Denied::Proven);
         }
-        return Err(no_proof(name, "that the type does not exist"));
+        return nsec_wildcard_nodata(name, record_type, &all);
     };
     let types = nsec.type_set();
     if types.contains(record_type) || types.contains(RecordType::CNAME) {
@@ -157,6 +149,95 @@ pub fn nsec_nodata(
         ));
     }
     Ok(Denied::Proven)
+}
+
+/// The closest encloser an NSEC covering `name` implies: the longer of the ancestors `name`
+/// shares with the record's owner and with its next name (RFC 4035 §5.4, RFC 7129 §5.3).
+fn implied_encloser(name: &Name, owner: &Name, nsec: &NSEC) -> Name {
+    let by_owner = common_ancestor(name, owner);
+    let by_next = common_ancestor(name, nsec.next_domain_name());
+    if by_owner.num_labels() >= by_next.num_labels() {
+        by_owner
+    } else {
+        by_next
+    }
+}
+
+/// Wildcard NODATA by NSEC (RFC 4035 §3.1.3.4, RFC 7129 §5.4): an NSEC covers `name`, and the
+/// NSEC at the wildcard of the closest encloser lists neither the type nor CNAME.
+fn nsec_wildcard_nodata(
+    name: &Name,
+    record_type: RecordType,
+    all: &[(&Name, &NSEC)],
+) -> Result<Denied, DenialError> {
+    let (owner, cover) = all
+        .iter()
+        .find(|(owner, nsec)| nsec_covers(owner, nsec.next_domain_name(), name))
+        .ok_or_else(|| no_proof(name, "that the type does not exist"))?;
+    let wildcard = wildcard_of(&implied_encloser(name, owner, cover))
+        .ok_or_else(|| no_proof(name, "the wildcard's types"))?;
+    let (_, at_wildcard) = all
+        .iter()
+        .find(|(owner, _)| **owner == wildcard)
+        .ok_or_else(|| no_proof(name, "that the type does not exist"))?;
+    let types = at_wildcard.type_set();
+    if types.contains(record_type) || types.contains(RecordType::CNAME) {
+        return Err(no_proof(
+            name,
+            "that the type does not exist (the wildcard's NSEC lists it, or a CNAME)",
+        ));
+    }
+    Ok(Denied::Proven)
+}
+
+/// A positive answer expanded from a wildcard, by NSEC (RFC 4035 §5.3.4): `labels` is the
+/// RRSIG's label count, so the wildcard is `*.` plus the last `labels` labels of `name`. An NSEC
+/// must cover `name` (it does not exist) and imply no closest encloser deeper than the
+/// wildcard's parent (no closer match could have answered).
+pub fn nsec_wildcard_answer(
+    name: &Name,
+    labels: u8,
+    records: &[Record],
+) -> Result<Denied, DenialError> {
+    let all = nsecs(records);
+    let proven = all.iter().any(|(owner, nsec)| {
+        nsec_covers(owner, nsec.next_domain_name(), name)
+            && implied_encloser(name, owner, nsec).num_labels() <= labels
+    });
+    if proven {
+        Ok(Denied::Proven)
+    } else {
+        Err(no_proof(
+            name,
+            "that no closer name than the wildcard exists",
+        ))
+    }
+}
+
+/// A positive answer expanded from a wildcard, by NSEC3 (RFC 5155 §8.8): an NSEC3 covers the
+/// next closer name (`name` cut to `labels` + 1 labels). When that record is an opt-out span
+/// the next closer name may be an unsigned delegation the span does not list, so the answer is
+/// only insecure (RFC 5155 §9.2; Unbound reads it the same way).
+pub fn nsec3_wildcard_answer(
+    name: &Name,
+    labels: u8,
+    records: &[Record],
+    budget: &mut Budget,
+) -> Result<Denied, DenialError> {
+    let all = nsec3s(records)?;
+    let sample = all
+        .first()
+        .map(|h| h.nsec3)
+        .ok_or_else(|| no_proof(name, "anything (no NSEC3)"))?;
+    if labels >= name.num_labels() {
+        return Err(no_proof(name, "a wildcard expansion"));
+    }
+    let next_closer = name.trim_to(usize::from(labels) + 1);
+    match covering(&all, &hash(&next_closer, sample, budget)?) {
+        Some(cover) if cover.opt_out() => Ok(Denied::OptOut),
+        Some(_) => Ok(Denied::Proven),
+        None => Err(no_proof(name, "that the next closer name does not exist")),
+    }
 }
 
 struct Hashed<'a> {
@@ -295,10 +376,17 @@ pub fn nsec3_nodata(
         }
         return Ok(Denied::Proven);
     }
-    if record_type == RecordType::DS {
-        let (_, cover) = closest_encloser(name, zone, &all, budget)?;
-        if cover.opt_out() {
-            return Ok(Denied::OptOut);
+    let (encloser, cover) = closest_encloser(name, zone, &all, budget)?;
+    if record_type == RecordType::DS && cover.opt_out() {
+        return Ok(Denied::OptOut);
+    }
+    // Wildcard NODATA (RFC 5155 §8.7): the closest encloser proof above, and an NSEC3 matching
+    // the wildcard at the closest encloser without the type or CNAME.
+    let wildcard = wildcard_of(&encloser).ok_or_else(|| no_proof(name, "the wildcard's types"))?;
+    if let Some(nsec3) = matching(&all, &hash(&wildcard, sample, budget)?) {
+        let types = nsec3.type_set();
+        if !types.contains(record_type) && !types.contains(RecordType::CNAME) {
+            return Ok(Denied::Proven);
         }
     }
     Err(no_proof(name, "that the type does not exist"))
@@ -346,3 +434,6 @@ pub fn ds_absence(
     }
     Ok(DsAbsence::NotADelegation)
 }
+
+#[cfg(test)]
+mod tests;
