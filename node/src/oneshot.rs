@@ -55,10 +55,12 @@ pub struct CaaArgs {
     /// Check for a wildcard certificate.
     #[arg(long)]
     pub wildcard: bool,
-    /// ACME account URI (RFC 8657 accounturi).
-    #[arg(long)]
-    pub account_uri: Option<String>,
-    /// Validation method label (RFC 8657 validationmethods), e.g. dns-01.
+    /// An account URI matched against RFC 8657 `accounturi` (repeatable: the ACME account and
+    /// the Parent Accounts it maps to, BR 4.2.2.1.2).
+    #[arg(long = "account-uri", value_name = "URI")]
+    pub account_uris: Vec<String>,
+    /// The validation method (RFC 8657 validationmethods): a DCV method name, an ACME label
+    /// (dns-01) or a BR label (ca-tbr-7).
     #[arg(long)]
     pub method: Option<String>,
     #[command(flatten)]
@@ -276,7 +278,8 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
     let check = CaaCheck {
         issuer_domains: args.issuer_domains.clone(),
         wildcard: args.wildcard,
-        account_uri: args.account_uri.clone(),
+        account_uri: None,
+        account_uris: args.account_uris.clone(),
         method: args.method.clone(),
         allow_lookup_failure: false,
     };

@@ -129,7 +129,11 @@ impl CaaRequest {
             check: Check::Caa(CaaCheck {
                 issuer_domains,
                 wildcard,
+                // open-mpic-core 6.5's CaaCheckParameters carries no account or method (and its
+                // checker ignores CAA parameters), so a record with accounturi or
+                // validationmethods cannot authorize an Open MPIC request here: it fails closed.
                 account_uri: None,
+                account_uris: Vec::new(),
                 method: None,
                 allow_lookup_failure: parameters.allow_lookup_failure.unwrap_or(false),
             }),
