@@ -1,6 +1,6 @@
 //! `[caa]`: the CAA choices BR 4.2.2.1.2 leaves to the CA (and that its CP/CPS must then state),
 //! validated into [`CaaConfig`] and handed to the CAA policy as
-//! [`PolicyOptions`](crate::checks::caa::policy::PolicyOptions).
+//! [`PolicyOptions`].
 
 use super::raw::RawCaa;
 use crate::checks::caa::policy::{LabelCase, PolicyOptions};
