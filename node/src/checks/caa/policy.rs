@@ -268,7 +268,8 @@ pub fn relevant_level(levels: &[LevelResult]) -> Result<Relevant, ClimbFailure> 
     Ok(Relevant::NoneFound)
 }
 
-/// Decides a request against the relevant RRset (RFC 8659 §4, RFC 8657, BR 3.2.2.8).
+/// Decides a request against the relevant RRset (RFC 8659 §4, BR 3.2.2.8 / 4.2.2.1, and RFC
+/// 8657 as BR 4.2.2.1.2 amends it: see [`super::parameters`]).
 pub fn decide(
     records: &[CaaRecord],
     request: &CaaRequest<'_>,
@@ -497,14 +498,28 @@ pub fn exercise(data: &[u8]) {
         })
         .collect();
     let issuers = ["ca.example".to_owned()];
-    for wildcard in [false, true] {
+    let accounts: [&[&str]; 2] = [
+        &["https://ca.example/acct/1"],
+        &[
+            "https://ca.example/acct/1",
+            "https://ca.example/acct/parent",
+        ],
+    ];
+    for (wildcard, account_uris, case) in [
+        (false, accounts[0], LabelCase::Exact),
+        (true, accounts[1], LabelCase::Insensitive),
+    ] {
         let request = CaaRequest {
             issuer_domains: &issuers,
             wildcard,
-            account_uris: &["https://ca.example/acct/1"],
+            account_uris,
             method: Some("dns-01"),
         };
-        let decision = decide(&records, &request, &PolicyOptions::default());
+        let options = PolicyOptions {
+            method_label_case: case,
+            ..PolicyOptions::default()
+        };
+        let decision = decide(&records, &request, &options);
         if let CaaDecision::Permitted(Permission::Authorized { issuer, .. }) = &decision {
             assert_eq!(issuer, "ca.example");
         }
