@@ -100,6 +100,11 @@ pub async fn run_with(
             .with_label_values(&[option])
             .set(1);
     }
+    if config.caa.case_insensitive_method_labels {
+        tracing::info!(
+            "caa.case_insensitive_method_labels: validationmethods labels match ignoring ASCII case; BR 4.2.2.1.2 requires the CP/CPS to say so"
+        );
+    }
     let key = credentials::load_signing_key(&config.signing.key)
         .context("loading the signing key (signing.key)")?;
     tracing::info!(key_id = %key.key_id(), public_key = %key.verifying_key().to_base64(), "result signing key loaded");
@@ -126,7 +131,10 @@ pub async fn run_with(
         audit: Arc::clone(&audit),
         limits: config.limits.clone(),
         signer: std::sync::RwLock::new(Arc::new(ResultSigner::new(key, perspective))),
-        dispatcher: Dispatcher::new(dns, web),
+        dispatcher: Dispatcher {
+            caa: config.caa.policy_options(),
+            ..Dispatcher::new(dns, web)
+        },
         metrics: Arc::clone(&metrics),
         admission: Admission::new(
             config.limits.max_in_flight_requests,

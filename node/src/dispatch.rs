@@ -12,6 +12,8 @@ use crate::dns::DnsClient;
 use crate::http::fetch::{FetchOptions, Fetcher};
 use crate::signing::CheckReport;
 
+/// Most account URIs in one CAA check (`account_uri` and `account_uris`).
+const MAX_ACCOUNT_URIS: usize = mpic_protocol::request::MAX_ACCOUNT_URIS;
 /// Longest identifier accepted (RFC 1035 §2.3.4: 253 octets, plus `*.`).
 const MAX_IDENTIFIER_LEN: usize = mpic_protocol::request::MAX_IDENTIFIER_LEN;
 
@@ -75,6 +77,13 @@ impl Dispatcher {
 
     async fn run_check(&self, target: &Target, deadline: Instant) -> CheckReport {
         match &target.check {
+            Check::Caa(caa) if caa.accounts().count() > MAX_ACCOUNT_URIS => fail(
+                ProblemKind::Malformed,
+                format!(
+                    "the CAA check carries {} account URIs, at most {MAX_ACCOUNT_URIS} are accepted",
+                    caa.accounts().count()
+                ),
+            ),
             Check::Caa(caa) => {
                 crate::checks::caa::lookup::check(
                     &self.dns,
@@ -277,5 +286,29 @@ mod tests {
                 "{identifier:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_caa_check_with_too_many_account_uris_is_malformed() {
+        let dispatcher = dispatcher();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let accounts = |count: usize| -> Vec<String> {
+            (0..count)
+                .map(|i| format!("https://ca.example/acct/{i}"))
+                .collect()
+        };
+        let check = CaaCheck {
+            issuer_domains: vec!["ca.example".into()],
+            account_uri: Some("https://ca.example/acct/x".into()),
+            account_uris: accounts(MAX_ACCOUNT_URIS),
+            ..CaaCheck::default()
+        };
+        let report = dispatcher
+            .run(&target("example.com", Check::Caa(check)), deadline)
+            .await;
+        assert_eq!(report.outcome, Outcome::Fail);
+        let problem = report.problem.unwrap();
+        assert_eq!(problem.kind, ProblemKind::Malformed);
+        assert!(problem.detail.contains("17 account URIs"), "{problem:?}");
     }
 }

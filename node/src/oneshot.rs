@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target};
 
-use crate::config::{Config, DangerousConfig, DnsConfig, DnsModeConfig, DnssecMode, HttpConfig};
+use crate::config::{
+    CaaConfig, Config, DangerousConfig, DnsConfig, DnsModeConfig, DnssecMode, HttpConfig,
+};
 use crate::dispatch::{Dispatcher, WebClients};
 use crate::dns::DnsClient;
 use crate::http::fetch::FetchOptions;
@@ -33,7 +35,8 @@ pub struct CommonArgs {
     /// DNSSEC validation: `validate` (default) or `off`.
     #[arg(long, value_name = "MODE", value_parser = ["validate", "off"])]
     pub dnssec: Option<String>,
-    /// Node config whose `[dns]` table to use (flags above override it).
+    /// Node config whose `[dns]`, `[http]`, `[dangerous]` and `[caa]` tables to use (flags above
+    /// override them).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print one JSON object instead of a summary.
@@ -55,10 +58,12 @@ pub struct CaaArgs {
     /// Check for a wildcard certificate.
     #[arg(long)]
     pub wildcard: bool,
-    /// ACME account URI (RFC 8657 accounturi).
-    #[arg(long)]
-    pub account_uri: Option<String>,
-    /// Validation method label (RFC 8657 validationmethods), e.g. dns-01.
+    /// An account URI matched against RFC 8657 `accounturi` (repeatable: the ACME account and
+    /// the Parent Accounts it maps to, BR 4.2.2.1.2).
+    #[arg(long = "account-uri", value_name = "URI")]
+    pub account_uris: Vec<String>,
+    /// The validation method (RFC 8657 validationmethods): a DCV method name, an ACME label
+    /// (dns-01) or a BR label (ca-tbr-7).
     #[arg(long)]
     pub method: Option<String>,
     #[command(flatten)]
@@ -211,19 +216,24 @@ impl OneshotResult {
     }
 }
 
-fn configs(
-    common: &CommonArgs,
-    web: WebOverrides,
-) -> Result<(DnsConfig, FetchOptions), OneshotError> {
-    let (mut dns, http, mut dangerous) = match &common.config {
+/// What a one-shot check takes from the node config (`--config`) with the flags applied.
+struct OneshotConfig {
+    dns: DnsConfig,
+    fetch: FetchOptions,
+    caa: CaaConfig,
+}
+
+fn configs(common: &CommonArgs, web: WebOverrides) -> Result<OneshotConfig, OneshotError> {
+    let (mut dns, http, mut dangerous, caa) = match &common.config {
         Some(path) => {
             let config = Config::load(path)?;
-            (config.dns, config.http, config.dangerous)
+            (config.dns, config.http, config.dangerous, config.caa)
         }
         None => (
             DnsConfig::default(),
             HttpConfig::default(),
             DangerousConfig::default(),
+            CaaConfig::default(),
         ),
     };
     dangerous.allow_private_targets |= web.allow_private;
@@ -250,7 +260,7 @@ fn configs(
         Some(_) => dns.dnssec = DnssecMode::Validate,
         None => {}
     }
-    Ok((dns, fetch))
+    Ok(OneshotConfig { dns, fetch, caa })
 }
 
 async fn run(
@@ -258,10 +268,13 @@ async fn run(
     common: &CommonArgs,
     web: WebOverrides,
 ) -> Result<OneshotResult, OneshotError> {
-    let (dns, fetch) = configs(common, web)?;
+    let OneshotConfig { dns, fetch, caa } = configs(common, web)?;
     let settings = dns.settings()?;
     let metrics = DnsMetrics::unregistered()?;
-    let dispatcher = Dispatcher::new(DnsClient::new(settings, metrics), WebClients::new(fetch)?);
+    let dispatcher = Dispatcher {
+        caa: caa.policy_options(),
+        ..Dispatcher::new(DnsClient::new(settings, metrics), WebClients::new(fetch)?)
+    };
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + common.timeout;
     let report = dispatcher.run(&target, deadline).await;
@@ -276,7 +289,8 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
     let check = CaaCheck {
         issuer_domains: args.issuer_domains.clone(),
         wildcard: args.wildcard,
-        account_uri: args.account_uri.clone(),
+        account_uri: None,
+        account_uris: args.account_uris.clone(),
         method: args.method.clone(),
         allow_lookup_failure: false,
     };

@@ -191,6 +191,11 @@ impl Reloader {
                 format!("{:?}", running.openmpic),
                 format!("{:?}", new.openmpic),
             ),
+            (
+                "caa",
+                format!("{:?}", running.caa),
+                format!("{:?}", new.caa),
+            ),
         ];
         for (table, old, fresh) in restart_only {
             if old != fresh {

@@ -22,6 +22,10 @@ pub const MAX_NONCE_LEN: usize = 64;
 /// Longest identifier (domain name or IP address text) accepted, in bytes (RFC 1035 §2.3.4: 253
 /// octets in presentation form, plus room for a `*.` prefix).
 pub const MAX_IDENTIFIER_LEN: usize = 255;
+/// Most account URIs one CAA check may carry (`account_uri` and `account_uris` together): the
+/// account and its Parent Accounts (BR 4.2.2.1.2) are a handful; the cap bounds the work a
+/// peer can ask for per record.
+pub const MAX_ACCOUNT_URIS: usize = 16;
 
 /// One validation request: every target is checked concurrently and answered with one signed
 /// result each.
@@ -208,15 +212,34 @@ pub struct CaaCheck {
     /// Check for a wildcard certificate (`issuewild` selection, RFC 8659 §4.3).
     #[serde(default)]
     pub wildcard: bool,
-    /// The ACME account URI, matched against `accounturi` (RFC 8657 §3).
+    /// The requesting account's URI, matched against `accounturi` (RFC 8657 §3). Kept for v1
+    /// primaries that send one; it joins [`Self::account_uris`] (see [`Self::accounts`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_uri: Option<String>,
-    /// The validation method label, matched against `validationmethods` (RFC 8657 §4).
+    /// Every account URI that may satisfy `accounturi`: the requesting ACME account and the
+    /// Parent Accounts the CA maps it to (BR 4.2.2.1.2, SC-098v2: the Subordinate ACME Account
+    /// exception to RFC 8657 §3). At most [`MAX_ACCOUNT_URIS`] with `account_uri`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account_uris: Vec<String>,
+    /// The validation method used, matched against `validationmethods` (RFC 8657 §4): a DCV
+    /// method wire name (`acme-http-01`, `dns-change`, ...), an IANA ACME label (`http-01`) or
+    /// a BR label `ca-tbr-<N>` for BR 3.2.2.4.N (BR 4.2.2.1.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// Opt in to the BR 3.2.2.8 lookup-failure carve-out (Open MPIC `allow_lookup_failure`).
     #[serde(default)]
     pub allow_lookup_failure: bool,
+}
+
+impl CaaCheck {
+    /// The account URIs that may satisfy `accounturi`: `account_uri` (if any) then each of
+    /// `account_uris`, duplicates kept (matching is "equals any").
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.account_uri
+            .iter()
+            .chain(self.account_uris.iter())
+            .map(String::as_str)
+    }
 }
 
 /// Domain-control validation check: is the expected value where the method says it must be?
@@ -364,3 +387,6 @@ impl<'de> Deserialize<'de> for DcvMethod {
         Ok(method)
     }
 }
+
+#[cfg(test)]
+mod tests;

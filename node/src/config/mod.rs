@@ -6,11 +6,13 @@
 //! `default.toml` is the embedded loopback development config `mpic-node run` uses without
 //! `--config`.
 
+pub mod caa;
 pub mod dns;
 pub mod http;
 pub mod openmpic;
 mod raw;
 
+pub use caa::CaaConfig;
 pub use dns::{DnsConfig, DnsModeConfig, DnssecMode};
 pub use http::HttpConfig;
 pub use openmpic::OpenMpicConfig;
@@ -179,6 +181,8 @@ pub struct Config {
     pub audit: crate::audit::AuditDestination,
     /// `[openmpic]`: the Open MPIC-compatible HTTP JSON listener (off by default).
     pub openmpic: OpenMpicConfig,
+    /// `[caa]`: CAA choices the CA's CP/CPS states (BR 4.2.2.1.2).
+    pub caa: CaaConfig,
 }
 
 /// `[perspective]`.

@@ -50,6 +50,17 @@ pub(super) struct RawConfig {
     /// The Open MPIC-compatible HTTP JSON listener; off by default.
     #[serde(default)]
     pub(super) openmpic: RawOpenMpic,
+    /// CAA choices the CA makes in its CP/CPS; every key has a default.
+    #[serde(default)]
+    pub(super) caa: RawCaa,
+}
+
+/// `[caa]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCaa {
+    /// Default `false`: match RFC 8657 `validationmethods` labels ignoring ASCII case.
+    pub(super) case_insensitive_method_labels: Option<bool>,
 }
 
 /// `[openmpic]`.

@@ -14,9 +14,10 @@ use super::*;
 const EXAMPLE: &str = include_str!("../../../deploy/mpic-node.example.toml");
 
 /// Every table the file format has, in the order the docs list them.
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "audit",
     "openmpic",
+    "caa",
     "dns",
     "http",
     "perspective",
@@ -31,8 +32,9 @@ const TABLES: [&str; 13] = [
 ];
 
 /// Every key the file format has.
-const ALL_KEYS: [&str; 51] = [
+const ALL_KEYS: [&str; 52] = [
     "dangerous.disable_audit_log",
+    "caa.case_insensitive_method_labels",
     "http.user_agent",
     "http.max_body_bytes",
     "http.max_header_bytes",
@@ -768,8 +770,10 @@ fn omitted_optional_keys_take_their_defaults() {
         http,
         audit,
         openmpic,
+        caa,
     } = config;
     assert_eq!(openmpic, OpenMpicConfig::default());
+    assert_eq!(caa, CaaConfig::default());
     assert_eq!(audit, crate::audit::AuditDestination::Stdout);
     assert!(!dangerous.disable_audit_log);
     assert_eq!(http, HttpConfig::default());
@@ -912,4 +916,36 @@ fn openmpic_is_off_by_default_and_its_values_are_checked() {
             "openmpic.caa_domains[0]"
         ]
     );
+}
+
+#[test]
+fn caa_matches_method_labels_exactly_unless_configured() {
+    use crate::checks::caa::policy::LabelCase;
+    let default = parse(MINIMAL).unwrap();
+    assert!(!default.caa.case_insensitive_method_labels);
+    assert_eq!(
+        default.caa.policy_options().method_label_case,
+        LabelCase::Exact
+    );
+    assert_eq!(
+        parse(EXAMPLE).unwrap().caa.policy_options(),
+        crate::checks::caa::policy::PolicyOptions::default()
+    );
+    let on = parse(&minimal_with(&[(
+        "caa.case_insensitive_method_labels",
+        "true",
+    )]))
+    .unwrap();
+    assert!(on.caa.case_insensitive_method_labels);
+    assert_eq!(
+        on.caa.policy_options().method_label_case,
+        LabelCase::Insensitive
+    );
+    assert!(!on.caa.policy_options().flag_1_is_critical);
+    let (path, message) = syntax(parse(&minimal_with(&[(
+        "caa.case_insensitive_method_labels",
+        "\"yes\"",
+    )])));
+    assert_eq!(path, "caa.case_insensitive_method_labels");
+    assert!(message.contains("bool"), "{message}");
 }

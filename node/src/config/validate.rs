@@ -48,6 +48,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let http = http::validate(raw.http, p);
     let audit = audit(raw.audit, &dangerous, base_dir, p);
     let openmpic = openmpic::validate(raw.openmpic, p);
+    let caa = caa::validate(raw.caa);
     match (
         perspective,
         quic,
@@ -89,6 +90,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             http,
             audit,
             openmpic,
+            caa,
         }),
         _ => Err(problems.0),
     }

@@ -129,7 +129,11 @@ impl CaaRequest {
             check: Check::Caa(CaaCheck {
                 issuer_domains,
                 wildcard,
+                // open-mpic-core 6.5's CaaCheckParameters carries no account or method (and its
+                // checker ignores CAA parameters), so a record with accounturi or
+                // validationmethods cannot authorize an Open MPIC request here: it fails closed.
                 account_uri: None,
+                account_uris: Vec::new(),
                 method: None,
                 allow_lookup_failure: parameters.allow_lookup_failure.unwrap_or(false),
             }),
@@ -291,6 +295,9 @@ mod tests {
         };
         assert_eq!(caa.issuer_domains, ["ca.test"]);
         assert!(caa.wildcard && caa.allow_lookup_failure);
+        // open-mpic-core 6.5 sends no account or method: RFC 8657 records fail closed.
+        assert_eq!(caa.accounts().count(), 0);
+        assert_eq!(caa.method, None);
         let bare: CaaRequest = serde_json::from_str(r#"{"domain_or_ip_target":"a.test"}"#).unwrap();
         assert_eq!(
             bare.target(&[]).unwrap_err().0,
@@ -311,6 +318,24 @@ mod tests {
                 .0
                 .contains("s-mime")
         );
+    }
+
+    #[test]
+    fn caa_account_and_method_fields_are_not_open_mpic_fields() {
+        // open-mpic-core 6.5's CaaCheckParameters has only certificate_type, caa_domains and
+        // allow_lookup_failure; our own names are unknown fields there.
+        for field in [
+            r#""account_uris":["https://ca.test/a/1"]"#,
+            r#""validation_method":"dns-01""#,
+        ] {
+            let text =
+                format!(r#"{{"domain_or_ip_target":"a.test","caa_check_parameters":{{{field}}}}}"#);
+            let error = serde_json::from_str::<CaaRequest>(&text).unwrap_err();
+            assert!(
+                error.to_string().contains("unknown field"),
+                "{field}: {error}"
+            );
+        }
     }
 
     #[test]

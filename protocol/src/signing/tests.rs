@@ -184,6 +184,7 @@ fn check_strategy() -> impl Strategy<Value = Check> {
                     issuer_domains,
                     wildcard,
                     account_uri,
+                    account_uris: Vec::new(),
                     method: None,
                     allow_lookup_failure: false
                 })

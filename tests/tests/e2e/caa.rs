@@ -24,6 +24,11 @@ none.caa IN A 192.0.2.2
 alias.caa IN CNAME permit.caa
 broken.caa IN A 192.0.2.3
 acct.caa IN CAA 0 issue \"ca.example; accounturi=https://ca.example/acct/1; validationmethods=dns-01\"
+parent.acct.caa IN CAA 0 issue \"ca.example; accounturi=https://ca.example/acct/parent\"
+tbr.caa IN CAA 0 issue \"ca.example; validationmethods=ca-tbr-7\"
+upper.caa IN CAA 0 issue \"ca.example; validationmethods=DNS-01\"
+example IN CAA 0 issuewild \"ca.example\"
+example IN CAA 0 issue \";\"
 ";
 
 async fn fixture() -> DnsServer {
@@ -94,7 +99,15 @@ async fn the_cli_decides_caa_with_the_json_contract() {
         "--method",
         "acme-http-01",
     ];
-    let cases: [(&str, &[&str], &str, Option<&str>); 13] = [
+    // RFC 8657 §3 with BR 4.2.2.1.2's Parent Accounts: --account-uri repeats, any one matches.
+    let with_parent = [
+        "--account-uri",
+        "https://ca.example/acct/1",
+        "--account-uri",
+        "https://ca.example/acct/parent",
+    ];
+    let without_parent = ["--account-uri", "https://ca.example/acct/1"];
+    let cases: [(&str, &[&str], &str, Option<&str>); 22] = [
         ("permit.caa.test", &[], "pass", None),
         ("deny.caa.test", &[], "fail", Some("caa")),
         ("sub.parent.caa.test", &[], "fail", Some("caa")),
@@ -108,6 +121,28 @@ async fn the_cli_decides_caa_with_the_json_contract() {
         ("acct.caa.test", &account, "pass", None),
         ("acct.caa.test", &other_account, "fail", Some("caa")),
         ("acct.caa.test", &other_method, "fail", Some("caa")),
+        ("parent.acct.caa.test", &with_parent, "pass", None),
+        ("parent.acct.caa.test", &without_parent, "fail", Some("caa")),
+        ("parent.acct.caa.test", &[], "fail", Some("caa")),
+        // BR 4.2.2.1.2: ACME dns-01 is a BR 3.2.2.4.7 DNS change, so ca-tbr-7 names it.
+        ("tbr.caa.test", &["--method", "acme-dns-01"], "pass", None),
+        ("tbr.caa.test", &["--method", "dns-change"], "pass", None),
+        (
+            "tbr.caa.test",
+            &["--method", "acme-http-01"],
+            "fail",
+            Some("caa"),
+        ),
+        // Labels match exactly unless [caa] says otherwise.
+        (
+            "upper.caa.test",
+            &["--method", "acme-dns-01"],
+            "fail",
+            Some("caa"),
+        ),
+        // Boulder PR 8643: the wildcard's labels are lowercased after `*.` is removed.
+        ("*.ExAmPlE.test", &[], "pass", None),
+        ("ExAmPlE.test", &[], "fail", Some("caa")),
     ];
     for (domain, extra, outcome, problem) in cases {
         let (code, json) = cli(&server, domain, extra);
@@ -148,6 +183,31 @@ async fn the_cli_decides_caa_with_the_json_contract() {
             .unwrap()
             .contains("CAA 0 issue \";\""),
         "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_climbs_a_mixed_case_wildcard_in_lower_case() {
+    let server = fixture().await;
+    let (code, json) = cli(&server, "*.ExAmPlE.test", &[]);
+    assert_eq!(
+        (code, json["outcome"].as_str()),
+        (Some(0), Some("pass")),
+        "{json}"
+    );
+    let names: Vec<&str> = json["evidence"]["dns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["example.test.", "test."], "{json}");
+    let (code, json) = cli(&server, "ExAmPlE.test", &[]);
+    assert_eq!(code, Some(1), "{json}");
+    let detail = json["problem"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("relevant CAA RRset at example.test."),
+        "{detail}"
     );
 }
 
@@ -223,4 +283,95 @@ async fn caa_over_quic_returns_signed_verdicts_per_target() {
         1.0,
     )
     .unwrap();
+}
+
+/// The QUIC path with RFC 8657 parameters: `account_uris` (BR 4.2.2.1.2 Parent Accounts) and a v1
+/// `account_uri` both count, and `[caa] case_insensitive_method_labels` is really applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caa_over_quic_matches_account_sets_and_method_labels() {
+    let server = fixture().await;
+    let lab = Lab::new();
+    let dns = format!(
+        "mode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"",
+        server.address()
+    );
+    let exact = NodeProcess::start(
+        lab.dir.path(),
+        &lab.credentials,
+        &NodeOptions::new("caa-exact", Rir::Arin).with("dns", &dns),
+    )
+    .unwrap();
+    let folding = NodeProcess::start(
+        lab.dir.path(),
+        &lab.credentials,
+        &NodeOptions::new("caa-folding", Rir::RipeNcc)
+            .with("dns", &dns)
+            .with("caa", "case_insensitive_method_labels = true"),
+    )
+    .unwrap();
+    let primary = primary(&lab.credentials, &[&exact, &folding]).unwrap();
+    let target = |identifier: &str, check: CaaCheck| Target {
+        identifier: identifier.into(),
+        check: Check::Caa(CaaCheck {
+            issuer_domains: vec!["ca.example".into()],
+            ..check
+        }),
+    };
+    let accounts = |uris: &[&str]| CaaCheck {
+        account_uris: uris.iter().map(|uri| (*uri).to_owned()).collect(),
+        ..CaaCheck::default()
+    };
+    let method = |method: &str| CaaCheck {
+        method: Some(method.into()),
+        ..CaaCheck::default()
+    };
+    let targets = vec![
+        target(
+            "parent.acct.caa.test",
+            accounts(&[
+                "https://ca.example/acct/1",
+                "https://ca.example/acct/parent",
+            ]),
+        ),
+        target(
+            "parent.acct.caa.test",
+            accounts(&["https://ca.example/acct/1"]),
+        ),
+        target(
+            "parent.acct.caa.test",
+            CaaCheck {
+                account_uri: Some("https://ca.example/acct/1".into()),
+                account_uris: vec!["https://ca.example/acct/parent".into()],
+                ..CaaCheck::default()
+            },
+        ),
+        target(
+            "acct.caa.test",
+            CaaCheck {
+                account_uri: Some("https://ca.example/acct/1".into()),
+                method: Some("acme-dns-01".into()),
+                ..CaaCheck::default()
+            },
+        ),
+        target("tbr.caa.test", method("acme-dns-01")),
+        target("tbr.caa.test", method("acme-tls-alpn-01")),
+        target("upper.caa.test", method("acme-dns-01")),
+    ];
+    let pass = (Outcome::Pass, None);
+    let caa = (Outcome::Fail, Some(ProblemKind::Caa));
+    let expected_exact = vec![pass, caa, pass, pass, pass, caa, caa];
+    let mut expected_folding = expected_exact.clone();
+    expected_folding[6] = pass;
+    for (index, expected) in [(0, expected_exact), (1, expected_folding)] {
+        let mut results = primary
+            .query(index, &request(targets.clone()))
+            .await
+            .unwrap();
+        results.sort_by_key(|r| r.target_index);
+        let verdicts: Vec<(Outcome, Option<ProblemKind>)> = results
+            .iter()
+            .map(|r| (r.outcome, r.problem.as_ref().map(|p| p.kind)))
+            .collect();
+        assert_eq!(verdicts, expected, "node {index}: {results:#?}");
+    }
 }

@@ -211,10 +211,11 @@ where
             return report(Outcome::Fail, Some(problem), evidence);
         }
     };
+    let accounts: Vec<&str> = request.accounts().collect();
     let caa_request = CaaRequest {
         issuer_domains: &request.issuer_domains,
         wildcard,
-        account_uri: request.account_uri.as_deref(),
+        account_uris: &accounts,
         method: request.method.as_deref(),
     };
     match policy::decide(&found.records, &caa_request, options) {

@@ -1,7 +1,9 @@
-//! CAA (RFC 8659, RFC 8657, BR 3.2.2.8): the pure climb and decision (`policy`) and the
-//! lookups that feed it (`lookup`).
+//! CAA (RFC 8659, RFC 8657, BR 3.2.2.8 / 4.2.2.1): the pure climb and decision (`policy`), the
+//! RFC 8657 parameters as BR 4.2.2.1.2 requires them (`parameters`), and the lookups that feed
+//! them (`lookup`).
 
 pub mod lookup;
+pub mod parameters;
 pub mod policy;
 #[cfg(test)]
 mod tests;

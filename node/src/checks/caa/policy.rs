@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+pub use super::parameters::{LabelCase, ParameterFailure, method_labels};
+
 /// Tags this node understands; a critical record with any other tag forbids issuance
 /// (RFC 8659 §4.1, BR 3.2.2.8). `contactemail`/`contactphone` (BR App. A), `issuemail`
 /// (RFC 9495) and `issuevmc` (VMC requirements) do not restrict TLS issuance.
@@ -42,10 +44,11 @@ pub struct CaaRequest<'a> {
     pub issuer_domains: &'a [String],
     /// A wildcard certificate (`issuewild` selection).
     pub wildcard: bool,
-    /// The ACME account URI, matched against `accounturi` (RFC 8657 §3).
-    pub account_uri: Option<&'a str>,
-    /// The validation method (ACME label, `ca-` label, or this protocol's method name),
-    /// matched against `validationmethods` (RFC 8657 §4).
+    /// The account URIs that satisfy `accounturi` (RFC 8657 §3): the requesting account and
+    /// the Parent Accounts the CA maps it to (BR 4.2.2.1.2). Empty: no account.
+    pub account_uris: &'a [&'a str],
+    /// The validation method (a DCV wire name, an ACME label or `ca-tbr-<N>`), matched against
+    /// `validationmethods` (RFC 8657 §4, BR 4.2.2.1.2; see [`method_labels`]).
     pub method: Option<&'a str>,
 }
 
@@ -55,6 +58,9 @@ pub struct PolicyOptions {
     /// Also treat flag value 1 as critical (a common publishing mistake; Boulder does this,
     /// RFC 8659 does not).
     pub flag_1_is_critical: bool,
+    /// How `validationmethods` labels are compared (BR 4.2.2.1.2: exact by default; a CA MAY
+    /// match case-insensitively if its CP/CPS says so).
+    pub method_label_case: LabelCase,
 }
 
 /// The parsed value of an `issue` or `issuewild` property.
@@ -155,7 +161,7 @@ pub enum Refusal {
         /// The issuers the relevant records name (`""` for an empty or malformed value).
         issuers: Vec<String>,
         /// For records naming our issuer: which parameter was not satisfied.
-        parameter_failures: Vec<String>,
+        parameter_failures: Vec<ParameterFailure>,
     },
 }
 
@@ -187,10 +193,12 @@ impl fmt::Display for Refusal {
                     listed.join(", ")
                 )?;
                 if !parameter_failures.is_empty() {
+                    let failures: Vec<String> =
+                        parameter_failures.iter().map(ToString::to_string).collect();
                     write!(
                         f,
                         "; records naming this CA do not apply: {}",
-                        parameter_failures.join("; ")
+                        failures.join("; ")
                     )?;
                 }
                 Ok(())
@@ -260,7 +268,8 @@ pub fn relevant_level(levels: &[LevelResult]) -> Result<Relevant, ClimbFailure> 
     Ok(Relevant::NoneFound)
 }
 
-/// Decides a request against the relevant RRset (RFC 8659 §4, RFC 8657, BR 3.2.2.8).
+/// Decides a request against the relevant RRset (RFC 8659 §4, BR 3.2.2.8 / 4.2.2.1, and RFC
+/// 8657 as BR 4.2.2.1.2 amends it: see [`super::parameters`]).
 pub fn decide(
     records: &[CaaRecord],
     request: &CaaRequest<'_>,
@@ -314,7 +323,12 @@ pub fn decide(
         else {
             continue;
         };
-        match parameters_satisfied(&value.parameters, request) {
+        match super::parameters::satisfied(
+            &value.parameters,
+            request.account_uris,
+            request.method,
+            options.method_label_case,
+        ) {
             Ok(()) => {
                 return CaaDecision::Permitted(Permission::Authorized {
                     property,
@@ -340,97 +354,6 @@ pub fn is_known_tag(tag: &str) -> bool {
 
 fn normalise_issuer(issuer: &str) -> String {
     issuer.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// RFC 8657 §3 and §4 (with Boulder's rule that a repeated parameter is unsatisfiable). Other
-/// parameters mean whatever the issuer says; this node ignores them.
-fn parameters_satisfied(
-    parameters: &[(String, String)],
-    request: &CaaRequest<'_>,
-) -> Result<(), String> {
-    let account: Vec<&str> = parameters
-        .iter()
-        .filter(|(tag, _)| tag == "accounturi")
-        .map(|(_, value)| value.as_str())
-        .collect();
-    match account.as_slice() {
-        [] => {}
-        [uri] if !is_uri(uri) => return Err(format!("accounturi {uri:?} is not a URI")),
-        [uri] => match request.account_uri {
-            Some(ours) if ours == *uri => {}
-            Some(ours) => return Err(format!("accounturi {uri:?} is not the account {ours:?}")),
-            None => {
-                return Err(format!(
-                    "accounturi {uri:?} requires an account and the request names none"
-                ));
-            }
-        },
-        _ => return Err("accounturi appears more than once".into()),
-    }
-    let methods: Vec<&str> = parameters
-        .iter()
-        .filter(|(tag, _)| tag == "validationmethods")
-        .map(|(_, value)| value.as_str())
-        .collect();
-    match methods.as_slice() {
-        [] => Ok(()),
-        [list] => {
-            let labels: Vec<&str> = list.split(',').collect();
-            if labels.iter().any(|label| !is_method_label(label)) {
-                return Err(format!(
-                    "validationmethods {list:?} is not a list of method labels"
-                ));
-            }
-            let Some(method) = request.method else {
-                return Err(format!(
-                    "validationmethods {list:?} restricts methods and the request names none"
-                ));
-            };
-            match method_label(method) {
-                Some(label) if labels.contains(&label) => Ok(()),
-                Some(label) => Err(format!(
-                    "validationmethods {list:?} does not allow {label:?}"
-                )),
-                None => Err(format!(
-                    "validationmethods {list:?} cannot allow {method:?}, which has no ACME or ca- label"
-                )),
-            }
-        }
-        _ => Err("validationmethods appears more than once".into()),
-    }
-}
-
-/// The RFC 8657 §4 label for a method: ACME names and `ca-` labels as they are; this protocol's
-/// ACME method names mapped to theirs; BR methods without an ACME name have none.
-pub fn method_label(method: &str) -> Option<&str> {
-    match method {
-        "acme-dns-01" | "dns-01" => Some("dns-01"),
-        "acme-http-01" | "http-01" => Some("http-01"),
-        "acme-tls-alpn-01" | "tls-alpn-01" => Some("tls-alpn-01"),
-        "acme-dns-account-01" | "dns-account-01" => Some("dns-account-01"),
-        "dns-persist-01" => Some("dns-persist-01"),
-        other if other.starts_with("ca-") && is_method_label(other) => Some(other),
-        _ => None,
-    }
-}
-
-fn is_method_label(label: &str) -> bool {
-    !label.is_empty()
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// A URI by RFC 3986's first rule: `scheme ":" rest`, scheme = ALPHA *(ALPHA / DIGIT / + - .),
-/// and something after the colon.
-fn is_uri(value: &str) -> bool {
-    let Some((scheme, rest)) = value.split_once(':') else {
-        return false;
-    };
-    let mut bytes = scheme.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        && !rest.is_empty()
 }
 
 /// Parses an `issue`/`issuewild` value by the RFC 8659 §4.2 grammar. A value that does not
@@ -575,14 +498,28 @@ pub fn exercise(data: &[u8]) {
         })
         .collect();
     let issuers = ["ca.example".to_owned()];
-    for wildcard in [false, true] {
+    let accounts: [&[&str]; 2] = [
+        &["https://ca.example/acct/1"],
+        &[
+            "https://ca.example/acct/1",
+            "https://ca.example/acct/parent",
+        ],
+    ];
+    for (wildcard, account_uris, case) in [
+        (false, accounts[0], LabelCase::Exact),
+        (true, accounts[1], LabelCase::Insensitive),
+    ] {
         let request = CaaRequest {
             issuer_domains: &issuers,
             wildcard,
-            account_uri: Some("https://ca.example/acct/1"),
+            account_uris,
             method: Some("dns-01"),
         };
-        let decision = decide(&records, &request, &PolicyOptions::default());
+        let options = PolicyOptions {
+            method_label_case: case,
+            ..PolicyOptions::default()
+        };
+        let decision = decide(&records, &request, &options);
         if let CaaDecision::Permitted(Permission::Authorized { issuer, .. }) = &decision {
             assert_eq!(issuer, "ca.example");
         }

@@ -1,4 +1,6 @@
-//! CAA tests: the pure policy (one case per rule) and the climb over a scripted resolver.
+//! CAA tests: the pure policy (one case per rule), the RFC 8657 parameters as BR 4.2.2.1.2
+//! requires them, and the climb over a scripted resolver.
 
 mod lookup;
+mod parameters;
 mod policy;

@@ -13,18 +13,18 @@ fn rec(flags: u8, tag: &str, value: &str) -> CaaRecord {
 
 struct Ask<'a> {
     wildcard: bool,
-    account: Option<&'a str>,
+    accounts: &'a [&'a str],
     method: Option<&'a str>,
 }
 
 const PLAIN: Ask<'static> = Ask {
     wildcard: false,
-    account: None,
+    accounts: &[],
     method: None,
 };
 const WILD: Ask<'static> = Ask {
     wildcard: true,
-    account: None,
+    accounts: &[],
     method: None,
 };
 
@@ -35,7 +35,7 @@ fn decide_for(records: &[CaaRecord], ask: &Ask<'_>, issuers: &[&str]) -> CaaDeci
         &CaaRequest {
             issuer_domains: &issuers,
             wildcard: ask.wildcard,
-            account_uri: ask.account,
+            account_uris: ask.accounts,
             method: ask.method,
         },
         &PolicyOptions::default(),
@@ -160,11 +160,12 @@ fn flag_1_critical_is_opt_in_like_boulder() {
     let request = CaaRequest {
         issuer_domains: &issuers,
         wildcard: false,
-        account_uri: None,
+        account_uris: &[],
         method: None,
     };
     let strict = PolicyOptions {
         flag_1_is_critical: true,
+        ..PolicyOptions::default()
     };
     assert!(matches!(
         decide(&records, &request, &strict),
@@ -336,245 +337,6 @@ fn unknown_parameters_are_ignored() {
     ));
 }
 
-const ACCT: &str = "https://ca1.example.net/acme/acct/1234";
-
-#[test]
-fn rfc8657_3_accounturi_restricts_to_that_account() {
-    let records = [rec(
-        0,
-        "issue",
-        &format!("ca1.example.net; accounturi={ACCT}"),
-    )];
-    let ours = Ask {
-        account: Some(ACCT),
-        ..PLAIN
-    };
-    assert!(permitted(&records, &ours));
-    let other = Ask {
-        account: Some("https://ca1.example.net/acme/acct/9"),
-        ..PLAIN
-    };
-    match decide_for(&records, &other, &["ca1.example.net"]) {
-        CaaDecision::Forbidden(Refusal::NotAuthorized {
-            parameter_failures, ..
-        }) => {
-            assert_eq!(parameter_failures.len(), 1);
-            assert!(
-                parameter_failures[0].contains("is not the account"),
-                "{parameter_failures:?}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(
-        !permitted(&records, &PLAIN),
-        "no account in the request cannot satisfy accounturi"
-    );
-}
-
-#[test]
-fn rfc8657_3_accounturi_twice_or_invalid_is_unsatisfiable() {
-    let ours = Ask {
-        account: Some(ACCT),
-        ..PLAIN
-    };
-    let twice = [rec(
-        0,
-        "issue",
-        &format!("ca1.example.net; accounturi={ACCT}; accounturi={ACCT}"),
-    )];
-    assert!(!permitted(&twice, &ours));
-    let invalid = [rec(0, "issue", "ca1.example.net; accounturi=not-a-uri")];
-    assert!(!permitted(
-        &invalid,
-        &Ask {
-            account: Some("not-a-uri"),
-            ..PLAIN
-        }
-    ));
-}
-
-#[test]
-fn rfc8657_3_accounturi_is_compared_exactly() {
-    let records = [rec(
-        0,
-        "issue",
-        &format!("ca1.example.net; accounturi={ACCT}"),
-    )];
-    let upper = ACCT.to_uppercase();
-    assert!(!permitted(
-        &records,
-        &Ask {
-            account: Some(&upper),
-            ..PLAIN
-        }
-    ));
-}
-
-#[test]
-fn rfc8657_4_validationmethods_restricts_methods() {
-    let records = [rec(
-        0,
-        "issue",
-        "ca1.example.net; validationmethods=dns-01,http-01",
-    )];
-    assert!(permitted(
-        &records,
-        &Ask {
-            method: Some("dns-01"),
-            ..PLAIN
-        }
-    ));
-    assert!(
-        permitted(
-            &records,
-            &Ask {
-                method: Some("acme-http-01"),
-                ..PLAIN
-            }
-        ),
-        "protocol names map to ACME labels"
-    );
-    assert!(!permitted(
-        &records,
-        &Ask {
-            method: Some("tls-alpn-01"),
-            ..PLAIN
-        }
-    ));
-    assert!(
-        !permitted(&records, &PLAIN),
-        "no method in the request cannot satisfy the list"
-    );
-}
-
-#[test]
-fn rfc8657_4_br_methods_without_acme_name_match_only_ca_labels() {
-    let records = [rec(
-        0,
-        "issue",
-        "ca1.example.net; validationmethods=ca-dns-change",
-    )];
-    assert!(!permitted(
-        &records,
-        &Ask {
-            method: Some("dns-change"),
-            ..PLAIN
-        }
-    ));
-    assert!(permitted(
-        &records,
-        &Ask {
-            method: Some("ca-dns-change"),
-            ..PLAIN
-        }
-    ));
-}
-
-#[test]
-fn rfc8657_4_validationmethods_twice_or_malformed_is_unsatisfiable() {
-    let dns = Ask {
-        method: Some("dns-01"),
-        ..PLAIN
-    };
-    assert!(!permitted(
-        &[rec(
-            0,
-            "issue",
-            "ca1.example.net; validationmethods=dns-01; validationmethods=dns-01"
-        )],
-        &dns
-    ));
-    assert!(!permitted(
-        &[rec(
-            0,
-            "issue",
-            "ca1.example.net; validationmethods=dns-01,,http-01"
-        )],
-        &dns
-    ));
-    assert!(!permitted(
-        &[rec(0, "issue", "ca1.example.net; validationmethods=dns_01")],
-        &dns
-    ));
-}
-
-#[test]
-fn rfc8657_parameter_tags_are_lowercase_exact_like_boulder() {
-    // `AccountURI` is an unknown parameter, hence ignored.
-    let records = [rec(
-        0,
-        "issue",
-        "ca1.example.net; AccountURI=https://other.example/1",
-    )];
-    assert!(permitted(
-        &records,
-        &Ask {
-            account: Some(ACCT),
-            ..PLAIN
-        }
-    ));
-}
-
-#[test]
-fn rfc8657_example_account_and_methods_together() {
-    let records = [rec(
-        0,
-        "issue",
-        &format!("ca1.example.net; accounturi={ACCT}; validationmethods=http-01"),
-    )];
-    assert!(permitted(
-        &records,
-        &Ask {
-            account: Some(ACCT),
-            method: Some("http-01"),
-            ..PLAIN
-        }
-    ));
-    assert!(!permitted(
-        &records,
-        &Ask {
-            account: Some(ACCT),
-            method: Some("dns-01"),
-            ..PLAIN
-        }
-    ));
-}
-
-#[test]
-fn a_failing_record_for_our_ca_does_not_hide_another_that_authorizes() {
-    let records = [
-        rec(0, "issue", "ca1.example.net; validationmethods=http-01"),
-        rec(0, "issue", "ca1.example.net; validationmethods=dns-01"),
-    ];
-    assert!(permitted(
-        &records,
-        &Ask {
-            method: Some("dns-01"),
-            ..PLAIN
-        }
-    ));
-}
-
-#[test]
-fn refusal_detail_names_issuers_and_the_failed_parameter() {
-    let records = [
-        rec(0, "issue", "ca2.example.org"),
-        rec(0, "issue", "ca1.example.net; validationmethods=http-01"),
-    ];
-    let decision = decide_for(
-        &records,
-        &Ask {
-            method: Some("dns-01"),
-            ..PLAIN
-        },
-        &["ca1.example.net"],
-    );
-    let text = decision.to_string_lossy();
-    assert!(text.contains("\"ca2.example.org\""), "{text}");
-    assert!(text.contains("does not allow \"dns-01\""), "{text}");
-}
-
 #[test]
 fn climb_names_from_the_name_to_the_tld() {
     assert_eq!(
@@ -585,6 +347,37 @@ fn climb_names_from_the_name_to_the_tld() {
     assert_eq!(climb_names("com"), vec!["com"]);
     assert!(climb_names("").is_empty());
     assert!(climb_names(".").is_empty());
+}
+
+/// Boulder PR 8643 (2026): a wildcard name with upper-case labels must be lowercased after the
+/// `*.` is removed, or the climb queries (and caches, and reports) a mixed-case name.
+#[test]
+fn wildcard_names_are_lowercased_after_the_star_is_removed() {
+    let cases: [(&str, &str, &[&str]); 4] = [
+        (
+            "mixed case wildcard",
+            "*.ExAmPlE.test",
+            &["example.test", "test"],
+        ),
+        (
+            "upper case wildcard",
+            "*.WWW.EXAMPLE.TEST.",
+            &["www.example.test", "example.test", "test"],
+        ),
+        (
+            "lower case wildcard",
+            "*.example.test",
+            &["example.test", "test"],
+        ),
+        (
+            "mixed case plain name",
+            "ExAmPlE.test",
+            &["example.test", "test"],
+        ),
+    ];
+    for (name, identifier, expected) in cases {
+        assert_eq!(climb_names(identifier), expected, "{name}");
+    }
 }
 
 #[test]
@@ -636,16 +429,6 @@ fn relevant_level_tld_nxdomain_is_an_error() {
         relevant_level(&levels),
         Err(ClimbFailure { level: 1, .. })
     ));
-}
-
-#[test]
-fn method_labels_map_protocol_names_to_acme_names() {
-    assert_eq!(method_label("acme-dns-01"), Some("dns-01"));
-    assert_eq!(method_label("acme-tls-alpn-01"), Some("tls-alpn-01"));
-    assert_eq!(method_label("dns-persist-01"), Some("dns-persist-01"));
-    assert_eq!(method_label("website-change"), None);
-    assert_eq!(method_label("ca-x"), Some("ca-x"));
-    assert_eq!(method_label("ca-"), Some("ca-"));
 }
 
 #[test]
