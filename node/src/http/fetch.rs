@@ -501,6 +501,17 @@ impl Fetcher {
         let request = request
             .body(Empty::<Bytes>::new())
             .map_err(|error| http(format!("cannot build the request: {error}")))?;
+        // A pooled connection whose driver has not yet finished the previous response is not
+        // ready for the next request (hyper refuses it at once): wait for it, within the hop.
+        match timeout_at(hop_deadline, connection.sender.ready()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                return Err(http(format!(
+                    "the connection closed before the request ({error})"
+                )));
+            }
+            Err(_) => return Err(timeout("waiting for the connection")),
+        }
         let response = match timeout_at(hop_deadline, connection.sender.send_request(request)).await
         {
             Ok(Ok(response)) => response,
