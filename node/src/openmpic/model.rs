@@ -233,8 +233,44 @@ impl DcvRequest {
                 check.method = p.validation_method.parse().unwrap_or(check.method);
                 check.expected = Some(required(&p.challenge_value, "challenge_value")?);
             }
-            // dns-account-01, ip-address, reverse-address-lookup and future methods: the
-            // dispatcher answers `unsupported` (never a pass).
+            // BR 3.2.2.4.8 (retired 2026-03-15): the expected address is `challenge_value`;
+            // `dns_record_type` A or AAAA picks the type, as in open-mpic-core's checker. Its
+            // `dns_name_prefix` is refused: the BR looks up the FQDN itself.
+            "ip-address" => {
+                check.method = DcvMethod::IpAddress;
+                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+                let record_type = required(&p.dns_record_type, "dns_record_type")?;
+                if record_type != "A" && record_type != "AAAA" {
+                    return Err(refuse(format!(
+                        "dns_record_type {record_type:?}: ip-address looks in A or AAAA records only"
+                    )));
+                }
+                check.record_type = Some(record_type);
+                no_prefix(p)?;
+            }
+            // BR 3.2.2.5.3: `challenge_value` is the FQDN the PTR record must name.
+            "reverse-address-lookup" => {
+                check.method = DcvMethod::ReverseAddressLookup;
+                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+                if p.dns_record_type.as_deref().is_some_and(|t| t != "PTR") {
+                    return Err(refuse("reverse-address-lookup looks in PTR records only"));
+                }
+                no_prefix(p)?;
+            }
+            // BR 3.2.2.4.21. open-mpic-core 6.5 names the method (`DcvValidationMethod`) but
+            // defines no parameters class for it; the shape read here is acme-dns-01's
+            // (`key_authorization_hash`) plus the account URI under dns-persistent's name
+            // (`expected_account_uri`), from which the node derives the account label.
+            "dns-account-01" => {
+                check.method = DcvMethod::AcmeDnsAccount01;
+                check.expected = Some(required(
+                    &p.key_authorization_hash,
+                    "key_authorization_hash",
+                )?);
+                check.account_uri =
+                    Some(required(&p.expected_account_uri, "expected_account_uri")?);
+            }
+            // Future methods: the dispatcher answers `unsupported` (never a pass).
             _ => {}
         }
         Ok(Target {
@@ -269,6 +305,17 @@ pub fn exercise(data: &[u8]) {
                 request.domain_or_ip_target.starts_with("*.")
             );
         }
+    }
+}
+
+/// Refuses a non-empty `dns_name_prefix` where the method looks up the name itself.
+fn no_prefix(p: &DcvParameters) -> Result<(), Refusal> {
+    match p.dns_name_prefix.as_deref() {
+        None | Some("") => Ok(()),
+        Some(prefix) => Err(refuse(format!(
+            "dns_name_prefix {prefix:?} is not supported for {}: the method looks up the target itself",
+            p.validation_method
+        ))),
     }
 }
 
@@ -390,7 +437,19 @@ mod tests {
             ),
             (
                 r#"{"validation_method":"ip-address","challenge_value":"192.0.2.1","dns_record_type":"A"}"#,
-                DcvMethod::Other("ip-address".into()),
+                DcvMethod::IpAddress,
+            ),
+            (
+                r#"{"validation_method":"reverse-address-lookup","challenge_value":"a.test","dns_record_type":"PTR"}"#,
+                DcvMethod::ReverseAddressLookup,
+            ),
+            (
+                r#"{"validation_method":"dns-account-01","key_authorization_hash":"h","expected_account_uri":"https://ca.test/a/1"}"#,
+                DcvMethod::AcmeDnsAccount01,
+            ),
+            (
+                r#"{"validation_method":"x-future","challenge_value":"v"}"#,
+                DcvMethod::Other("x-future".into()),
             ),
         ];
         for (parameters, method) in cases {
@@ -408,5 +467,55 @@ mod tests {
         );
         assert!(dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"website-change","challenge_value":"v","http_token_path":"f","match_regex":"x"}}"#).unwrap_err().0.contains("match_regex"));
         assert!(dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"acme-http-01","token":"t","key_authorization":"k","http_headers":{"X":"1"}}}"#).unwrap_err().0.contains("http_headers"));
+    }
+
+    #[test]
+    fn address_methods_map_their_parameters_and_refuse_what_they_cannot_honour() {
+        let Check::Dcv(check) = dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"ip-address","challenge_value":"2001:db8::1","dns_record_type":"AAAA"}}"#).unwrap().check else {
+            panic!()
+        };
+        assert_eq!(check.expected.as_deref(), Some("2001:db8::1"));
+        assert_eq!(check.record_type.as_deref(), Some("AAAA"));
+        let Check::Dcv(check) = dcv(r#"{"domain_or_ip_target":"192.0.2.7","dcv_check_parameters":{"validation_method":"reverse-address-lookup","challenge_value":"host.a.test"}}"#).unwrap().check else {
+            panic!()
+        };
+        assert_eq!(check.method, DcvMethod::ReverseAddressLookup);
+        assert_eq!(check.expected.as_deref(), Some("host.a.test"));
+        let Check::Dcv(check) = dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"dns-account-01","key_authorization_hash":"h","expected_account_uri":"https://ca.test/a/1"}}"#).unwrap().check else {
+            panic!()
+        };
+        assert_eq!(
+            (check.expected.as_deref(), check.account_uri.as_deref()),
+            (Some("h"), Some("https://ca.test/a/1"))
+        );
+        let refused = [
+            (
+                r#"{"validation_method":"ip-address","challenge_value":"192.0.2.1","dns_record_type":"TXT"}"#,
+                "A or AAAA",
+            ),
+            (
+                r#"{"validation_method":"ip-address","challenge_value":"192.0.2.1"}"#,
+                "dns_record_type is required",
+            ),
+            (
+                r#"{"validation_method":"ip-address","challenge_value":"192.0.2.1","dns_record_type":"A","dns_name_prefix":"_x"}"#,
+                "dns_name_prefix",
+            ),
+            (
+                r#"{"validation_method":"reverse-address-lookup","challenge_value":"a.test","dns_record_type":"TXT"}"#,
+                "PTR",
+            ),
+            (
+                r#"{"validation_method":"dns-account-01","key_authorization_hash":"h"}"#,
+                "expected_account_uri is required",
+            ),
+        ];
+        for (parameters, message) in refused {
+            let json = format!(
+                r#"{{"domain_or_ip_target":"a.test","dcv_check_parameters":{parameters}}}"#
+            );
+            let error = dcv(&json).unwrap_err().0;
+            assert!(error.contains(message), "{parameters}: {error}");
+        }
     }
 }
