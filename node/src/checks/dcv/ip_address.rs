@@ -201,4 +201,6 @@ pub fn matching_ptr<'a>(targets: &'a [String], expected: &str) -> Option<&'a str
 }
 
 #[cfg(test)]
+mod io_tests;
+#[cfg(test)]
 mod tests;
