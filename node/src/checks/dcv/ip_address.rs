@@ -13,6 +13,10 @@
 //!   the FQDN returned); a perspective corroborates when it observes "the same FQDN as the Primary
 //!   Network Perspective". From 2027-03-15 "the CA MUST NOT rely on this method".
 //!
+//! The node checks the reverse-lookup half of 3.2.2.5.3 only: that the PTR names the FQDN the
+//! primary expects. Validating that FQDN "using a method permitted under Section 3.2.2.4" is a
+//! separate DCV target the primary sends (with the FQDN as the ADN).
+//!
 //! The node still runs both (issue 18 §3 asks for them over QUIC, Open MPIC and `check dcv`):
 //! a perspective only reports what it sees, and a CA may need to re-check or audit validations
 //! made while the methods were allowed. Whether a result may back issuance is the CA's decision
