@@ -74,14 +74,15 @@ pub struct CaaArgs {
 /// `check dcv` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DcvArgs {
-    /// The domain.
+    /// The domain (the IP address for reverse-address-lookup).
     pub domain: String,
     /// The method: dns-change, acme-dns-01, acme-dns-account-01, dns-persist-01, acme-http-01,
     /// acme-tls-alpn-01, website-change, contact-email-txt, contact-phone-txt,
-    /// contact-email-caa, contact-phone-caa.
+    /// contact-email-caa, contact-phone-caa, ip-address, reverse-address-lookup.
     #[arg(long)]
     pub method: String,
-    /// Expected Random Value / Request Token / contact.
+    /// Expected Random Value / Request Token / contact; ip-address: the IP address(es),
+    /// comma-separated; reverse-address-lookup: the FQDN the PTR record must name.
     #[arg(long)]
     pub expect: Option<String>,
     /// ACME key authorization.
@@ -108,8 +109,9 @@ pub struct DcvArgs {
     /// `http` (default) or `https`: the website-change request's scheme.
     #[arg(long, value_name = "SCHEME", value_parser = ["http", "https"])]
     pub url_scheme: Option<String>,
-    /// dns-change: look in this record type only (default: TXT, CNAME and CAA).
-    #[arg(long, value_name = "TYPE", value_parser = ["TXT", "CNAME", "CAA"])]
+    /// dns-change: look in this record type only (default: TXT, CNAME and CAA); ip-address:
+    /// A or AAAA only (default: both).
+    #[arg(long, value_name = "TYPE", value_parser = ["TXT", "CNAME", "CAA", "A", "AAAA"])]
     pub record_type: Option<String>,
     /// dns-change: the record must equal the value (default: contain it).
     #[arg(long)]

@@ -247,7 +247,9 @@ impl CaaCheck {
 pub struct DcvCheck {
     /// The method.
     pub method: DcvMethod,
-    /// Random Value or Request Token (BR 3.2.2.4.7, 3.2.2.4.18), or the expected contact.
+    /// Random Value or Request Token (BR 3.2.2.4.7, 3.2.2.4.18), the expected contact, the
+    /// expected IP address(es) of `ip-address` (comma-separated) or the expected domain of
+    /// `reverse-address-lookup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     /// ACME key authorization (RFC 8555 §8.1) for the ACME methods.
@@ -272,8 +274,9 @@ pub struct DcvCheck {
     /// MPIC `url_scheme`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_scheme: Option<String>,
-    /// dns-change only: look in this record type alone (`TXT`, `CNAME` or `CAA`; Open MPIC
-    /// `dns_record_type`). Absent: all three, as BR 3.2.2.4.7 allows.
+    /// dns-change: look in this record type alone (`TXT`, `CNAME` or `CAA`; Open MPIC
+    /// `dns_record_type`). Absent: all three, as BR 3.2.2.4.7 allows. ip-address: `A` or
+    /// `AAAA` alone; absent: both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_type: Option<String>,
     /// dns-change only: the record value must equal `expected` (Open MPIC
@@ -317,13 +320,20 @@ pub enum DcvMethod {
     ContactEmailCaa,
     /// `contact-phone-caa`: BR 3.2.2.4.17 (CAA `contactphone`).
     ContactPhoneCaa,
+    /// `ip-address`: BR 3.2.2.4.8, an A/AAAA answer for the name holds the expected address.
+    /// Retired by the BR (CAs MUST NOT rely on it from 2026-03-15); offered for corroborating
+    /// and auditing, never as a reason to issue.
+    IpAddress,
+    /// `reverse-address-lookup`: BR 3.2.2.5.3, a PTR record of the IP identifier names the
+    /// expected domain. CAs MUST NOT rely on it from 2027-03-15.
+    ReverseAddressLookup,
     /// A name this version does not know.
     Other(String),
 }
 
 impl DcvMethod {
     /// Every known method, in wire-name order.
-    pub const KNOWN: [DcvMethod; 11] = [
+    pub const KNOWN: [DcvMethod; 13] = [
         DcvMethod::DnsChange,
         DcvMethod::AcmeDns01,
         DcvMethod::AcmeDnsAccount01,
@@ -335,6 +345,8 @@ impl DcvMethod {
         DcvMethod::ContactPhoneTxt,
         DcvMethod::ContactEmailCaa,
         DcvMethod::ContactPhoneCaa,
+        DcvMethod::IpAddress,
+        DcvMethod::ReverseAddressLookup,
     ];
 
     /// The wire name.
@@ -351,6 +363,8 @@ impl DcvMethod {
             DcvMethod::ContactPhoneTxt => "contact-phone-txt",
             DcvMethod::ContactEmailCaa => "contact-email-caa",
             DcvMethod::ContactPhoneCaa => "contact-phone-caa",
+            DcvMethod::IpAddress => "ip-address",
+            DcvMethod::ReverseAddressLookup => "reverse-address-lookup",
             DcvMethod::Other(name) => name,
         }
     }

@@ -200,12 +200,26 @@ CASES = [
     dcv("tls-alpn-wrong-digest", TLS_ALPN_NAME, tls_alpn("00" * 32), NOT_FOUND, openmpic=None),
     dcv("tls-alpn-san-mismatch", "www.signed.test", tls_alpn(), NOT_FOUND, openmpic=None,
         why="RFC 8737 §3: the certificate's only SAN must be the identifier."),
-    # --- not implemented: typed, never a pass ---
+    # --- IP Address (BR 3.2.2.4.8; retired 2026-03-15, run for corroboration and audits) ---
     dcv(
-        "ip-address-unsupported",
+        "ip-address-pass",
         "signed.test",
         {"validation_method": "ip-address", "challenge_value": "127.0.0.1", "dns_record_type": "A"},
+        PASS,
+    ),
+    dcv(
+        "ip-address-other-address",
+        "signed.test",
+        {"validation_method": "ip-address", "challenge_value": "127.0.0.2", "dns_record_type": "A"},
+        NOT_FOUND,
+    ),
+    # --- not implemented: typed, never a pass ---
+    dcv(
+        "future-method-unsupported",
+        "signed.test",
+        {"validation_method": "x-future-method", "challenge_value": "v"},
         (False, False, "unsupported"),
         openmpic=None,
+        why="open-mpic-core's discriminated union refuses a method it does not define.",
     ),
 ]

@@ -3,8 +3,9 @@
 //! their translation into this node's [`Target`].
 //!
 //! Every field Open MPIC defines is named here, so a request that sets one we cannot honour
-//! (`http_headers`, `match_regex`, S/MIME CAA) is refused with a message instead of being run
-//! with the constraint silently dropped; unknown fields are refused too.
+//! (`http_headers`, `match_regex`, S/MIME CAA, a `dns_name_prefix` on the address methods) is
+//! refused with a message instead of being run with the constraint silently dropped; unknown
+//! fields are refused too.
 
 use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Target};
 use serde::Deserialize;
@@ -233,8 +234,44 @@ impl DcvRequest {
                 check.method = p.validation_method.parse().unwrap_or(check.method);
                 check.expected = Some(required(&p.challenge_value, "challenge_value")?);
             }
-            // dns-account-01, ip-address, reverse-address-lookup and future methods: the
-            // dispatcher answers `unsupported` (never a pass).
+            // BR 3.2.2.4.8 (retired 2026-03-15): the expected address is `challenge_value`;
+            // `dns_record_type` A or AAAA picks the type, as in open-mpic-core's checker. Its
+            // `dns_name_prefix` is refused: the BR looks up the FQDN itself.
+            "ip-address" => {
+                check.method = DcvMethod::IpAddress;
+                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+                let record_type = required(&p.dns_record_type, "dns_record_type")?;
+                if record_type != "A" && record_type != "AAAA" {
+                    return Err(refuse(format!(
+                        "dns_record_type {record_type:?}: ip-address looks in A or AAAA records only"
+                    )));
+                }
+                check.record_type = Some(record_type);
+                no_prefix(p)?;
+            }
+            // BR 3.2.2.5.3: `challenge_value` is the FQDN the PTR record must name.
+            "reverse-address-lookup" => {
+                check.method = DcvMethod::ReverseAddressLookup;
+                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+                if p.dns_record_type.as_deref().is_some_and(|t| t != "PTR") {
+                    return Err(refuse("reverse-address-lookup looks in PTR records only"));
+                }
+                no_prefix(p)?;
+            }
+            // BR 3.2.2.4.21. open-mpic-core 6.5 names the method (`DcvValidationMethod`) but
+            // defines no parameters class for it; the shape read here is acme-dns-01's
+            // (`key_authorization_hash`) plus the account URI under dns-persistent's name
+            // (`expected_account_uri`), from which the node derives the account label.
+            "dns-account-01" => {
+                check.method = DcvMethod::AcmeDnsAccount01;
+                check.expected = Some(required(
+                    &p.key_authorization_hash,
+                    "key_authorization_hash",
+                )?);
+                check.account_uri =
+                    Some(required(&p.expected_account_uri, "expected_account_uri")?);
+            }
+            // Future methods: the dispatcher answers `unsupported` (never a pass).
             _ => {}
         }
         Ok(Target {
@@ -272,6 +309,17 @@ pub fn exercise(data: &[u8]) {
     }
 }
 
+/// Refuses a non-empty `dns_name_prefix` where the method looks up the name itself.
+fn no_prefix(p: &DcvParameters) -> Result<(), Refusal> {
+    match p.dns_name_prefix.as_deref() {
+        None | Some("") => Ok(()),
+        Some(prefix) => Err(refuse(format!(
+            "dns_name_prefix {prefix:?} is not supported for {}: the method looks up the target itself",
+            p.validation_method
+        ))),
+    }
+}
+
 fn required(value: &Option<String>, name: &str) -> Result<String, Refusal> {
     value
         .clone()
@@ -279,134 +327,4 @@ fn required(value: &Option<String>, name: &str) -> Result<String, Refusal> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dcv(json: &str) -> Result<Target, Refusal> {
-        serde_json::from_str::<DcvRequest>(json).unwrap().target()
-    }
-
-    #[test]
-    fn caa_uses_the_request_domains_or_the_configured_ones() {
-        let request: CaaRequest =
-            serde_json::from_str(r#"{"domain_or_ip_target":"*.a.test","caa_check_parameters":{"caa_domains":["ca.test"],"certificate_type":"tls-server","allow_lookup_failure":true}}"#).unwrap();
-        let Check::Caa(caa) = request.target(&[]).unwrap().check else {
-            panic!()
-        };
-        assert_eq!(caa.issuer_domains, ["ca.test"]);
-        assert!(caa.wildcard && caa.allow_lookup_failure);
-        // open-mpic-core 6.5 sends no account or method: RFC 8657 records fail closed.
-        assert_eq!(caa.accounts().count(), 0);
-        assert_eq!(caa.method, None);
-        let bare: CaaRequest = serde_json::from_str(r#"{"domain_or_ip_target":"a.test"}"#).unwrap();
-        assert_eq!(
-            bare.target(&[]).unwrap_err().0,
-            "caa_check_parameters.caa_domains is empty and this node has no openmpic.caa_domains"
-        );
-        let Check::Caa(caa) = bare.target(&["ca.test".into()]).unwrap().check else {
-            panic!()
-        };
-        assert_eq!(caa.issuer_domains, ["ca.test"]);
-        let smime: CaaRequest = serde_json::from_str(
-            r#"{"domain_or_ip_target":"a.test","caa_check_parameters":{"certificate_type":"s-mime"}}"#,
-        )
-        .unwrap();
-        assert!(
-            smime
-                .target(&["ca.test".into()])
-                .unwrap_err()
-                .0
-                .contains("s-mime")
-        );
-    }
-
-    #[test]
-    fn caa_account_and_method_fields_are_not_open_mpic_fields() {
-        // open-mpic-core 6.5's CaaCheckParameters has only certificate_type, caa_domains and
-        // allow_lookup_failure; our own names are unknown fields there.
-        for field in [
-            r#""account_uris":["https://ca.test/a/1"]"#,
-            r#""validation_method":"dns-01""#,
-        ] {
-            let text =
-                format!(r#"{{"domain_or_ip_target":"a.test","caa_check_parameters":{{{field}}}}}"#);
-            let error = serde_json::from_str::<CaaRequest>(&text).unwrap_err();
-            assert!(
-                error.to_string().contains("unknown field"),
-                "{field}: {error}"
-            );
-        }
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        let error =
-            serde_json::from_str::<CaaRequest>(r#"{"domain_or_ip_target":"a.test","bogus":1}"#)
-                .unwrap_err();
-        assert!(
-            error.to_string().contains("unknown field `bogus`"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn dns_change_carries_open_mpic_matching_rules() {
-        let target = dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"dns-change","challenge_value":"v","dns_record_type":"CNAME","dns_name_prefix":"_p","require_exact_match":true,"require_exact_case":true}}"#).unwrap();
-        let Check::Dcv(check) = target.check else {
-            panic!()
-        };
-        assert_eq!(check.method, DcvMethod::DnsChange);
-        assert_eq!(check.record_type.as_deref(), Some("CNAME"));
-        assert_eq!(check.prefix.as_deref(), Some("_p"));
-        assert!(check.exact_match && check.case_insensitive);
-    }
-
-    #[test]
-    fn every_method_maps_and_missing_parameters_are_named() {
-        let cases = [
-            (
-                r#"{"validation_method":"acme-http-01","token":"t","key_authorization":"t.k"}"#,
-                DcvMethod::AcmeHttp01,
-            ),
-            (
-                r#"{"validation_method":"acme-dns-01","key_authorization_hash":"h"}"#,
-                DcvMethod::AcmeDns01,
-            ),
-            (
-                r#"{"validation_method":"acme-tls-alpn-01","key_authorization_hash":"h"}"#,
-                DcvMethod::AcmeTlsAlpn01,
-            ),
-            (
-                r#"{"validation_method":"website-change","challenge_value":"v","http_token_path":"f","url_scheme":"https"}"#,
-                DcvMethod::WebsiteChange,
-            ),
-            (
-                r#"{"validation_method":"dns-persistent","issuer_domain_names":["ca.test"],"expected_account_uri":"https://ca.test/a/1"}"#,
-                DcvMethod::DnsPersist01,
-            ),
-            (
-                r#"{"validation_method":"contact-email-caa","challenge_value":"a@b.test","dns_record_type":"CAA"}"#,
-                DcvMethod::ContactEmailCaa,
-            ),
-            (
-                r#"{"validation_method":"ip-address","challenge_value":"192.0.2.1","dns_record_type":"A"}"#,
-                DcvMethod::Other("ip-address".into()),
-            ),
-        ];
-        for (parameters, method) in cases {
-            let json = format!(
-                r#"{{"domain_or_ip_target":"a.test","dcv_check_parameters":{parameters}}}"#
-            );
-            let Check::Dcv(check) = dcv(&json).unwrap().check else {
-                panic!()
-            };
-            assert_eq!(check.method, method, "{parameters}");
-        }
-        assert_eq!(
-            dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"acme-http-01","token":"t"}}"#).unwrap_err().0,
-            "dcv_check_parameters.key_authorization is required"
-        );
-        assert!(dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"website-change","challenge_value":"v","http_token_path":"f","match_regex":"x"}}"#).unwrap_err().0.contains("match_regex"));
-        assert!(dcv(r#"{"domain_or_ip_target":"a.test","dcv_check_parameters":{"validation_method":"acme-http-01","token":"t","key_authorization":"k","http_headers":{"X":"1"}}}"#).unwrap_err().0.contains("http_headers"));
-    }
-}
+mod tests;

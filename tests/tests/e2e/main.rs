@@ -19,6 +19,7 @@ mod doctor;
 mod hostile_dns;
 mod hostile_primary;
 mod hostile_web;
+mod ip_methods;
 mod knot_dnssec;
 mod lifecycle;
 mod openmpic;

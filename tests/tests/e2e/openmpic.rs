@@ -16,8 +16,27 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 const ZONE: &str = "@ 3600 IN SOA ns.test. hostmaster.test. 1 7200 3600 1209600 60\n\
     @ IN NS ns\nns IN A 127.0.0.1\n\
     ok IN CAA 0 issue \"ca.test\"\n\
+    ok IN A 192.0.2.7\n\
     deny IN CAA 0 issue \"other.example\"\n\
     _dc.ok IN TXT \"x-RandomValue0123456789abcdef-y\"\n";
+
+/// The reverse zone of 192.0.2.0/24 (BR 3.2.2.5.3 cases).
+const REVERSE_ZONE: &str = "@ 3600 IN SOA ns.test. hostmaster.test. 1 7200 3600 1209600 60\n\
+    @ IN NS ns.test.\n7 IN PTR ok.test.\n";
+
+/// The account of the dns-account-01 case and its key authorization.
+const ACCOUNT: &str = "https://ca.test/acct/1";
+const KEY_AUTHORIZATION: &str = "token.thumbprint";
+
+/// [`ZONE`] plus the dns-account-01 record of [`ACCOUNT`] at ok.test.
+fn zone() -> String {
+    use mpic_node::checks::dcv::{acme_dns01, dns_account01};
+    format!(
+        "{ZONE}{}. IN TXT \"{}\"\n",
+        dns_account01::challenge_name("ok.test", ACCOUNT),
+        acme_dns01::expected_digest(KEY_AUTHORIZATION)
+    )
+}
 
 /// A TLS client config: the dev CA as the only root, and a client certificate when asked.
 fn client(credentials: &DevCredentials, with_certificate: bool) -> Arc<rustls::ClientConfig> {
@@ -84,12 +103,19 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_mpic_endpoint_answers_in_open_mpic_shapes_with_our_signature() {
+    let zone = zone();
     let server = DnsServer::start(
         "127.0.0.1:0".parse().unwrap(),
-        &[ZoneText {
-            origin: "test.",
-            text: ZONE,
-        }],
+        &[
+            ZoneText {
+                origin: "test.",
+                text: &zone,
+            },
+            ZoneText {
+                origin: "2.0.192.in-addr.arpa.",
+                text: REVERSE_ZONE,
+            },
+        ],
     )
     .await
     .unwrap();
@@ -113,6 +139,13 @@ async fn the_open_mpic_endpoint_answers_in_open_mpic_shapes_with_our_signature()
         .expect("the ready line names the openmpic address");
     let primary = client(&credentials, true);
 
+    let digest = mpic_node::checks::dcv::acme_dns01::expected_digest(KEY_AUTHORIZATION);
+    let account_pass = format!(
+        r#"{{"domain_or_ip_target":"ok.test","dcv_check_parameters":{{"validation_method":"dns-account-01","key_authorization_hash":"{digest}","expected_account_uri":"{ACCOUNT}"}}}}"#
+    );
+    let account_fail = format!(
+        r#"{{"domain_or_ip_target":"ok.test","dcv_check_parameters":{{"validation_method":"dns-account-01","key_authorization_hash":"{digest}","expected_account_uri":"https://ca.test/acct/2"}}}}"#
+    );
     let cases = [
         (
             "/caa",
@@ -136,7 +169,33 @@ async fn the_open_mpic_endpoint_answers_in_open_mpic_shapes_with_our_signature()
         ),
         (
             "/dcv",
-            r#"{"domain_or_ip_target":"ok.test","dcv_check_parameters":{"validation_method":"reverse-address-lookup","challenge_value":"x","dns_record_type":"PTR"}}"#,
+            r#"{"domain_or_ip_target":"192.0.2.7","dcv_check_parameters":{"validation_method":"reverse-address-lookup","challenge_value":"OK.test","dns_record_type":"PTR"}}"#,
+            (true, true, None),
+        ),
+        (
+            "/dcv",
+            r#"{"domain_or_ip_target":"192.0.2.8","dcv_check_parameters":{"validation_method":"reverse-address-lookup","challenge_value":"ok.test","dns_record_type":"PTR"}}"#,
+            (true, false, Some("unauthorized")),
+        ),
+        (
+            "/dcv",
+            r#"{"domain_or_ip_target":"ok.test","dcv_check_parameters":{"validation_method":"ip-address","challenge_value":"192.0.2.7","dns_record_type":"A"}}"#,
+            (true, true, None),
+        ),
+        (
+            "/dcv",
+            r#"{"domain_or_ip_target":"ok.test","dcv_check_parameters":{"validation_method":"ip-address","challenge_value":"192.0.2.7","dns_record_type":"AAAA"}}"#,
+            (true, false, Some("unauthorized")),
+        ),
+        ("/dcv", account_pass.as_str(), (true, true, None)),
+        (
+            "/dcv",
+            account_fail.as_str(),
+            (true, false, Some("unauthorized")),
+        ),
+        (
+            "/dcv",
+            r#"{"domain_or_ip_target":"ok.test","dcv_check_parameters":{"validation_method":"x-future-method","challenge_value":"x"}}"#,
             (false, false, Some("unsupported")),
         ),
     ];

@@ -57,7 +57,7 @@ const METHODS: [Method; 16] = [
         labels: &["dns-01", "ca-tbr-7"],
     },
     Method {
-        spellings: &["ca-tbr-8"],
+        spellings: &["ip-address", "ca-tbr-8"],
         labels: &["ca-tbr-8"],
     },
     Method {

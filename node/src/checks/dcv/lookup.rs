@@ -1,6 +1,7 @@
 //! The I/O half of the DNS-based DCV methods: look the records up with the node's resolver and
 //! hand them to the pure deciders in this folder; report the outcome with the evidence seen.
 
+use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 use super::contacts::{self, ContactKind};
 use super::dns_change::{self, DnsChangeRequest};
 use super::dns_persist::{self, PersistProfile, PersistRequest};
+use super::ip_address::{self, AddressMethodError};
 use super::{acme_dns01, dns_account01};
 use crate::dns::{DnsError, Lookup, Resolver, txt_values};
 use crate::signing::CheckReport;
@@ -28,6 +30,8 @@ pub fn handles(method: &DcvMethod) -> bool {
             | DcvMethod::ContactPhoneTxt
             | DcvMethod::ContactEmailCaa
             | DcvMethod::ContactPhoneCaa
+            | DcvMethod::IpAddress
+            | DcvMethod::ReverseAddressLookup
     )
 }
 
@@ -92,6 +96,12 @@ pub async fn check<R: Resolver + Clone + 'static>(
                 &mut evidence,
             )
             .await
+        }
+        DcvMethod::IpAddress => {
+            ip_address(resolver, identifier, dcv, deadline, &mut evidence).await
+        }
+        DcvMethod::ReverseAddressLookup => {
+            reverse_address(resolver, identifier, dcv, deadline, &mut evidence).await
         }
         other => Err(Problem {
             kind: ProblemKind::Unsupported,
@@ -400,6 +410,108 @@ async fn contact_caa<R: Resolver + Clone + 'static>(
             valid.len(),
             kind.caa_tag(),
             valid.join(", ")
+        ))),
+    }
+}
+
+fn address_malformed(error: AddressMethodError) -> Problem {
+    malformed(error.to_string())
+}
+
+/// BR 3.2.2.4.8 (retired: CAs MUST NOT rely on it from 2026-03-15; see [`ip_address`]): an A or
+/// AAAA record of the FQDN, CNAMEs followed, is one of the expected addresses. `record_type`
+/// `A` or `AAAA` (Open MPIC `dns_record_type`) looks in that type alone; absent, A then AAAA.
+async fn ip_address<R: Resolver>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<(), Problem> {
+    let name = ip_address::address_name(identifier).map_err(address_malformed)?;
+    let text = dcv
+        .expected
+        .as_deref()
+        .ok_or(AddressMethodError::NoExpectedAddress)
+        .map_err(address_malformed)?;
+    let expected = ip_address::parse_expected_addresses(text).map_err(address_malformed)?;
+    let types: &[RecordType] = match dcv.record_type.as_deref() {
+        None => &[RecordType::A, RecordType::AAAA],
+        Some(text) if text.eq_ignore_ascii_case("A") => &[RecordType::A],
+        Some(text) if text.eq_ignore_ascii_case("AAAA") => &[RecordType::AAAA],
+        Some(other) => {
+            return Err(malformed(format!(
+                "record_type {other:?}: ip-address looks in A or AAAA records only (BR 3.2.2.4.8)"
+            )));
+        }
+    };
+    let mut seen = Vec::new();
+    for &record_type in types {
+        let found = lookup(resolver, name, record_type, deadline, evidence).await?;
+        seen.extend(
+            found
+                .records
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                    _ => None,
+                }),
+        );
+        if ip_address::matching_address(&seen, &expected).is_some() {
+            return Ok(());
+        }
+    }
+    let shown_types: Vec<String> = types.iter().map(ToString::to_string).collect();
+    Err(unauthorized(format!(
+        "no {} record of {name} is {}; addresses seen: {}",
+        shown_types.join("/"),
+        listed(&expected),
+        if seen.is_empty() {
+            "none".into()
+        } else {
+            listed(&seen)
+        }
+    )))
+}
+
+fn listed(addresses: &[IpAddr]) -> String {
+    let shown: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    shown.join(", ")
+}
+
+/// BR 3.2.2.5.3 (CAs MUST NOT rely on it from 2027-03-15; see [`ip_address`]): a PTR record at
+/// the reverse name of the IP identifier (RFC 8738 §6 form) names the expected FQDN. CNAMEs are
+/// followed (RFC 2317 classless delegation).
+async fn reverse_address<R: Resolver>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DcvCheck,
+    deadline: Instant,
+    evidence: &mut Vec<DnsEvidence>,
+) -> Result<(), Problem> {
+    let address = ip_address::address_identifier(identifier).map_err(address_malformed)?;
+    let expected =
+        ip_address::expected_domain(dcv.expected.as_deref()).map_err(address_malformed)?;
+    let name = ip_address::reverse_name(address);
+    let found = lookup(resolver, &name, RecordType::PTR, deadline, evidence).await?;
+    let targets: Vec<String> = found
+        .records
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::PTR(ptr) => Some(ptr.0.to_ascii()),
+            _ => None,
+        })
+        .collect();
+    match ip_address::matching_ptr(&targets, &expected) {
+        Some(_) => Ok(()),
+        None => Err(unauthorized(format!(
+            "no PTR record at {name} names {expected}; PTR names seen: {}",
+            if targets.is_empty() {
+                "none".into()
+            } else {
+                targets.join(", ")
+            }
         ))),
     }
 }
