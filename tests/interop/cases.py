@@ -213,13 +213,4 @@ CASES = [
         {"validation_method": "ip-address", "challenge_value": "127.0.0.2", "dns_record_type": "A"},
         NOT_FOUND,
     ),
-    # --- not implemented: typed, never a pass ---
-    dcv(
-        "future-method-unsupported",
-        "signed.test",
-        {"validation_method": "x-future-method", "challenge_value": "v"},
-        (False, False, "unsupported"),
-        openmpic=None,
-        why="open-mpic-core's discriminated union refuses a method it does not define.",
-    ),
 ]
