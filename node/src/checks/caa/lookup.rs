@@ -336,28 +336,10 @@ impl CarveOutAttempt<'_> {
                 }
                 _ => continue,
             }
-            let Some(Some(failure)) = self.failed.failures.get(level) else {
-                return refuse(format!("{name}.: the failure was not recorded"), evidence);
-            };
-            if let Err(refusal) = carve_out::eligible(true, failure) {
-                return refuse(format!("{name}.: {refusal}"), evidence);
+            match self.prove(resolver, level, name).await {
+                Ok(failed) => permitted.push(failed),
+                Err(why) => return refuse(why, evidence),
             }
-            let Ok(fqdn) = Name::from_ascii(format!("{name}.")) else {
-                return refuse(format!("{name:?} is not a domain name"), evidence);
-            };
-            let zone = resolver.zone_status(&fqdn, self.deadline).await;
-            if let Err(refusal) = carve_out::proven_insecure(zone.as_ref().map(|v| v.status)) {
-                let why = zone.and_then(|v| v.detail).unwrap_or_default();
-                return refuse(format!("{name}.: {refusal} ({why})"), evidence);
-            }
-            permitted.push(FailedLookup {
-                name: format!("{name}."),
-                failure: failure.kind.as_str().into(),
-                attempts: u32::try_from(failure.attempts.len()).unwrap_or(u32::MAX),
-                attempt_details: failure.attempts.clone(),
-                dnssec: DnssecStatus::Insecure,
-                proof: zone.and_then(|v| v.detail).unwrap_or_default(),
-            });
             if let Some(slot) = levels.get_mut(level) {
                 *slot = LevelResult::Empty;
             }
@@ -391,6 +373,35 @@ impl CarveOutAttempt<'_> {
                 evidence,
             ),
         }
+    }
+
+    /// One failed level: a retried lookup failure, then the proof that its zone is insecure
+    /// (asked only once the first two conditions hold). `Err` says why not.
+    async fn prove<R: Resolver>(
+        &self,
+        resolver: &R,
+        level: usize,
+        name: &str,
+    ) -> Result<FailedLookup, String> {
+        let Some(Some(failure)) = self.failed.failures.get(level) else {
+            return Err(format!("{name}.: the failure was not recorded"));
+        };
+        carve_out::eligible(true, failure).map_err(|refusal| format!("{name}.: {refusal}"))?;
+        let fqdn = Name::from_ascii(format!("{name}."))
+            .map_err(|_| format!("{name:?} is not a domain name"))?;
+        let zone = resolver.zone_status(&fqdn, self.deadline).await;
+        if let Err(refusal) = carve_out::proven_insecure(zone.as_ref().map(|v| v.status)) {
+            let why = zone.and_then(|v| v.detail).unwrap_or_default();
+            return Err(format!("{name}.: {refusal} ({why})"));
+        }
+        Ok(FailedLookup {
+            name: format!("{name}."),
+            failure: failure.kind.as_str().into(),
+            attempts: u32::try_from(failure.attempts.len()).unwrap_or(u32::MAX),
+            attempt_details: failure.attempts.clone(),
+            dnssec: DnssecStatus::Insecure,
+            proof: zone.and_then(|v| v.detail).unwrap_or_default(),
+        })
     }
 }
 
