@@ -129,17 +129,22 @@ async fn the_cli_passes_a_timed_out_caa_lookup_only_in_an_insecure_zone_when_ask
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_quic_the_signed_result_says_permitted_by_lookup_failure() {
+async fn over_quic_and_open_mpic_a_pass_says_permitted_by_lookup_failure() {
     let server = fixture(Behaviour::Drop, Behaviour::ServFail).await;
     let lab = Lab::new();
-    let options = NodeOptions::new("carve-out-node", Rir::Arin).with(
-        "dns",
-        &format!(
-            "mode = \"forward\"\nupstreams = [\"{}\"]\nquery_timeout = \"500ms\"\n\
-             dnssec = \"validate\"\ntrust_anchor = \"{VECTORS}/anchor.test.ds\"",
-            server.address()
-        ),
-    );
+    let options = NodeOptions::new("carve-out-node", Rir::Arin)
+        .with(
+            "dns",
+            &format!(
+                "mode = \"forward\"\nupstreams = [\"{}\"]\nquery_timeout = \"500ms\"\n\
+                 dnssec = \"validate\"\ntrust_anchor = \"{VECTORS}/anchor.test.ds\"",
+                server.address()
+            ),
+        )
+        .with(
+            "openmpic",
+            "listen = [\"127.0.0.1:0\"]\ncaa_domains = [\"ca.example\"]",
+        );
     let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
     let primary = primary(&lab.credentials, &[&node]).unwrap();
     let target = |identifier: &str, allow: bool| Target {
@@ -198,4 +203,53 @@ async fn over_quic_the_signed_result_says_permitted_by_lookup_failure() {
         refused.contains("carve-out refused: www.child.test.: the domain's zone is Secure"),
         "{refused}"
     );
+
+    // The same over the Open MPIC endpoint: pass + the detail, or the ordinary failure.
+    let address = node
+        .openmpic
+        .expect("the ready line names the openmpic address");
+    let https = crate::openmpic::client(&lab.credentials, true);
+    let body = |domain: &str, allow: bool| {
+        format!(
+            r#"{{"domain_or_ip_target":"{domain}","caa_check_parameters":{{"allow_lookup_failure":{allow}}}}}"#
+        )
+    };
+    let cases = [
+        (
+            "www.unsigned.test",
+            true,
+            (true, true, Some("permitted_by_lookup_failure")),
+        ),
+        ("www.unsigned.test", false, (false, false, None)),
+        ("www.child.test", true, (false, false, None)),
+    ];
+    for (domain, allow, (completed, passed, detail)) in cases {
+        let body = body(domain, allow);
+        let (status, text) =
+            crate::openmpic::post(address, std::sync::Arc::clone(&https), "/caa", &body)
+                .await
+                .unwrap();
+        assert_eq!(status, 200, "{body}: {text}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let got = (
+            json["check_completed"].as_bool(),
+            json["check_passed"].as_bool(),
+            json["mpic_node"]["outcome_detail"].as_str(),
+        );
+        assert_eq!(
+            got,
+            (Some(completed), Some(passed), detail),
+            "{body}: {text}"
+        );
+        if passed {
+            assert_eq!(
+                json["details"]["outcome_detail"], "permitted_by_lookup_failure",
+                "{text}"
+            );
+            assert_eq!(
+                json["errors"][0]["error_type"], "mpic_node:permitted_by_lookup_failure",
+                "{text}"
+            );
+        }
+    }
 }

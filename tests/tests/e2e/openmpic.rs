@@ -20,7 +20,10 @@ const ZONE: &str = "@ 3600 IN SOA ns.test. hostmaster.test. 1 7200 3600 1209600 
     _dc.ok IN TXT \"x-RandomValue0123456789abcdef-y\"\n";
 
 /// A TLS client config: the dev CA as the only root, and a client certificate when asked.
-fn client(credentials: &DevCredentials, with_certificate: bool) -> Arc<rustls::ClientConfig> {
+pub(crate) fn client(
+    credentials: &DevCredentials,
+    with_certificate: bool,
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in credentials.ca().unwrap() {
         roots.add(ca).unwrap();
@@ -41,7 +44,7 @@ fn client(credentials: &DevCredentials, with_certificate: bool) -> Arc<rustls::C
 }
 
 /// POSTs `body` to `path`; returns the status and the body, or the connection error.
-async fn post(
+pub(crate) async fn post(
     address: SocketAddr,
     config: Arc<rustls::ClientConfig>,
     path: &str,
