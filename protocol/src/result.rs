@@ -281,6 +281,11 @@ pub struct FailedLookup {
     /// Each attempt, `server: what happened`, in order.
     #[serde(default)]
     pub attempt_details: Vec<String>,
+    /// How the node resolved: `iterative` (the servers asked are the domain's own
+    /// authoritative servers) or `forward` (they are the node's configured upstream resolvers,
+    /// so whether the failure was outside the CA's infrastructure is for the operator to judge).
+    #[serde(default)]
+    pub resolution: String,
     /// The DNSSEC status proven for the name's zone: always `insecure`.
     pub dnssec: DnssecStatus,
     /// The proof: the validated denial of DS that ends the chain from the trust anchor.

@@ -101,6 +101,11 @@ pub trait Resolver: Send + Sync {
         name: &Name,
         deadline: Instant,
     ) -> impl Future<Output = Option<dnssec::chain::Verdict>> + Send;
+
+    /// `forward` when queries go to configured recursive resolvers, else `iterative`.
+    fn resolution(&self) -> &'static str {
+        "iterative"
+    }
 }
 
 /// Where queries go.
@@ -358,6 +363,13 @@ impl DnsClient {
 }
 
 impl Resolver for DnsClient {
+    fn resolution(&self) -> &'static str {
+        match self.inner.mode {
+            Mode::Forward { .. } => "forward",
+            Mode::Iterative { .. } => "iterative",
+        }
+    }
+
     async fn zone_status(&self, name: &Name, deadline: Instant) -> Option<dnssec::chain::Verdict> {
         let validator = self.inner.validator.as_ref()?;
         let mut name = name.clone();

@@ -446,6 +446,7 @@ mod tests {
                 failure: "timeout".into(),
                 attempts: 2,
                 attempt_details: vec!["127.0.0.1:53 timed out".into(); 2],
+                resolution: "forward".into(),
                 dnssec: DnssecStatus::Insecure,
                 proof: "a.test. is a delegation from test. without DS (validated denial)".into(),
             }],

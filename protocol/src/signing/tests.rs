@@ -76,6 +76,7 @@ fn carve_out_payload(key: &SigningKey) -> ResultPayload {
                 "192.0.2.53:53 timed out".into(),
                 "192.0.2.53:53 timed out".into(),
             ],
+            resolution: "iterative".into(),
             dnssec: DnssecStatus::Insecure,
             proof: "example.com. is a delegation from com. without DS (validated denial)".into(),
         }],

@@ -120,6 +120,7 @@ async fn the_cli_passes_a_timed_out_caa_lookup_only_in_an_insecure_zone_when_ask
     assert_eq!(failed["name"], "www.unsigned.test.", "{json}");
     assert_eq!(failed["failure"], "timeout", "{json}");
     assert_eq!(failed["attempts"], 2, "{json}");
+    assert_eq!(failed["resolution"], "forward", "{json}");
     assert_eq!(failed["dnssec"], "insecure", "{json}");
     assert_eq!(
         failed["proof"], "unsigned.test. is a delegation from test. without DS (validated denial)",

@@ -268,6 +268,7 @@ fn knot_carve_out_passes_a_refused_caa_lookup_only_under_an_unsigned_delegation(
     for lookup in failed.as_array().unwrap() {
         assert_eq!(lookup["failure"], "refused", "{json}");
         assert_eq!(lookup["attempts"], 2, "{json}");
+        assert_eq!(lookup["resolution"], "iterative", "{json}");
         assert_eq!(
             lookup["proof"], "deadins.lab. is a delegation from lab. without DS (validated denial)",
             "{json}"

@@ -399,6 +399,7 @@ impl CarveOutAttempt<'_> {
             failure: failure.kind.as_str().into(),
             attempts: u32::try_from(failure.attempts.len()).unwrap_or(u32::MAX),
             attempt_details: failure.attempts.clone(),
+            resolution: resolver.resolution().into(),
             dnssec: DnssecStatus::Insecure,
             proof: zone.and_then(|v| v.detail).unwrap_or_default(),
         })
