@@ -66,6 +66,11 @@ pub struct CaaArgs {
     /// (dns-01) or a BR label (ca-tbr-7).
     #[arg(long)]
     pub method: Option<String>,
+    /// Opt in to the BR 3.2.2.8 lookup-failure carve-out: a retried timeout, SERVFAIL, REFUSED
+    /// or unreachable server in a zone proven insecure passes, marked
+    /// `permitted_by_lookup_failure` (needs `--dnssec validate`).
+    #[arg(long)]
+    pub allow_lookup_failure: bool,
     #[command(flatten)]
     /// Common options.
     pub common: CommonArgs,
@@ -170,8 +175,10 @@ impl OneshotResult {
         u8::from(self.report.outcome != Outcome::Pass)
     }
 
-    /// The JSON contract: `{"outcome", "problem", "dnssec", "evidence", "elapsed_ms"}`. An
-    /// `unsupported` check is `"fail"` with problem kind `unsupported`.
+    /// The JSON contract: `{"outcome", "outcome_detail", "problem", "dnssec", "evidence",
+    /// "elapsed_ms"}`. An `unsupported` check is `"fail"` with problem kind `unsupported`;
+    /// `outcome_detail` is `"permitted_by_lookup_failure"` on a BR 3.2.2.8 carve-out pass (the
+    /// proof is in `evidence.permitted_by_lookup_failure`), else null.
     pub fn to_json(&self) -> serde_json::Value {
         let outcome = if self.report.outcome == Outcome::Pass {
             "pass"
@@ -180,6 +187,7 @@ impl OneshotResult {
         };
         serde_json::json!({
             "outcome": outcome,
+            "outcome_detail": self.report.evidence.permitted_by_lookup_failure.as_ref().map(|_| "permitted_by_lookup_failure"),
             "problem": self.report.problem.as_ref().map(|p| serde_json::json!({"kind": p.kind.as_str(), "detail": p.detail})),
             "dnssec": self.report.dnssec,
             "evidence": self.report.evidence,
@@ -200,6 +208,14 @@ impl OneshotResult {
         };
         if let Some(status) = self.report.dnssec {
             text.push_str(&format!("dnssec: {status:?}\n"));
+        }
+        if let Some(permit) = &self.report.evidence.permitted_by_lookup_failure {
+            for failed in &permit.failed_lookups {
+                text.push_str(&format!(
+                    "permitted_by_lookup_failure (BR 3.2.2.8): {} CAA {} after {} attempts; {}\n",
+                    failed.name, failed.failure, failed.attempts, failed.proof
+                ));
+            }
         }
         for lookup in &self.report.evidence.dns {
             text.push_str(&format!(
@@ -294,7 +310,7 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
         account_uri: None,
         account_uris: args.account_uris.clone(),
         method: args.method.clone(),
-        allow_lookup_failure: false,
+        allow_lookup_failure: args.allow_lookup_failure,
     };
     run(
         Target {

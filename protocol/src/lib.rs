@@ -20,9 +20,9 @@ pub use request::{
     ALPN, CaaCheck, Check, DcvCheck, DcvMethod, PROTOCOL_VERSION, Request, RequestError, Target,
 };
 pub use result::{
-    DnsEvidence, DnssecStatus, Evidence, HttpEvidence, NodeMessage, Outcome, PerspectiveInfo,
-    Problem, ProblemKind, ProtocolError, ProtocolErrorKind, ResultPayload, SignedResult,
-    TlsEvidence,
+    DnsEvidence, DnssecStatus, Evidence, FailedLookup, HttpEvidence, LookupFailurePermit,
+    NodeMessage, Outcome, PerspectiveInfo, Problem, ProblemKind, ProtocolError, ProtocolErrorKind,
+    ResultPayload, SignedResult, TlsEvidence,
 };
 pub use signing::{KeyId, SigningKey, VerifyError, VerifyingKey};
 

@@ -248,6 +248,48 @@ pub struct Evidence {
     /// The TLS-ALPN-01 handshake, if one was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsEvidence>,
+    /// Present only on a CAA `pass` given under the BR 3.2.2.8 lookup-failure carve-out (the
+    /// request set `allow_lookup_failure`): the outcome detail `permitted_by_lookup_failure`,
+    /// with the retries and the DNSSEC proof it rests on. Absent on every ordinary permit, so
+    /// a primary and an auditor can tell the two apart. Added in protocol v1 additively: an
+    /// older primary ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permitted_by_lookup_failure: Option<LookupFailurePermit>,
+}
+
+/// Why a CAA check passed although a lookup failed (BR 3.2.2.8: "CAs are permitted to treat a
+/// record lookup failure as permission to issue if [...] the lookup has been retried at least
+/// once; and the CA has confirmed that the domain is \"Insecure\" as defined in RFC 4035
+/// Section 4.3"). Whether the failure was outside the CA's infrastructure is for the primary to
+/// judge from the servers named here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupFailurePermit {
+    /// Every CAA lookup of the climb that failed and was treated as permission, in climb order.
+    pub failed_lookups: Vec<FailedLookup>,
+}
+
+/// One CAA lookup treated as permission under the BR 3.2.2.8 carve-out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedLookup {
+    /// The name queried (fully qualified).
+    pub name: String,
+    /// How it failed: `timeout`, `servfail`, `refused`, `unreachable`, or `mixed` when the
+    /// attempts failed in different ones of these ways.
+    pub failure: String,
+    /// How many times the query was sent (at least 2: the lookup was retried at least once).
+    pub attempts: u32,
+    /// Each attempt, `server: what happened`, in order.
+    #[serde(default)]
+    pub attempt_details: Vec<String>,
+    /// How the node resolved: `iterative` (the servers asked are the domain's own
+    /// authoritative servers) or `forward` (they are the node's configured upstream resolvers,
+    /// so whether the failure was outside the CA's infrastructure is for the operator to judge).
+    #[serde(default)]
+    pub resolution: String,
+    /// The DNSSEC status proven for the name's zone: always `insecure`.
+    pub dnssec: DnssecStatus,
+    /// The proof: the validated denial of DS that ends the chain from the trust anchor.
+    pub proof: String,
 }
 
 /// One HTTP request (one hop of a redirect chain) as seen by the perspective.

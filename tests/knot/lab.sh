@@ -15,6 +15,8 @@
 #   glueless.lab.     NS ns-glueless.sec.lab. without glue in lab.; delegates the signed
 #                     kid.glueless.lab. (its DS comes from glueless servers)
 #   lame.lab.         two NS: .4 is lame (REFUSED), .3 answers
+#   deadins.lab.      unsigned delegation to .4 only: every CAA lookup is REFUSED (carve-out)
+#   deadsig.lab.      the same with a DS in lab.: signed, so the carve-out never applies
 #   expired.lab.      signatures expired (bogus)
 #   tampered.lab.     www TXT changed after signing (bogus)
 #   dsmismatch.lab.   lab. holds a DS of another key (bogus)
@@ -165,6 +167,10 @@ sign nodenial.lab. nodenial ECDSAP256SHA256
 grep -v -E 'IN[[:space:]]+(NSEC|RRSIG[[:space:]]+NSEC)[[:space:]]' nodenial.signed >nodenial.tmp
 mv nodenial.tmp nodenial.signed
 
+# A DS for deadsig.lab. (its key signs nothing: the zone is never served).
+deadsig_ksk=$(ldns-keygen -a ECDSAP256SHA256 -k deadsig.lab.)
+cat "$deadsig_ksk.ds" >deadsig.ds
+
 # --- the TLD ------------------------------------------------------------------------------------
 {
     echo "\$ORIGIN lab."
@@ -184,6 +190,13 @@ mv nodenial.tmp nodenial.signed
     for stem in sec n3 optout unsupported expired tampered dsmismatch stripped nodenial glueless lame; do
         cat "$stem.ds"
     done
+    # BR 3.2.2.8 carve-out: two zones whose only server is the lame .4 (REFUSED to every
+    # question), one delegated without DS (insecure), one with a DS (signed: never insecure).
+    echo "deadins 300 IN NS ns.deadins.lab."
+    echo "ns.deadins 300 IN A $p.4"
+    echo "deadsig 300 IN NS ns.deadsig.lab."
+    echo "ns.deadsig 300 IN A $p.4"
+    cat deadsig.ds
 } >lab.zone
 sign lab. lab ECDSAP256SHA256
 

@@ -11,14 +11,17 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use mpic_protocol::DnssecStatus;
 use tokio::time::Instant;
 
+use crate::dns::dnssec::chain::Verdict;
 use crate::dns::{Attempt, AttemptFailure, DnsError, Lookup, Resolver};
 
 type Script = HashMap<(String, RecordType), Result<Lookup, DnsError>>;
+type ZoneScript = HashMap<String, Verdict>;
 
 /// Answers scripted lookups; records unexpected ones.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FakeResolver {
     script: Arc<Mutex<Script>>,
+    zones: Arc<Mutex<ZoneScript>>,
     asked: Arc<Mutex<Vec<(String, RecordType)>>>,
     surprises: Arc<Mutex<Vec<(String, RecordType)>>>,
 }
@@ -95,6 +98,19 @@ impl FakeResolver {
         self.on(&name, lookup.record_type, Ok(lookup))
     }
 
+    /// Scripts the DNSSEC status of the zone holding `name` (the carve-out's proof).
+    pub(crate) fn on_zone(&self, name: &str, status: DnssecStatus, detail: &str) -> &Self {
+        let verdict = Verdict {
+            status,
+            detail: Some(detail.into()),
+        };
+        self.zones
+            .lock()
+            .unwrap()
+            .insert(key(name, RecordType::DS).0, verdict);
+        self
+    }
+
     /// Every lookup made, in order (names lowercased without the trailing dot).
     pub(crate) fn asked(&self) -> Vec<(String, RecordType)> {
         self.asked.lock().unwrap().clone()
@@ -123,5 +139,15 @@ impl Resolver for FakeResolver {
                 zone: format!("unscripted lookup {} {}", key.0, key.1),
             })
         })
+    }
+
+    async fn zone_status(&self, name: &Name, _deadline: Instant) -> Option<Verdict> {
+        let key = key(&name.to_string(), RecordType::DS);
+        self.asked.lock().unwrap().push(key.clone());
+        let scripted = self.zones.lock().unwrap().get(&key.0).cloned();
+        if scripted.is_none() {
+            self.surprises.lock().unwrap().push(key);
+        }
+        scripted
     }
 }

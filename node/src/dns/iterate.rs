@@ -27,6 +27,9 @@ use super::{
 /// enough to survive one dead server without resolving a whole NS set of a large zone.
 const NS_NAMES_TO_RESOLVE: usize = 2;
 
+/// Fewest queries a lookup sends to a zone's servers before it gives up (see `resolve_inner`).
+const MIN_ATTEMPTS: usize = 2;
+
 /// What a server's response means for the name we asked.
 #[derive(Debug)]
 enum Classified {
@@ -111,7 +114,11 @@ async fn resolve_inner(
         };
         let mut attempts = Vec::new();
         let mut usable = None;
-        for server in servers {
+        // A zone with one server address is asked twice: a dropped UDP packet should not fail
+        // the lookup, and BR 3.2.2.8 lets a failure count as permission only "if the lookup has
+        // been retried at least once". With more servers the next one is the retry.
+        let tries = servers.len().max(MIN_ATTEMPTS);
+        for &server in servers.iter().cycle().take(tries) {
             if Instant::now() >= deadline {
                 break;
             }

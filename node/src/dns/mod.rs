@@ -92,6 +92,20 @@ pub trait Resolver: Send + Sync {
         record_type: RecordType,
         deadline: Instant,
     ) -> impl Future<Output = Result<Lookup, DnsError>> + Send;
+
+    /// The DNSSEC status of the zone holding `name`, walked from the trust anchor by
+    /// `deadline` without needing an answer at `name` (the BR 3.2.2.8 "Insecure" proof).
+    /// `None` when validation is off: nothing can be proven then.
+    fn zone_status(
+        &self,
+        name: &Name,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<dnssec::chain::Verdict>> + Send;
+
+    /// `forward` when queries go to configured recursive resolvers, else `iterative`.
+    fn resolution(&self) -> &'static str {
+        "iterative"
+    }
 }
 
 /// Where queries go.
@@ -349,6 +363,21 @@ impl DnsClient {
 }
 
 impl Resolver for DnsClient {
+    fn resolution(&self) -> &'static str {
+        match self.inner.mode {
+            Mode::Forward { .. } => "forward",
+            Mode::Iterative { .. } => "iterative",
+        }
+    }
+
+    async fn zone_status(&self, name: &Name, deadline: Instant) -> Option<dnssec::chain::Verdict> {
+        let validator = self.inner.validator.as_ref()?;
+        let mut name = name.clone();
+        name.set_fqdn(true);
+        let verdict = dnssec::proof::zone_status(self, validator, &name, deadline).await;
+        Some(verdict)
+    }
+
     async fn lookup(
         &self,
         name: &Name,

@@ -4,6 +4,11 @@
 //!
 //! Mapping of outcomes:
 //! - pass → `check_completed: true, check_passed: true`;
+//! - a CAA pass under the BR 3.2.2.8 lookup-failure carve-out → the same, but (as open-mpic-core
+//!   does for its `allow_lookup_failure` pass) `errors` keeps the lookup failure, here as
+//!   `mpic_node:permitted_by_lookup_failure` naming each failed lookup, its retries and the
+//!   insecure proof; `details` has no record and says `outcome_detail:
+//!   "permitted_by_lookup_failure"`, as does `mpic_node.outcome_detail`;
 //! - a fail that is a finding about the target (CAA forbids, value absent, refused redirect,
 //!   malformed parameters) → `check_completed: true, check_passed: false` with an error naming it;
 //! - a fail that means the check could not be made (DNS, DNSSEC, connection, TLS, timeout,
@@ -11,7 +16,8 @@
 
 use base64::Engine as _;
 use mpic_protocol::{
-    Check, DcvMethod, DnsEvidence, DnssecStatus, Outcome, ProblemKind, ResultPayload, SignedResult,
+    Check, DcvMethod, DnsEvidence, DnssecStatus, LookupFailurePermit, Outcome, ProblemKind,
+    ResultPayload, SignedResult,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -55,6 +61,9 @@ pub struct Attestation {
     pub outcome: &'static str,
     /// The problem kind, when not a pass.
     pub problem: Option<&'static str>,
+    /// `permitted_by_lookup_failure` on a pass under the BR 3.2.2.8 carve-out, else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome_detail: Option<&'static str>,
     /// The weakest DNSSEC status the verdict rests on.
     pub dnssec: Option<DnssecStatus>,
     /// The signed request id (the trace identifier when it was usable).
@@ -85,19 +94,18 @@ pub fn build(payload: &ResultPayload, signed: &SignedResult) -> CheckResponse {
         _ => false,
     };
     let passed = payload.outcome == Outcome::Pass;
-    let errors = (!passed).then(|| {
-        vec![ValidationError {
-            error_type: format!(
-                "mpic_node:{}",
-                problem.map_or(payload.outcome.as_str(), |p| p.kind.as_str())
-            ),
-            error_message: problem.map_or_else(
-                || format!("outcome {}", payload.outcome.as_str()),
-                |p| p.detail.clone(),
-            ),
-        }]
-    });
+    let carve_out = payload
+        .evidence
+        .permitted_by_lookup_failure
+        .as_ref()
+        .filter(|_| passed);
+    let errors = if let Some(permit) = carve_out {
+        Some(vec![carve_out_notice(permit)])
+    } else {
+        failure_errors(payload)
+    };
     let (check_type, details) = match &payload.target.check {
+        Check::Caa(_) if carve_out.is_some() => ("caa", carve_out_details()),
         Check::Caa(_) => ("caa", caa_details(payload, completed)),
         Check::Dcv(dcv) => ("dcv", dcv_details(&dcv.method, payload)),
         _ => ("dcv", json!({})),
@@ -114,6 +122,7 @@ pub fn build(payload: &ResultPayload, signed: &SignedResult) -> CheckResponse {
             rir: payload.perspective.rir.as_str().to_owned(),
             outcome: payload.outcome.as_str(),
             problem: problem.map(|p| p.kind.as_str()),
+            outcome_detail: carve_out.map(|_| PERMITTED_BY_LOOKUP_FAILURE),
             dnssec: payload.dnssec,
             request_id: payload.request_id.clone(),
             payload: b64.encode(&signed.payload),
@@ -121,6 +130,62 @@ pub fn build(payload: &ResultPayload, signed: &SignedResult) -> CheckResponse {
             key_id: signed.key_id.clone(),
         },
     }
+}
+
+/// The outcome detail of a pass under the BR 3.2.2.8 lookup-failure carve-out.
+const PERMITTED_BY_LOOKUP_FAILURE: &str = "permitted_by_lookup_failure";
+
+/// The error list of a result that did not pass.
+fn failure_errors(payload: &ResultPayload) -> Option<Vec<ValidationError>> {
+    let problem = payload.problem.as_ref();
+    (payload.outcome != Outcome::Pass).then(|| {
+        vec![ValidationError {
+            error_type: format!(
+                "mpic_node:{}",
+                problem.map_or(payload.outcome.as_str(), |p| p.kind.as_str())
+            ),
+            error_message: problem.map_or_else(
+                || format!("outcome {}", payload.outcome.as_str()),
+                |p| p.detail.clone(),
+            ),
+        }]
+    })
+}
+
+/// The lookup failures a carve-out pass rests on, as Open MPIC keeps its lookup error.
+fn carve_out_notice(permit: &LookupFailurePermit) -> ValidationError {
+    let lookups: Vec<String> = permit
+        .failed_lookups
+        .iter()
+        .map(|f| {
+            format!(
+                "CAA lookup for {} failed ({}, {} attempts: {}); zone {:?}: {}",
+                f.name,
+                f.failure,
+                f.attempts,
+                f.attempt_details.join("; "),
+                f.dnssec,
+                f.proof
+            )
+        })
+        .collect();
+    ValidationError {
+        error_type: format!("mpic_node:{PERMITTED_BY_LOOKUP_FAILURE}"),
+        error_message: format!(
+            "treated as permission under the BR 3.2.2.8 lookup-failure carve-out: {}",
+            lookups.join(" | ")
+        ),
+    }
+}
+
+/// `CaaCheckResponseDetails` of a carve-out pass: no record was seen.
+fn carve_out_details() -> Value {
+    json!({
+        "caa_record_present": null,
+        "found_at": null,
+        "records_seen": null,
+        "outcome_detail": PERMITTED_BY_LOOKUP_FAILURE,
+    })
 }
 
 /// Splits a record's presentation text `name ttl class type rdata` into (type, rdata).
@@ -370,6 +435,56 @@ mod tests {
         );
         let failed = build(&payload(Outcome::Fail, Some(ProblemKind::Dns)), &signed());
         assert_eq!(failed.details["caa_record_present"], Value::Null);
+    }
+
+    #[test]
+    fn a_carve_out_pass_keeps_the_lookup_failure_as_a_detail() {
+        let mut payload = payload(Outcome::Pass, None);
+        payload.evidence.permitted_by_lookup_failure = Some(LookupFailurePermit {
+            failed_lookups: vec![mpic_protocol::FailedLookup {
+                name: "www.a.test.".into(),
+                failure: "timeout".into(),
+                attempts: 2,
+                attempt_details: vec!["127.0.0.1:53 timed out".into(); 2],
+                resolution: "forward".into(),
+                dnssec: DnssecStatus::Insecure,
+                proof: "a.test. is a delegation from test. without DS (validated denial)".into(),
+            }],
+        });
+        let response = build(&payload, &signed());
+        assert_eq!(
+            (response.check_completed, response.check_passed),
+            (true, true)
+        );
+        assert_eq!(
+            response.mpic_node.outcome_detail,
+            Some("permitted_by_lookup_failure")
+        );
+        assert_eq!(
+            response.details,
+            json!({"caa_record_present": null, "found_at": null, "records_seen": null,
+                   "outcome_detail": "permitted_by_lookup_failure"})
+        );
+        let errors = response.errors.unwrap();
+        assert_eq!(
+            errors[0].error_type,
+            "mpic_node:permitted_by_lookup_failure"
+        );
+        assert!(
+            errors[0].error_message.contains(
+                "www.a.test. failed (timeout, 2 attempts: 127.0.0.1:53 timed out; 127.0.0.1:53 \
+                 timed out); zone Insecure: a.test. is a delegation"
+            ),
+            "{}",
+            errors[0].error_message
+        );
+        let ordinary = build(&payload_plain(), &signed());
+        assert_eq!(ordinary.mpic_node.outcome_detail, None);
+        assert!(ordinary.errors.is_none());
+    }
+
+    fn payload_plain() -> ResultPayload {
+        payload(Outcome::Pass, None)
     }
 
     #[test]

@@ -56,9 +56,61 @@ fn payload(key: &SigningKey) -> ResultPayload {
                 subject_alt_names: vec!["dns:example.com".into()],
                 ..crate::TlsEvidence::default()
             }),
+            permitted_by_lookup_failure: None,
         },
         key_id: key.key_id().to_string(),
     }
+}
+
+/// A pass under the BR 3.2.2.8 carve-out, as a node signs it.
+fn carve_out_payload(key: &SigningKey) -> ResultPayload {
+    let mut payload = payload(key);
+    payload.outcome = Outcome::Pass;
+    payload.problem = None;
+    payload.evidence.permitted_by_lookup_failure = Some(crate::LookupFailurePermit {
+        failed_lookups: vec![crate::FailedLookup {
+            name: "www.example.com.".into(),
+            failure: "timeout".into(),
+            attempts: 2,
+            attempt_details: vec![
+                "192.0.2.53:53 timed out".into(),
+                "192.0.2.53:53 timed out".into(),
+            ],
+            resolution: "iterative".into(),
+            dnssec: DnssecStatus::Insecure,
+            proof: "example.com. is a delegation from com. without DS (validated denial)".into(),
+        }],
+    });
+    payload
+}
+
+#[test]
+fn the_carve_out_detail_signs_and_round_trips() {
+    let (key, _) = SigningKey::generate().unwrap();
+    let signed = key.sign(&carve_out_payload(&key)).unwrap();
+    assert_eq!(
+        key.verifying_key().verify(&signed).unwrap(),
+        carve_out_payload(&key)
+    );
+}
+
+#[test]
+fn an_older_primary_still_decodes_a_carve_out_result() {
+    // The evidence as a primary built before `permitted_by_lookup_failure` knew it.
+    #[derive(serde::Deserialize)]
+    struct OldEvidence {
+        dns: Vec<DnsEvidence>,
+    }
+    #[derive(serde::Deserialize)]
+    struct OldPayload {
+        outcome: Outcome,
+        evidence: OldEvidence,
+    }
+    let (key, _) = SigningKey::generate().unwrap();
+    let signed = key.sign(&carve_out_payload(&key)).unwrap();
+    let old: OldPayload = ciborium::from_reader(signed.payload.as_slice()).unwrap();
+    assert_eq!(old.outcome, Outcome::Pass);
+    assert_eq!(old.evidence.dns.len(), 1);
 }
 
 #[test]

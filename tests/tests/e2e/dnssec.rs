@@ -15,7 +15,7 @@ use mpic_protocol::DnssecStatus;
 use mpic_tests::dns_server::{DnsServer, ZoneText};
 use tokio::time::Instant;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/dnssec");
+pub(crate) const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/dnssec");
 
 fn vector(file: &str) -> String {
     std::fs::read_to_string(format!("{VECTORS}/{file}")).unwrap()

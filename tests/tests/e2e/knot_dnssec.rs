@@ -221,3 +221,79 @@ fn knot_hierarchy_forward_mode_through_unbound() {
     let wrong = check_all(&lab, &Via::Forward(resolver), "forward");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// BR 3.2.2.8 against real servers, iterative mode: `deadins.lab.` and `deadsig.lab.` are
+/// served only by the lame Knot on `.4`, which answers REFUSED. Under the unsigned delegation
+/// the lookup (asked twice) passes with `--allow-lookup-failure`, proven insecure by `lab.`'s
+/// validated NSEC denial of DS, and fails without it; under the signed one (a DS in `lab.`) it
+/// fails either way (the zone's keys cannot be fetched: indeterminate, never insecure).
+#[test]
+fn knot_carve_out_passes_a_refused_caa_lookup_only_under_an_unsigned_delegation() {
+    let lab = KnotLab::start(3).unwrap();
+    let check = |domain: &str, allow: bool| {
+        let mut command = Command::new(mpic_tests::binary_path("mpic-node"));
+        command
+            .args(["check", "caa", domain, "--issuer-domain", "ca.example"])
+            .args(["--json", "--timeout", "10s", "--dnssec", "validate"])
+            .arg("--trust-anchor")
+            .arg(lab.anchor())
+            .arg("--root-hints")
+            .arg(lab.root_hints());
+        if allow {
+            command.arg("--allow-lookup-failure");
+        }
+        let output = command.output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        (output.status.code(), json)
+    };
+    let (code, json) = check("www.deadins.lab", true);
+    assert_eq!(
+        (code, json["outcome"].as_str()),
+        (Some(0), Some("pass")),
+        "{json}"
+    );
+    assert_eq!(
+        json["outcome_detail"], "permitted_by_lookup_failure",
+        "{json}"
+    );
+    let failed = &json["evidence"]["permitted_by_lookup_failure"]["failed_lookups"];
+    // The name and its parent both failed; each needed its own retry and proof.
+    let names: Vec<&str> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["www.deadins.lab.", "deadins.lab."], "{json}");
+    for lookup in failed.as_array().unwrap() {
+        assert_eq!(lookup["failure"], "refused", "{json}");
+        assert_eq!(lookup["attempts"], 2, "{json}");
+        assert_eq!(lookup["resolution"], "iterative", "{json}");
+        assert_eq!(
+            lookup["proof"], "deadins.lab. is a delegation from lab. without DS (validated denial)",
+            "{json}"
+        );
+    }
+    let cases = [
+        ("www.deadins.lab", false, "not ask"),
+        (
+            "www.deadsig.lab",
+            true,
+            "is Indeterminate, not proven insecure",
+        ),
+        ("www.deadsig.lab", false, "not ask"),
+    ];
+    for (domain, allow, words) in cases {
+        let (code, json) = check(domain, allow);
+        let case = format!("{domain} allow={allow}: {json}");
+        assert_eq!(code, Some(1), "{case}");
+        assert_eq!(json["outcome"], "fail", "{case}");
+        assert_eq!(json["problem"]["kind"], "dns", "{case}");
+        assert_eq!(json["outcome_detail"], serde_json::Value::Null, "{case}");
+        let detail = json["problem"]["detail"].as_str().unwrap();
+        assert!(detail.contains("answered REFUSED"), "{case}");
+        if allow {
+            assert!(detail.contains(words), "{case}");
+        }
+    }
+}

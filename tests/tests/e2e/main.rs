@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod bench;
 mod caa;
+mod carve_out;
 mod dcv;
 mod deploy;
 mod dns;

@@ -39,7 +39,10 @@ fn zone() -> String {
 }
 
 /// A TLS client config: the dev CA as the only root, and a client certificate when asked.
-fn client(credentials: &DevCredentials, with_certificate: bool) -> Arc<rustls::ClientConfig> {
+pub(crate) fn client(
+    credentials: &DevCredentials,
+    with_certificate: bool,
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in credentials.ca().unwrap() {
         roots.add(ca).unwrap();
@@ -60,7 +63,7 @@ fn client(credentials: &DevCredentials, with_certificate: bool) -> Arc<rustls::C
 }
 
 /// POSTs `body` to `path`; returns the status and the body, or the connection error.
-async fn post(
+pub(crate) async fn post(
     address: SocketAddr,
     config: Arc<rustls::ClientConfig>,
     path: &str,

@@ -1,13 +1,19 @@
 //! The I/O half of the CAA check (BR 3.2.2.8, RFC 8659 §3): query CAA at the name and each
 //! parent (in parallel, as Boulder does), hand the per-level results to the pure climb and
-//! decision in [`super::policy`], and turn the verdict into a check report with evidence.
+//! decision in [`super::policy`], and turn the verdict into a check report with evidence. When
+//! the request opts in, a failed climb goes through the BR 3.2.2.8 carve-out ([`super::carve_out`]):
+//! each failed level needs a retried lookup failure and a proof that its zone is insecure.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
-use mpic_protocol::{CaaCheck, DnsEvidence, DnssecStatus, Evidence, Outcome, Problem, ProblemKind};
+use mpic_protocol::{
+    CaaCheck, DnsEvidence, DnssecStatus, Evidence, FailedLookup, LookupFailurePermit, Outcome,
+    Problem, ProblemKind,
+};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::carve_out::{self, FailureKind, LookupFailure};
 use super::policy::{
     self, CaaDecision, CaaRecord, CaaRequest, ClimbFailure, LevelResult, PolicyOptions, Relevant,
 };
@@ -32,6 +38,19 @@ pub struct ClimbError {
     pub problem: Problem,
     /// The lookups made before the failure was known.
     pub evidence: Vec<DnsEvidence>,
+    /// The per-level results, when the climb ran and a level failed (the carve-out's input).
+    pub failed: Option<FailedClimb>,
+}
+
+/// A climb in which some level failed: every level's result and how each failed one failed.
+#[derive(Debug, Clone)]
+pub struct FailedClimb {
+    /// The names climbed, the name first.
+    pub names: Vec<String>,
+    /// Each level's result.
+    pub levels: Vec<LevelResult>,
+    /// For each failed level, how it failed.
+    pub failures: Vec<Option<LookupFailure>>,
 }
 
 /// Queries CAA at the name (without `*.`) and every parent in parallel (as Boulder does), and
@@ -92,7 +111,20 @@ where
     let mut evidence = Vec::new();
     let mut levels = Vec::with_capacity(names.len());
     let mut failure_kinds = Vec::with_capacity(names.len());
+    let mut failures = Vec::with_capacity(names.len());
     for (level, result) in results.iter().enumerate() {
+        failures.push(match result {
+            Some(Ok(lookup)) if lookup.dnssec == Some(DnssecStatus::Bogus) => Some(LookupFailure {
+                kind: FailureKind::Bogus,
+                attempts: Vec::new(),
+            }),
+            Some(Ok(_)) => None,
+            Some(Err(error)) => Some(carve_out::classify(error)),
+            None => Some(LookupFailure {
+                kind: FailureKind::Other,
+                attempts: Vec::new(),
+            }),
+        });
         let (level_result, kind) = match result {
             Some(Ok(lookup)) => {
                 evidence.push(lookup.evidence());
@@ -170,7 +202,13 @@ where
             let name = names.get(level).cloned().unwrap_or_default();
             let detail =
                 format!("CAA lookup for {name} failed, so issuance cannot be permitted: {detail}");
-            Err(climb_error(kind, detail, evidence))
+            let mut error = climb_error(kind, detail, evidence);
+            error.failed = Some(FailedClimb {
+                names,
+                levels,
+                failures,
+            });
+            Err(error)
         }
     }
 }
@@ -205,18 +243,33 @@ where
             Vec::new(),
         );
     }
-    let found = match climb(resolver, identifier, deadline).await {
-        Ok(found) => found,
-        Err(ClimbError { problem, evidence }) => {
-            return report(Outcome::Fail, Some(problem), evidence);
-        }
-    };
     let accounts: Vec<&str> = request.accounts().collect();
     let caa_request = CaaRequest {
         issuer_domains: &request.issuer_domains,
         wildcard,
         account_uris: &accounts,
         method: request.method.as_deref(),
+    };
+    let found = match climb(resolver, identifier, deadline).await {
+        Ok(found) => found,
+        Err(ClimbError {
+            problem,
+            evidence,
+            failed: Some(failed),
+        }) if request.allow_lookup_failure => {
+            let attempt = CarveOutAttempt {
+                failed: &failed,
+                request: &caa_request,
+                options,
+                deadline,
+            };
+            return attempt.run(resolver, problem, evidence).await;
+        }
+        Err(ClimbError {
+            problem, evidence, ..
+        }) => {
+            return report(Outcome::Fail, Some(problem), evidence);
+        }
     };
     match policy::decide(&found.records, &caa_request, options) {
         CaaDecision::Permitted(_) => report(Outcome::Pass, None, found.evidence),
@@ -238,6 +291,118 @@ fn climb_error(kind: ProblemKind, detail: String, evidence: Vec<DnsEvidence>) ->
     ClimbError {
         problem: problem(kind, detail),
         evidence,
+        failed: None,
+    }
+}
+
+/// The BR 3.2.2.8 carve-out over a failed climb (the request set `allow_lookup_failure`).
+struct CarveOutAttempt<'a> {
+    failed: &'a FailedClimb,
+    request: &'a CaaRequest<'a>,
+    options: &'a PolicyOptions,
+    deadline: Instant,
+}
+
+impl CarveOutAttempt<'_> {
+    /// Walks the levels from the name up to the first non-empty RRset. Each failed level on
+    /// the way must be a retried lookup failure in a zone proven insecure; it then counts as
+    /// empty, and the climb is decided over the rest, so a record that forbids above still
+    /// forbids. Any refusal keeps the original failure, with the reason appended.
+    async fn run<R: Resolver>(
+        &self,
+        resolver: &R,
+        original: Problem,
+        evidence: Vec<DnsEvidence>,
+    ) -> CheckReport {
+        let refuse = |why: String, evidence: Vec<DnsEvidence>| {
+            let detail = format!(
+                "{}; BR 3.2.2.8 lookup-failure carve-out refused: {why}",
+                original.detail
+            );
+            report(
+                Outcome::Fail,
+                Some(problem(original.kind, detail)),
+                evidence,
+            )
+        };
+        let mut levels = self.failed.levels.clone();
+        let mut permitted = Vec::new();
+        for (level, name) in self.failed.names.iter().enumerate() {
+            match levels.get(level) {
+                Some(LevelResult::Records(records)) if !records.is_empty() => break,
+                Some(LevelResult::Failed { .. }) => {}
+                Some(LevelResult::NxDomainTld) => {
+                    return refuse("the top-level domain does not exist".into(), evidence);
+                }
+                _ => continue,
+            }
+            match self.prove(resolver, level, name).await {
+                Ok(failed) => permitted.push(failed),
+                Err(why) => return refuse(why, evidence),
+            }
+            if let Some(slot) = levels.get_mut(level) {
+                *slot = LevelResult::Empty;
+            }
+        }
+        let records = match policy::relevant_level(&levels) {
+            Ok(Relevant::Found { level }) => match levels.get(level) {
+                Some(LevelResult::Records(records)) => records.clone(),
+                _ => Vec::new(),
+            },
+            Ok(Relevant::NoneFound) => Vec::new(),
+            Err(ClimbFailure { detail, .. }) => return refuse(detail, evidence),
+        };
+        match policy::decide(&records, self.request, self.options) {
+            CaaDecision::Permitted(_) => {
+                let mut report = report(Outcome::Pass, None, evidence);
+                // The verdict rests on the insecure proof too.
+                report.dnssec = crate::dns::worst_status(
+                    report.dnssec.into_iter().chain([DnssecStatus::Insecure]),
+                );
+                report.evidence.permitted_by_lookup_failure = Some(LookupFailurePermit {
+                    failed_lookups: permitted,
+                });
+                report
+            }
+            CaaDecision::Forbidden(refusal) => report(
+                Outcome::Fail,
+                Some(problem(
+                    ProblemKind::Caa,
+                    format!("{refusal} (with the failed CAA lookups treated as empty)"),
+                )),
+                evidence,
+            ),
+        }
+    }
+
+    /// One failed level: a retried lookup failure, then the proof that its zone is insecure
+    /// (asked only once the first two conditions hold). `Err` says why not.
+    async fn prove<R: Resolver>(
+        &self,
+        resolver: &R,
+        level: usize,
+        name: &str,
+    ) -> Result<FailedLookup, String> {
+        let Some(Some(failure)) = self.failed.failures.get(level) else {
+            return Err(format!("{name}.: the failure was not recorded"));
+        };
+        carve_out::eligible(true, failure).map_err(|refusal| format!("{name}.: {refusal}"))?;
+        let fqdn = Name::from_ascii(format!("{name}."))
+            .map_err(|_| format!("{name:?} is not a domain name"))?;
+        let zone = resolver.zone_status(&fqdn, self.deadline).await;
+        if let Err(refusal) = carve_out::proven_insecure(zone.as_ref().map(|v| v.status)) {
+            let why = zone.and_then(|v| v.detail).unwrap_or_default();
+            return Err(format!("{name}.: {refusal} ({why})"));
+        }
+        Ok(FailedLookup {
+            name: format!("{name}."),
+            failure: failure.kind.as_str().into(),
+            attempts: u32::try_from(failure.attempts.len()).unwrap_or(u32::MAX),
+            attempt_details: failure.attempts.clone(),
+            resolution: resolver.resolution().into(),
+            dnssec: DnssecStatus::Insecure,
+            proof: zone.and_then(|v| v.detail).unwrap_or_default(),
+        })
     }
 }
 

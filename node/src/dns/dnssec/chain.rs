@@ -80,11 +80,16 @@ impl Verdict {
 
 /// What the walk knows about the zone holding a name.
 #[derive(Debug, Clone)]
-enum ZoneState {
+pub(super) enum ZoneState {
     /// Signed, with validated keys.
     Secure { zone: Name, keys: Arc<Vec<DNSKEY>> },
-    /// Provably unsigned below `at`.
-    Insecure { at: Name, why: String },
+    /// Provably unsigned below `at`; `ds_denial` when the proof is a validated denial of DS
+    /// (RFC 4035 §4.3 "Insecure"), not a DS set with only unsupported algorithms (§5.2).
+    Insecure {
+        at: Name,
+        why: String,
+        ds_denial: bool,
+    },
 }
 
 /// The validator: anchors plus the cache of zone states.
@@ -136,14 +141,27 @@ fn min_ttl(records: &[Record]) -> u32 {
     records.iter().map(|r| r.ttl).min().unwrap_or(0)
 }
 
-struct Walk<'a> {
+pub(super) struct Walk<'a> {
     client: &'a DnsClient,
     validator: &'a Validator,
     deadline: Instant,
     work: Work,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    /// A walk for one lookup, bounded by `deadline` and a fresh verification budget.
+    pub(super) fn new(client: &'a DnsClient, validator: &'a Validator, deadline: Instant) -> Self {
+        Walk {
+            client,
+            validator,
+            deadline,
+            work: Work {
+                now: now(),
+                budget: Budget::default(),
+            },
+        }
+    }
+
     async fn fetch(&self, name: &Name, record_type: RecordType) -> Result<Arc<Answer>, Verdict> {
         let mut queries = crate::dns::Budget {
             queries: 0,
@@ -201,7 +219,7 @@ impl Walk<'_> {
     }
 
     /// The state of the zone that holds `target`, walking down from the anchor.
-    async fn zone_of(&mut self, target: &Name) -> Result<ZoneState, Verdict> {
+    pub(super) async fn zone_of(&mut self, target: &Name) -> Result<ZoneState, Verdict> {
         let anchors = &self.validator.anchors;
         if !anchors.zone.zone_of(target) {
             return Err(Verdict::with(
@@ -315,6 +333,7 @@ impl Walk<'_> {
                 },
                 Err(Failure::UnsupportedAlgorithm { zone }) => ZoneState::Insecure {
                     at: name.clone(),
+                    ds_denial: false,
                     why: format!(
                         "zone {zone} uses only unsupported algorithms (RFC 4035 §5.2: insecure)"
                     ),
@@ -331,6 +350,7 @@ impl Walk<'_> {
             match denial::ds_absence(name, zone, &answer.authority, &mut self.work.budget) {
                 Ok(DsAbsence::InsecureDelegation) => ZoneState::Insecure {
                     at: name.clone(),
+                    ds_denial: true,
                     why: format!(
                         "{name} is a delegation from {zone} without DS (validated denial)"
                     ),
@@ -428,7 +448,7 @@ async fn step_status(
     let target = signed_by.clone().unwrap_or_else(|| name.clone());
     let signer = match walk.zone_of(&target).await {
         Ok(ZoneState::Secure { zone, keys }) => Signer { zone, keys },
-        Ok(ZoneState::Insecure { at, why }) => {
+        Ok(ZoneState::Insecure { at, why, .. }) => {
             return Verdict::with(
                 DnssecStatus::Insecure,
                 format!("insecure below {at}: {why}"),
@@ -576,15 +596,7 @@ pub(crate) async fn lookup_status(
     steps: &[(Name, RecordType, Arc<Answer>)],
     deadline: Instant,
 ) -> Verdict {
-    let mut walk = Walk {
-        client,
-        validator,
-        deadline,
-        work: Work {
-            now: now(),
-            budget: Budget::default(),
-        },
-    };
+    let mut walk = Walk::new(client, validator, deadline);
     let mut verdict = Verdict::secure();
     for (name, record_type, answer) in steps {
         verdict = verdict.worst(step_status(&mut walk, name, *record_type, answer).await);

@@ -1,6 +1,7 @@
 //! CAA tests: the pure policy (one case per rule), the RFC 8657 parameters as BR 4.2.2.1.2
 //! requires them, and the climb over a scripted resolver.
 
+mod carve_out;
 mod lookup;
 mod parameters;
 mod policy;
