@@ -2,6 +2,7 @@
 //! BR 3.2.2.5.3).
 
 pub mod acme_dns01;
+pub mod adn;
 pub mod contacts;
 pub mod dns_account01;
 pub mod dns_change;
