@@ -367,3 +367,81 @@ async fn dns_01_over_quic_is_signed_and_verified() {
     )
     .unwrap();
 }
+
+/// Zone for the ADN rules of BR 3.2.2.4 (SC-101v2): CNAMEs at the ADN and at the record name.
+const ADN_ZONE: &str = "@ 3600 IN SOA ns.test. hostmaster.test. 1 7200 3600 1209600 60\n\
+    @ IN NS ns\nns IN A 127.0.0.1\n\
+    target IN TXT \"x-RandomValue0123456789abcdef-y\"\ntarget IN A 192.0.2.7\n\
+    alias IN CNAME target\n\
+    _validation-persist.target IN TXT \"ca.example; accounturi=https://ca.example/acct/1\"\n\
+    _validation-persist.delegated IN CNAME _validation-persist.target\n\
+    delegated IN A 192.0.2.8\n";
+
+// BR 3.2.2.4 (SC-101v2) table, CNAME column: DNS Change (3.2.2.4.7) may use the target of the
+// ADN's CNAME; IP Address (3.2.2.4.8) and Persistent TXT (3.2.2.4.22) may not, though every
+// method may follow a CNAME at the record's own name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adn_cname_rules_per_method_through_the_cli() {
+    let server = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[ZoneText {
+            origin: "test.",
+            text: ADN_ZONE,
+        }],
+    )
+    .await
+    .unwrap();
+    let change = [
+        "--method",
+        "dns-change",
+        "--expect",
+        "RandomValue0123456789abcdef",
+    ];
+    let ip = ["--method", "ip-address", "--expect", "192.0.2.7"];
+    let persist = [
+        "--method",
+        "dns-persist-01",
+        "--issuer-domain",
+        "ca.example",
+        "--account-uri",
+        "https://ca.example/acct/1",
+    ];
+    // (case, domain, args, problem kind; None = pass)
+    let cases: Vec<(&str, &str, &[&str], Option<&str>)> = vec![
+        ("3.2.2.4.7 at the ADN", "target.test", &change, None),
+        ("3.2.2.4.7 via the ADN's CNAME", "alias.test", &change, None),
+        ("3.2.2.4.8 at the ADN", "target.test", &ip, None),
+        (
+            "3.2.2.4.8 via the ADN's CNAME",
+            "alias.test",
+            &ip,
+            Some("unauthorized"),
+        ),
+        ("3.2.2.4.22 at the ADN", "target.test", &persist, None),
+        (
+            "3.2.2.4.22 CNAME at the record name",
+            "delegated.test",
+            &persist,
+            None,
+        ),
+        (
+            "3.2.2.4.22 ADN is a CNAME",
+            "alias.test",
+            &persist,
+            Some("unauthorized"),
+        ),
+    ];
+    for (case, domain, args, problem) in cases {
+        let (code, json) = check(&server, domain, args);
+        let expected_outcome = if problem.is_none() { "pass" } else { "fail" };
+        assert_eq!(json["outcome"], expected_outcome, "{case}: {json}");
+        assert_eq!(json["problem"]["kind"].as_str(), problem, "{case}: {json}");
+        assert_eq!(code, Some(if problem.is_none() { 0 } else { 1 }), "{case}");
+    }
+    // The refusal names the rule, and the evidence shows the chain that was not used.
+    let (_, json) = check(&server, "alias.test", &ip);
+    let detail = json["problem"]["detail"].as_str().unwrap();
+    assert!(detail.contains("BR 3.2.2.4.8"), "{detail}");
+    assert!(detail.contains("target.test"), "{detail}");
+    assert_eq!(json["evidence"]["dns"][0]["name"], "alias.test.", "{json}");
+}

@@ -1,7 +1,8 @@
 //! The address methods end to end against the fixture DNS server, through `mpic-node check dcv`
-//! and over QUIC: `ip-address` (BR 3.2.2.4.8) passes when an A/AAAA answer (CNAMEs followed)
-//! holds the expected address, `reverse-address-lookup` (BR 3.2.2.5.3) when the PTR record of the
-//! IP identifier names the expected FQDN; each fails `unauthorized` naming what it saw.
+//! and over QUIC: `ip-address` (BR 3.2.2.4.8) passes when an A/AAAA answer of the name itself
+//! holds the expected address (a CNAME at the name fails: BR 3.2.2.4 as amended by SC-101v2),
+//! `reverse-address-lookup` (BR 3.2.2.5.3) when the PTR record of the IP identifier names the
+//! expected FQDN; each fails `unauthorized` naming what it saw.
 
 use mpic_node::checks::dcv::ip_address::reverse_name;
 use mpic_tests::dns_server::{DnsServer, ZoneText};
@@ -57,7 +58,12 @@ async fn address_methods_pass_and_fail_through_the_cli() {
     let cases: Vec<(&str, Vec<&str>, Option<&str>)> = vec![
         ("host.test", ip("192.0.2.7"), None),
         ("host.test", ip("2001:DB8::7"), None),
-        ("alias.test", ip("192.0.2.1, 192.0.2.7"), None),
+        // BR 3.2.2.4 (SC-101v2): 3.2.2.4.8 may not use a CNAME target as the ADN.
+        (
+            "alias.test",
+            ip("192.0.2.1, 192.0.2.7"),
+            Some("unauthorized"),
+        ),
         ("v6only.test", ip("2001:db8::8"), None),
         ("host.test", ip("192.0.2.8"), Some("unauthorized")),
         ("nothing.test", ip("192.0.2.7"), Some("unauthorized")),
@@ -164,13 +170,14 @@ async fn address_methods_over_quic_are_signed_and_verified() {
     assert_eq!(
         outcomes,
         [
-            (Outcome::Pass, None),
+            // BR 3.2.2.4 (SC-101v2): 3.2.2.4.8 may not use the CNAME target as the ADN.
+            (Outcome::Fail, Some(ProblemKind::Unauthorized)),
             (Outcome::Fail, Some(ProblemKind::Unauthorized)),
             (Outcome::Pass, None),
             (Outcome::Fail, Some(ProblemKind::Unauthorized)),
         ]
     );
-    // The CNAME followed is evidence.
+    // The CNAME seen is evidence, though it was not used.
     assert!(
         results[0].evidence.dns[0]
             .records

@@ -129,7 +129,7 @@ pub fn parse_expected_addresses(text: &str) -> Result<Vec<IpAddr>, AddressMethod
         .collect()
 }
 
-/// BR 3.2.2.4.8: the first address seen (A/AAAA answers, CNAMEs followed) that is one of the
+/// BR 3.2.2.4.8: the first address seen (A/AAAA answers of the name itself) that is one of the
 /// expected ones, if any. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) in an AAAA record is
 /// not the IPv4 address: the name published it as IPv6, and the Primary saw the same record.
 pub fn matching_address(seen: &[IpAddr], expected: &[IpAddr]) -> Option<IpAddr> {

@@ -10,6 +10,7 @@ use mpic_protocol::{
 };
 use tokio::time::Instant;
 
+use super::adn;
 use super::contacts::{self, ContactKind};
 use super::dns_change::{self, DnsChangeRequest};
 use super::dns_persist::{self, PersistProfile, PersistRequest};
@@ -190,6 +191,32 @@ fn dns_problem(error: &DnsError) -> Problem {
     }
 }
 
+/// BR 3.2.2.4 (SC-101v2) step 3.1: a method without a check in the CNAME column must not use
+/// a CNAME target as its ADN, so an answer for the ADN itself that came through a CNAME owned by
+/// the ADN counts for nothing. A CNAME at the record's name (`_validation-persist.<ADN>`, a
+/// `_prefix.<ADN>`) only reads the record and is allowed for every method (see [`adn`]).
+fn adn_not_replaced(
+    method: &DcvMethod,
+    adn: &str,
+    asked: &str,
+    found: &Lookup,
+) -> Result<(), Problem> {
+    let Some(rules) = adn::rules(method) else {
+        return Ok(());
+    };
+    let start = found.chain.first().map(|record| record.name.to_ascii());
+    if rules.cname || !adn::cname_replaced_adn(adn, asked, start.as_deref()) {
+        return Ok(());
+    }
+    let target = found.final_name().to_ascii();
+    Err(unauthorized(format!(
+        "{adn} is a CNAME to {target}: BR {} ({}) may not use a CNAME target as the \
+         Authorization Domain Name (BR 3.2.2.4, SC-101v2); publish the record at {adn} itself",
+        rules.section,
+        method.as_str()
+    )))
+}
+
 fn shown(values: &[Vec<u8>]) -> String {
     let shown: Vec<String> = values
         .iter()
@@ -228,6 +255,12 @@ async fn acme<R: Resolver>(
         _ => acme_dns01::challenge_name(identifier),
     };
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
+    adn_not_replaced(
+        &dcv.method,
+        dns_change::authorization_domain_name(identifier),
+        &name,
+        &found,
+    )?;
     let values = txt_values(&found);
     match acme_dns01::matches(&values, &expected) {
         Some(_) => Ok(()),
@@ -276,6 +309,12 @@ async fn dns_change<R: Resolver>(
     for name in &names {
         for &record_type in types {
             let found = lookup(resolver, name, record_type, deadline, evidence).await?;
+            adn_not_replaced(
+                &dcv.method,
+                dns_change::authorization_domain_name(identifier),
+                name,
+                &found,
+            )?;
             let matched = found.records.iter().any(|r| match &r.data {
                 RData::CNAME(target) if record_type == RecordType::CNAME => {
                     dns_change::matches_cname(&target.0.to_ascii(), &request)
@@ -317,6 +356,7 @@ async fn persist<R: Resolver>(
     let adn = dns_change::authorization_domain_name(identifier);
     let name = dns_persist::record_name(adn);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
+    adn_not_replaced(&dcv.method, adn, &name, &found)?;
     let values = txt_values(&found);
     let issuers = [issuer];
     let request = PersistRequest {
@@ -354,6 +394,7 @@ async fn contact_txt<R: Resolver>(
     let adn = dns_change::authorization_domain_name(identifier);
     let name = contacts::txt_record_name(kind, adn);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
+    adn_not_replaced(&dcv.method, adn, &name, &found)?;
     let valid = contacts::contacts_from_txt(&txt_values(&found), kind);
     let wanted = dcv.expected.as_deref().map(|expected| match kind {
         ContactKind::Phone => contacts::normalize_phone(expected),
@@ -419,7 +460,8 @@ fn address_malformed(error: AddressMethodError) -> Problem {
 }
 
 /// BR 3.2.2.4.8 (retired: CAs MUST NOT rely on it from 2026-03-15; see [`ip_address`]): an A or
-/// AAAA record of the FQDN, CNAMEs followed, is one of the expected addresses. `record_type`
+/// AAAA record of the FQDN is one of the expected addresses. The row of 3.2.2.4.8 has no CNAME
+/// check (BR 3.2.2.4, SC-101v2), so an answer that came through a CNAME at the FQDN fails. `record_type`
 /// `A` or `AAAA` (Open MPIC `dns_record_type`) looks in that type alone; absent, A then AAAA.
 async fn ip_address<R: Resolver>(
     resolver: &R,
@@ -448,6 +490,7 @@ async fn ip_address<R: Resolver>(
     let mut seen = Vec::new();
     for &record_type in types {
         let found = lookup(resolver, name, record_type, deadline, evidence).await?;
+        adn_not_replaced(&dcv.method, name, name, &found)?;
         seen.extend(
             found
                 .records

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use hickory_proto::rr::rdata::{A, AAAA, PTR};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use mpic_protocol::{DcvCheck, DcvMethod, DnssecStatus, Outcome, ProblemKind};
 use tokio::time::Instant;
 
@@ -78,6 +78,17 @@ fn cases() -> Vec<Case> {
         answer("h.test", TA, vec![a("192.0.2.7")]),
         DnssecStatus::Bogus,
     );
+    // alias.test CNAME h.test: the address is only at the target.
+    let via_cname = FakeResolver::default();
+    let alias = Name::from_ascii("alias.test.").unwrap();
+    let mut chained = answer("h.test", TA, vec![a("192.0.2.7")]);
+    chained.name = alias.clone();
+    chained.chain = vec![Record::from_rdata(
+        alias,
+        300,
+        RData::CNAME(CNAME(Name::from_ascii("h.test.").unwrap())),
+    )];
+    via_cname.on_with_status(chained, DnssecStatus::Secure);
     let slow = FakeResolver::default();
     slow.on("h.test", TA, Err(timeout("h.test", TA)));
     let aaaa_only = FakeResolver::default();
@@ -114,6 +125,16 @@ fn cases() -> Vec<Case> {
             None,
             Some(DnssecStatus::Insecure),
             &[TA, TAAAA],
+        ),
+        (
+            "CNAME at the ADN: 3.2.2.4.8 has no CNAME check (SC-101v2)",
+            via_cname,
+            "alias.test",
+            ip("192.0.2.7"),
+            Outcome::Fail,
+            Some(ProblemKind::Unauthorized),
+            Some(DnssecStatus::Secure),
+            &[TA],
         ),
         (
             "bogus never passes",
