@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target};
+use mpic_protocol::{
+    CERTIFICATE_TYPE_SMIME, CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target,
+};
 
 use crate::config::{
     CaaConfig, Config, DangerousConfig, DnsConfig, DnsModeConfig, DnssecMode, HttpConfig,
@@ -71,6 +73,10 @@ pub struct CaaArgs {
     /// `permitted_by_lookup_failure` (needs `--dnssec validate`).
     #[arg(long)]
     pub allow_lookup_failure: bool,
+    /// Check for an S/MIME certificate for a mailbox at DOMAIN (its domain part): only
+    /// `issuemail` records govern (RFC 9495 §4); `issue`/`issuewild` are ignored.
+    #[arg(long, conflicts_with = "wildcard")]
+    pub smime: bool,
     #[command(flatten)]
     /// Common options.
     pub common: CommonArgs,
@@ -311,6 +317,7 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
         account_uris: args.account_uris.clone(),
         method: args.method.clone(),
         allow_lookup_failure: args.allow_lookup_failure,
+        certificate_type: args.smime.then(|| CERTIFICATE_TYPE_SMIME.to_owned()),
     };
     run(
         Target {

@@ -17,7 +17,8 @@ pub mod client;
 
 pub use perspective::{PerspectiveId, Rir};
 pub use request::{
-    ALPN, CaaCheck, Check, DcvCheck, DcvMethod, PROTOCOL_VERSION, Request, RequestError, Target,
+    ALPN, CERTIFICATE_TYPE_SMIME, CERTIFICATE_TYPE_TLS, CaaCheck, Check, DcvCheck, DcvMethod,
+    PROTOCOL_VERSION, Request, RequestError, Target,
 };
 pub use result::{
     DnsEvidence, DnssecStatus, Evidence, FailedLookup, HttpEvidence, LookupFailurePermit,

@@ -27,6 +27,11 @@ pub const MAX_IDENTIFIER_LEN: usize = 255;
 /// peer can ask for per record.
 pub const MAX_ACCOUNT_URIS: usize = 16;
 
+/// [`CaaCheck::certificate_type`] for a TLS server certificate (the default when absent).
+pub const CERTIFICATE_TYPE_TLS: &str = "tls";
+/// [`CaaCheck::certificate_type`] for an S/MIME certificate (`issuemail`, RFC 9495).
+pub const CERTIFICATE_TYPE_SMIME: &str = "s-mime";
+
 /// One validation request: every target is checked concurrently and answered with one signed
 /// result each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +234,12 @@ pub struct CaaCheck {
     /// Opt in to the BR 3.2.2.8 lookup-failure carve-out (Open MPIC `allow_lookup_failure`).
     #[serde(default)]
     pub allow_lookup_failure: bool,
+    /// The kind of certificate: [`CERTIFICATE_TYPE_TLS`] (absent: the default; `issue` and
+    /// `issuewild` govern, RFC 8659 §4.3) or [`CERTIFICATE_TYPE_SMIME`] (only `issuemail`
+    /// governs, RFC 9495 §4, S/MIME BR 4.2.2.2). A node answers any other value with an
+    /// `unsupported` failure, never a pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_type: Option<String>,
 }
 
 impl CaaCheck {

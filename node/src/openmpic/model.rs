@@ -7,7 +7,7 @@
 //! refused with a message instead of being run with the constraint silently dropped; unknown
 //! fields are refused too.
 
-use mpic_protocol::{CaaCheck, Check, DcvCheck, DcvMethod, Target};
+use mpic_protocol::{CERTIFICATE_TYPE_SMIME, CaaCheck, Check, DcvCheck, DcvMethod, Target};
 use serde::Deserialize;
 
 /// `CaaCheckRequest`.
@@ -101,19 +101,17 @@ impl CaaRequest {
     /// This node's CAA target; `default_domains` stands in for absent `caa_domains`.
     pub fn target(&self, default_domains: &[String]) -> Result<Target, Refusal> {
         let parameters = self.caa_check_parameters.clone().unwrap_or_default();
-        match parameters.certificate_type.as_deref() {
-            None | Some("tls-server") => {}
-            Some("s-mime") => {
-                return Err(refuse(
-                    "certificate_type s-mime (issuemail, RFC 9495) is not supported by this perspective",
-                ));
-            }
+        // Open MPIC's `tls-server` is our default; `s-mime` selects `issuemail` (RFC 9495 §4)
+        // over the target, which is then the domain part of the mailbox.
+        let certificate_type = match parameters.certificate_type.as_deref() {
+            None | Some("tls-server") => None,
+            Some("s-mime") => Some(CERTIFICATE_TYPE_SMIME.to_owned()),
             Some(other) => {
                 return Err(refuse(format!(
                     "certificate_type {other:?} is not tls-server or s-mime"
                 )));
             }
-        }
+        };
         let issuer_domains = match parameters.caa_domains {
             Some(domains) if !domains.is_empty() => domains,
             _ if !default_domains.is_empty() => default_domains.to_vec(),
@@ -123,8 +121,9 @@ impl CaaRequest {
                 ));
             }
         };
-        // Open MPIC decides issuewild from the target's `*.` prefix; so does our CAA check.
-        let wildcard = self.domain_or_ip_target.starts_with("*.");
+        // Open MPIC decides issuewild from the target's `*.` prefix; so does our CAA check
+        // (S/MIME has no wildcard selection).
+        let wildcard = certificate_type.is_none() && self.domain_or_ip_target.starts_with("*.");
         Ok(Target {
             identifier: self.domain_or_ip_target.clone(),
             check: Check::Caa(CaaCheck {
@@ -137,6 +136,7 @@ impl CaaRequest {
                 account_uris: Vec::new(),
                 method: None,
                 allow_lookup_failure: parameters.allow_lookup_failure.unwrap_or(false),
+                certificate_type,
             }),
         })
     }

@@ -1,5 +1,6 @@
 //! Wire compatibility of the CAA check: v1 requests with one `account_uri` still decode, the
-//! `account_uris` set joins it, and any CAA check round-trips through CBOR.
+//! `account_uris` set joins it, `certificate_type` is absent unless set, and any CAA check
+//! round-trips through CBOR.
 
 use ciborium::Value;
 use proptest::prelude::*;
@@ -102,6 +103,32 @@ fn an_empty_account_uris_is_not_on_the_wire() {
         .collect();
     assert!(!keys.contains(&"account_uris"), "{keys:?}");
     assert!(!keys.contains(&"account_uri"), "{keys:?}");
+    assert!(!keys.contains(&"certificate_type"), "{keys:?}");
+}
+
+#[test]
+fn an_old_v1_request_is_a_tls_check() {
+    let request: Request = ciborium::from_reader(old_v1_request().as_slice()).unwrap();
+    assert_eq!(caa(&request).certificate_type, None);
+}
+
+#[test]
+fn an_smime_check_carries_certificate_type_on_the_wire() {
+    let check = Check::Caa(CaaCheck {
+        issuer_domains: vec!["ca.example".into()],
+        certificate_type: Some(CERTIFICATE_TYPE_SMIME.into()),
+        ..CaaCheck::default()
+    });
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&check, &mut bytes).unwrap();
+    let value: Value = ciborium::from_reader(bytes.as_slice()).unwrap();
+    let entry = value
+        .as_map()
+        .unwrap()
+        .iter()
+        .find(|(key, _)| key.as_text() == Some("certificate_type"))
+        .map(|(_, value)| value.as_text());
+    assert_eq!(entry, Some(Some("s-mime")));
 }
 
 fn caa_strategy() -> impl Strategy<Value = CaaCheck> {
@@ -115,15 +142,25 @@ fn caa_strategy() -> impl Strategy<Value = CaaCheck> {
         ),
         proptest::option::of("[a-z0-9-]{1,16}"),
         any::<bool>(),
+        proptest::option::of("tls|s-mime|[a-z-]{1,8}"),
     )
         .prop_map(
-            |(issuer_domains, wildcard, account_uri, account_uris, method, allow)| CaaCheck {
+            |(
+                issuer_domains,
+                wildcard,
+                account_uri,
+                account_uris,
+                method,
+                allow,
+                certificate_type,
+            )| CaaCheck {
                 issuer_domains,
                 wildcard,
                 account_uri,
                 account_uris,
                 method,
                 allow_lookup_failure: allow,
+                certificate_type,
             },
         )
 }

@@ -238,7 +238,8 @@ fn check_strategy() -> impl Strategy<Value = Check> {
                     account_uri,
                     account_uris: Vec::new(),
                     method: None,
-                    allow_lookup_failure: false
+                    allow_lookup_failure: false,
+                    certificate_type: None,
                 })
             ),
         (

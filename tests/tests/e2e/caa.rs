@@ -28,6 +28,10 @@ parent.acct.caa IN CAA 0 issue \"ca.example; accounturi=https://ca.example/acct/
 tbr.caa IN CAA 0 issue \"ca.example; validationmethods=ca-tbr-7\"
 upper.caa IN CAA 0 issue \"ca.example; validationmethods=DNS-01\"
 example IN CAA 0 issuewild \"ca.example\"
+mail.caa IN CAA 0 issuemail \"ca.example\"
+mail.caa IN CAA 0 issue \";\"
+nomail.caa IN CAA 0 issuemail \";\"
+nomail.caa IN CAA 0 issue \"ca.example\"
 example IN CAA 0 issue \";\"
 ";
 
@@ -182,6 +186,46 @@ async fn the_cli_decides_caa_with_the_json_contract() {
             .as_str()
             .unwrap()
             .contains("CAA 0 issue \";\""),
+        "{json}"
+    );
+}
+
+// S/MIME (RFC 9495 §4): with --smime only issuemail governs, issue is ignored, and the reverse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_checks_issuemail_for_smime() {
+    let server = fixture().await;
+    let cases: [(&str, &[&str], &str, Option<&str>); 8] = [
+        ("mail.caa.test", &["--smime"], "pass", None),
+        ("mail.caa.test", &[], "fail", Some("caa")),
+        ("nomail.caa.test", &["--smime"], "fail", Some("caa")),
+        ("nomail.caa.test", &[], "pass", None),
+        // A relevant RRset without issuemail does not restrict S/MIME.
+        ("deny.caa.test", &["--smime"], "pass", None),
+        ("sub.parent.caa.test", &["--smime"], "pass", None),
+        ("none.caa.test", &["--smime"], "pass", None),
+        // A critical unknown tag forbids S/MIME too (RFC 8659 §4.1).
+        ("critical.caa.test", &["--smime"], "fail", Some("caa")),
+    ];
+    for (domain, extra, outcome, problem) in cases {
+        let (code, json) = cli(&server, domain, extra);
+        assert_eq!(json["outcome"], outcome, "{domain} {extra:?}: {json}");
+        assert_eq!(
+            code,
+            Some(if outcome == "pass" { 0 } else { 1 }),
+            "{domain}: {json}"
+        );
+        assert_eq!(
+            json["problem"]["kind"].as_str(),
+            problem,
+            "{domain} {extra:?}: {json}"
+        );
+    }
+    let (_, json) = cli(&server, "nomail.caa.test", &["--smime"]);
+    assert!(
+        json["problem"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CAA issuemail records name \";\" (nobody)"),
         "{json}"
     );
 }

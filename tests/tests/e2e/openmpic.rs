@@ -18,6 +18,9 @@ const ZONE: &str = "@ 3600 IN SOA ns.test. hostmaster.test. 1 7200 3600 1209600 
     ok IN CAA 0 issue \"ca.test\"\n\
     ok IN A 192.0.2.7\n\
     deny IN CAA 0 issue \"other.example\"\n\
+    mail IN CAA 0 issuemail \"ca.test\"\n\
+    mail IN CAA 0 issue \";\"\n\
+    nomail IN CAA 0 issuemail \";\"\n\
     _dc.ok IN TXT \"x-RandomValue0123456789abcdef-y\"\n";
 
 /// The reverse zone of 192.0.2.0/24 (BR 3.2.2.5.3 cases).
@@ -160,6 +163,27 @@ async fn the_open_mpic_endpoint_answers_in_open_mpic_shapes_with_our_signature()
             r#"{"domain_or_ip_target":"deny.test","caa_check_parameters":{"caa_domains":["ca.test"]}}"#,
             (true, false, Some("caa")),
         ),
+        // S/MIME (RFC 9495 §4): only issuemail governs; issue is ignored.
+        (
+            "/caa",
+            r#"{"domain_or_ip_target":"mail.test","caa_check_parameters":{"certificate_type":"s-mime"}}"#,
+            (true, true, None),
+        ),
+        (
+            "/caa",
+            r#"{"domain_or_ip_target":"mail.test","caa_check_parameters":{"certificate_type":"tls-server"}}"#,
+            (true, false, Some("caa")),
+        ),
+        (
+            "/caa",
+            r#"{"domain_or_ip_target":"deny.test","caa_check_parameters":{"certificate_type":"s-mime"}}"#,
+            (true, true, None),
+        ),
+        (
+            "/caa",
+            r#"{"domain_or_ip_target":"nomail.test","caa_check_parameters":{"certificate_type":"s-mime"}}"#,
+            (true, false, Some("caa")),
+        ),
         (
             "/dcv",
             r#"{"domain_or_ip_target":"ok.test","dcv_check_parameters":{"validation_method":"dns-change","challenge_value":"RandomValue0123456789abcdef","dns_record_type":"TXT","dns_name_prefix":"_dc"}}"#,
@@ -242,6 +266,12 @@ async fn the_open_mpic_endpoint_answers_in_open_mpic_shapes_with_our_signature()
             "bogus",
         ),
         ("/caa", "not json", 400, "expected"),
+        (
+            "/caa",
+            r#"{"domain_or_ip_target":"ok.test","caa_check_parameters":{"certificate_type":"code-signing"}}"#,
+            400,
+            "not tls-server or s-mime",
+        ),
         ("/nowhere", "{}", 404, "/caa and /dcv"),
     ];
     for (path, body, expected, needle) in refusals {
@@ -261,6 +291,7 @@ async fn the_open_mpic_endpoint_answers_in_open_mpic_shapes_with_our_signature()
     assert_eq!(
         node.metric("mpic_node_openmpic_requests_total{endpoint=\"caa\",status=\"200\"}")
             .unwrap(),
-        3.0
+        // Six CAA cases (two TLS, four S/MIME) and the request_id re-ask.
+        7.0
     );
 }

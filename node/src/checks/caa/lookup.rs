@@ -7,15 +7,16 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 use mpic_protocol::{
-    CaaCheck, DnsEvidence, DnssecStatus, Evidence, FailedLookup, LookupFailurePermit, Outcome,
-    Problem, ProblemKind,
+    CERTIFICATE_TYPE_SMIME, CERTIFICATE_TYPE_TLS, CaaCheck, DnsEvidence, DnssecStatus, Evidence,
+    FailedLookup, LookupFailurePermit, Outcome, Problem, ProblemKind,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::carve_out::{self, FailureKind, LookupFailure};
 use super::policy::{
-    self, CaaDecision, CaaRecord, CaaRequest, ClimbFailure, LevelResult, PolicyOptions, Relevant,
+    self, CaaDecision, CaaRecord, CaaRequest, CertificateType, ClimbFailure, LevelResult,
+    PolicyOptions, Relevant,
 };
 use crate::dns::{DnsError, Lookup, Resolver};
 use crate::signing::CheckReport;
@@ -243,10 +244,15 @@ where
             Vec::new(),
         );
     }
+    let certificate_type = match certificate_type(request) {
+        Ok(certificate_type) => certificate_type,
+        Err(problem) => return report(Outcome::Fail, Some(problem), Vec::new()),
+    };
     let accounts: Vec<&str> = request.accounts().collect();
     let caa_request = CaaRequest {
         issuer_domains: &request.issuer_domains,
         wildcard,
+        certificate_type,
         account_uris: &accounts,
         method: request.method.as_deref(),
     };
@@ -284,6 +290,23 @@ where
                 found.evidence,
             )
         }
+    }
+}
+
+/// Reads [`CaaCheck::certificate_type`]: absent or `tls` is TLS, `s-mime` is S/MIME (RFC 9495:
+/// the identifier is then the domain part of the mailbox, RFC 9495 §4, and the climb is RFC
+/// 8659 §3's). Any other value is an `unsupported` failure, never a pass.
+fn certificate_type(request: &CaaCheck) -> Result<CertificateType, Problem> {
+    match request.certificate_type.as_deref() {
+        None | Some(CERTIFICATE_TYPE_TLS) => Ok(CertificateType::Tls),
+        Some(CERTIFICATE_TYPE_SMIME) => Ok(CertificateType::Smime),
+        Some(other) => Err(problem(
+            ProblemKind::Unsupported,
+            format!(
+                "CAA certificate_type {other:?} is not supported (this node knows \
+                 {CERTIFICATE_TYPE_TLS:?} and {CERTIFICATE_TYPE_SMIME:?})"
+            ),
+        )),
     }
 }
 

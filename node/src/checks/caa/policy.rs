@@ -1,6 +1,7 @@
 //! The pure half of the CAA check: which names to climb (RFC 8659 §3), which level's RRset is
-//! relevant, how an `issue`/`issuewild` value parses (RFC 8659 §4.2, RFC 8657), and whether the
-//! relevant RRset permits issuance for a request (RFC 8659 §4.3, BR 3.2.2.8).
+//! relevant, how an `issue`/`issuewild`/`issuemail` value parses (RFC 8659 §4.2, RFC 9495 §3,
+//! RFC 8657), and whether the relevant RRset permits issuance for a request (RFC 8659 §4.3,
+//! RFC 9495 §4, BR 3.2.2.8, S/MIME BR 4.2.2.2).
 //!
 //! No I/O here: [`super::lookup`] does the queries and hands the per-level results in. The
 //! choices the RFCs leave open follow `../shared/standards.md` §3 (and Boulder, whose
@@ -12,7 +13,8 @@ pub use super::parameters::{LabelCase, ParameterFailure, method_labels};
 
 /// Tags this node understands; a critical record with any other tag forbids issuance
 /// (RFC 8659 §4.1, BR 3.2.2.8). `contactemail`/`contactphone` (BR App. A), `issuemail`
-/// (RFC 9495) and `issuevmc` (VMC requirements) do not restrict TLS issuance.
+/// (RFC 9495) and `issuevmc` (VMC requirements) do not restrict TLS issuance; `issue` and
+/// `issuewild` do not restrict S/MIME issuance (RFC 9495 §4).
 pub const KNOWN_TAGS: [&str; 7] = [
     "issue",
     "issuewild",
@@ -37,13 +39,26 @@ pub struct CaaRecord {
     pub value: Vec<u8>,
 }
 
+/// The kind of certificate a CAA check is for: it selects the governing property.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertificateType {
+    /// A TLS server certificate: `issue`/`issuewild` govern (RFC 8659 §4.3, BR 3.2.2.8).
+    #[default]
+    Tls,
+    /// An S/MIME certificate for a mailbox at the checked domain: only `issuemail` governs
+    /// (RFC 9495 §4, S/MIME BR 4.2.2.2); `issue` and `issuewild` do not restrict it.
+    Smime,
+}
+
 /// What the CA is asking to issue.
 #[derive(Debug, Clone, Copy)]
 pub struct CaaRequest<'a> {
     /// The CA's Issuer Domain Names; any one matching authorizes.
     pub issuer_domains: &'a [String],
-    /// A wildcard certificate (`issuewild` selection).
+    /// A wildcard certificate (`issuewild` selection; ignored for S/MIME).
     pub wildcard: bool,
+    /// TLS (`issue`/`issuewild`) or S/MIME (`issuemail`).
+    pub certificate_type: CertificateType,
     /// The account URIs that satisfy `accounturi` (RFC 8657 §3): the requesting account and
     /// the Parent Accounts the CA maps it to (BR 4.2.2.1.2). Empty: no account.
     pub account_uris: &'a [&'a str],
@@ -132,12 +147,12 @@ impl CaaDecision {
 pub enum Permission {
     /// No CAA records anywhere in the climb.
     NoRecords,
-    /// Records exist but none of the property that governs this request (e.g. only `iodef`, or
-    /// only `issuewild` for a non-wildcard name).
+    /// Records exist but none of the property that governs this request (e.g. only `iodef`,
+    /// only `issuewild` for a non-wildcard name, or no `issuemail` for S/MIME: RFC 9495 §4).
     NoRelevantProperty,
     /// A record names one of the CA's issuer domains and its parameters are satisfied.
     Authorized {
-        /// The property used (`issue` or `issuewild`).
+        /// The property used (`issue`, `issuewild` or `issuemail`).
         property: &'static str,
         /// The issuer domain that matched.
         issuer: String,
@@ -269,7 +284,8 @@ pub fn relevant_level(levels: &[LevelResult]) -> Result<Relevant, ClimbFailure> 
 }
 
 /// Decides a request against the relevant RRset (RFC 8659 §4, BR 3.2.2.8 / 4.2.2.1, and RFC
-/// 8657 as BR 4.2.2.1.2 amends it: see [`super::parameters`]).
+/// 8657 as BR 4.2.2.1.2 amends it: see [`super::parameters`]). For S/MIME, RFC 9495 §4: the
+/// same critical-flag rule, then only `issuemail` records, matched like `issue`.
 pub fn decide(
     records: &[CaaRecord],
     request: &CaaRequest<'_>,
@@ -288,21 +304,7 @@ pub fn decide(
             });
         }
     }
-    let issue: Vec<&CaaRecord> = records
-        .iter()
-        .filter(|r| r.tag.eq_ignore_ascii_case("issue"))
-        .collect();
-    let issuewild: Vec<&CaaRecord> = records
-        .iter()
-        .filter(|r| r.tag.eq_ignore_ascii_case("issuewild"))
-        .collect();
-    // RFC 8659 §4.3: a wildcard uses issuewild if any exists, else issue; a plain name
-    // ignores issuewild entirely.
-    let (property, relevant) = if request.wildcard && !issuewild.is_empty() {
-        ("issuewild", issuewild)
-    } else {
-        ("issue", issue)
-    };
+    let (property, relevant) = relevant_property(records, request);
     if relevant.is_empty() {
         return CaaDecision::Permitted(Permission::NoRelevantProperty);
     }
@@ -343,6 +345,35 @@ pub fn decide(
         issuers,
         parameter_failures,
     })
+}
+
+/// The property that governs `request` and its records in the relevant RRset.
+///
+/// TLS (RFC 8659 §4.3): a wildcard uses `issuewild` if any exists, else `issue`; a plain name
+/// ignores `issuewild` entirely. S/MIME (RFC 9495 §4, S/MIME BR 4.2.2.2): only `issuemail`;
+/// "the presence of other Property Tags, such as issue or issuewild, does not restrict" it, and
+/// its value has the `issue` syntax and parameters (RFC 9495 §3).
+fn relevant_property<'r>(
+    records: &'r [CaaRecord],
+    request: &CaaRequest<'_>,
+) -> (&'static str, Vec<&'r CaaRecord>) {
+    let with_tag = |tag: &str| -> Vec<&'r CaaRecord> {
+        records
+            .iter()
+            .filter(|r| r.tag.eq_ignore_ascii_case(tag))
+            .collect()
+    };
+    match request.certificate_type {
+        CertificateType::Smime => ("issuemail", with_tag("issuemail")),
+        CertificateType::Tls => {
+            let issuewild = with_tag("issuewild");
+            if request.wildcard && !issuewild.is_empty() {
+                ("issuewild", issuewild)
+            } else {
+                ("issue", with_tag("issue"))
+            }
+        }
+    }
 }
 
 /// Whether this node processes `tag` (case-insensitive, RFC 8659 §4.1).
@@ -484,10 +515,11 @@ pub fn exercise(data: &[u8]) {
         .chunks(24)
         .map(|chunk| {
             let flags = chunk.first().copied().unwrap_or(0);
-            let tag = match chunk.get(1).copied().unwrap_or(0) % 4 {
+            let tag = match chunk.get(1).copied().unwrap_or(0) % 5 {
                 0 => "issue",
                 1 => "issuewild",
                 2 => "iodef",
+                3 => "issuemail",
                 _ => "x-unknown",
             };
             CaaRecord {
@@ -505,13 +537,20 @@ pub fn exercise(data: &[u8]) {
             "https://ca.example/acct/parent",
         ],
     ];
-    for (wildcard, account_uris, case) in [
-        (false, accounts[0], LabelCase::Exact),
-        (true, accounts[1], LabelCase::Insensitive),
+    for (wildcard, account_uris, case, certificate_type) in [
+        (false, accounts[0], LabelCase::Exact, CertificateType::Tls),
+        (
+            true,
+            accounts[1],
+            LabelCase::Insensitive,
+            CertificateType::Tls,
+        ),
+        (false, accounts[0], LabelCase::Exact, CertificateType::Smime),
     ] {
         let request = CaaRequest {
             issuer_domains: &issuers,
             wildcard,
+            certificate_type,
             account_uris,
             method: Some("dns-01"),
         };

@@ -25,17 +25,46 @@ fn caa_uses_the_request_domains_or_the_configured_ones() {
         panic!()
     };
     assert_eq!(caa.issuer_domains, ["ca.test"]);
-    let smime: CaaRequest = serde_json::from_str(
-        r#"{"domain_or_ip_target":"a.test","caa_check_parameters":{"certificate_type":"s-mime"}}"#,
-    )
-    .unwrap();
-    assert!(
-        smime
-            .target(&["ca.test".into()])
-            .unwrap_err()
-            .0
-            .contains("s-mime")
-    );
+}
+
+#[test]
+fn caa_certificate_type_maps_to_the_protocol() {
+    let cases = [
+        ("absent", "", Ok(None)),
+        (
+            "tls-server",
+            r#","certificate_type":"tls-server""#,
+            Ok(None),
+        ),
+        (
+            "s-mime",
+            r#","certificate_type":"s-mime""#,
+            Ok(Some("s-mime")),
+        ),
+        (
+            "unknown",
+            r#","certificate_type":"code-signing""#,
+            Err("certificate_type \"code-signing\" is not tls-server or s-mime"),
+        ),
+    ];
+    for (name, field, expected) in cases {
+        let json = format!(
+            r#"{{"domain_or_ip_target":"*.a.test","caa_check_parameters":{{"caa_domains":["ca.test"]{field}}}}}"#
+        );
+        let request: CaaRequest = serde_json::from_str(&json).unwrap();
+        match (request.target(&[]), expected) {
+            (Ok(target), Ok(certificate_type)) => {
+                let Check::Caa(caa) = target.check else {
+                    panic!("{name}: not a CAA check")
+                };
+                assert_eq!(caa.certificate_type.as_deref(), certificate_type, "{name}");
+                // S/MIME has no issuewild selection.
+                assert_eq!(caa.wildcard, certificate_type.is_none(), "{name}");
+            }
+            (Err(refusal), Err(message)) => assert_eq!(refusal.0, message, "{name}"),
+            (got, _) => panic!("{name}: unexpected {got:?}"),
+        }
+    }
 }
 
 #[test]

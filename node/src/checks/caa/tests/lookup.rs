@@ -262,3 +262,45 @@ async fn a_request_without_issuer_domains_is_malformed() {
     assert_eq!(kind(&report), Some(ProblemKind::Malformed));
     assert!(fake.asked().is_empty());
 }
+
+#[tokio::test]
+async fn certificate_type_selects_the_property_and_unknown_types_fail() {
+    // example.com: `issue ";"` forbids TLS for everyone, `issuemail` names us (RFC 9495 §4).
+    let cases: [(Option<&str>, Outcome, Option<ProblemKind>); 4] = [
+        (None, Outcome::Fail, Some(ProblemKind::Caa)),
+        (Some("tls"), Outcome::Fail, Some(ProblemKind::Caa)),
+        (Some("s-mime"), Outcome::Pass, None),
+        (Some("vmc"), Outcome::Fail, Some(ProblemKind::Unsupported)),
+    ];
+    for (certificate_type, outcome, problem) in cases {
+        let fake = FakeResolver::default();
+        fake.on(
+            "example.com",
+            CAA_T,
+            Ok(answer(
+                "example.com",
+                CAA_T,
+                vec![caa(0, "issue", ";"), caa(0, "issuemail", "ca.example")],
+            )),
+        )
+        .on("com", CAA_T, Ok(answer("com", CAA_T, vec![])));
+        let request = CaaCheck {
+            certificate_type: certificate_type.map(str::to_owned),
+            ..request(false)
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let report = check(
+            &fake,
+            "example.com",
+            &request,
+            &PolicyOptions::default(),
+            deadline,
+        )
+        .await;
+        assert_eq!(report.outcome, outcome, "{certificate_type:?}");
+        assert_eq!(kind(&report), problem, "{certificate_type:?}");
+        if problem == Some(ProblemKind::Unsupported) {
+            assert!(fake.asked().is_empty(), "an unknown type asks nothing");
+        }
+    }
+}

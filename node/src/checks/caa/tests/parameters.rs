@@ -4,7 +4,7 @@
 
 use super::super::parameters::*;
 use super::super::policy::{
-    CaaDecision, CaaRecord, CaaRequest, Permission, PolicyOptions, Refusal, decide,
+    CaaDecision, CaaRecord, CaaRequest, CertificateType, Permission, PolicyOptions, Refusal, decide,
 };
 
 const CA: &str = "ca1.example.net";
@@ -32,6 +32,7 @@ fn decide_with(
         &CaaRequest {
             issuer_domains: &issuers,
             wildcard: false,
+            certificate_type: CertificateType::Tls,
             account_uris: accounts,
             method,
         },

@@ -35,6 +35,7 @@ fn decide_for(records: &[CaaRecord], ask: &Ask<'_>, issuers: &[&str]) -> CaaDeci
         &CaaRequest {
             issuer_domains: &issuers,
             wildcard: ask.wildcard,
+            certificate_type: CertificateType::Tls,
             account_uris: ask.accounts,
             method: ask.method,
         },
@@ -160,6 +161,7 @@ fn flag_1_critical_is_opt_in_like_boulder() {
     let request = CaaRequest {
         issuer_domains: &issuers,
         wildcard: false,
+        certificate_type: CertificateType::Tls,
         account_uris: &[],
         method: None,
     };
