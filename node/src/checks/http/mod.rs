@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::dns::Resolver;
 use crate::http::fetch::{FetchError, Fetcher, Hop};
+use crate::http::outcome::spaced;
 use crate::signing::CheckReport;
 
 /// Whether this module runs `method`.
@@ -77,9 +78,8 @@ pub async fn check<R: Resolver>(
 /// The problem a fetch failure is reported as.
 pub fn problem(error: &FetchError) -> Problem {
     let kind = match error {
-        FetchError::BadUrl { .. } => ProblemKind::Malformed,
-        FetchError::Dns { .. } | FetchError::NoAddress { .. } => ProblemKind::Dns,
-        FetchError::Dnssec { .. } => ProblemKind::Dnssec,
+        FetchError::NoHost { .. } | FetchError::Scheme { .. } => ProblemKind::Malformed,
+        FetchError::Resolve { source, .. } => source.problem_kind(),
         FetchError::Connection { .. } | FetchError::Http { .. } => ProblemKind::Connection,
         FetchError::Timeout { .. } => ProblemKind::Timeout,
         FetchError::Redirect { .. } => ProblemKind::Redirect,
@@ -90,7 +90,7 @@ pub fn problem(error: &FetchError) -> Problem {
     }
 }
 
-/// Says which addresses failed before the one that answered ("[::1]:80: connect failed …;
+/// Says which addresses failed before the one that answered ("[::1]:80 connect failed …;
 /// then 127.0.0.1:80 answered").
 fn with_attempts(detail: String, hops: &[Hop]) -> String {
     let Some(last) = hops.last() else {
@@ -99,12 +99,7 @@ fn with_attempts(detail: String, hops: &[Hop]) -> String {
     if last.attempts.is_empty() {
         return detail;
     }
-    let failed = last
-        .attempts
-        .iter()
-        .map(|a| format!("{} {}", a.address, a.error))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let failed = spaced(&last.attempts);
     let answered = last
         .address
         .map_or_else(|| "another address".to_owned(), |a| a.to_string());

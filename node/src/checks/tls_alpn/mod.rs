@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use certificate::Identifier;
 
 use crate::dns::Resolver;
-use crate::http::connect::{self, ResolveError};
+use crate::egress::{self, DialError, NoConnection, dial};
 use crate::http::fetch::FetchOptions;
 use crate::signing::CheckReport;
 
@@ -102,12 +102,12 @@ async fn run<R: Resolver>(
     let digest = wanted_digest(dcv).map_err(malformed)?;
     let ips = match &target {
         Identifier::Ip(ip) => {
-            crate::http::address::check_target(*ip, options.allow_private)
-                .map_err(|detail| problem(ProblemKind::Dns, detail))?;
+            egress::check_target(*ip, options.allow_private)
+                .map_err(|reserved| problem(ProblemKind::Dns, reserved.to_string()))?;
             vec![*ip]
         }
         Identifier::Dns(name) => {
-            let (ips, dnssec) = connect::resolve(
+            let (ips, dnssec) = egress::resolve(
                 resolver,
                 name,
                 options.use_ipv6,
@@ -115,89 +115,87 @@ async fn run<R: Resolver>(
                 deadline,
             )
             .await
-            .map_err(|error| match error {
-                ResolveError::BadHost(detail) => malformed(detail),
-                ResolveError::Dns(detail) => problem(
-                    ProblemKind::Dns,
-                    format!("DNS lookup for {name} failed: {detail}"),
-                ),
-                ResolveError::Dnssec(detail) => problem(
-                    ProblemKind::Dnssec,
-                    format!("DNSSEC validation of {name}'s addresses failed: {detail}"),
-                ),
-                ResolveError::NoAddress(detail) => problem(
-                    ProblemKind::Dns,
-                    format!("{name} has no usable address: {detail}"),
-                ),
-            })?;
+            .map_err(|error| problem(error.problem_kind(), error.to_string()))?;
             evidence.dnssec = dnssec;
             ips
         }
     };
     let port = options.https_port.unwrap_or(443);
     let server_name = target.server_name();
-    let mut failed = Vec::new();
-    for ip in ips {
-        let address = SocketAddr::new(ip, port);
-        let connect_deadline = deadline.min(Instant::now() + options.connect_timeout);
-        let tcp = match connect::dial_tcp(
-            address,
-            options.egress_ipv4,
-            options.egress_ipv6,
-            connect_deadline,
-        )
+    let (_, dialed) = egress::first_reachable(ips, port, deadline, (), |address, ()| {
+        dial_one(options, address, deadline)
+    })
+    .await;
+    let dialed = match dialed {
+        Ok(dialed) => dialed,
+        Err(NoConnection::Exhausted { attempts } | NoConnection::DeadlinePassed { attempts }) => {
+            evidence.failed_attempts = attempts.iter().map(ToString::to_string).collect();
+            return Err(problem(
+                ProblemKind::Connection,
+                format!(
+                    "could not connect to {identifier}: {}",
+                    dial::list(&attempts)
+                ),
+            ));
+        }
+    };
+    evidence.failed_attempts = dialed.attempts.iter().map(ToString::to_string).collect();
+    let address = dialed.address;
+    let (tcp, connect_deadline) = dialed.connection;
+    evidence.address = Some(address.to_string());
+    // `http.connect_timeout` covers the TCP connect and the TLS handshake together (as on
+    // the https fetch path): a server that accepts and then stalls is given up on then,
+    // not held until the check's deadline.
+    let handshake = prober::handshake(tls, tcp, &server_name, connect_deadline)
         .await
-        {
-            Ok(tcp) => tcp,
-            Err(error) => {
-                failed.push(format!("{address}: {error}"));
-                evidence.failed_attempts = failed.clone();
-                continue;
-            }
+        .map_err(|detail| {
+            problem(
+                ProblemKind::Tls,
+                format!("{address} (SNI {server_name}): {detail}"),
+            )
+        })?;
+    evidence.alpn = handshake
+        .alpn
+        .as_ref()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let facts = certificate::inspect(&handshake.certificate)
+        .map_err(|detail| problem(ProblemKind::Tls, format!("{address}: {detail}")))?;
+    evidence.certificate_sha256 = Some(facts.sha256.clone());
+    evidence.subject_alt_names = facts
+        .names
+        .iter()
+        .take(certificate::MAX_REPORTED_NAMES)
+        .cloned()
+        .collect();
+    certificate::decide(handshake.alpn.as_deref(), &facts, &target, &digest).map_err(|detail| {
+        let kind = if handshake.alpn.as_deref() == Some(certificate::ACME_TLS_ALPN) {
+            ProblemKind::Unauthorized
+        } else {
+            ProblemKind::Tls
         };
-        evidence.address = Some(address.to_string());
-        // `http.connect_timeout` covers the TCP connect and the TLS handshake together (as on
-        // the https fetch path): a server that accepts and then stalls is given up on then,
-        // not held until the check's deadline.
-        let handshake = prober::handshake(tls, tcp, &server_name, connect_deadline)
-            .await
-            .map_err(|detail| {
-                problem(
-                    ProblemKind::Tls,
-                    format!("{address} (SNI {server_name}): {detail}"),
-                )
-            })?;
-        evidence.alpn = handshake
-            .alpn
-            .as_ref()
-            .map(|p| String::from_utf8_lossy(p).into_owned());
-        let facts = certificate::inspect(&handshake.certificate)
-            .map_err(|detail| problem(ProblemKind::Tls, format!("{address}: {detail}")))?;
-        evidence.certificate_sha256 = Some(facts.sha256.clone());
-        evidence.subject_alt_names = facts
-            .names
-            .iter()
-            .take(certificate::MAX_REPORTED_NAMES)
-            .cloned()
-            .collect();
-        return certificate::decide(handshake.alpn.as_deref(), &facts, &target, &digest).map_err(
-            |detail| {
-                let kind = if handshake.alpn.as_deref() == Some(certificate::ACME_TLS_ALPN) {
-                    ProblemKind::Unauthorized
-                } else {
-                    ProblemKind::Tls
-                };
-                let prefix = if failed.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}; then ", failed.join("; "))
-                };
-                problem(kind, format!("{prefix}{address}: {detail}"))
-            },
-        );
-    }
-    Err(problem(
-        ProblemKind::Connection,
-        format!("could not connect to {identifier}: {}", failed.join("; ")),
-    ))
+        let prefix = if dialed.attempts.is_empty() {
+            String::new()
+        } else {
+            format!("{}; then ", dial::list(&dialed.attempts))
+        };
+        problem(kind, format!("{prefix}{address}: {detail}"))
+    })
+}
+
+/// One address of the dial loop: a TCP connect within `http.connect_timeout`; the connect
+/// deadline is kept for the handshake that follows.
+async fn dial_one(
+    options: &FetchOptions,
+    address: SocketAddr,
+    deadline: Instant,
+) -> ((), Result<(tokio::net::TcpStream, Instant), DialError>) {
+    let connect_deadline = deadline.min(Instant::now() + options.connect_timeout);
+    let tcp = egress::dial_tcp(
+        address,
+        options.egress_ipv4,
+        options.egress_ipv6,
+        connect_deadline,
+    )
+    .await;
+    ((), tcp.map(|tcp| (tcp, connect_deadline)))
 }
