@@ -310,7 +310,7 @@ mod tests {
                     .to_owned(),
             ),
             (
-                list(&[refused.clone(), timed_out.clone()]),
+                list(&[refused.clone(), timed_out]),
                 format!(
                     "[::1]:80: connect failed: {os}; 127.0.0.1:443: connect timed out after \
                      1500 ms (firewall or geo-block?)"

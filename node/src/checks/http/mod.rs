@@ -9,6 +9,8 @@ mod tests;
 use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Problem, ProblemKind};
 use tokio::time::Instant;
 
+use decide::RequestError;
+
 use crate::dns::Resolver;
 use crate::http::fetch::{FetchError, Fetcher, Hop};
 use crate::http::outcome::spaced;
@@ -33,27 +35,25 @@ pub async fn check<R: Resolver>(
             dcv.token.as_deref(),
             dcv.key_authorization.as_deref(),
         ),
-        DcvMethod::WebsiteChange if dcv.wildcard => Err(
-            "website-change cannot validate a wildcard certificate (BR 3.2.2.4.18); use a DNS \
-             method"
-                .into(),
-        ),
+        DcvMethod::WebsiteChange if dcv.wildcard => Err(RequestError::WildcardCertificate),
         DcvMethod::WebsiteChange => decide::website_change_url(
             identifier,
             dcv.token.as_deref(),
             dcv.url_scheme.as_deref(),
             dcv.expected.as_deref(),
         ),
-        other => Err(format!("{:?} is not an HTTP method", other.as_str())),
+        other => Err(RequestError::NotHttpMethod {
+            method: other.as_str().to_owned(),
+        }),
     };
     let url = match url {
         Ok(url) => url,
-        Err(detail) => {
+        Err(error) => {
             return report(
                 Vec::new(),
                 Err(Problem {
                     kind: ProblemKind::Malformed,
-                    detail,
+                    detail: error.to_string(),
                 }),
             );
         }
@@ -67,9 +67,9 @@ pub async fn check<R: Resolver>(
             }
             _ => decide::decide_website_change(&fetched, dcv.expected.as_deref().unwrap_or("")),
         }
-        .map_err(|detail| Problem {
+        .map_err(|refusal| Problem {
             kind: ProblemKind::Unauthorized,
-            detail: with_attempts(detail, &outcome.hops),
+            detail: with_attempts(refusal.to_string(), &outcome.hops),
         }),
     };
     report(outcome.hops, verdict)

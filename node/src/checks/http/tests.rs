@@ -55,7 +55,9 @@ fn http01_url_refuses_bad_parameters() {
         ),
     ];
     for (identifier, token, key_auth, expected) in cases {
-        let error = http01_url(identifier, token, key_auth).unwrap_err();
+        let error = http01_url(identifier, token, key_auth)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(expected), "{identifier} {token:?}: {error}");
     }
 }
@@ -83,13 +85,17 @@ fn http01_ignores_whitespace_at_the_end_only() {
 
 #[test]
 fn http01_failures_quote_status_and_body() {
-    let error = decide_http01(&fetched(404, "<h1>Not Found</h1>"), KEY_AUTH).unwrap_err();
+    let error = decide_http01(&fetched(404, "<h1>Not Found</h1>"), KEY_AUTH)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         error,
         "HTTP status 404 (a 2xx is required); body \"<h1>Not Found</h1>\""
     );
     let long = "x".repeat(100);
-    let error = decide_http01(&fetched(200, &long), KEY_AUTH).unwrap_err();
+    let error = decide_http01(&fetched(200, &long), KEY_AUTH)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains(&format!("\"{}\"…", "x".repeat(64))),
         "{error}"
@@ -99,6 +105,7 @@ fn http01_failures_quote_status_and_body() {
     assert!(
         decide_http01(&truncated, KEY_AUTH)
             .unwrap_err()
+            .to_string()
             .contains("longer")
     );
 }
@@ -173,7 +180,9 @@ fn website_change_url_rules() {
         ("*.example.com", Some("f"), None, Some("v"), "wildcard"),
     ];
     for (identifier, file, scheme, expected, message) in cases {
-        let error = website_change_url(identifier, file, scheme, expected).unwrap_err();
+        let error = website_change_url(identifier, file, scheme, expected)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(message), "{file:?} {scheme:?}: {error}");
     }
 }

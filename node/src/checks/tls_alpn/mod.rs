@@ -20,14 +20,31 @@ use crate::egress::{self, DialError, NoConnection, dial};
 use crate::http::fetch::FetchOptions;
 use crate::signing::CheckReport;
 
+/// Why the check's parameters give no digest to compare (the problem is `malformed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DigestError {
+    /// `key_authorization` is empty, too long or not printable ASCII.
+    #[error("key_authorization must be 1-1024 printable ASCII characters")]
+    KeyAuthorization,
+    /// `expected` is not 64 hex digits.
+    #[error("expected must be the SHA-256 of the key authorization as 64 hex digits")]
+    Expected,
+    /// Both were sent and they disagree.
+    #[error("expected is not the SHA-256 of key_authorization; send one or make them agree")]
+    Disagree,
+    /// Neither was sent.
+    #[error("acme-tls-alpn-01 needs `key_authorization` (or `expected`)")]
+    Missing,
+}
+
 /// The digest the acmeIdentifier must carry: SHA-256 of `key_authorization`, or `expected` as 64
 /// hex digits (the form Open MPIC sends); when both are given they must agree.
-pub fn wanted_digest(dcv: &DcvCheck) -> Result<[u8; 32], String> {
+pub fn wanted_digest(dcv: &DcvCheck) -> Result<[u8; 32], DigestError> {
     let from_key = match dcv.key_authorization.as_deref() {
         Some(key)
             if key.is_empty() || key.len() > 1024 || !key.bytes().all(|b| b.is_ascii_graphic()) =>
         {
-            return Err("key_authorization must be 1-1024 printable ASCII characters".into());
+            return Err(DigestError::KeyAuthorization);
         }
         Some(key) => Some(certificate::expected_digest(key)),
         None => None,
@@ -35,19 +52,15 @@ pub fn wanted_digest(dcv: &DcvCheck) -> Result<[u8; 32], String> {
     let from_hex = match dcv.expected.as_deref() {
         Some(text) => {
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(text, &mut digest).map_err(|_| {
-                "expected must be the SHA-256 of the key authorization as 64 hex digits".to_owned()
-            })?;
+            hex::decode_to_slice(text, &mut digest).map_err(|_| DigestError::Expected)?;
             Some(digest)
         }
         None => None,
     };
     match (from_key, from_hex) {
-        (Some(a), Some(b)) if a != b => Err(
-            "expected is not the SHA-256 of key_authorization; send one or make them agree".into(),
-        ),
+        (Some(a), Some(b)) if a != b => Err(DigestError::Disagree),
         (Some(digest), _) | (None, Some(digest)) => Ok(digest),
-        (None, None) => Err("acme-tls-alpn-01 needs `key_authorization` (or `expected`)".into()),
+        (None, None) => Err(DigestError::Missing),
     }
 }
 
@@ -92,14 +105,14 @@ async fn run<R: Resolver>(
     deadline: Instant,
     evidence: &mut TlsEvidence,
 ) -> Result<(), Problem> {
-    let malformed = |detail| problem(ProblemKind::Malformed, detail);
+    let malformed = |detail: String| problem(ProblemKind::Malformed, detail);
     if dcv.wildcard {
         return Err(malformed(
             "tls-alpn-01 cannot validate a wildcard certificate (RFC 8555 §7.1.3)".into(),
         ));
     }
-    let target = Identifier::parse(identifier).map_err(malformed)?;
-    let digest = wanted_digest(dcv).map_err(malformed)?;
+    let target = Identifier::parse(identifier).map_err(|error| malformed(error.to_string()))?;
+    let digest = wanted_digest(dcv).map_err(|error| malformed(error.to_string()))?;
     let ips = match &target {
         Identifier::Ip(ip) => {
             egress::check_target(*ip, options.allow_private)
