@@ -164,3 +164,56 @@ pub fn literal(ip: IpAddr, host: &str, allow_private: bool) -> Result<Vec<IpAddr
     })?;
     Ok(vec![ip])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_names_the_host_as_the_checks_always_wrote_it() {
+        let reserved =
+            |text: &str| address::check_target(text.parse().unwrap(), false).unwrap_err();
+        let cases = [
+            (
+                ResolveError::Dnssec {
+                    host: "a.test".into(),
+                    reason: None,
+                },
+                "DNSSEC validation of a.test's addresses failed: bogus",
+                ProblemKind::Dnssec,
+            ),
+            (
+                ResolveError::NoRecords {
+                    host: "a.test".into(),
+                },
+                "a.test has no usable address: no A or AAAA records",
+                ProblemKind::Dns,
+            ),
+            (
+                ResolveError::OnlyReserved {
+                    host: "a.test".into(),
+                    refused: vec![reserved("10.0.0.1"), reserved("::1")],
+                },
+                "a.test has no usable address: 10.0.0.1 is a reserved address (private-use \
+                 (RFC 1918)); the node never connects to reserved addresses (BR 1.6.1); ::1 is \
+                 a reserved address (loopback (RFC 4291)); the node never connects to reserved \
+                 addresses (BR 1.6.1)",
+                ProblemKind::Dns,
+            ),
+            (
+                literal("127.0.0.1".parse().unwrap(), "127.0.0.1", false).unwrap_err(),
+                "127.0.0.1 has no usable address: 127.0.0.1 is a reserved address (loopback \
+                 (RFC 1122)); the node never connects to reserved addresses (BR 1.6.1)",
+                ProblemKind::Dns,
+            ),
+        ];
+        for (error, message, kind) in cases {
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.problem_kind(), kind, "{message}");
+        }
+        assert_eq!(
+            literal("127.0.0.1".parse().unwrap(), "127.0.0.1", true).unwrap(),
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+    }
+}

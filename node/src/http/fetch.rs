@@ -138,31 +138,9 @@ impl Fetcher {
         let (target, dial_port) = request(url, options)?;
         let host = target.host;
         let hop_deadline = deadline.min(Instant::now() + options.hop_timeout);
-        // An IP identifier (RFC 8738 §5) is dialled as is; every name is looked up afresh.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        let resolve_error = |source| FetchError::Resolve {
-            url: url.to_string(),
-            source,
-        };
-        let ips = if let Some(ip) = literal {
-            lookup::literal(ip, host, options.allow_private).map_err(resolve_error)?
-        } else {
-            let (ips, dnssec) = lookup::resolve(
-                resolver,
-                host,
-                options.use_ipv6,
-                options.allow_private,
-                hop_deadline,
-            )
-            .await
-            .map_err(resolve_error)?;
-            hop.dnssec = dnssec;
-            ips
-        };
+        let ips = self
+            .addresses(resolver, url, host, hop_deadline, hop)
+            .await?;
         let (_, dialed) =
             first_reachable(ips, dial_port, hop_deadline, &mut *hop, |address, hop| {
                 self.reach(&target, address, hop_deadline, hop)
@@ -206,6 +184,42 @@ impl Fetcher {
         };
         self.count(address, &result);
         result
+    }
+
+    /// The addresses to try for `url`'s host: an IP identifier (RFC 8738 §5) as is, a name
+    /// looked up afresh (its DNSSEC status recorded on the hop); both through the guard.
+    async fn addresses<R: Resolver>(
+        &self,
+        resolver: &R,
+        url: &Url,
+        host: &str,
+        hop_deadline: Instant,
+        hop: &mut Hop,
+    ) -> Result<Vec<IpAddr>, FetchError> {
+        let options = &self.options;
+        let resolve_error = |source| FetchError::Resolve {
+            url: url.to_string(),
+            source,
+        };
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            return lookup::literal(ip, host, options.allow_private).map_err(resolve_error);
+        }
+        let (ips, dnssec) = lookup::resolve(
+            resolver,
+            host,
+            options.use_ipv6,
+            options.allow_private,
+            hop_deadline,
+        )
+        .await
+        .map_err(resolve_error)?;
+        hop.dnssec = dnssec;
+        Ok(ips)
     }
 
     /// One address of the dial loop: an answer on a pooled connection when one is idle and

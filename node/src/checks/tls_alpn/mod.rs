@@ -7,16 +7,17 @@ pub mod prober;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use mpic_protocol::{DcvCheck, Evidence, Problem, ProblemKind, TlsEvidence};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use certificate::Identifier;
 
 use crate::dns::Resolver;
-use crate::egress::{self, DialError, NoConnection, dial};
+use crate::egress::{self, DialError, Dialed, NoConnection, dial};
 use crate::http::fetch::FetchOptions;
 use crate::signing::CheckReport;
 
@@ -113,49 +114,11 @@ async fn run<R: Resolver>(
     }
     let target = Identifier::parse(identifier).map_err(|error| malformed(error.to_string()))?;
     let digest = wanted_digest(dcv).map_err(|error| malformed(error.to_string()))?;
-    let ips = match &target {
-        Identifier::Ip(ip) => {
-            egress::check_target(*ip, options.allow_private)
-                .map_err(|reserved| problem(ProblemKind::Dns, reserved.to_string()))?;
-            vec![*ip]
-        }
-        Identifier::Dns(name) => {
-            let (ips, dnssec) = egress::resolve(
-                resolver,
-                name,
-                options.use_ipv6,
-                options.allow_private,
-                deadline,
-            )
-            .await
-            .map_err(|error| problem(error.problem_kind(), error.to_string()))?;
-            evidence.dnssec = dnssec;
-            ips
-        }
-    };
-    let port = options.https_port.unwrap_or(443);
+    let ips = addresses(options, resolver, &target, deadline, evidence).await?;
     let server_name = target.server_name();
-    let (_, dialed) = egress::first_reachable(ips, port, deadline, (), |address, ()| {
-        dial_one(options, address, deadline)
-    })
-    .await;
-    let dialed = match dialed {
-        Ok(dialed) => dialed,
-        Err(NoConnection::Exhausted { attempts } | NoConnection::DeadlinePassed { attempts }) => {
-            evidence.failed_attempts = attempts.iter().map(ToString::to_string).collect();
-            return Err(problem(
-                ProblemKind::Connection,
-                format!(
-                    "could not connect to {identifier}: {}",
-                    dial::list(&attempts)
-                ),
-            ));
-        }
-    };
-    evidence.failed_attempts = dialed.attempts.iter().map(ToString::to_string).collect();
+    let dialed = connect(options, ips, identifier, deadline, evidence).await?;
     let address = dialed.address;
     let (tcp, connect_deadline) = dialed.connection;
-    evidence.address = Some(address.to_string());
     // `http.connect_timeout` covers the TCP connect and the TLS handshake together (as on
     // the https fetch path): a server that accepts and then stalls is given up on then,
     // not held until the check's deadline.
@@ -195,13 +158,77 @@ async fn run<R: Resolver>(
     })
 }
 
+/// The addresses to try: an IP identifier as is, a name looked up afresh (its DNSSEC status
+/// kept as evidence); both through the Reserved-IP guard.
+async fn addresses<R: Resolver>(
+    options: &FetchOptions,
+    resolver: &R,
+    target: &Identifier,
+    deadline: Instant,
+    evidence: &mut TlsEvidence,
+) -> Result<Vec<IpAddr>, Problem> {
+    match target {
+        Identifier::Ip(ip) => {
+            egress::check_target(*ip, options.allow_private)
+                .map_err(|reserved| problem(ProblemKind::Dns, reserved.to_string()))?;
+            Ok(vec![*ip])
+        }
+        Identifier::Dns(name) => {
+            let (ips, dnssec) = egress::resolve(
+                resolver,
+                name,
+                options.use_ipv6,
+                options.allow_private,
+                deadline,
+            )
+            .await
+            .map_err(|error| problem(error.problem_kind(), error.to_string()))?;
+            evidence.dnssec = dnssec;
+            Ok(ips)
+        }
+    }
+}
+
+/// Port 443 (or the lab's) on each address through the egress dial loop, IPv6 first; the
+/// failed attempts go to the evidence.
+async fn connect(
+    options: &FetchOptions,
+    ips: Vec<IpAddr>,
+    identifier: &str,
+    deadline: Instant,
+    evidence: &mut TlsEvidence,
+) -> Result<Dialed<(TcpStream, Instant)>, Problem> {
+    let port = options.https_port.unwrap_or(443);
+    let (_, dialed) = egress::first_reachable(ips, port, deadline, (), |address, ()| {
+        dial_one(options, address, deadline)
+    })
+    .await;
+    match dialed {
+        Ok(dialed) => {
+            evidence.failed_attempts = dialed.attempts.iter().map(ToString::to_string).collect();
+            evidence.address = Some(dialed.address.to_string());
+            Ok(dialed)
+        }
+        Err(NoConnection::Exhausted { attempts } | NoConnection::DeadlinePassed { attempts }) => {
+            evidence.failed_attempts = attempts.iter().map(ToString::to_string).collect();
+            Err(problem(
+                ProblemKind::Connection,
+                format!(
+                    "could not connect to {identifier}: {}",
+                    dial::list(&attempts)
+                ),
+            ))
+        }
+    }
+}
+
 /// One address of the dial loop: a TCP connect within `http.connect_timeout`; the connect
 /// deadline is kept for the handshake that follows.
 async fn dial_one(
     options: &FetchOptions,
     address: SocketAddr,
     deadline: Instant,
-) -> ((), Result<(tokio::net::TcpStream, Instant), DialError>) {
+) -> ((), Result<(TcpStream, Instant), DialError>) {
     let connect_deadline = deadline.min(Instant::now() + options.connect_timeout);
     let tcp = egress::dial_tcp(
         address,

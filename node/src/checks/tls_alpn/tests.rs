@@ -216,3 +216,48 @@ fn the_digest_comes_from_the_key_authorization_or_hex() {
             .contains("needs")
     );
 }
+
+#[test]
+fn typed_errors_render_the_details_the_checks_always_wrote() {
+    let two = challenge(
+        &["example.com", "www.example.com"],
+        Some((good_value(KEY_AUTH), true)),
+    );
+    let cases: [(String, &str); 6] = [
+        (
+            Identifier::parse("*.example.com").unwrap_err().to_string(),
+            "\"*.example.com\" is a wildcard name: tls-alpn-01 cannot validate wildcards (RFC \
+             8555 §7.1.3); use a DNS method",
+        ),
+        (
+            verdict(&two, None, "example.com").unwrap_err().to_string(),
+            "the server did not negotiate ALPN \"acme-tls/1\" (got none): a server or proxy \
+             that ignores ALPN answered with its ordinary certificate",
+        ),
+        (
+            verdict(&two, Some(ACME_TLS_ALPN), "example.com")
+                .unwrap_err()
+                .to_string(),
+            "the certificate's subjectAltName must be exactly one entry, dns:example.com; it \
+             has 2 (dns:example.com, dns:www.example.com)",
+        ),
+        (
+            parse_acme_identifier(&[0x04]).unwrap_err().to_string(),
+            "the acmeIdentifier value is not a DER OCTET STRING of 32 bytes (1 bytes: 04)",
+        ),
+        (
+            super::prober::HandshakeError::ServerName {
+                server_name: "a b".into(),
+            }
+            .to_string(),
+            "server name \"a b\": invalid dns name",
+        ),
+        (
+            super::DigestError::Missing.to_string(),
+            "acme-tls-alpn-01 needs `key_authorization` (or `expected`)",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
+}
