@@ -1,10 +1,10 @@
 //! The fetcher: one HTTP GET, with redirects, resolved through the node's own DNS client.
 //!
-//! Per hop: look up AAAA and A afresh (DNSSEC status recorded; bogus stops the fetch), refuse
-//! reserved addresses (the address guard), try IPv6 first and fall back to IPv4 only on a
-//! network-level failure (never after an answer), speak HTTP/1.1 (TLS ≥ 1.2 for https hops,
-//! certificate not verified, as Let's Encrypt does), cap header bytes, body bytes and time, then
-//! apply the redirect policy.
+//! Per hop, through [`crate::egress`]: look up AAAA and A afresh (DNSSEC status recorded; bogus
+//! stops the fetch), refuse reserved addresses (the address guard), try IPv6 first and fall back
+//! to IPv4 only on a network-level failure (never after an answer). Then speak HTTP/1.1 (TLS ≥
+//! 1.2 for https hops, certificate not verified, as Let's Encrypt does), cap header bytes, body
+//! bytes and time, and apply the redirect policy.
 //!
 //! Connection reuse ([`FetchOptions::reuse_connections`]) keeps an idle HTTP/1.1 connection per
 //! (resolved address, TLS server name) for a short time; a later hop or check reuses it only when
