@@ -392,7 +392,7 @@ async fn reach(config: &Config, target: &str, report: &mut Report) {
             continue;
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        match crate::http::connect::dial_tcp(
+        match crate::egress::dial_tcp(
             *address,
             config.http.egress_ipv4,
             config.http.egress_ipv6,

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod dns;
 pub mod doctor;
+pub mod egress;
 pub mod http;
 pub mod metrics;
 pub mod notify;

@@ -48,7 +48,7 @@ pub enum RedirectError {
         /// The value received (truncated).
         location: String,
         /// Why.
-        reason: String,
+        reason: LocationError,
     },
     /// Scheme other than http or https.
     #[error("redirect to scheme {scheme:?}; only http and https are allowed (BR 3.2.2.4.18)")]
@@ -99,6 +99,17 @@ pub enum RedirectError {
     },
 }
 
+/// Why a `Location` value is not a URL to follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocationError {
+    /// It does not parse, even relative to the current URL.
+    #[error(transparent)]
+    Parse(#[from] url::ParseError),
+    /// It has no host.
+    #[error("no host")]
+    NoHost,
+}
+
 /// The next URL to fetch after `status` with `location` at `current`, given the URLs already
 /// visited (the first request included). Relative locations resolve against `current`
 /// (RFC 9110 §10.2.2); internationalised hosts come back as A-labels (IDNA, by `url`).
@@ -124,10 +135,7 @@ pub fn next_hop(
     }
     let mut next = current
         .join(location)
-        .map_err(|error| RedirectError::BadLocation {
-            location: location.chars().take(200).collect(),
-            reason: error.to_string(),
-        })?;
+        .map_err(|error| bad_location(location, error.into()))?;
     next.set_fragment(None);
     match next.scheme() {
         "http" | "https" => {}
@@ -140,36 +148,7 @@ pub fn next_hop(
     if !next.username().is_empty() || next.password().is_some() {
         return Err(RedirectError::UserInfo);
     }
-    match next.host() {
-        Some(Host::Domain(domain)) => {
-            let domain = domain.trim_end_matches('.');
-            let tld = domain.rsplit('.').next().unwrap_or_default();
-            let public = domain.contains('.')
-                && !tld.is_empty()
-                && (tld.bytes().all(|b| b.is_ascii_alphabetic()) || tld.starts_with("xn--"));
-            if !public {
-                return Err(RedirectError::NotPublicName {
-                    host: domain.to_owned(),
-                });
-            }
-        }
-        Some(Host::Ipv4(ip)) => {
-            return Err(RedirectError::IpLiteral {
-                host: ip.to_string(),
-            });
-        }
-        Some(Host::Ipv6(ip)) => {
-            return Err(RedirectError::IpLiteral {
-                host: ip.to_string(),
-            });
-        }
-        None => {
-            return Err(RedirectError::BadLocation {
-                location: location.chars().take(200).collect(),
-                reason: "no host".into(),
-            });
-        }
-    }
+    check_host(&next, location)?;
     let port = next.port_or_known_default().unwrap_or(0);
     if !policy.ports.contains(&port) {
         return Err(RedirectError::Port {
@@ -187,6 +166,41 @@ pub fn next_hop(
         });
     }
     Ok(next)
+}
+
+fn bad_location(location: &str, reason: LocationError) -> RedirectError {
+    RedirectError::BadLocation {
+        location: location.chars().take(200).collect(),
+        reason,
+    }
+}
+
+/// A redirect's host must be a public domain name: no IP literal, no single label, an
+/// alphabetic (or IDNA) TLD.
+fn check_host(next: &Url, location: &str) -> Result<(), RedirectError> {
+    match next.host() {
+        Some(Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.');
+            let tld = domain.rsplit('.').next().unwrap_or_default();
+            let public = domain.contains('.')
+                && !tld.is_empty()
+                && (tld.bytes().all(|b| b.is_ascii_alphabetic()) || tld.starts_with("xn--"));
+            if public {
+                Ok(())
+            } else {
+                Err(RedirectError::NotPublicName {
+                    host: domain.to_owned(),
+                })
+            }
+        }
+        Some(Host::Ipv4(ip)) => Err(RedirectError::IpLiteral {
+            host: ip.to_string(),
+        }),
+        Some(Host::Ipv6(ip)) => Err(RedirectError::IpLiteral {
+            host: ip.to_string(),
+        }),
+        None => Err(bad_location(location, LocationError::NoHost)),
+    }
 }
 
 /// Drives [`next_hop`] with arbitrary input (the `redirect_location` fuzz target): never

@@ -14,6 +14,162 @@ use url::Url;
 
 use crate::http::fetch::Fetched;
 
+/// Why the check's parameters give no URL to fetch (the problem is `malformed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The identifier is a wildcard name.
+    #[error(
+        "{identifier:?} is a wildcard name: HTTP-based methods cannot validate wildcards \
+         (BR 3.2.2.4.18/.19, RFC 8555 §7.1.3); use a DNS method"
+    )]
+    WildcardName {
+        /// The identifier as given.
+        identifier: String,
+    },
+    /// A website-change check for a wildcard certificate.
+    #[error(
+        "website-change cannot validate a wildcard certificate (BR 3.2.2.4.18); use a DNS \
+         method"
+    )]
+    WildcardCertificate,
+    /// The method is not one of the HTTP-based ones.
+    #[error("{method:?} is not an HTTP method")]
+    NotHttpMethod {
+        /// The method's wire name.
+        method: String,
+    },
+    /// The identifier is neither an IP address nor a host name.
+    #[error("identifier {identifier:?} is not a host name")]
+    NotHostName {
+        /// The identifier as given.
+        identifier: String,
+    },
+    /// The URL built does not parse.
+    #[error("cannot build the URL {text:?}: {source}")]
+    Url {
+        /// The URL text.
+        text: String,
+        /// Why it does not parse.
+        source: url::ParseError,
+    },
+    /// http-01 without `token`.
+    #[error("acme-http-01 needs `token`")]
+    MissingToken,
+    /// http-01 without `key_authorization`.
+    #[error("acme-http-01 needs `key_authorization`")]
+    MissingKeyAuthorization,
+    /// The token is not base64url or too long.
+    #[error(
+        "token must be 1-{} base64url characters (RFC 8555 §8.3)",
+        MAX_TOKEN_LEN
+    )]
+    Token,
+    /// The key authorization is not `token.thumbprint`.
+    #[error(
+        "key_authorization must be `<token>.<base64url account key thumbprint>` \
+         (RFC 8555 §8.1)"
+    )]
+    KeyAuthorization,
+    /// Website change without the file name.
+    #[error("website-change needs `token` (the file name)")]
+    MissingFile,
+    /// Website change without the value.
+    #[error("website-change needs `expected` (Random Value or token)")]
+    MissingExpected,
+    /// Website change over another scheme.
+    #[error("url_scheme {scheme:?}: website-change uses http or https (BR 3.2.2.4.18)")]
+    Scheme {
+        /// The scheme asked for.
+        scheme: String,
+    },
+    /// The file name is not one safe path segment.
+    #[error(
+        "file name must be 1-{} characters of A-Z a-z 0-9 . _ - (one path segment)",
+        MAX_TOKEN_LEN
+    )]
+    File,
+    /// The expected value is empty or too long.
+    #[error("expected must be 1-{} bytes", MAX_VALUE_LEN)]
+    Expected,
+    /// The value would be sent in the URL.
+    #[error(
+        "the Random Value or Request Token appears in the request URL, which BR 3.2.2.4.18 \
+         forbids: put it in the file's content only"
+    )]
+    ValueInUrl,
+}
+
+/// Why the answer does not prove control (the problem is `unauthorized`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The status is not 2xx.
+    #[error("HTTP status {status} (a 2xx is required); body {body}")]
+    Status {
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: Quoted,
+    },
+    /// An http-01 body longer than the cap.
+    #[error("the body is longer than the {read} bytes read; a key authorization is far shorter")]
+    TooLong {
+        /// Bytes read.
+        read: usize,
+    },
+    /// The http-01 body is not the key authorization.
+    #[error(
+        "the body is not the key authorization: got {body} ({} bytes), expected {expected:?}",
+        body.length
+    )]
+    NotKeyAuthorization {
+        /// The start of the body.
+        body: Quoted,
+        /// The key authorization.
+        expected: String,
+    },
+    /// The website-change file does not contain the value.
+    #[error(
+        "the expected value is not in the file{}: got {body} ({} bytes)",
+        if *truncated { format!(" in the first {} bytes", body.length) } else { String::new() },
+        body.length
+    )]
+    ValueMissing {
+        /// The start of the body.
+        body: Quoted,
+        /// Only the first `max_body_bytes` were read.
+        truncated: bool,
+    },
+}
+
+/// The start of a body as a problem quotes it: at most [`QUOTED_BODY_BYTES`], Rust-escaped,
+/// with `…` when there was more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quoted {
+    /// The first bytes.
+    start: Vec<u8>,
+    /// The body's whole length (as read).
+    length: usize,
+}
+
+impl Quoted {
+    fn new(body: &[u8]) -> Self {
+        Self {
+            start: body[..body.len().min(QUOTED_BODY_BYTES)].to_vec(),
+            length: body.len(),
+        }
+    }
+}
+
+impl std::fmt::Display for Quoted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.start))?;
+        if self.length > QUOTED_BODY_BYTES {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
 /// Longest token or file name accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 255;
 /// Longest key authorization or expected value accepted, in bytes.
@@ -29,12 +185,11 @@ fn is_base64url(text: &str) -> bool {
 }
 
 /// The identifier as a URL host: a lower-case name without the trailing dot, or an IP literal.
-fn host(identifier: &str) -> Result<String, String> {
+fn host(identifier: &str) -> Result<String, RequestError> {
     if identifier.starts_with("*.") {
-        return Err(format!(
-            "{identifier:?} is a wildcard name: HTTP-based methods cannot validate wildcards \
-             (BR 3.2.2.4.18/.19, RFC 8555 §7.1.3); use a DNS method"
-        ));
+        return Err(RequestError::WildcardName {
+            identifier: identifier.to_owned(),
+        });
     }
     if let Ok(ip) = identifier.parse::<IpAddr>() {
         return Ok(match ip {
@@ -52,13 +207,18 @@ fn host(identifier: &str) -> Result<String, String> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
     if !labels_ok {
-        return Err(format!("identifier {identifier:?} is not a host name"));
+        return Err(RequestError::NotHostName {
+            identifier: identifier.to_owned(),
+        });
     }
     Ok(name)
 }
 
-fn parse(text: &str) -> Result<Url, String> {
-    Url::parse(text).map_err(|error| format!("cannot build the URL {text:?}: {error}"))
+fn parse(text: &str) -> Result<Url, RequestError> {
+    Url::parse(text).map_err(|source| RequestError::Url {
+        text: text.to_owned(),
+        source,
+    })
 }
 
 /// The http-01 URL, after checking the token and the key authorization's form.
@@ -66,13 +226,11 @@ pub fn http01_url(
     identifier: &str,
     token: Option<&str>,
     key_authorization: Option<&str>,
-) -> Result<Url, String> {
-    let token = token.ok_or("acme-http-01 needs `token`")?;
-    let key_authorization = key_authorization.ok_or("acme-http-01 needs `key_authorization`")?;
+) -> Result<Url, RequestError> {
+    let token = token.ok_or(RequestError::MissingToken)?;
+    let key_authorization = key_authorization.ok_or(RequestError::MissingKeyAuthorization)?;
     if token.len() > MAX_TOKEN_LEN || !is_base64url(token) {
-        return Err(format!(
-            "token must be 1-{MAX_TOKEN_LEN} base64url characters (RFC 8555 §8.3)"
-        ));
+        return Err(RequestError::Token);
     }
     check_key_authorization(token, key_authorization)?;
     parse(&format!(
@@ -82,7 +240,7 @@ pub fn http01_url(
 }
 
 /// Checks that `key_authorization` is `token.thumbprint` (RFC 8555 §8.1).
-pub fn check_key_authorization(token: &str, key_authorization: &str) -> Result<(), String> {
+pub fn check_key_authorization(token: &str, key_authorization: &str) -> Result<(), RequestError> {
     let well_formed = key_authorization.len() <= MAX_VALUE_LEN
         && key_authorization
             .strip_prefix(token)
@@ -91,11 +249,7 @@ pub fn check_key_authorization(token: &str, key_authorization: &str) -> Result<(
     if well_formed {
         Ok(())
     } else {
-        Err(
-            "key_authorization must be `<token>.<base64url account key thumbprint>` \
-             (RFC 8555 §8.1)"
-                .into(),
-        )
+        Err(RequestError::KeyAuthorization)
     }
 }
 
@@ -106,14 +260,14 @@ pub fn website_change_url(
     file: Option<&str>,
     scheme: Option<&str>,
     expected: Option<&str>,
-) -> Result<Url, String> {
-    let file = file.ok_or("website-change needs `token` (the file name)")?;
-    let expected = expected.ok_or("website-change needs `expected` (Random Value or token)")?;
+) -> Result<Url, RequestError> {
+    let file = file.ok_or(RequestError::MissingFile)?;
+    let expected = expected.ok_or(RequestError::MissingExpected)?;
     let scheme = scheme.unwrap_or("http");
     if !matches!(scheme, "http" | "https") {
-        return Err(format!(
-            "url_scheme {scheme:?}: website-change uses http or https (BR 3.2.2.4.18)"
-        ));
+        return Err(RequestError::Scheme {
+            scheme: scheme.to_owned(),
+        });
     }
     let file_ok = file.len() <= MAX_TOKEN_LEN
         && !file.is_empty()
@@ -123,56 +277,39 @@ pub fn website_change_url(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !file_ok {
-        return Err(format!(
-            "file name must be 1-{MAX_TOKEN_LEN} characters of A-Z a-z 0-9 . _ - (one path segment)"
-        ));
+        return Err(RequestError::File);
     }
     if expected.is_empty() || expected.len() > MAX_VALUE_LEN {
-        return Err(format!("expected must be 1-{MAX_VALUE_LEN} bytes"));
+        return Err(RequestError::Expected);
     }
     let url = parse(&format!(
         "{scheme}://{}/.well-known/pki-validation/{file}",
         host(identifier)?
     ))?;
     if url.as_str().contains(expected) {
-        return Err(
-            "the Random Value or Request Token appears in the request URL, which BR 3.2.2.4.18 \
-             forbids: put it in the file's content only"
-                .into(),
-        );
+        return Err(RequestError::ValueInUrl);
     }
     Ok(url)
 }
 
-fn quote(body: &[u8]) -> String {
-    let shown = &body[..body.len().min(QUOTED_BODY_BYTES)];
-    let mut text = format!("{:?}", String::from_utf8_lossy(shown));
-    if body.len() > QUOTED_BODY_BYTES {
-        text.push('…');
-    }
-    text
-}
-
-fn success_status(fetched: &Fetched) -> Result<(), String> {
+fn success_status(fetched: &Fetched) -> Result<(), Refusal> {
     if (200..300).contains(&fetched.status) {
         Ok(())
     } else {
-        Err(format!(
-            "HTTP status {} (a 2xx is required); body {}",
-            fetched.status,
-            quote(&fetched.body)
-        ))
+        Err(Refusal::Status {
+            status: fetched.status,
+            body: Quoted::new(&fetched.body),
+        })
     }
 }
 
 /// http-01: 2xx and the body equals the key authorization once trailing whitespace is ignored.
-pub fn decide_http01(fetched: &Fetched, key_authorization: &str) -> Result<(), String> {
+pub fn decide_http01(fetched: &Fetched, key_authorization: &str) -> Result<(), Refusal> {
     success_status(fetched)?;
     if fetched.truncated {
-        return Err(format!(
-            "the body is longer than the {} bytes read; a key authorization is far shorter",
-            fetched.body.len()
-        ));
+        return Err(Refusal::TooLong {
+            read: fetched.body.len(),
+        });
     }
     let end = fetched
         .body
@@ -182,17 +319,15 @@ pub fn decide_http01(fetched: &Fetched, key_authorization: &str) -> Result<(), S
     if &fetched.body[..end] == key_authorization.as_bytes() {
         Ok(())
     } else {
-        Err(format!(
-            "the body is not the key authorization: got {} ({} bytes), expected {:?}",
-            quote(&fetched.body),
-            fetched.body.len(),
-            key_authorization
-        ))
+        Err(Refusal::NotKeyAuthorization {
+            body: Quoted::new(&fetched.body),
+            expected: key_authorization.to_owned(),
+        })
     }
 }
 
 /// Website change: 2xx and the body contains the expected value.
-pub fn decide_website_change(fetched: &Fetched, expected: &str) -> Result<(), String> {
+pub fn decide_website_change(fetched: &Fetched, expected: &str) -> Result<(), Refusal> {
     success_status(fetched)?;
     let found = fetched
         .body
@@ -201,15 +336,9 @@ pub fn decide_website_change(fetched: &Fetched, expected: &str) -> Result<(), St
     if found {
         Ok(())
     } else {
-        let read = if fetched.truncated {
-            format!(" in the first {} bytes", fetched.body.len())
-        } else {
-            String::new()
-        };
-        Err(format!(
-            "the expected value is not in the file{read}: got {} ({} bytes)",
-            quote(&fetched.body),
-            fetched.body.len()
-        ))
+        Err(Refusal::ValueMissing {
+            body: Quoted::new(&fetched.body),
+            truncated: fetched.truncated,
+        })
     }
 }

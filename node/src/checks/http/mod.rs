@@ -9,8 +9,11 @@ mod tests;
 use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Problem, ProblemKind};
 use tokio::time::Instant;
 
+use decide::RequestError;
+
 use crate::dns::Resolver;
 use crate::http::fetch::{FetchError, Fetcher, Hop};
+use crate::http::outcome::spaced;
 use crate::signing::CheckReport;
 
 /// Whether this module runs `method`.
@@ -32,27 +35,25 @@ pub async fn check<R: Resolver>(
             dcv.token.as_deref(),
             dcv.key_authorization.as_deref(),
         ),
-        DcvMethod::WebsiteChange if dcv.wildcard => Err(
-            "website-change cannot validate a wildcard certificate (BR 3.2.2.4.18); use a DNS \
-             method"
-                .into(),
-        ),
+        DcvMethod::WebsiteChange if dcv.wildcard => Err(RequestError::WildcardCertificate),
         DcvMethod::WebsiteChange => decide::website_change_url(
             identifier,
             dcv.token.as_deref(),
             dcv.url_scheme.as_deref(),
             dcv.expected.as_deref(),
         ),
-        other => Err(format!("{:?} is not an HTTP method", other.as_str())),
+        other => Err(RequestError::NotHttpMethod {
+            method: other.as_str().to_owned(),
+        }),
     };
     let url = match url {
         Ok(url) => url,
-        Err(detail) => {
+        Err(error) => {
             return report(
                 Vec::new(),
                 Err(Problem {
                     kind: ProblemKind::Malformed,
-                    detail,
+                    detail: error.to_string(),
                 }),
             );
         }
@@ -66,9 +67,9 @@ pub async fn check<R: Resolver>(
             }
             _ => decide::decide_website_change(&fetched, dcv.expected.as_deref().unwrap_or("")),
         }
-        .map_err(|detail| Problem {
+        .map_err(|refusal| Problem {
             kind: ProblemKind::Unauthorized,
-            detail: with_attempts(detail, &outcome.hops),
+            detail: with_attempts(refusal.to_string(), &outcome.hops),
         }),
     };
     report(outcome.hops, verdict)
@@ -77,9 +78,8 @@ pub async fn check<R: Resolver>(
 /// The problem a fetch failure is reported as.
 pub fn problem(error: &FetchError) -> Problem {
     let kind = match error {
-        FetchError::BadUrl { .. } => ProblemKind::Malformed,
-        FetchError::Dns { .. } | FetchError::NoAddress { .. } => ProblemKind::Dns,
-        FetchError::Dnssec { .. } => ProblemKind::Dnssec,
+        FetchError::NoHost { .. } | FetchError::Scheme { .. } => ProblemKind::Malformed,
+        FetchError::Resolve { source, .. } => source.problem_kind(),
         FetchError::Connection { .. } | FetchError::Http { .. } => ProblemKind::Connection,
         FetchError::Timeout { .. } => ProblemKind::Timeout,
         FetchError::Redirect { .. } => ProblemKind::Redirect,
@@ -90,7 +90,7 @@ pub fn problem(error: &FetchError) -> Problem {
     }
 }
 
-/// Says which addresses failed before the one that answered ("[::1]:80: connect failed …;
+/// Says which addresses failed before the one that answered ("[::1]:80 connect failed …;
 /// then 127.0.0.1:80 answered").
 fn with_attempts(detail: String, hops: &[Hop]) -> String {
     let Some(last) = hops.last() else {
@@ -99,12 +99,7 @@ fn with_attempts(detail: String, hops: &[Hop]) -> String {
     if last.attempts.is_empty() {
         return detail;
     }
-    let failed = last
-        .attempts
-        .iter()
-        .map(|a| format!("{} {}", a.address, a.error))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let failed = spaced(&last.attempts);
     let answered = last
         .address
         .map_or_else(|| "another address".to_owned(), |a| a.to_string());

@@ -55,7 +55,9 @@ fn http01_url_refuses_bad_parameters() {
         ),
     ];
     for (identifier, token, key_auth, expected) in cases {
-        let error = http01_url(identifier, token, key_auth).unwrap_err();
+        let error = http01_url(identifier, token, key_auth)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(expected), "{identifier} {token:?}: {error}");
     }
 }
@@ -83,13 +85,17 @@ fn http01_ignores_whitespace_at_the_end_only() {
 
 #[test]
 fn http01_failures_quote_status_and_body() {
-    let error = decide_http01(&fetched(404, "<h1>Not Found</h1>"), KEY_AUTH).unwrap_err();
+    let error = decide_http01(&fetched(404, "<h1>Not Found</h1>"), KEY_AUTH)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         error,
         "HTTP status 404 (a 2xx is required); body \"<h1>Not Found</h1>\""
     );
     let long = "x".repeat(100);
-    let error = decide_http01(&fetched(200, &long), KEY_AUTH).unwrap_err();
+    let error = decide_http01(&fetched(200, &long), KEY_AUTH)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains(&format!("\"{}\"…", "x".repeat(64))),
         "{error}"
@@ -99,6 +105,7 @@ fn http01_failures_quote_status_and_body() {
     assert!(
         decide_http01(&truncated, KEY_AUTH)
             .unwrap_err()
+            .to_string()
             .contains("longer")
     );
 }
@@ -173,7 +180,80 @@ fn website_change_url_rules() {
         ("*.example.com", Some("f"), None, Some("v"), "wildcard"),
     ];
     for (identifier, file, scheme, expected, message) in cases {
-        let error = website_change_url(identifier, file, scheme, expected).unwrap_err();
+        let error = website_change_url(identifier, file, scheme, expected)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(message), "{file:?} {scheme:?}: {error}");
+    }
+}
+
+#[test]
+fn typed_errors_render_the_details_the_checks_always_wrote() {
+    let body = |text: &str| fetched(200, text);
+    let mut truncated = body("abc");
+    truncated.truncated = true;
+    let cases: [(String, &str); 10] = [
+        (
+            http01_url("*.a.test", Some(TOKEN), Some(KEY_AUTH))
+                .unwrap_err()
+                .to_string(),
+            "\"*.a.test\" is a wildcard name: HTTP-based methods cannot validate wildcards \
+             (BR 3.2.2.4.18/.19, RFC 8555 §7.1.3); use a DNS method",
+        ),
+        (
+            RequestError::WildcardCertificate.to_string(),
+            "website-change cannot validate a wildcard certificate (BR 3.2.2.4.18); use a DNS \
+             method",
+        ),
+        (
+            RequestError::NotHttpMethod {
+                method: "dns-change".into(),
+            }
+            .to_string(),
+            "\"dns-change\" is not an HTTP method",
+        ),
+        (
+            http01_url("a.test", Some("a/b"), Some("a/b.x"))
+                .unwrap_err()
+                .to_string(),
+            "token must be 1-255 base64url characters (RFC 8555 §8.3)",
+        ),
+        (
+            check_key_authorization(TOKEN, "x").unwrap_err().to_string(),
+            "key_authorization must be `<token>.<base64url account key thumbprint>` (RFC 8555 \
+             §8.1)",
+        ),
+        (
+            website_change_url("a.test", Some("a/b"), None, Some("v"))
+                .unwrap_err()
+                .to_string(),
+            "file name must be 1-255 characters of A-Z a-z 0-9 . _ - (one path segment)",
+        ),
+        (
+            website_change_url("a.test", Some("f"), None, Some(""))
+                .unwrap_err()
+                .to_string(),
+            "expected must be 1-1024 bytes",
+        ),
+        (
+            website_change_url("a.test", Some("rv-1.txt"), None, Some("rv-1"))
+                .unwrap_err()
+                .to_string(),
+            "the Random Value or Request Token appears in the request URL, which BR 3.2.2.4.18 \
+             forbids: put it in the file's content only",
+        ),
+        (
+            decide_website_change(&truncated, "zz")
+                .unwrap_err()
+                .to_string(),
+            "the expected value is not in the file in the first 3 bytes: got \"abc\" (3 bytes)",
+        ),
+        (
+            decide_http01(&body("x"), "k").unwrap_err().to_string(),
+            "the body is not the key authorization: got \"x\" (1 bytes), expected \"k\"",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
     }
 }

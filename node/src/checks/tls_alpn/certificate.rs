@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use x509_parser::error::X509Error;
 use x509_parser::extensions::GeneralName;
 
 /// The ALPN protocol of the challenge (RFC 8737 §6.2).
@@ -12,6 +13,105 @@ pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 pub const ACME_IDENTIFIER_OID: &str = "1.3.6.1.5.5.7.1.31";
 /// Most subjectAltName entries quoted in evidence.
 pub const MAX_REPORTED_NAMES: usize = 16;
+
+/// Why an identifier, a certificate or a challenge is refused: the pure half's one error type.
+/// The check reports it as `malformed` (identifier), `tls` (a certificate that does not parse, or
+/// no `acme-tls/1`) or `unauthorized` (a wrong challenge certificate).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChallengeError {
+    /// The identifier is a wildcard name.
+    #[error(
+        "{identifier:?} is a wildcard name: tls-alpn-01 cannot validate wildcards (RFC 8555 \
+         §7.1.3); use a DNS method"
+    )]
+    Wildcard {
+        /// The identifier as given.
+        identifier: String,
+    },
+    /// The identifier is neither an IP address nor a host name.
+    #[error("identifier {identifier:?} is not a host name")]
+    NotHostName {
+        /// The identifier as given.
+        identifier: String,
+    },
+    /// The certificate is not DER X.509.
+    #[error("the certificate does not parse: {0}")]
+    Unparsable(x509_parser::nom::Err<X509Error>),
+    /// Bytes follow the certificate's DER.
+    #[error("the certificate has {0} trailing bytes after its DER")]
+    TrailingBytes(usize),
+    /// The certificate carries the acmeIdentifier extension twice.
+    #[error("the certificate has two acmeIdentifier extensions")]
+    TwoAcmeIdentifiers,
+    /// The subjectAltName extension is malformed.
+    #[error("the subjectAltName does not parse: {0}")]
+    SubjectAltName(X509Error),
+    /// The acmeIdentifier value is not `04 20` and 32 bytes.
+    #[error(
+        "the acmeIdentifier value is not a DER OCTET STRING of 32 bytes ({length} bytes: {})",
+        hex::encode(start)
+    )]
+    AcmeIdentifierValue {
+        /// The value's length.
+        length: usize,
+        /// Its first bytes (at most 8).
+        start: Vec<u8>,
+    },
+    /// The server did not negotiate `acme-tls/1`.
+    #[error(
+        "the server did not negotiate ALPN \"acme-tls/1\" (got {}): a server or proxy that \
+         ignores ALPN answered with its ordinary certificate",
+        alpn_shown(got)
+    )]
+    NoAcmeAlpn {
+        /// The protocol negotiated, if any.
+        got: Option<Vec<u8>>,
+    },
+    /// The certificate has no subjectAltName.
+    #[error("the certificate has no subjectAltName; it must have exactly one, {wanted}")]
+    NoSubjectAltName {
+        /// The one entry wanted (`dns:<name>` or `ip:<address>`).
+        wanted: String,
+    },
+    /// The subjectAltName is not exactly the identifier.
+    #[error(
+        "the certificate's subjectAltName must be exactly one entry, {wanted}; it has {count} ({})",
+        shown.join(", ")
+    )]
+    WrongSubjectAltNames {
+        /// The one entry wanted.
+        wanted: String,
+        /// How many entries the certificate has.
+        count: usize,
+        /// The first [`MAX_REPORTED_NAMES`] entries.
+        shown: Vec<String>,
+    },
+    /// The certificate has no acmeIdentifier extension.
+    #[error("the certificate has no acmeIdentifier extension (1.3.6.1.5.5.7.1.31)")]
+    NoAcmeIdentifier,
+    /// The acmeIdentifier extension is not critical.
+    #[error("the acmeIdentifier extension is not marked critical (RFC 8737 §3)")]
+    NotCritical,
+    /// The acmeIdentifier carries another digest.
+    #[error(
+        "the acmeIdentifier is {} but SHA-256 of the key authorization is {}",
+        hex::encode(found),
+        hex::encode(wanted)
+    )]
+    WrongDigest {
+        /// The digest in the certificate.
+        found: [u8; 32],
+        /// SHA-256 of the key authorization.
+        wanted: [u8; 32],
+    },
+}
+
+fn alpn_shown(alpn: &Option<Vec<u8>>) -> String {
+    alpn.as_ref().map_or_else(
+        || "none".to_owned(),
+        |p| format!("{:?}", String::from_utf8_lossy(p)),
+    )
+}
 
 /// What the challenge certificate says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,19 +136,20 @@ pub enum Identifier {
 impl Identifier {
     /// Reads an identifier: an IP literal or a DNS name; wildcards are refused (RFC 8737 §3 does
     /// not apply to them).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ChallengeError> {
         if text.starts_with("*.") {
-            return Err(format!(
-                "{text:?} is a wildcard name: tls-alpn-01 cannot validate wildcards (RFC 8555 \
-                 §7.1.3); use a DNS method"
-            ));
+            return Err(ChallengeError::Wildcard {
+                identifier: text.to_owned(),
+            });
         }
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok(Identifier::Ip(ip));
         }
         let name = text.trim_end_matches('.').to_ascii_lowercase();
         if name.is_empty() || name.len() > 253 {
-            return Err(format!("identifier {text:?} is not a host name"));
+            return Err(ChallengeError::NotHostName {
+                identifier: text.to_owned(),
+            });
         }
         Ok(Identifier::Dns(name))
     }
@@ -75,21 +176,18 @@ impl Identifier {
 }
 
 /// Reads the facts a decision needs from a DER certificate.
-pub fn inspect(der: &[u8]) -> Result<Facts, String> {
-    let (rest, certificate) = x509_parser::parse_x509_certificate(der)
-        .map_err(|error| format!("the certificate does not parse: {error}"))?;
+pub fn inspect(der: &[u8]) -> Result<Facts, ChallengeError> {
+    let (rest, certificate) =
+        x509_parser::parse_x509_certificate(der).map_err(ChallengeError::Unparsable)?;
     if !rest.is_empty() {
-        return Err(format!(
-            "the certificate has {} trailing bytes after its DER",
-            rest.len()
-        ));
+        return Err(ChallengeError::TrailingBytes(rest.len()));
     }
     let mut acme_identifier = None;
     let mut names = Vec::new();
     for extension in certificate.extensions() {
         if extension.oid.to_id_string() == ACME_IDENTIFIER_OID {
             if acme_identifier.is_some() {
-                return Err("the certificate has two acmeIdentifier extensions".into());
+                return Err(ChallengeError::TwoAcmeIdentifiers);
             }
             acme_identifier = Some((extension.critical, extension.value.to_vec()));
         }
@@ -115,7 +213,7 @@ pub fn inspect(der: &[u8]) -> Result<Facts, String> {
             }
         }
         Ok(None) => {}
-        Err(error) => return Err(format!("the subjectAltName does not parse: {error}")),
+        Err(error) => return Err(ChallengeError::SubjectAltName(error)),
     }
     Ok(Facts {
         sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, der)),
@@ -134,18 +232,17 @@ fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
 
 /// Reads the acmeIdentifier extnValue: the DER of `OCTET STRING (SIZE (32))`, exactly `04 20`
 /// and 32 bytes (RFC 8737 §3).
-pub fn parse_acme_identifier(value: &[u8]) -> Result<[u8; 32], String> {
+pub fn parse_acme_identifier(value: &[u8]) -> Result<[u8; 32], ChallengeError> {
     match value {
         [0x04, 0x20, digest @ ..] if digest.len() == 32 => {
             let mut out = [0u8; 32];
             out.copy_from_slice(digest);
             Ok(out)
         }
-        _ => Err(format!(
-            "the acmeIdentifier value is not a DER OCTET STRING of 32 bytes ({} bytes: {})",
-            value.len(),
-            hex::encode(&value[..value.len().min(8)])
-        )),
+        _ => Err(ChallengeError::AcmeIdentifierValue {
+            length: value.len(),
+            start: value[..value.len().min(8)].to_vec(),
+        }),
     }
 }
 
@@ -165,16 +262,11 @@ pub fn decide(
     facts: &Facts,
     identifier: &Identifier,
     digest: &[u8; 32],
-) -> Result<(), String> {
+) -> Result<(), ChallengeError> {
     if alpn != Some(ACME_TLS_ALPN) {
-        let got = alpn.map_or_else(
-            || "none".to_owned(),
-            |p| format!("{:?}", String::from_utf8_lossy(p)),
-        );
-        return Err(format!(
-            "the server did not negotiate ALPN \"acme-tls/1\" (got {got}): a server or proxy that \
-             ignores ALPN answered with its ordinary certificate"
-        ));
+        return Err(ChallengeError::NoAcmeAlpn {
+            got: alpn.map(<[u8]>::to_vec),
+        });
     }
     let wanted = match identifier {
         Identifier::Dns(name) => format!("dns:{name}"),
@@ -182,37 +274,27 @@ pub fn decide(
     };
     match facts.names.as_slice() {
         [only] if only.eq_ignore_ascii_case(&wanted) => {}
-        [] => {
-            return Err(format!(
-                "the certificate has no subjectAltName; it must have exactly one, {wanted}"
-            ));
-        }
+        [] => return Err(ChallengeError::NoSubjectAltName { wanted }),
         names => {
-            let shown = names
-                .iter()
-                .take(MAX_REPORTED_NAMES)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(format!(
-                "the certificate's subjectAltName must be exactly one entry, {wanted}; it has {} ({shown})",
-                names.len()
-            ));
+            return Err(ChallengeError::WrongSubjectAltNames {
+                wanted,
+                count: names.len(),
+                shown: names.iter().take(MAX_REPORTED_NAMES).cloned().collect(),
+            });
         }
     }
     let Some((critical, value)) = &facts.acme_identifier else {
-        return Err("the certificate has no acmeIdentifier extension (1.3.6.1.5.5.7.1.31)".into());
+        return Err(ChallengeError::NoAcmeIdentifier);
     };
     if !critical {
-        return Err("the acmeIdentifier extension is not marked critical (RFC 8737 §3)".into());
+        return Err(ChallengeError::NotCritical);
     }
     let found = parse_acme_identifier(value)?;
     if &found != digest {
-        return Err(format!(
-            "the acmeIdentifier is {} but SHA-256 of the key authorization is {}",
-            hex::encode(found),
-            hex::encode(digest)
-        ));
+        return Err(ChallengeError::WrongDigest {
+            found,
+            wanted: *digest,
+        });
     }
     Ok(())
 }

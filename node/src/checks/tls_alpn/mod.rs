@@ -7,27 +7,45 @@ pub mod prober;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use mpic_protocol::{DcvCheck, Evidence, Problem, ProblemKind, TlsEvidence};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use certificate::Identifier;
 
 use crate::dns::Resolver;
-use crate::http::connect::{self, ResolveError};
+use crate::egress::{self, DialError, Dialed, NoConnection, dial};
 use crate::http::fetch::FetchOptions;
 use crate::signing::CheckReport;
 
+/// Why the check's parameters give no digest to compare (the problem is `malformed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DigestError {
+    /// `key_authorization` is empty, too long or not printable ASCII.
+    #[error("key_authorization must be 1-1024 printable ASCII characters")]
+    KeyAuthorization,
+    /// `expected` is not 64 hex digits.
+    #[error("expected must be the SHA-256 of the key authorization as 64 hex digits")]
+    Expected,
+    /// Both were sent and they disagree.
+    #[error("expected is not the SHA-256 of key_authorization; send one or make them agree")]
+    Disagree,
+    /// Neither was sent.
+    #[error("acme-tls-alpn-01 needs `key_authorization` (or `expected`)")]
+    Missing,
+}
+
 /// The digest the acmeIdentifier must carry: SHA-256 of `key_authorization`, or `expected` as 64
 /// hex digits (the form Open MPIC sends); when both are given they must agree.
-pub fn wanted_digest(dcv: &DcvCheck) -> Result<[u8; 32], String> {
+pub fn wanted_digest(dcv: &DcvCheck) -> Result<[u8; 32], DigestError> {
     let from_key = match dcv.key_authorization.as_deref() {
         Some(key)
             if key.is_empty() || key.len() > 1024 || !key.bytes().all(|b| b.is_ascii_graphic()) =>
         {
-            return Err("key_authorization must be 1-1024 printable ASCII characters".into());
+            return Err(DigestError::KeyAuthorization);
         }
         Some(key) => Some(certificate::expected_digest(key)),
         None => None,
@@ -35,19 +53,15 @@ pub fn wanted_digest(dcv: &DcvCheck) -> Result<[u8; 32], String> {
     let from_hex = match dcv.expected.as_deref() {
         Some(text) => {
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(text, &mut digest).map_err(|_| {
-                "expected must be the SHA-256 of the key authorization as 64 hex digits".to_owned()
-            })?;
+            hex::decode_to_slice(text, &mut digest).map_err(|_| DigestError::Expected)?;
             Some(digest)
         }
         None => None,
     };
     match (from_key, from_hex) {
-        (Some(a), Some(b)) if a != b => Err(
-            "expected is not the SHA-256 of key_authorization; send one or make them agree".into(),
-        ),
+        (Some(a), Some(b)) if a != b => Err(DigestError::Disagree),
         (Some(digest), _) | (None, Some(digest)) => Ok(digest),
-        (None, None) => Err("acme-tls-alpn-01 needs `key_authorization` (or `expected`)".into()),
+        (None, None) => Err(DigestError::Missing),
     }
 }
 
@@ -92,22 +106,75 @@ async fn run<R: Resolver>(
     deadline: Instant,
     evidence: &mut TlsEvidence,
 ) -> Result<(), Problem> {
-    let malformed = |detail| problem(ProblemKind::Malformed, detail);
+    let malformed = |detail: String| problem(ProblemKind::Malformed, detail);
     if dcv.wildcard {
         return Err(malformed(
             "tls-alpn-01 cannot validate a wildcard certificate (RFC 8555 §7.1.3)".into(),
         ));
     }
-    let target = Identifier::parse(identifier).map_err(malformed)?;
-    let digest = wanted_digest(dcv).map_err(malformed)?;
-    let ips = match &target {
+    let target = Identifier::parse(identifier).map_err(|error| malformed(error.to_string()))?;
+    let digest = wanted_digest(dcv).map_err(|error| malformed(error.to_string()))?;
+    let ips = addresses(options, resolver, &target, deadline, evidence).await?;
+    let server_name = target.server_name();
+    let dialed = connect(options, ips, identifier, deadline, evidence).await?;
+    let address = dialed.address;
+    let (tcp, connect_deadline) = dialed.connection;
+    // `http.connect_timeout` covers the TCP connect and the TLS handshake together (as on
+    // the https fetch path): a server that accepts and then stalls is given up on then,
+    // not held until the check's deadline.
+    let handshake = prober::handshake(tls, tcp, &server_name, connect_deadline)
+        .await
+        .map_err(|detail| {
+            problem(
+                ProblemKind::Tls,
+                format!("{address} (SNI {server_name}): {detail}"),
+            )
+        })?;
+    evidence.alpn = handshake
+        .alpn
+        .as_ref()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let facts = certificate::inspect(&handshake.certificate)
+        .map_err(|detail| problem(ProblemKind::Tls, format!("{address}: {detail}")))?;
+    evidence.certificate_sha256 = Some(facts.sha256.clone());
+    evidence.subject_alt_names = facts
+        .names
+        .iter()
+        .take(certificate::MAX_REPORTED_NAMES)
+        .cloned()
+        .collect();
+    certificate::decide(handshake.alpn.as_deref(), &facts, &target, &digest).map_err(|detail| {
+        let kind = if handshake.alpn.as_deref() == Some(certificate::ACME_TLS_ALPN) {
+            ProblemKind::Unauthorized
+        } else {
+            ProblemKind::Tls
+        };
+        let prefix = if dialed.attempts.is_empty() {
+            String::new()
+        } else {
+            format!("{}; then ", dial::list(&dialed.attempts))
+        };
+        problem(kind, format!("{prefix}{address}: {detail}"))
+    })
+}
+
+/// The addresses to try: an IP identifier as is, a name looked up afresh (its DNSSEC status
+/// kept as evidence); both through the Reserved-IP guard.
+async fn addresses<R: Resolver>(
+    options: &FetchOptions,
+    resolver: &R,
+    target: &Identifier,
+    deadline: Instant,
+    evidence: &mut TlsEvidence,
+) -> Result<Vec<IpAddr>, Problem> {
+    match target {
         Identifier::Ip(ip) => {
-            crate::http::address::check_target(*ip, options.allow_private)
-                .map_err(|detail| problem(ProblemKind::Dns, detail))?;
-            vec![*ip]
+            egress::check_target(*ip, options.allow_private)
+                .map_err(|reserved| problem(ProblemKind::Dns, reserved.to_string()))?;
+            Ok(vec![*ip])
         }
         Identifier::Dns(name) => {
-            let (ips, dnssec) = connect::resolve(
+            let (ips, dnssec) = egress::resolve(
                 resolver,
                 name,
                 options.use_ipv6,
@@ -115,89 +182,60 @@ async fn run<R: Resolver>(
                 deadline,
             )
             .await
-            .map_err(|error| match error {
-                ResolveError::BadHost(detail) => malformed(detail),
-                ResolveError::Dns(detail) => problem(
-                    ProblemKind::Dns,
-                    format!("DNS lookup for {name} failed: {detail}"),
-                ),
-                ResolveError::Dnssec(detail) => problem(
-                    ProblemKind::Dnssec,
-                    format!("DNSSEC validation of {name}'s addresses failed: {detail}"),
-                ),
-                ResolveError::NoAddress(detail) => problem(
-                    ProblemKind::Dns,
-                    format!("{name} has no usable address: {detail}"),
-                ),
-            })?;
+            .map_err(|error| problem(error.problem_kind(), error.to_string()))?;
             evidence.dnssec = dnssec;
-            ips
+            Ok(ips)
         }
-    };
-    let port = options.https_port.unwrap_or(443);
-    let server_name = target.server_name();
-    let mut failed = Vec::new();
-    for ip in ips {
-        let address = SocketAddr::new(ip, port);
-        let connect_deadline = deadline.min(Instant::now() + options.connect_timeout);
-        let tcp = match connect::dial_tcp(
-            address,
-            options.egress_ipv4,
-            options.egress_ipv6,
-            connect_deadline,
-        )
-        .await
-        {
-            Ok(tcp) => tcp,
-            Err(error) => {
-                failed.push(format!("{address}: {error}"));
-                evidence.failed_attempts = failed.clone();
-                continue;
-            }
-        };
-        evidence.address = Some(address.to_string());
-        // `http.connect_timeout` covers the TCP connect and the TLS handshake together (as on
-        // the https fetch path): a server that accepts and then stalls is given up on then,
-        // not held until the check's deadline.
-        let handshake = prober::handshake(tls, tcp, &server_name, connect_deadline)
-            .await
-            .map_err(|detail| {
-                problem(
-                    ProblemKind::Tls,
-                    format!("{address} (SNI {server_name}): {detail}"),
-                )
-            })?;
-        evidence.alpn = handshake
-            .alpn
-            .as_ref()
-            .map(|p| String::from_utf8_lossy(p).into_owned());
-        let facts = certificate::inspect(&handshake.certificate)
-            .map_err(|detail| problem(ProblemKind::Tls, format!("{address}: {detail}")))?;
-        evidence.certificate_sha256 = Some(facts.sha256.clone());
-        evidence.subject_alt_names = facts
-            .names
-            .iter()
-            .take(certificate::MAX_REPORTED_NAMES)
-            .cloned()
-            .collect();
-        return certificate::decide(handshake.alpn.as_deref(), &facts, &target, &digest).map_err(
-            |detail| {
-                let kind = if handshake.alpn.as_deref() == Some(certificate::ACME_TLS_ALPN) {
-                    ProblemKind::Unauthorized
-                } else {
-                    ProblemKind::Tls
-                };
-                let prefix = if failed.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}; then ", failed.join("; "))
-                };
-                problem(kind, format!("{prefix}{address}: {detail}"))
-            },
-        );
     }
-    Err(problem(
-        ProblemKind::Connection,
-        format!("could not connect to {identifier}: {}", failed.join("; ")),
-    ))
+}
+
+/// Port 443 (or the lab's) on each address through the egress dial loop, IPv6 first; the
+/// failed attempts go to the evidence.
+async fn connect(
+    options: &FetchOptions,
+    ips: Vec<IpAddr>,
+    identifier: &str,
+    deadline: Instant,
+    evidence: &mut TlsEvidence,
+) -> Result<Dialed<(TcpStream, Instant)>, Problem> {
+    let port = options.https_port.unwrap_or(443);
+    let (_, dialed) = egress::first_reachable(ips, port, deadline, (), |address, ()| {
+        dial_one(options, address, deadline)
+    })
+    .await;
+    match dialed {
+        Ok(dialed) => {
+            evidence.failed_attempts = dialed.attempts.iter().map(ToString::to_string).collect();
+            evidence.address = Some(dialed.address.to_string());
+            Ok(dialed)
+        }
+        Err(NoConnection::Exhausted { attempts } | NoConnection::DeadlinePassed { attempts }) => {
+            evidence.failed_attempts = attempts.iter().map(ToString::to_string).collect();
+            Err(problem(
+                ProblemKind::Connection,
+                format!(
+                    "could not connect to {identifier}: {}",
+                    dial::list(&attempts)
+                ),
+            ))
+        }
+    }
+}
+
+/// One address of the dial loop: a TCP connect within `http.connect_timeout`; the connect
+/// deadline is kept for the handshake that follows.
+async fn dial_one(
+    options: &FetchOptions,
+    address: SocketAddr,
+    deadline: Instant,
+) -> ((), Result<(TcpStream, Instant), DialError>) {
+    let connect_deadline = deadline.min(Instant::now() + options.connect_timeout);
+    let tcp = egress::dial_tcp(
+        address,
+        options.egress_ipv4,
+        options.egress_ipv6,
+        connect_deadline,
+    )
+    .await;
+    ((), tcp.map(|tcp| (tcp, connect_deadline)))
 }

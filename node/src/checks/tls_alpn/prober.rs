@@ -15,6 +15,30 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::certificate::ACME_TLS_ALPN;
+use crate::egress::dial::IoError;
+
+/// Why the challenge handshake produced no certificate to inspect (the problem is `tls`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HandshakeError {
+    /// The name cannot be sent as SNI.
+    #[error(
+        "server name {server_name:?}: {}",
+        rustls_pki_types::InvalidDnsNameError
+    )]
+    ServerName {
+        /// The name.
+        server_name: String,
+    },
+    /// The TLS handshake failed (refused ALPN, bad signature, garbage, closed).
+    #[error("TLS handshake failed: {0}")]
+    Failed(IoError),
+    /// The handshake did not finish by its deadline.
+    #[error("the TLS handshake did not finish in time")]
+    TimedOut,
+    /// The server sent no certificate.
+    #[error("the server sent no certificate")]
+    NoCertificate,
+}
 
 /// What the handshake produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +71,16 @@ pub async fn handshake(
     tcp: TcpStream,
     server_name: &str,
     deadline: Instant,
-) -> Result<Handshake, String> {
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|error| format!("server name {server_name:?}: {error}"))?;
+) -> Result<Handshake, HandshakeError> {
+    let name =
+        ServerName::try_from(server_name.to_owned()).map_err(|_| HandshakeError::ServerName {
+            server_name: server_name.to_owned(),
+        })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
     let mut stream = match timeout_at(deadline, connector.connect(name, tcp)).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => return Err(format!("TLS handshake failed: {error}")),
-        Err(_) => return Err("the TLS handshake did not finish in time".into()),
+        Ok(Err(error)) => return Err(HandshakeError::Failed(error.into())),
+        Err(_) => return Err(HandshakeError::TimedOut),
     };
     let (_, connection) = stream.get_ref();
     let alpn = connection.alpn_protocol().map(<[u8]>::to_vec);
@@ -62,7 +88,7 @@ pub async fn handshake(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|der| der.as_ref().to_vec())
-        .ok_or("the server sent no certificate")?;
+        .ok_or(HandshakeError::NoCertificate)?;
     // No application data (RFC 8737 §3); a close_notify, bounded, then drop.
     let _ = timeout_at(deadline, stream.shutdown()).await;
     Ok(Handshake { alpn, certificate })

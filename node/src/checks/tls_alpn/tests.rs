@@ -36,7 +36,7 @@ fn good_value(key_authorization: &str) -> Vec<u8> {
     value
 }
 
-fn verdict(der: &[u8], alpn: Option<&[u8]>, identifier: &str) -> Result<(), String> {
+fn verdict(der: &[u8], alpn: Option<&[u8]>, identifier: &str) -> Result<(), ChallengeError> {
     let facts = inspect(der)?;
     decide(
         alpn,
@@ -111,7 +111,7 @@ fn each_broken_rule_fails_with_its_reason() {
         ),
     ];
     for (der, alpn, reason) in cases {
-        let error = verdict(&der, alpn, "example.com").unwrap_err();
+        let error = verdict(&der, alpn, "example.com").unwrap_err().to_string();
         assert!(error.contains(reason), "want {reason:?}, got {error:?}");
     }
 }
@@ -132,6 +132,7 @@ fn ip_identifiers_use_an_ip_san_and_a_reverse_name() {
     assert!(
         Identifier::parse("*.example.com")
             .unwrap_err()
+            .to_string()
             .contains("wildcard")
     );
 }
@@ -167,7 +168,7 @@ fn garbage_is_not_a_certificate() {
     }
     let mut der = challenge(&["example.com"], None);
     der.push(0);
-    assert!(inspect(&der).unwrap_err().contains("trailing"));
+    assert!(inspect(&der).unwrap_err().to_string().contains("trailing"));
 }
 
 #[test]
@@ -193,10 +194,70 @@ fn the_digest_comes_from_the_key_authorization_or_hex() {
     dcv.key_authorization = None;
     assert_eq!(wanted_digest(&dcv), Ok(digest));
     dcv.key_authorization = Some("other.key".into());
-    assert!(wanted_digest(&dcv).unwrap_err().contains("agree"));
+    assert!(
+        wanted_digest(&dcv)
+            .unwrap_err()
+            .to_string()
+            .contains("agree")
+    );
     dcv.key_authorization = None;
     dcv.expected = Some("zz".into());
-    assert!(wanted_digest(&dcv).unwrap_err().contains("64 hex"));
+    assert!(
+        wanted_digest(&dcv)
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex")
+    );
     dcv.expected = None;
-    assert!(wanted_digest(&dcv).unwrap_err().contains("needs"));
+    assert!(
+        wanted_digest(&dcv)
+            .unwrap_err()
+            .to_string()
+            .contains("needs")
+    );
+}
+
+#[test]
+fn typed_errors_render_the_details_the_checks_always_wrote() {
+    let two = challenge(
+        &["example.com", "www.example.com"],
+        Some((good_value(KEY_AUTH), true)),
+    );
+    let cases: [(String, &str); 6] = [
+        (
+            Identifier::parse("*.example.com").unwrap_err().to_string(),
+            "\"*.example.com\" is a wildcard name: tls-alpn-01 cannot validate wildcards (RFC \
+             8555 §7.1.3); use a DNS method",
+        ),
+        (
+            verdict(&two, None, "example.com").unwrap_err().to_string(),
+            "the server did not negotiate ALPN \"acme-tls/1\" (got none): a server or proxy \
+             that ignores ALPN answered with its ordinary certificate",
+        ),
+        (
+            verdict(&two, Some(ACME_TLS_ALPN), "example.com")
+                .unwrap_err()
+                .to_string(),
+            "the certificate's subjectAltName must be exactly one entry, dns:example.com; it \
+             has 2 (dns:example.com, dns:www.example.com)",
+        ),
+        (
+            parse_acme_identifier(&[0x04]).unwrap_err().to_string(),
+            "the acmeIdentifier value is not a DER OCTET STRING of 32 bytes (1 bytes: 04)",
+        ),
+        (
+            super::prober::HandshakeError::ServerName {
+                server_name: "a b".into(),
+            }
+            .to_string(),
+            "server name \"a b\": invalid dns name",
+        ),
+        (
+            super::DigestError::Missing.to_string(),
+            "acme-tls-alpn-01 needs `key_authorization` (or `expected`)",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
 }

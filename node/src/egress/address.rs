@@ -173,12 +173,22 @@ pub fn reserved_block(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// The node refused an address: it lies in a reserved block (BR 1.6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{ip} is a reserved address ({block}); the node never connects to reserved addresses (BR 1.6.1)"
+)]
+pub struct ReservedAddress {
+    /// The address refused.
+    pub ip: IpAddr,
+    /// The name of the special-purpose block it falls in.
+    pub block: &'static str,
+}
+
 /// Whether the node may connect to `ip`: global unicast, or anything when `allow_private`.
-pub fn check_target(ip: IpAddr, allow_private: bool) -> Result<(), String> {
+pub fn check_target(ip: IpAddr, allow_private: bool) -> Result<(), ReservedAddress> {
     match reserved_block(ip) {
-        Some(block) if !allow_private => Err(format!(
-            "{ip} is a reserved address ({block}); the node never connects to reserved addresses (BR 1.6.1)"
-        )),
+        Some(block) if !allow_private => Err(ReservedAddress { ip, block }),
         _ => Ok(()),
     }
 }
@@ -254,6 +264,6 @@ mod tests {
     #[test]
     fn the_refusal_names_the_block() {
         let error = check_target("10.1.2.3".parse().unwrap(), false).unwrap_err();
-        assert!(error.contains("RFC 1918"), "{error}");
+        assert!(error.to_string().contains("RFC 1918"), "{error}");
     }
 }
