@@ -240,6 +240,16 @@ fn egress_text(observation: &Observation) -> String {
     }
 }
 
+/// "`id` publishes no IPv6 egress address" when its published egress list is IPv4 only.
+fn no_ipv6_egress(observation: &Observation) -> Option<String> {
+    (!observation.egress.is_empty() && !observation.egress.iter().any(IpAddr::is_ipv6)).then(|| {
+        format!(
+            "{} publishes no IPv6 egress address (IPv4 only)",
+            observation.perspective_id
+        )
+    })
+}
+
 fn reachability(answered: &[(&Observation, &ResultPayload)]) -> Vec<Finding> {
     type Pair<'a> = (&'a Observation, &'a ResultPayload);
     let (blocked, reached): (Vec<Pair<'_>>, Vec<Pair<'_>>) =
@@ -305,7 +315,10 @@ fn reachability(answered: &[(&Observation, &ResultPayload)]) -> Vec<Finding> {
                 Side {
                     label: "IPv6 connection failed, no IPv4 address to fall back to".into(),
                     perspectives: ids(v6_only.iter().map(|(o, _)| *o)),
-                    evidence: failure_lines(&v6_only),
+                    evidence: failure_lines(&v6_only)
+                        .into_iter()
+                        .chain(v6_only.iter().filter_map(|(o, _)| no_ipv6_egress(o)))
+                        .collect(),
                 },
                 reached_side,
             ],
