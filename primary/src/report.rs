@@ -92,7 +92,8 @@ pub async fn run(
     Ok((validation?, policy))
 }
 
-/// Turns a finished validation into the report. Pure: `now_unix` is only printed.
+/// Turns a finished validation into the report. `perspectives` must be the list the
+/// validation ran with, in the same order. Pure: `now_unix` is only printed.
 pub fn build(
     perspectives: &[Perspective],
     validation: &Validation,
@@ -127,29 +128,26 @@ fn target_report(
     policy: QuorumPolicy,
     rule_unix: u64,
 ) -> TargetReport {
-    let observations: Vec<Observation> = target
+    // The client library reports in node order, which is the perspectives file's order.
+    let (observations, locations): (Vec<Observation>, Vec<Option<String>>) = target
         .reports
         .iter()
-        .map(|report| {
-            let known = perspectives.iter().find(|p| p.id == report.perspective_id);
-            Observation {
+        .zip(perspectives)
+        .map(|(report, perspective)| {
+            let observation = Observation {
                 perspective_id: report.perspective_id.clone(),
-                rir: known.map_or(Rir::Arin, |p| p.rir),
-                egress: known.map(|p| p.egress.clone()).unwrap_or_default(),
+                rir: perspective.rir,
+                egress: perspective.egress.clone(),
                 result: report.result.clone(),
                 error: report.error.clone(),
-            }
+            };
+            (observation, perspective.location.clone())
         })
-        .collect();
+        .unzip();
     let rows = observations
         .iter()
-        .map(|o| {
-            let location = perspectives
-                .iter()
-                .find(|p| p.id == o.perspective_id)
-                .and_then(|p| p.location.clone());
-            row(o, location)
-        })
+        .zip(locations)
+        .map(|(o, location)| row(o, location))
         .collect();
     TargetReport {
         identifier: target.target.identifier.clone(),
@@ -200,5 +198,131 @@ fn key_evidence(result: &ResultPayload) -> String {
     match &result.problem {
         Some(problem) => problem.detail.clone(),
         None => answer_summary(result),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render;
+    use mpic_protocol::client::PerspectiveReport;
+    use mpic_protocol::quorum::{self, PHASE_THREE_REMOTES, RemoteOutcome, RemoteState};
+    use mpic_protocol::{
+        CaaCheck, DnsEvidence, Evidence, Outcome, PerspectiveInfo, Problem, ProblemKind, Request,
+    };
+
+    fn perspective(id: &str, rir: Rir, egress: &str) -> Perspective {
+        let Ok(perspectives) = crate::perspectives::parse(&format!(
+            "[[perspective]]\nid = \"{id}\"\nrir = \"{rir}\"\naddress = \"127.0.0.1:4433\"\n\
+             public_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\negress = [\"{egress}\"]\n"
+        )) else {
+            unreachable!("valid test perspective")
+        };
+        perspectives[0].clone()
+    }
+
+    fn result(target: &Target, id: &PerspectiveId, rir: Rir, ca: &str) -> ResultPayload {
+        let pass = ca == "ca.example";
+        ResultPayload {
+            version: 1,
+            request_id: "r".into(),
+            nonce: vec![0; 16],
+            target_index: 0,
+            target: target.clone(),
+            perspective: PerspectiveInfo {
+                id: id.clone(),
+                rir,
+                location: String::new(),
+                shadow: false,
+            },
+            received_unix_ms: 10,
+            completed_unix_ms: 25,
+            outcome: if pass { Outcome::Pass } else { Outcome::Fail },
+            problem: (!pass).then(|| Problem {
+                kind: ProblemKind::Caa,
+                detail: format!("CAA names <{ca}>"),
+            }),
+            dnssec: None,
+            evidence: Evidence {
+                dns: vec![DnsEvidence {
+                    name: "shop.test.".into(),
+                    record_type: "CAA".into(),
+                    rcode: "NOERROR".into(),
+                    records: vec![format!("shop.test. 60 IN CAA 0 issue \"{ca}\"")],
+                    dnssec: None,
+                    server: None,
+                }],
+                ..Evidence::default()
+            },
+            key_id: "key-1".into(),
+        }
+    }
+
+    #[test]
+    fn build_and_render_a_split_horizon_report() {
+        let perspectives = [
+            perspective("a", Rir::Arin, "192.0.2.1"),
+            perspective("b", Rir::RipeNcc, "192.0.2.2"),
+            perspective("c", Rir::Apnic, "192.0.2.3"),
+        ];
+        let target = Target {
+            identifier: "shop.test".into(),
+            check: Check::Caa(CaaCheck::default()),
+        };
+        let cas = ["ca.example", "ca.example", "<script>evil</script>"];
+        let reports: Vec<PerspectiveReport> = perspectives
+            .iter()
+            .zip(cas)
+            .map(|(p, ca)| PerspectiveReport {
+                perspective_id: p.id.clone(),
+                result: Some(result(&target, &p.id, p.rir, ca)),
+                error: None,
+            })
+            .collect();
+        let policy = QuorumPolicy::in_force_at(PHASE_THREE_REMOTES);
+        let remotes: Vec<RemoteOutcome> = reports
+            .iter()
+            .zip(&perspectives)
+            .map(|(r, p)| RemoteOutcome {
+                perspective_id: p.id.clone(),
+                rir: p.rir,
+                state: match r.result.as_ref().map(|r| r.outcome) {
+                    Some(Outcome::Pass) => RemoteState::Corroborated,
+                    _ => RemoteState::NotCorroborated,
+                },
+            })
+            .collect();
+        let Ok(verdict) = quorum::evaluate(&policy, &remotes) else {
+            unreachable!("distinct perspectives")
+        };
+        let validation = Validation {
+            request: Request {
+                version: 1,
+                request_id: "req-1".into(),
+                nonce: vec![0; 16],
+                deadline_unix_ms: 0,
+                targets: vec![target.clone()],
+            },
+            targets: vec![TargetVerdict {
+                target,
+                verdict,
+                reports,
+            }],
+        };
+        let report = build(&perspectives, &validation, policy, PHASE_THREE_REMOTES, 0);
+        assert!(report.permitted);
+        let first = &report.targets[0];
+        assert_eq!(first.rows[2].problem.as_deref(), Some("caa"));
+        assert_eq!(first.rows[2].elapsed_ms, Some(15));
+        assert_eq!(first.findings[0].cause, crate::Cause::SplitHorizon);
+
+        let human = render::human::render(&report);
+        assert!(human.contains("issuance permitted: 2 of 3 remote perspectives corroborate"));
+        assert!(human.contains("[split_horizon] shop.test CAA"));
+        let json = render::json(&report).unwrap_or_default();
+        assert!(json.contains("\"cause\": \"split_horizon\""));
+        let html = render::html::render(&report);
+        assert!(html.contains("&lt;script&gt;evil&lt;/script&gt;"));
+        assert!(!html.contains("<script>"));
     }
 }
