@@ -40,7 +40,8 @@ doc: ## rustdoc with warnings denied
 demo: build ## a signed pass and a signed fail through five nodes and the quorum rule, on loopback
 	target/debug/examples/demo
 
-# The end-to-end tests run the real binaries: build them (and the example primary) first.
+# The end-to-end tests run the real binaries: build them (mpic-node, mpic-primary, mpic-bench:
+# every workspace binary) and the example primary first.
 build: ## the binaries and examples the end-to-end tests run
 	$(CARGO) build --locked --workspace --bins --examples --all-features
 

@@ -74,6 +74,7 @@ pub struct HttpServer {
     routes: Routes,
     requests: Arc<Mutex<Vec<(String, String, String)>>>,
     connections: Arc<std::sync::atomic::AtomicUsize>,
+    refused: Arc<Mutex<Vec<std::net::IpAddr>>>,
     _task: Task,
 }
 
@@ -98,11 +99,17 @@ impl HttpServer {
         let (task_routes, task_requests) = (Arc::clone(&routes), Arc::clone(&requests));
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = Arc::clone(&connections);
+        let refused: Arc<Mutex<Vec<std::net::IpAddr>>> = Arc::default();
+        let task_refused = Arc::clone(&refused);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
+                if task_refused.lock().is_ok_and(|r| r.contains(&peer.ip())) {
+                    reset(stream);
+                    continue;
+                }
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (routes, requests) = (Arc::clone(&task_routes), Arc::clone(&task_requests));
                 tokio::spawn(async move { serve(stream, routes, requests).await });
@@ -113,6 +120,7 @@ impl HttpServer {
             routes,
             requests,
             connections,
+            refused,
             _task: Task(task),
         })
     }
@@ -138,7 +146,16 @@ impl HttpServer {
         anyhow::bail!("no port free on both 127.0.0.1 and [::1]")
     }
 
-    /// TCP connections accepted so far.
+    /// Resets every connection from `source` at once (a firewall that refuses one client
+    /// address); other clients are served as before.
+    pub fn refuse_from(&self, source: std::net::IpAddr) -> &Self {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.push(source);
+        }
+        self
+    }
+
+    /// TCP connections accepted so far (refused ones not counted).
     pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -160,6 +177,16 @@ impl HttpServer {
     pub fn requests(&self) -> Vec<(String, String, String)> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
+}
+
+/// Closes with an RST (SO_LINGER 0) instead of a FIN, as a refusing firewall's reset looks.
+fn reset(stream: tokio::net::TcpStream) {
+    #[allow(
+        deprecated,
+        reason = "SO_LINGER 0 never blocks on drop: the kernel sends RST at once"
+    )]
+    let _ = stream.set_linger(Some(Duration::ZERO));
+    drop(stream);
 }
 
 async fn serve(

@@ -2,6 +2,7 @@
 //! credentials, and build primaries that talk to it. Fixture servers (DNS, HTTP, TLS-ALPN,
 //! hostile peers) join this library as the checks land; `bench/` reuses it.
 
+pub mod by_source;
 pub mod dns_server;
 pub mod hostile;
 pub mod http_server;
