@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mpic_protocol::{Check, Evidence, Outcome, Problem, ProblemKind, Target};
+use mpic_protocol::{Check, ProblemKind, Target};
 use tokio::time::Instant;
 
+use crate::checks::CheckReport;
 use crate::checks::caa::policy::PolicyOptions;
 use crate::dns::DnsClient;
 use crate::http::fetch::{FetchOptions, Fetcher};
-use crate::signing::CheckReport;
 
 /// Most account URIs in one CAA check (`account_uri` and `account_uris`).
 const MAX_ACCOUNT_URIS: usize = mpic_protocol::request::MAX_ACCOUNT_URIS;
@@ -60,12 +60,12 @@ impl Dispatcher {
     /// Runs the check for one target, finishing by `deadline` whatever happens.
     pub async fn run(&self, target: &Target, deadline: Instant) -> CheckReport {
         if let Err(detail) = validate_identifier(&target.identifier) {
-            return fail(ProblemKind::Malformed, detail);
+            return CheckReport::fail(ProblemKind::Malformed, detail);
         }
         let budget = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout_at(deadline, self.run_check(target, deadline)).await {
             Ok(report) => report,
-            Err(_) => fail(
+            Err(_) => CheckReport::fail(
                 ProblemKind::Timeout,
                 format!(
                     "the check did not finish within its {} ms budget",
@@ -77,7 +77,7 @@ impl Dispatcher {
 
     async fn run_check(&self, target: &Target, deadline: Instant) -> CheckReport {
         match &target.check {
-            Check::Caa(caa) if caa.accounts().count() > MAX_ACCOUNT_URIS => fail(
+            Check::Caa(caa) if caa.accounts().count() > MAX_ACCOUNT_URIS => CheckReport::fail(
                 ProblemKind::Malformed,
                 format!(
                     "the CAA check carries {} account URIs, at most {MAX_ACCOUNT_URIS} are accepted",
@@ -119,14 +119,14 @@ impl Dispatcher {
                 )
                 .await
             }
-            Check::Dcv(dcv) => unsupported(format!(
+            Check::Dcv(dcv) => CheckReport::unsupported(format!(
                 "DCV method {:?} is not available in this node version",
                 dcv.method.as_str()
             )),
             Check::Unknown { kind } => {
-                unsupported(format!("check kind {kind:?} is not known to this node"))
+                CheckReport::unsupported(format!("check kind {kind:?} is not known to this node"))
             }
-            other => unsupported(format!(
+            other => CheckReport::unsupported(format!(
                 "check kind {:?} is not known to this node",
                 other.kind()
             )),
@@ -152,27 +152,6 @@ fn validate_identifier(identifier: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn fail(kind: ProblemKind, detail: String) -> CheckReport {
-    CheckReport {
-        outcome: Outcome::Fail,
-        problem: Some(Problem { kind, detail }),
-        dnssec: None,
-        evidence: Evidence::default(),
-    }
-}
-
-fn unsupported(detail: String) -> CheckReport {
-    CheckReport {
-        outcome: Outcome::Unsupported,
-        problem: Some(Problem {
-            kind: ProblemKind::Unsupported,
-            detail,
-        }),
-        dnssec: None,
-        evidence: Evidence::default(),
-    }
 }
 
 /// The metric label of a target's method (`caa` for CAA, the DCV method name, else `unknown`).
@@ -202,7 +181,7 @@ pub fn seconds(elapsed: Duration) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use mpic_protocol::{CaaCheck, DcvCheck, DcvMethod};
+    use mpic_protocol::{CaaCheck, DcvCheck, DcvMethod, Outcome};
 
     use super::*;
 

@@ -2,42 +2,10 @@
 //! target and this perspective, serializes it once and signs those bytes (Ed25519).
 
 use mpic_protocol::{
-    DnssecStatus, Evidence, Outcome, PROTOCOL_VERSION, PerspectiveInfo, Problem, Request,
-    ResultPayload, SignedResult, SigningKey,
+    PROTOCOL_VERSION, PerspectiveInfo, Request, ResultPayload, SignedResult, SigningKey,
 };
 
-/// What a check found about one target, before signing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckReport {
-    /// The verdict.
-    pub outcome: Outcome,
-    /// Why it did not pass.
-    pub problem: Option<Problem>,
-    /// Weakest DNSSEC status the verdict rests on.
-    pub dnssec: Option<DnssecStatus>,
-    /// What was seen.
-    pub evidence: Evidence,
-}
-
-impl CheckReport {
-    /// The report of a check that passed (`Ok`) or failed with a problem (`Err`).
-    pub fn from_verdict(
-        verdict: Result<(), Problem>,
-        dnssec: Option<DnssecStatus>,
-        evidence: Evidence,
-    ) -> Self {
-        let (outcome, problem) = match verdict {
-            Ok(()) => (Outcome::Pass, None),
-            Err(problem) => (Outcome::Fail, Some(problem)),
-        };
-        Self {
-            outcome,
-            problem,
-            dnssec,
-            evidence,
-        }
-    }
-}
+pub use crate::checks::CheckReport;
 
 /// Signs results as this perspective.
 #[derive(Debug)]

@@ -6,4 +6,7 @@ pub mod dcv;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod http;
+pub mod report;
 pub mod tls_alpn;
+
+pub use report::{CheckReport, problem};

@@ -18,8 +18,8 @@ use super::policy::{
     self, CaaDecision, CaaRecord, CaaRequest, CertificateType, ClimbFailure, LevelResult,
     PolicyOptions, Relevant,
 };
+use crate::checks::{CheckReport, problem};
 use crate::dns::{DnsError, Lookup, Resolver};
-use crate::signing::CheckReport;
 
 /// The relevant RRset found by the climb (RFC 8659 §3), with the evidence of every level.
 #[derive(Debug, Clone, Default)]
@@ -453,10 +453,6 @@ fn failed_evidence(name: &str, error: &DnsError) -> DnsEvidence {
         dnssec: None,
         server: None,
     }
-}
-
-fn problem(kind: ProblemKind, detail: String) -> Problem {
-    Problem { kind, detail }
 }
 
 fn report(outcome: Outcome, problem: Option<Problem>, dns: Vec<DnsEvidence>) -> CheckReport {

@@ -16,8 +16,8 @@ use super::dns_change::{self, DnsChangeRequest};
 use super::dns_persist::{self, PersistProfile, PersistRequest};
 use super::ip_address::{self, AddressMethodError};
 use super::{acme_dns01, dns_account01};
+use crate::checks::{CheckReport, problem};
 use crate::dns::{DnsError, Lookup, Resolver, txt_values};
-use crate::signing::CheckReport;
 
 /// Whether this module runs `method`.
 pub fn handles(method: &DcvMethod) -> bool {
@@ -117,20 +117,6 @@ pub async fn check<R: Resolver + Clone + 'static>(
     CheckReport::from_verdict(result, dnssec, evidence)
 }
 
-fn malformed(detail: String) -> Problem {
-    Problem {
-        kind: ProblemKind::Malformed,
-        detail,
-    }
-}
-
-fn unauthorized(detail: String) -> Problem {
-    Problem {
-        kind: ProblemKind::Unauthorized,
-        detail,
-    }
-}
-
 /// Looks up `name`/`record_type`, recording the evidence; a DNS failure becomes the problem.
 async fn lookup<R: Resolver>(
     resolver: &R,
@@ -144,20 +130,24 @@ async fn lookup<R: Resolver>(
     } else {
         format!("{name}.")
     };
-    let parsed = Name::from_ascii(&fqdn)
-        .map_err(|e| malformed(format!("{name:?} is not a domain name: {e}")))?;
+    let parsed = Name::from_ascii(&fqdn).map_err(|e| {
+        problem(
+            ProblemKind::Malformed,
+            format!("{name:?} is not a domain name: {e}"),
+        )
+    })?;
     match resolver.lookup(&parsed, record_type, deadline).await {
         Ok(lookup) => {
             evidence.push(lookup.evidence());
             // A bogus answer never counts for anything (SC-085): fail with the reason.
             if lookup.dnssec == Some(DnssecStatus::Bogus) {
-                return Err(Problem {
-                    kind: ProblemKind::Dnssec,
-                    detail: format!(
+                return Err(problem(
+                    ProblemKind::Dnssec,
+                    format!(
                         "DNSSEC validation of {fqdn} {record_type} failed (bogus): {}",
                         lookup.dnssec_detail.as_deref().unwrap_or("no detail")
                     ),
-                });
+                ));
             }
             Ok(lookup)
         }
@@ -185,10 +175,7 @@ fn dns_problem(error: &DnsError) -> Problem {
     } else {
         ProblemKind::Dns
     };
-    Problem {
-        kind,
-        detail: error.to_string(),
-    }
+    problem(kind, error.to_string())
 }
 
 /// BR 3.2.2.4 (SC-101v2) step 3.1: a method without a check in the CNAME column must not use
@@ -209,12 +196,15 @@ fn adn_not_replaced(
         return Ok(());
     }
     let target = found.final_name().to_ascii();
-    Err(unauthorized(format!(
-        "{adn} is a CNAME to {target}: BR {} ({}) may not use a CNAME target as the \
+    Err(problem(
+        ProblemKind::Unauthorized,
+        format!(
+            "{adn} is a CNAME to {target}: BR {} ({}) may not use a CNAME target as the \
          Authorization Domain Name (BR 3.2.2.4, SC-101v2); publish the record at {adn} itself",
-        rules.section,
-        method.as_str()
-    )))
+            rules.section,
+            method.as_str()
+        ),
+    ))
 }
 
 fn shown(values: &[Vec<u8>]) -> String {
@@ -240,7 +230,8 @@ async fn acme<R: Resolver>(
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
     let Some(given) = dcv.key_authorization.as_deref().or(dcv.expected.as_deref()) else {
-        return Err(malformed(
+        return Err(problem(
+            ProblemKind::Malformed,
             "acme DNS methods need key_authorization (or the digest as expected)".into(),
         ));
     };
@@ -248,7 +239,10 @@ async fn acme<R: Resolver>(
     let name = match dcv.method {
         DcvMethod::AcmeDnsAccount01 => {
             let Some(account) = dcv.account_uri.as_deref() else {
-                return Err(malformed("acme-dns-account-01 needs account_uri".into()));
+                return Err(problem(
+                    ProblemKind::Malformed,
+                    "acme-dns-account-01 needs account_uri".into(),
+                ));
             };
             dns_account01::challenge_name(identifier, account)
         }
@@ -264,11 +258,14 @@ async fn acme<R: Resolver>(
     let values = txt_values(&found);
     match acme_dns01::matches(&values, &expected) {
         Some(_) => Ok(()),
-        None => Err(unauthorized(format!(
-            "no TXT record at {name} equals {expected:?} ({} TXT record(s) seen: {})",
-            values.len(),
-            shown(&values)
-        ))),
+        None => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "no TXT record at {name} equals {expected:?} ({} TXT record(s) seen: {})",
+                values.len(),
+                shown(&values)
+            ),
+        )),
     }
 }
 
@@ -281,15 +278,17 @@ async fn dns_change<R: Resolver>(
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
     let Some(expected) = dcv.expected.as_deref() else {
-        return Err(malformed(
+        return Err(problem(
+            ProblemKind::Malformed,
             "dns-change needs expected (the Random Value or Request Token)".into(),
         ));
     };
     // A value that can never match (too short, unprintable) is the request's fault: say so
     // before looking anything up, rather than reporting it "not found".
-    dns_change::validate_random_value(expected).map_err(|e| malformed(format!("expected: {e}")))?;
+    dns_change::validate_random_value(expected)
+        .map_err(|e| problem(ProblemKind::Malformed, format!("expected: {e}")))?;
     let names = dns_change::lookup_names(identifier, dcv.prefix.as_deref())
-        .map_err(|e| malformed(e.to_string()))?;
+        .map_err(|e| problem(ProblemKind::Malformed, e.to_string()))?;
     let request = DnsChangeRequest {
         expected,
         exact: dcv.exact_match,
@@ -301,9 +300,12 @@ async fn dns_change<R: Resolver>(
         Some(text) if text.eq_ignore_ascii_case("CNAME") => &[RecordType::CNAME],
         Some(text) if text.eq_ignore_ascii_case("CAA") => &[RecordType::CAA],
         Some(other) => {
-            return Err(malformed(format!(
-                "record_type {other:?}: dns-change looks in TXT, CNAME or CAA records only (BR 3.2.2.4.7)"
-            )));
+            return Err(problem(
+                ProblemKind::Malformed,
+                format!(
+                    "record_type {other:?}: dns-change looks in TXT, CNAME or CAA records only (BR 3.2.2.4.7)"
+                ),
+            ));
         }
     };
     for name in &names {
@@ -332,11 +334,14 @@ async fn dns_change<R: Resolver>(
         }
     }
     let shown_types: Vec<String> = types.iter().map(ToString::to_string).collect();
-    Err(unauthorized(format!(
-        "the expected value is in no {} record at {}",
-        shown_types.join("/"),
-        names.join(", ")
-    )))
+    Err(problem(
+        ProblemKind::Unauthorized,
+        format!(
+            "the expected value is in no {} record at {}",
+            shown_types.join("/"),
+            names.join(", ")
+        ),
+    ))
 }
 
 /// BR 3.2.2.4.22: a `_validation-persist` TXT record naming our issuer and the account.
@@ -349,7 +354,8 @@ async fn persist<R: Resolver>(
 ) -> Result<(), Problem> {
     let (Some(issuer), Some(account)) = (dcv.issuer_domain.clone(), dcv.account_uri.as_deref())
     else {
-        return Err(malformed(
+        return Err(problem(
+            ProblemKind::Malformed,
             "dns-persist-01 needs issuer_domain and account_uri".into(),
         ));
     };
@@ -374,10 +380,10 @@ async fn persist<R: Resolver>(
     if decision.passed() {
         Ok(())
     } else {
-        Err(unauthorized(format!(
-            "no usable record at {name}: {:?}",
-            decision.records
-        )))
+        Err(problem(
+            ProblemKind::Unauthorized,
+            format!("no usable record at {name}: {:?}", decision.records),
+        ))
     }
 }
 
@@ -403,11 +409,14 @@ async fn contact_txt<R: Resolver>(
     match wanted {
         None if !valid.is_empty() => Ok(()),
         Some(wanted) if valid.contains(&wanted) => Ok(()),
-        _ => Err(unauthorized(format!(
-            "{} valid contact(s) at {name}: {}",
-            valid.len(),
-            valid.join(", ")
-        ))),
+        _ => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "{} valid contact(s) at {name}: {}",
+                valid.len(),
+                valid.join(", ")
+            ),
+        )),
     }
 }
 
@@ -446,17 +455,20 @@ async fn contact_caa<R: Resolver + Clone + 'static>(
     match wanted {
         None if !valid.is_empty() => Ok(()),
         Some(wanted) if valid.contains(&wanted) => Ok(()),
-        _ => Err(unauthorized(format!(
-            "{} valid {} contact(s) ({at}): {}",
-            valid.len(),
-            kind.caa_tag(),
-            valid.join(", ")
-        ))),
+        _ => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "{} valid {} contact(s) ({at}): {}",
+                valid.len(),
+                kind.caa_tag(),
+                valid.join(", ")
+            ),
+        )),
     }
 }
 
 fn address_malformed(error: AddressMethodError) -> Problem {
-    malformed(error.to_string())
+    problem(ProblemKind::Malformed, error.to_string())
 }
 
 /// BR 3.2.2.4.8 (retired: CAs MUST NOT rely on it from 2026-03-15; see [`ip_address`]): an A or
@@ -482,9 +494,12 @@ async fn ip_address<R: Resolver>(
         Some(text) if text.eq_ignore_ascii_case("A") => &[RecordType::A],
         Some(text) if text.eq_ignore_ascii_case("AAAA") => &[RecordType::AAAA],
         Some(other) => {
-            return Err(malformed(format!(
-                "record_type {other:?}: ip-address looks in A or AAAA records only (BR 3.2.2.4.8)"
-            )));
+            return Err(problem(
+                ProblemKind::Malformed,
+                format!(
+                    "record_type {other:?}: ip-address looks in A or AAAA records only (BR 3.2.2.4.8)"
+                ),
+            ));
         }
     };
     let mut seen = Vec::new();
@@ -506,16 +521,19 @@ async fn ip_address<R: Resolver>(
         }
     }
     let shown_types: Vec<String> = types.iter().map(ToString::to_string).collect();
-    Err(unauthorized(format!(
-        "no {} record of {name} is {}; addresses seen: {}",
-        shown_types.join("/"),
-        listed(&expected),
-        if seen.is_empty() {
-            "none".into()
-        } else {
-            listed(&seen)
-        }
-    )))
+    Err(problem(
+        ProblemKind::Unauthorized,
+        format!(
+            "no {} record of {name} is {}; addresses seen: {}",
+            shown_types.join("/"),
+            listed(&expected),
+            if seen.is_empty() {
+                "none".into()
+            } else {
+                listed(&seen)
+            }
+        ),
+    ))
 }
 
 fn listed(addresses: &[IpAddr]) -> String {
@@ -548,13 +566,16 @@ async fn reverse_address<R: Resolver>(
         .collect();
     match ip_address::matching_ptr(&targets, &expected) {
         Some(_) => Ok(()),
-        None => Err(unauthorized(format!(
-            "no PTR record at {name} names {expected}; PTR names seen: {}",
-            if targets.is_empty() {
-                "none".into()
-            } else {
-                targets.join(", ")
-            }
-        ))),
+        None => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "no PTR record at {name} names {expected}; PTR names seen: {}",
+                if targets.is_empty() {
+                    "none".into()
+                } else {
+                    targets.join(", ")
+                }
+            ),
+        )),
     }
 }

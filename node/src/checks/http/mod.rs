@@ -9,9 +9,9 @@ mod tests;
 use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Problem, ProblemKind};
 use tokio::time::Instant;
 
+use crate::checks::CheckReport;
 use crate::dns::Resolver;
 use crate::http::fetch::{FetchError, Fetcher, Hop};
-use crate::signing::CheckReport;
 
 /// Whether this module runs `method`.
 pub fn handles(method: &DcvMethod) -> bool {

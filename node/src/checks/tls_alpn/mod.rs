@@ -15,10 +15,10 @@ use tokio::time::Instant;
 
 use certificate::Identifier;
 
+use crate::checks::{CheckReport, problem};
 use crate::dns::Resolver;
 use crate::http::connect::{self, ResolveError};
 use crate::http::fetch::FetchOptions;
-use crate::signing::CheckReport;
 
 /// The digest the acmeIdentifier must carry: SHA-256 of `key_authorization`, or `expected` as 64
 /// hex digits (the form Open MPIC sends); when both are given they must agree.
@@ -77,10 +77,6 @@ pub async fn check<R: Resolver>(
         ..Evidence::default()
     };
     CheckReport::from_verdict(verdict, dnssec, evidence)
-}
-
-fn problem(kind: ProblemKind, detail: String) -> Problem {
-    Problem { kind, detail }
 }
 
 async fn run<R: Resolver>(
