@@ -5,9 +5,7 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, RData, RecordType};
-use mpic_protocol::{
-    DcvCheck, DcvMethod, DnsEvidence, DnssecStatus, Evidence, Problem, ProblemKind,
-};
+use mpic_protocol::{DcvMethod, DnsEvidence, DnssecStatus, Evidence, Problem, ProblemKind};
 use tokio::time::Instant;
 
 use super::adn;
@@ -15,99 +13,86 @@ use super::contacts::{self, ContactKind};
 use super::dns_change::{self, DnsChangeRequest};
 use super::dns_persist::{self, PersistProfile, PersistRequest};
 use super::ip_address::{self, AddressMethodError};
+use super::request::{AddressRecordType, DnsChange, DnsDcv};
 use super::{acme_dns01, dns_account01};
 use crate::checks::{CheckReport, problem};
 use crate::dns::{DnsError, Lookup, Resolver, txt_values};
-
-/// Whether this module runs `method`.
-pub fn handles(method: &DcvMethod) -> bool {
-    matches!(
-        method,
-        DcvMethod::DnsChange
-            | DcvMethod::AcmeDns01
-            | DcvMethod::AcmeDnsAccount01
-            | DcvMethod::DnsPersist01
-            | DcvMethod::ContactEmailTxt
-            | DcvMethod::ContactPhoneTxt
-            | DcvMethod::ContactEmailCaa
-            | DcvMethod::ContactPhoneCaa
-            | DcvMethod::IpAddress
-            | DcvMethod::ReverseAddressLookup
-    )
-}
 
 /// Runs one DNS-based DCV check for `identifier`.
 pub async fn check<R: Resolver + Clone + 'static>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    dcv: &DnsDcv,
     deadline: Instant,
 ) -> CheckReport {
     let mut evidence = Vec::new();
-    let result = match &dcv.method {
-        DcvMethod::AcmeDns01 | DcvMethod::AcmeDnsAccount01 => {
-            acme(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        DcvMethod::DnsChange => {
-            dns_change(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        DcvMethod::DnsPersist01 => {
-            persist(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        DcvMethod::ContactEmailTxt => {
-            contact_txt(
+    let seen = &mut evidence;
+    let method = dcv.method();
+    let result = match dcv {
+        DnsDcv::AcmeDns01 { key_authorization } => {
+            let name = acme_dns01::challenge_name(identifier);
+            acme(
                 resolver,
                 identifier,
-                dcv,
-                ContactKind::Email,
+                &method,
+                name,
+                key_authorization,
                 deadline,
-                &mut evidence,
+                seen,
             )
             .await
         }
-        DcvMethod::ContactPhoneTxt => {
-            contact_txt(
+        DnsDcv::AcmeDnsAccount01 {
+            key_authorization,
+            account_uri,
+        } => {
+            let name = dns_account01::challenge_name(identifier, account_uri);
+            acme(
                 resolver,
                 identifier,
-                dcv,
-                ContactKind::Phone,
+                &method,
+                name,
+                key_authorization,
                 deadline,
-                &mut evidence,
+                seen,
             )
             .await
         }
-        DcvMethod::ContactEmailCaa => {
-            contact_caa(
-                resolver,
-                identifier,
-                dcv,
-                ContactKind::Email,
-                deadline,
-                &mut evidence,
-            )
-            .await
+        DnsDcv::DnsChange(request) => {
+            dns_change(resolver, identifier, request, deadline, seen).await
         }
-        DcvMethod::ContactPhoneCaa => {
-            contact_caa(
-                resolver,
-                identifier,
-                dcv,
-                ContactKind::Phone,
-                deadline,
-                &mut evidence,
-            )
-            .await
+        DnsDcv::DnsPersist01 {
+            issuer_domain,
+            account_uri,
+            wildcard,
+        } => {
+            let wildcard = *wildcard || identifier.starts_with("*.");
+            let account = (issuer_domain.clone(), account_uri.as_str(), wildcard);
+            persist(resolver, identifier, account, deadline, seen).await
         }
-        DcvMethod::IpAddress => {
-            ip_address(resolver, identifier, dcv, deadline, &mut evidence).await
+        DnsDcv::ContactEmailTxt { expected } => {
+            let wanted = Wanted::new(ContactKind::Email, expected.as_deref());
+            contact_txt(resolver, identifier, &method, wanted, deadline, seen).await
         }
-        DcvMethod::ReverseAddressLookup => {
-            reverse_address(resolver, identifier, dcv, deadline, &mut evidence).await
+        DnsDcv::ContactPhoneTxt { expected } => {
+            let wanted = Wanted::new(ContactKind::Phone, expected.as_deref());
+            contact_txt(resolver, identifier, &method, wanted, deadline, seen).await
         }
-        other => Err(Problem {
-            kind: ProblemKind::Unsupported,
-            detail: format!("DCV method {:?} is not a DNS method", other.as_str()),
-        }),
+        DnsDcv::ContactEmailCaa { expected } => {
+            let wanted = Wanted::new(ContactKind::Email, expected.as_deref());
+            contact_caa(resolver, identifier, wanted, deadline, seen).await
+        }
+        DnsDcv::ContactPhoneCaa { expected } => {
+            let wanted = Wanted::new(ContactKind::Phone, expected.as_deref());
+            contact_caa(resolver, identifier, wanted, deadline, seen).await
+        }
+        DnsDcv::IpAddress {
+            expected,
+            record_type,
+        } => ip_address(resolver, identifier, expected, *record_type, deadline, seen).await,
+        DnsDcv::ReverseAddressLookup { expected } => {
+            reverse_address(resolver, identifier, expected, deadline, seen).await
+        }
     };
     let dnssec = crate::dns::worst_status(evidence.iter().filter_map(|e: &DnsEvidence| e.dnssec));
     let evidence = Evidence {
@@ -115,6 +100,23 @@ pub async fn check<R: Resolver + Clone + 'static>(
         ..Evidence::default()
     };
     CheckReport::from_verdict(result, dnssec, evidence)
+}
+
+/// The contact a contact method looks for: its kind, and the one the primary expects (phone
+/// numbers normalized), if it names one.
+struct Wanted {
+    kind: ContactKind,
+    contact: Option<String>,
+}
+
+impl Wanted {
+    fn new(kind: ContactKind, expected: Option<&str>) -> Self {
+        let contact = expected.map(|expected| match kind {
+            ContactKind::Phone => contacts::normalize_phone(expected),
+            ContactKind::Email => expected.to_owned(),
+        });
+        Self { kind, contact }
+    }
 }
 
 /// Looks up `name`/`record_type`, recording the evidence; a DNS failure becomes the problem.
@@ -222,35 +224,20 @@ fn shown(values: &[Vec<u8>]) -> String {
 
 /// RFC 8555 §8.4 (dns-01) and BR 3.2.2.4.21 (dns-account-01): a TXT record at the challenge
 /// name equal to base64url(SHA-256(key authorization)).
+/// `name` is the challenge name of the method.
 async fn acme<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    method: &DcvMethod,
+    name: String,
+    key_authorization: &str,
     deadline: Instant,
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
-    let Some(given) = dcv.key_authorization.as_deref().or(dcv.expected.as_deref()) else {
-        return Err(problem(
-            ProblemKind::Malformed,
-            "acme DNS methods need key_authorization (or the digest as expected)".into(),
-        ));
-    };
-    let expected = acme_dns01::expected_value(given);
-    let name = match dcv.method {
-        DcvMethod::AcmeDnsAccount01 => {
-            let Some(account) = dcv.account_uri.as_deref() else {
-                return Err(problem(
-                    ProblemKind::Malformed,
-                    "acme-dns-account-01 needs account_uri".into(),
-                ));
-            };
-            dns_account01::challenge_name(identifier, account)
-        }
-        _ => acme_dns01::challenge_name(identifier),
-    };
+    let expected = acme_dns01::expected_value(key_authorization);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
     adn_not_replaced(
-        &dcv.method,
+        method,
         dns_change::authorization_domain_name(identifier),
         &name,
         &found,
@@ -273,46 +260,26 @@ async fn acme<R: Resolver>(
 async fn dns_change<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    change: &DnsChange,
     deadline: Instant,
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
-    let Some(expected) = dcv.expected.as_deref() else {
-        return Err(problem(
-            ProblemKind::Malformed,
-            "dns-change needs expected (the Random Value or Request Token)".into(),
-        ));
-    };
-    // A value that can never match (too short, unprintable) is the request's fault: say so
-    // before looking anything up, rather than reporting it "not found".
-    dns_change::validate_random_value(expected)
-        .map_err(|e| problem(ProblemKind::Malformed, format!("expected: {e}")))?;
-    let names = dns_change::lookup_names(identifier, dcv.prefix.as_deref())
+    let names = dns_change::lookup_names(identifier, change.prefix.as_deref())
         .map_err(|e| problem(ProblemKind::Malformed, e.to_string()))?;
     let request = DnsChangeRequest {
-        expected,
-        exact: dcv.exact_match,
-        case_sensitive: !dcv.case_insensitive,
+        expected: &change.expected,
+        exact: change.exact_match,
+        case_sensitive: !change.case_insensitive,
     };
-    let types: &[RecordType] = match dcv.record_type.as_deref() {
-        None => &[RecordType::TXT, RecordType::CNAME, RecordType::CAA],
-        Some(text) if text.eq_ignore_ascii_case("TXT") => &[RecordType::TXT],
-        Some(text) if text.eq_ignore_ascii_case("CNAME") => &[RecordType::CNAME],
-        Some(text) if text.eq_ignore_ascii_case("CAA") => &[RecordType::CAA],
-        Some(other) => {
-            return Err(problem(
-                ProblemKind::Malformed,
-                format!(
-                    "record_type {other:?}: dns-change looks in TXT, CNAME or CAA records only (BR 3.2.2.4.7)"
-                ),
-            ));
-        }
+    let types: Vec<RecordType> = match change.record_type {
+        None => vec![RecordType::TXT, RecordType::CNAME, RecordType::CAA],
+        Some(only) => vec![only.record_type()],
     };
     for name in &names {
-        for &record_type in types {
+        for &record_type in &types {
             let found = lookup(resolver, name, record_type, deadline, evidence).await?;
             adn_not_replaced(
-                &dcv.method,
+                &DcvMethod::DnsChange,
                 dns_change::authorization_domain_name(identifier),
                 name,
                 &found,
@@ -345,30 +312,24 @@ async fn dns_change<R: Resolver>(
 }
 
 /// BR 3.2.2.4.22: a `_validation-persist` TXT record naming our issuer and the account.
+/// `account` is the issuer domain, the account URI and whether the certificate is a wildcard.
 async fn persist<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    (issuer, account, wildcard): (String, &str, bool),
     deadline: Instant,
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
-    let (Some(issuer), Some(account)) = (dcv.issuer_domain.clone(), dcv.account_uri.as_deref())
-    else {
-        return Err(problem(
-            ProblemKind::Malformed,
-            "dns-persist-01 needs issuer_domain and account_uri".into(),
-        ));
-    };
     let adn = dns_change::authorization_domain_name(identifier);
     let name = dns_persist::record_name(adn);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
-    adn_not_replaced(&dcv.method, adn, &name, &found)?;
+    adn_not_replaced(&DcvMethod::DnsPersist01, adn, &name, &found)?;
     let values = txt_values(&found);
     let issuers = [issuer];
     let request = PersistRequest {
         issuer_domains: &issuers,
         account_uri: account,
-        wildcard: dcv.wildcard || identifier.starts_with("*."),
+        wildcard,
         is_subdomain: false,
         profile: PersistProfile::Br,
     };
@@ -392,21 +353,18 @@ async fn persist<R: Resolver>(
 async fn contact_txt<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
-    kind: ContactKind,
+    method: &DcvMethod,
+    wanted: Wanted,
     deadline: Instant,
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
+    let kind = wanted.kind;
     let adn = dns_change::authorization_domain_name(identifier);
     let name = contacts::txt_record_name(kind, adn);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
-    adn_not_replaced(&dcv.method, adn, &name, &found)?;
+    adn_not_replaced(method, adn, &name, &found)?;
     let valid = contacts::contacts_from_txt(&txt_values(&found), kind);
-    let wanted = dcv.expected.as_deref().map(|expected| match kind {
-        ContactKind::Phone => contacts::normalize_phone(expected),
-        ContactKind::Email => expected.to_owned(),
-    });
-    match wanted {
+    match wanted.contact {
         None if !valid.is_empty() => Ok(()),
         Some(wanted) if valid.contains(&wanted) => Ok(()),
         _ => Err(problem(
@@ -425,11 +383,11 @@ async fn contact_txt<R: Resolver>(
 async fn contact_caa<R: Resolver + Clone + 'static>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
-    kind: ContactKind,
+    wanted: Wanted,
     deadline: Instant,
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
+    let kind = wanted.kind;
     let climb = match crate::checks::caa::lookup::climb(resolver, identifier, deadline).await {
         Ok(climb) => climb,
         Err(error) => {
@@ -444,15 +402,11 @@ async fn contact_caa<R: Resolver + Clone + 'static>(
         .map(|record| (record.tag, record.value))
         .collect();
     let valid = contacts::contacts_from_caa(&records, kind);
-    let wanted = dcv.expected.as_deref().map(|expected| match kind {
-        ContactKind::Phone => contacts::normalize_phone(expected),
-        ContactKind::Email => expected.to_owned(),
-    });
     let at = climb.found_at.map_or_else(
         || "no CAA RRset in the climb".to_owned(),
         |name| format!("CAA at {name}."),
     );
-    match wanted {
+    match wanted.contact {
         None if !valid.is_empty() => Ok(()),
         Some(wanted) if valid.contains(&wanted) => Ok(()),
         _ => Err(problem(
@@ -478,34 +432,20 @@ fn address_malformed(error: AddressMethodError) -> Problem {
 async fn ip_address<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    expected: &[IpAddr],
+    record_type: Option<AddressRecordType>,
     deadline: Instant,
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
     let name = ip_address::address_name(identifier).map_err(address_malformed)?;
-    let text = dcv
-        .expected
-        .as_deref()
-        .ok_or(AddressMethodError::NoExpectedAddress)
-        .map_err(address_malformed)?;
-    let expected = ip_address::parse_expected_addresses(text).map_err(address_malformed)?;
-    let types: &[RecordType] = match dcv.record_type.as_deref() {
-        None => &[RecordType::A, RecordType::AAAA],
-        Some(text) if text.eq_ignore_ascii_case("A") => &[RecordType::A],
-        Some(text) if text.eq_ignore_ascii_case("AAAA") => &[RecordType::AAAA],
-        Some(other) => {
-            return Err(problem(
-                ProblemKind::Malformed,
-                format!(
-                    "record_type {other:?}: ip-address looks in A or AAAA records only (BR 3.2.2.4.8)"
-                ),
-            ));
-        }
+    let types: Vec<RecordType> = match record_type {
+        None => vec![RecordType::A, RecordType::AAAA],
+        Some(only) => vec![only.record_type()],
     };
     let mut seen = Vec::new();
-    for &record_type in types {
+    for &record_type in &types {
         let found = lookup(resolver, name, record_type, deadline, evidence).await?;
-        adn_not_replaced(&dcv.method, name, name, &found)?;
+        adn_not_replaced(&DcvMethod::IpAddress, name, name, &found)?;
         seen.extend(
             found
                 .records
@@ -516,7 +456,7 @@ async fn ip_address<R: Resolver>(
                     _ => None,
                 }),
         );
-        if ip_address::matching_address(&seen, &expected).is_some() {
+        if ip_address::matching_address(&seen, expected).is_some() {
             return Ok(());
         }
     }
@@ -526,7 +466,7 @@ async fn ip_address<R: Resolver>(
         format!(
             "no {} record of {name} is {}; addresses seen: {}",
             shown_types.join("/"),
-            listed(&expected),
+            listed(expected),
             if seen.is_empty() {
                 "none".into()
             } else {
@@ -547,13 +487,11 @@ fn listed(addresses: &[IpAddr]) -> String {
 async fn reverse_address<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    expected: &str,
     deadline: Instant,
     evidence: &mut Vec<DnsEvidence>,
 ) -> Result<(), Problem> {
     let address = ip_address::address_identifier(identifier).map_err(address_malformed)?;
-    let expected =
-        ip_address::expected_domain(dcv.expected.as_deref()).map_err(address_malformed)?;
     let name = ip_address::reverse_name(address);
     let found = lookup(resolver, &name, RecordType::PTR, deadline, evidence).await?;
     let targets: Vec<String> = found
@@ -564,7 +502,7 @@ async fn reverse_address<R: Resolver>(
             _ => None,
         })
         .collect();
-    match ip_address::matching_ptr(&targets, &expected) {
+    match ip_address::matching_ptr(&targets, expected) {
         Some(_) => Ok(()),
         None => Err(problem(
             ProblemKind::Unauthorized,
