@@ -83,7 +83,7 @@ impl ResultSigner {
             outcome: report.outcome,
             problem: report.problem,
             dnssec: report.dnssec,
-            evidence: report.evidence,
+            evidence: report.evidence.to_wire(),
             key_id: self.key.key_id().to_string(),
         };
         let signed = self.key.sign(&payload)?;
@@ -94,11 +94,11 @@ impl ResultSigner {
 #[cfg(test)]
 mod tests {
     use mpic_protocol::{
-        CaaCheck, Check, Evidence, Outcome, PerspectiveId, PerspectiveInfo, Request, Rir,
-        SigningKey, Target,
+        CaaCheck, Check, Outcome, PerspectiveId, PerspectiveInfo, Request, Rir, SigningKey, Target,
     };
 
     use super::{CheckReport, ResultSigner, SignError};
+    use crate::checks::Evidence;
 
     fn signer() -> ResultSigner {
         let (key, _) = SigningKey::generate().unwrap();

@@ -2,7 +2,9 @@
 //! `unsupported`), the weakest DNSSEC status it rests on and the evidence seen; signed later by
 //! `signing`.
 
-use mpic_protocol::{DnssecStatus, Evidence, Outcome, Problem, ProblemKind};
+use mpic_protocol::{DnssecStatus, Outcome, Problem, ProblemKind};
+
+use super::Evidence;
 
 /// What a check found about one target, before signing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +15,7 @@ pub struct CheckReport {
     pub problem: Option<Problem>,
     /// Weakest DNSSEC status the verdict rests on.
     pub dnssec: Option<DnssecStatus>,
-    /// What was seen.
+    /// What was seen (rendered to the wire form when signed).
     pub evidence: Evidence,
 }
 

@@ -7,8 +7,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 use mpic_protocol::{
-    CERTIFICATE_TYPE_SMIME, CERTIFICATE_TYPE_TLS, CaaCheck, DnsEvidence, DnssecStatus, Evidence,
-    FailedLookup, LookupFailurePermit, Outcome, Problem, ProblemKind,
+    CERTIFICATE_TYPE_SMIME, CERTIFICATE_TYPE_TLS, CaaCheck, DnssecStatus, FailedLookup,
+    LookupFailurePermit, Outcome, Problem, ProblemKind,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -18,7 +18,8 @@ use super::policy::{
     self, CaaDecision, CaaRecord, CaaRequest, CertificateType, ClimbFailure, LevelResult,
     PolicyOptions, Relevant,
 };
-use crate::checks::{CheckReport, problem};
+use crate::checks::evidence::DnsLookupEvidence;
+use crate::checks::{CheckReport, Evidence, problem};
 use crate::dns::{DnsError, Lookup, Resolver};
 
 /// The relevant RRset found by the climb (RFC 8659 §3), with the evidence of every level.
@@ -29,7 +30,7 @@ pub struct Climb {
     /// The name whose RRset is relevant, if any.
     pub found_at: Option<String>,
     /// Every lookup made, in climb order.
-    pub evidence: Vec<DnsEvidence>,
+    pub evidence: Vec<DnsLookupEvidence>,
 }
 
 /// Why the climb could not produce a relevant RRset.
@@ -38,7 +39,7 @@ pub struct ClimbError {
     /// The problem to report (`dns`, `dnssec`, `timeout` or `malformed`).
     pub problem: Problem,
     /// The lookups made before the failure was known.
-    pub evidence: Vec<DnsEvidence>,
+    pub evidence: Vec<DnsLookupEvidence>,
     /// The per-level results, when the climb ran and a level failed (the carve-out's input).
     pub failed: Option<FailedClimb>,
 }
@@ -128,7 +129,7 @@ where
         });
         let (level_result, kind) = match result {
             Some(Ok(lookup)) => {
-                evidence.push(lookup.evidence());
+                evidence.push(DnsLookupEvidence::answered(lookup));
                 if lookup.dnssec == Some(DnssecStatus::Bogus) {
                     let detail = format!(
                         "DNSSEC validation of CAA at {}. failed (bogus): {}",
@@ -310,7 +311,7 @@ fn certificate_type(request: &CaaCheck) -> Result<CertificateType, Problem> {
     }
 }
 
-fn climb_error(kind: ProblemKind, detail: String, evidence: Vec<DnsEvidence>) -> ClimbError {
+fn climb_error(kind: ProblemKind, detail: String, evidence: Vec<DnsLookupEvidence>) -> ClimbError {
     ClimbError {
         problem: problem(kind, detail),
         evidence,
@@ -335,9 +336,9 @@ impl CarveOutAttempt<'_> {
         &self,
         resolver: &R,
         original: Problem,
-        evidence: Vec<DnsEvidence>,
+        evidence: Vec<DnsLookupEvidence>,
     ) -> CheckReport {
-        let refuse = |why: String, evidence: Vec<DnsEvidence>| {
+        let refuse = |why: String, evidence: Vec<DnsLookupEvidence>| {
             let detail = format!(
                 "{}; BR 3.2.2.8 lookup-failure carve-out refused: {why}",
                 original.detail
@@ -440,23 +441,12 @@ fn caa_record(record: &hickory_proto::rr::Record) -> Option<CaaRecord> {
     })
 }
 
-fn failed_evidence(name: &str, error: &DnsError) -> DnsEvidence {
-    DnsEvidence {
-        name: format!("{name}."),
-        record_type: "CAA".into(),
-        rcode: if error.is_timeout() {
-            "TIMEOUT".into()
-        } else {
-            "FAILED".into()
-        },
-        records: vec![error.to_string()],
-        dnssec: None,
-        server: None,
-    }
+fn failed_evidence(name: &str, error: &DnsError) -> DnsLookupEvidence {
+    DnsLookupEvidence::failed(format!("{name}."), RecordType::CAA, error.clone())
 }
 
-fn report(outcome: Outcome, problem: Option<Problem>, dns: Vec<DnsEvidence>) -> CheckReport {
-    let dnssec = crate::dns::worst_status(dns.iter().filter_map(|e| e.dnssec));
+fn report(outcome: Outcome, problem: Option<Problem>, dns: Vec<DnsLookupEvidence>) -> CheckReport {
+    let dnssec = crate::dns::worst_status(dns.iter().filter_map(DnsLookupEvidence::dnssec));
     CheckReport {
         outcome,
         problem,

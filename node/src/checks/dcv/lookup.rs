@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, RData, RecordType};
-use mpic_protocol::{DcvMethod, DnsEvidence, DnssecStatus, Evidence, Problem, ProblemKind};
+use mpic_protocol::{DcvMethod, DnssecStatus, Problem, ProblemKind};
 use tokio::time::Instant;
 
 use super::adn;
@@ -15,7 +15,8 @@ use super::dns_persist::{self, PersistProfile, PersistRequest};
 use super::ip_address::{self, AddressMethodError};
 use super::request::{AddressRecordType, DnsChange, DnsDcv};
 use super::{acme_dns01, dns_account01};
-use crate::checks::{CheckReport, problem};
+use crate::checks::evidence::DnsLookupEvidence;
+use crate::checks::{CheckReport, Evidence, problem};
 use crate::dns::{DnsError, Lookup, Resolver, txt_values};
 
 /// Runs one DNS-based DCV check for `identifier`.
@@ -94,7 +95,7 @@ pub async fn check<R: Resolver + Clone + 'static>(
             reverse_address(resolver, identifier, expected, deadline, seen).await
         }
     };
-    let dnssec = crate::dns::worst_status(evidence.iter().filter_map(|e: &DnsEvidence| e.dnssec));
+    let dnssec = crate::dns::worst_status(evidence.iter().filter_map(DnsLookupEvidence::dnssec));
     let evidence = Evidence {
         dns: evidence,
         ..Evidence::default()
@@ -125,7 +126,7 @@ async fn lookup<R: Resolver>(
     name: &str,
     record_type: RecordType,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<Lookup, Problem> {
     let fqdn = if name.ends_with('.') {
         name.to_owned()
@@ -140,7 +141,7 @@ async fn lookup<R: Resolver>(
     })?;
     match resolver.lookup(&parsed, record_type, deadline).await {
         Ok(lookup) => {
-            evidence.push(lookup.evidence());
+            evidence.push(DnsLookupEvidence::answered(&lookup));
             // A bogus answer never counts for anything (SC-085): fail with the reason.
             if lookup.dnssec == Some(DnssecStatus::Bogus) {
                 return Err(problem(
@@ -154,19 +155,9 @@ async fn lookup<R: Resolver>(
             Ok(lookup)
         }
         Err(error) => {
-            evidence.push(DnsEvidence {
-                name: fqdn,
-                record_type: record_type.to_string(),
-                rcode: if error.is_timeout() {
-                    "TIMEOUT".into()
-                } else {
-                    "FAILED".into()
-                },
-                records: vec![error.to_string()],
-                dnssec: None,
-                server: None,
-            });
-            Err(dns_problem(&error))
+            let problem = dns_problem(&error);
+            evidence.push(DnsLookupEvidence::failed(fqdn, record_type, error));
+            Err(problem)
         }
     }
 }
@@ -232,7 +223,7 @@ async fn acme<R: Resolver>(
     name: String,
     key_authorization: &str,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let expected = acme_dns01::expected_value(key_authorization);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
@@ -262,7 +253,7 @@ async fn dns_change<R: Resolver>(
     identifier: &str,
     change: &DnsChange,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let names = dns_change::lookup_names(identifier, change.prefix.as_deref())
         .map_err(|e| problem(ProblemKind::Malformed, e.to_string()))?;
@@ -318,7 +309,7 @@ async fn persist<R: Resolver>(
     identifier: &str,
     (issuer, account, wildcard): (String, &str, bool),
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let adn = dns_change::authorization_domain_name(identifier);
     let name = dns_persist::record_name(adn);
@@ -356,7 +347,7 @@ async fn contact_txt<R: Resolver>(
     method: &DcvMethod,
     wanted: Wanted,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let kind = wanted.kind;
     let adn = dns_change::authorization_domain_name(identifier);
@@ -385,7 +376,7 @@ async fn contact_caa<R: Resolver + Clone + 'static>(
     identifier: &str,
     wanted: Wanted,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let kind = wanted.kind;
     let climb = match crate::checks::caa::lookup::climb(resolver, identifier, deadline).await {
@@ -435,7 +426,7 @@ async fn ip_address<R: Resolver>(
     expected: &[IpAddr],
     record_type: Option<AddressRecordType>,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let name = ip_address::address_name(identifier).map_err(address_malformed)?;
     let types: Vec<RecordType> = match record_type {
@@ -489,7 +480,7 @@ async fn reverse_address<R: Resolver>(
     identifier: &str,
     expected: &str,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let address = ip_address::address_identifier(identifier).map_err(address_malformed)?;
     let name = ip_address::reverse_name(address);

@@ -6,10 +6,10 @@ pub mod decide;
 #[cfg(test)]
 mod tests;
 
-use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Problem, ProblemKind};
+use mpic_protocol::{DcvCheck, DcvMethod, Problem, ProblemKind};
 use tokio::time::Instant;
 
-use crate::checks::CheckReport;
+use crate::checks::{CheckReport, Evidence};
 use crate::dns::Resolver;
 use crate::http::fetch::{FetchError, Fetcher, Hop};
 

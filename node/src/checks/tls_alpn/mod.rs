@@ -10,12 +10,12 @@ mod tests;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mpic_protocol::{DcvCheck, Evidence, Problem, ProblemKind, TlsEvidence};
+use mpic_protocol::{DcvCheck, Problem, ProblemKind, TlsEvidence};
 use tokio::time::Instant;
 
 use certificate::Identifier;
 
-use crate::checks::{CheckReport, problem};
+use crate::checks::{CheckReport, Evidence, problem};
 use crate::dns::Resolver;
 use crate::http::connect::{self, ResolveError};
 use crate::http::fetch::FetchOptions;
