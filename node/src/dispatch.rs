@@ -60,8 +60,8 @@ impl Dispatcher {
 
     /// Runs the check for one target, finishing by `deadline` whatever happens.
     pub async fn run(&self, target: &Target, deadline: Instant) -> CheckReport {
-        if let Err(detail) = validate_identifier(&target.identifier) {
-            return CheckReport::fail(ProblemKind::Malformed, detail);
+        if let Err(error) = validate_identifier(&target.identifier) {
+            return CheckReport::fail(ProblemKind::Malformed, error.to_string());
         }
         let budget = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout_at(deadline, self.run_check(target, deadline)).await {
@@ -159,22 +159,41 @@ fn decode_failure(method: &DcvMethod, error: &DecodeError) -> CheckReport {
     report
 }
 
+/// Why an identifier is refused before any check runs (answered `malformed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum IdentifierError {
+    /// The identifier is empty.
+    #[error("identifier is empty")]
+    Empty,
+    /// The identifier is longer than [`MAX_IDENTIFIER_LEN`].
+    #[error("identifier is {len} bytes, the limit is {MAX_IDENTIFIER_LEN}")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The identifier holds a space, a control character or a non-ASCII byte.
+    #[error("identifier {identifier:?} must be ASCII without spaces (use A-labels for IDNs)")]
+    NotAscii {
+        /// The identifier as given.
+        identifier: String,
+    },
+}
+
 /// Checks the identifier's form: ASCII (A-labels for IDNs), not empty, not too long, no spaces
 /// or control characters. The DNS layer checks label syntax.
-fn validate_identifier(identifier: &str) -> Result<(), String> {
+fn validate_identifier(identifier: &str) -> Result<(), IdentifierError> {
     if identifier.is_empty() {
-        return Err("identifier is empty".into());
+        return Err(IdentifierError::Empty);
     }
     if identifier.len() > MAX_IDENTIFIER_LEN {
-        return Err(format!(
-            "identifier is {} bytes, the limit is {MAX_IDENTIFIER_LEN}",
-            identifier.len()
-        ));
+        return Err(IdentifierError::TooLong {
+            len: identifier.len(),
+        });
     }
     if !identifier.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!(
-            "identifier {identifier:?} must be ASCII without spaces (use A-labels for IDNs)"
-        ));
+        return Err(IdentifierError::NotAscii {
+            identifier: identifier.to_owned(),
+        });
     }
     Ok(())
 }

@@ -362,7 +362,7 @@ impl CarveOutAttempt<'_> {
             }
             match self.prove(resolver, level, name).await {
                 Ok(failed) => permitted.push(failed),
-                Err(why) => return refuse(why, evidence),
+                Err(why) => return refuse(why.to_string(), evidence),
             }
             if let Some(slot) = levels.get_mut(level) {
                 *slot = LevelResult::Empty;
@@ -406,17 +406,21 @@ impl CarveOutAttempt<'_> {
         resolver: &R,
         level: usize,
         name: &str,
-    ) -> Result<FailedLookup, String> {
+    ) -> Result<FailedLookup, ProofRefused> {
+        let name = name.to_owned();
         let Some(Some(failure)) = self.failed.failures.get(level) else {
-            return Err(format!("{name}.: the failure was not recorded"));
+            return Err(ProofRefused::NotRecorded { name });
         };
-        carve_out::eligible(true, failure).map_err(|refusal| format!("{name}.: {refusal}"))?;
-        let fqdn = Name::from_ascii(format!("{name}."))
-            .map_err(|_| format!("{name:?} is not a domain name"))?;
+        if let Err(refusal) = carve_out::eligible(true, failure) {
+            return Err(ProofRefused::NotEligible { name, refusal });
+        }
+        let Ok(fqdn) = Name::from_ascii(format!("{name}.")) else {
+            return Err(ProofRefused::BadName { name });
+        };
         let zone = resolver.zone_status(&fqdn, self.deadline).await;
         if let Err(refusal) = carve_out::proven_insecure(zone.as_ref().map(|v| v.status)) {
             let why = zone.and_then(|v| v.detail).unwrap_or_default();
-            return Err(format!("{name}.: {refusal} ({why})"));
+            return Err(ProofRefused::NotInsecure { name, refusal, why });
         }
         Ok(FailedLookup {
             name: format!("{name}."),
@@ -428,6 +432,41 @@ impl CarveOutAttempt<'_> {
             proof: zone.and_then(|v| v.detail).unwrap_or_default(),
         })
     }
+}
+
+/// Why one failed level cannot be treated as empty under the BR 3.2.2.8 carve-out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ProofRefused {
+    /// The climb kept no failure for this level.
+    #[error("{name}.: the failure was not recorded")]
+    NotRecorded {
+        /// The level's name.
+        name: String,
+    },
+    /// The failure is not one the carve-out accepts (not retried, not a lookup failure).
+    #[error("{name}.: {refusal}")]
+    NotEligible {
+        /// The level's name.
+        name: String,
+        /// Why not.
+        refusal: carve_out::Refusal,
+    },
+    /// The level's name does not parse as a domain name.
+    #[error("{name:?} is not a domain name")]
+    BadName {
+        /// The level's name.
+        name: String,
+    },
+    /// The zone holding the name was not proven insecure.
+    #[error("{name}.: {refusal} ({why})")]
+    NotInsecure {
+        /// The level's name.
+        name: String,
+        /// Why not.
+        refusal: carve_out::Refusal,
+        /// The zone walk's detail.
+        why: String,
+    },
 }
 
 /// A CAA record as the policy's plain record: flags (critical bit 128 plus the reserved bits),

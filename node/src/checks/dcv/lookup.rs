@@ -27,9 +27,25 @@ pub async fn check<R: Resolver + Clone + 'static>(
     deadline: Instant,
 ) -> CheckReport {
     let mut evidence = Vec::new();
-    let seen = &mut evidence;
+    let result = run(resolver, identifier, dcv, deadline, &mut evidence).await;
+    let dnssec = crate::dns::worst_status(evidence.iter().filter_map(DnsLookupEvidence::dnssec));
+    let evidence = Evidence {
+        dns: evidence,
+        ..Evidence::default()
+    };
+    CheckReport::from_verdict(result, dnssec, evidence)
+}
+
+/// Runs the method's lookups and decides, recording each lookup in `seen`.
+async fn run<R: Resolver + Clone + 'static>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DnsDcv,
+    deadline: Instant,
+    seen: &mut Vec<DnsLookupEvidence>,
+) -> Result<(), Problem> {
     let method = dcv.method();
-    let result = match dcv {
+    match dcv {
         DnsDcv::AcmeDns01 { key_authorization } => {
             let name = acme_dns01::challenge_name(identifier);
             acme(
@@ -94,13 +110,7 @@ pub async fn check<R: Resolver + Clone + 'static>(
         DnsDcv::ReverseAddressLookup { expected } => {
             reverse_address(resolver, identifier, expected, deadline, seen).await
         }
-    };
-    let dnssec = crate::dns::worst_status(evidence.iter().filter_map(DnsLookupEvidence::dnssec));
-    let evidence = Evidence {
-        dns: evidence,
-        ..Evidence::default()
-    };
-    CheckReport::from_verdict(result, dnssec, evidence)
+    }
 }
 
 /// The contact a contact method looks for: its kind, and the one the primary expects (phone
