@@ -13,7 +13,7 @@ use super::contacts::{self, ContactKind};
 use super::dns_change::{self, DnsChangeRequest};
 use super::dns_persist::{self, PersistProfile, PersistRequest};
 use super::ip_address::{self, AddressMethodError};
-use super::request::{AddressRecordType, DnsChange, DnsDcv};
+use super::request::{AddressRecordType, DnsChange, DnsDcv, DnsPersist};
 use super::{acme_dns01, dns_account01};
 use crate::checks::evidence::DnsLookupEvidence;
 use crate::checks::{CheckReport, Evidence, problem};
@@ -78,14 +78,8 @@ async fn run<R: Resolver + Clone + 'static>(
         DnsDcv::DnsChange(request) => {
             dns_change(resolver, identifier, request, deadline, seen).await
         }
-        DnsDcv::DnsPersist01 {
-            issuer_domain,
-            account_uri,
-            wildcard,
-        } => {
-            let wildcard = *wildcard || identifier.starts_with("*.");
-            let account = (issuer_domain.clone(), account_uri.as_str(), wildcard);
-            persist(resolver, identifier, account, deadline, seen).await
+        DnsDcv::DnsPersist01(request) => {
+            persist(resolver, identifier, request, deadline, seen).await
         }
         DnsDcv::ContactEmailTxt { expected } => {
             let wanted = Wanted::new(ContactKind::Email, expected.as_deref());
@@ -313,11 +307,10 @@ async fn dns_change<R: Resolver>(
 }
 
 /// BR 3.2.2.4.22: a `_validation-persist` TXT record naming our issuer and the account.
-/// `account` is the issuer domain, the account URI and whether the certificate is a wildcard.
 async fn persist<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    (issuer, account, wildcard): (String, &str, bool),
+    persist: &DnsPersist,
     deadline: Instant,
     evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
@@ -326,11 +319,11 @@ async fn persist<R: Resolver>(
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
     adn_not_replaced(&DcvMethod::DnsPersist01, adn, &name, &found)?;
     let values = txt_values(&found);
-    let issuers = [issuer];
+    let issuers = [persist.issuer_domain.clone()];
     let request = PersistRequest {
         issuer_domains: &issuers,
-        account_uri: account,
-        wildcard,
+        account_uri: &persist.account_uri,
+        wildcard: persist.wildcard || identifier.starts_with("*."),
         is_subdomain: false,
         profile: PersistProfile::Br,
     };

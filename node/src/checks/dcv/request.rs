@@ -39,14 +39,7 @@ pub enum DnsDcv {
         account_uri: String,
     },
     /// BR 3.2.2.4.22 dns-persist-01.
-    DnsPersist01 {
-        /// The issuer domain the record must name.
-        issuer_domain: String,
-        /// The account URI the record must name.
-        account_uri: String,
-        /// The certificate is for a wildcard.
-        wildcard: bool,
-    },
+    DnsPersist01(DnsPersist),
     /// BR 3.2.2.4.14: an email contact in a `_validation-contactemail` TXT record.
     ContactEmailTxt {
         /// The contact the primary expects, if it names one.
@@ -94,6 +87,17 @@ pub struct DnsChange {
     pub exact_match: bool,
     /// TXT and CAA values compare ignoring ASCII case.
     pub case_insensitive: bool,
+}
+
+/// The fields of a dns-persist-01 check (BR 3.2.2.4.22).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPersist {
+    /// The issuer domain the record must name.
+    pub issuer_domain: String,
+    /// The account URI the record must name.
+    pub account_uri: String,
+    /// The request says the certificate is for a wildcard.
+    pub wildcard: bool,
 }
 
 /// The record types DNS Change looks in (BR 3.2.2.4.7).
@@ -320,7 +324,7 @@ impl DnsDcv {
             Self::DnsChange(_) => DcvMethod::DnsChange,
             Self::AcmeDns01 { .. } => DcvMethod::AcmeDns01,
             Self::AcmeDnsAccount01 { .. } => DcvMethod::AcmeDnsAccount01,
-            Self::DnsPersist01 { .. } => DcvMethod::DnsPersist01,
+            Self::DnsPersist01(_) => DcvMethod::DnsPersist01,
             Self::ContactEmailTxt { .. } => DcvMethod::ContactEmailTxt,
             Self::ContactPhoneTxt { .. } => DcvMethod::ContactPhoneTxt,
             Self::ContactEmailCaa { .. } => DcvMethod::ContactEmailCaa,
@@ -333,11 +337,11 @@ impl DnsDcv {
 
 fn decode_persist(dcv: &DcvCheck) -> Result<DnsDcv, DecodeError> {
     match (&dcv.issuer_domain, &dcv.account_uri) {
-        (Some(issuer_domain), Some(account_uri)) => Ok(DnsDcv::DnsPersist01 {
+        (Some(issuer_domain), Some(account_uri)) => Ok(DnsDcv::DnsPersist01(DnsPersist {
             issuer_domain: issuer_domain.clone(),
             account_uri: account_uri.clone(),
             wildcard: dcv.wildcard,
-        }),
+        })),
         _ => Err(DecodeError::PersistIssuerAndAccount),
     }
 }
