@@ -223,7 +223,7 @@ impl OneshotResult {
                 ));
             }
         }
-        for lookup in &self.report.evidence.dns {
+        for lookup in &self.report.evidence.to_wire().dns {
             text.push_str(&format!(
                 "  {} {} {}",
                 lookup.name, lookup.record_type, lookup.rcode

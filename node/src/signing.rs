@@ -2,42 +2,10 @@
 //! target and this perspective, serializes it once and signs those bytes (Ed25519).
 
 use mpic_protocol::{
-    DnssecStatus, Evidence, Outcome, PROTOCOL_VERSION, PerspectiveInfo, Problem, Request,
-    ResultPayload, SignedResult, SigningKey,
+    PROTOCOL_VERSION, PerspectiveInfo, Request, ResultPayload, SignedResult, SigningKey,
 };
 
-/// What a check found about one target, before signing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckReport {
-    /// The verdict.
-    pub outcome: Outcome,
-    /// Why it did not pass.
-    pub problem: Option<Problem>,
-    /// Weakest DNSSEC status the verdict rests on.
-    pub dnssec: Option<DnssecStatus>,
-    /// What was seen.
-    pub evidence: Evidence,
-}
-
-impl CheckReport {
-    /// The report of a check that passed (`Ok`) or failed with a problem (`Err`).
-    pub fn from_verdict(
-        verdict: Result<(), Problem>,
-        dnssec: Option<DnssecStatus>,
-        evidence: Evidence,
-    ) -> Self {
-        let (outcome, problem) = match verdict {
-            Ok(()) => (Outcome::Pass, None),
-            Err(problem) => (Outcome::Fail, Some(problem)),
-        };
-        Self {
-            outcome,
-            problem,
-            dnssec,
-            evidence,
-        }
-    }
-}
+pub use crate::checks::CheckReport;
 
 /// Signs results as this perspective.
 #[derive(Debug)]
@@ -46,11 +14,23 @@ pub struct ResultSigner {
     perspective: PerspectiveInfo,
 }
 
-/// A payload could not be serialized (cannot happen for well-formed payloads; reported, not
-/// panicked on).
+/// A result could not be signed; the caller answers the request with an error instead.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot serialize result payload: {0}")]
-pub struct SignError(#[from] ciborium::ser::Error<std::io::Error>);
+pub enum SignError {
+    /// The payload could not be serialized (cannot happen for well-formed payloads; reported,
+    /// not panicked on).
+    #[error("cannot serialize result payload: {0}")]
+    Serialize(#[from] ciborium::ser::Error<std::io::Error>),
+    /// The result names a target the request does not hold: signing it would echo a target
+    /// that was never asked for.
+    #[error("target index {index} is out of range: the request has {count} target(s)")]
+    NoSuchTarget {
+        /// The index asked for.
+        index: usize,
+        /// How many targets the request holds.
+        count: usize,
+    },
+}
 
 impl ResultSigner {
     /// A signer for this key and perspective.
@@ -69,7 +49,8 @@ impl ResultSigner {
     }
 
     /// Signs the result for `request.targets[index]`; returns the signed result and the payload
-    /// it carries (for the audit log).
+    /// it carries (for the audit log). An `index` the request does not hold is an error, never a
+    /// signed empty target.
     pub fn sign(
         &self,
         request: &Request,
@@ -82,17 +63,19 @@ impl ResultSigner {
             .targets
             .get(index)
             .cloned()
-            .unwrap_or_else(|| mpic_protocol::Target {
-                identifier: String::new(),
-                check: mpic_protocol::Check::Unknown {
-                    kind: String::new(),
-                },
-            });
+            .ok_or(SignError::NoSuchTarget {
+                index,
+                count: request.targets.len(),
+            })?;
+        let target_index = u32::try_from(index).map_err(|_| SignError::NoSuchTarget {
+            index,
+            count: request.targets.len(),
+        })?;
         let payload = ResultPayload {
             version: PROTOCOL_VERSION,
             request_id: request.request_id.clone(),
             nonce: request.nonce.clone(),
-            target_index: u32::try_from(index).unwrap_or(u32::MAX),
+            target_index,
             target,
             perspective: self.perspective.clone(),
             received_unix_ms,
@@ -100,10 +83,65 @@ impl ResultSigner {
             outcome: report.outcome,
             problem: report.problem,
             dnssec: report.dnssec,
-            evidence: report.evidence,
+            evidence: report.evidence.to_wire(),
             key_id: self.key.key_id().to_string(),
         };
         let signed = self.key.sign(&payload)?;
         Ok((signed, payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mpic_protocol::{
+        CaaCheck, Check, Outcome, PerspectiveId, PerspectiveInfo, Request, Rir, SigningKey, Target,
+    };
+
+    use super::{CheckReport, ResultSigner, SignError};
+    use crate::checks::Evidence;
+
+    fn signer() -> ResultSigner {
+        let (key, _) = SigningKey::generate().unwrap();
+        let perspective = PerspectiveInfo {
+            id: PerspectiveId::new("t").unwrap(),
+            rir: Rir::Arin,
+            location: "x".into(),
+            shadow: false,
+        };
+        ResultSigner::new(key, perspective)
+    }
+
+    fn request() -> Request {
+        Request {
+            version: mpic_protocol::PROTOCOL_VERSION,
+            request_id: "r1".into(),
+            nonce: vec![7; 16],
+            deadline_unix_ms: 0,
+            targets: vec![Target {
+                identifier: "example.com".into(),
+                check: Check::Caa(CaaCheck::default()),
+            }],
+        }
+    }
+
+    fn report() -> CheckReport {
+        CheckReport::from_verdict(Ok(()), None, Evidence::default())
+    }
+
+    #[test]
+    fn a_target_in_the_request_is_signed_with_its_index() {
+        let (_, payload) = signer().sign(&request(), 0, 1, 2, report()).unwrap();
+        assert_eq!(payload.target_index, 0);
+        assert_eq!(payload.target.identifier, "example.com");
+        assert_eq!(payload.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn an_index_past_the_targets_is_an_error_never_an_empty_target() {
+        let error = signer().sign(&request(), 1, 1, 2, report()).unwrap_err();
+        assert!(
+            matches!(error, SignError::NoSuchTarget { index: 1, count: 1 }),
+            "{error:?}"
+        );
     }
 }

@@ -3,7 +3,12 @@
 
 pub mod caa;
 pub mod dcv;
+pub mod evidence;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod http;
+pub mod report;
 pub mod tls_alpn;
+
+pub use evidence::Evidence;
+pub use report::{CheckReport, problem};

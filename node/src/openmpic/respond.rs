@@ -22,6 +22,8 @@ use mpic_protocol::{
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::checks::evidence::DnsLookupEvidence;
+
 /// `MpicValidationError`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidationError {
@@ -76,8 +78,81 @@ pub struct Attestation {
     pub key_id: String,
 }
 
-/// Builds the response for one signed result.
+/// Builds the response for one signed result, reading the DNS details back from the signed
+/// evidence's presentation strings.
+// TODO(merge): the Open MPIC endpoint should call [`build_from`] with the check's typed
+// evidence; then this, `type_and_rdata` and `rcode_number` go.
 pub fn build(payload: &ResultPayload, signed: &SignedResult) -> CheckResponse {
+    let lookups: Vec<LookupView<'_>> = payload.evidence.dns.iter().map(LookupView::parse).collect();
+    respond(payload, signed, &lookups)
+}
+
+/// Builds the response for one signed result; the DNS details come from `dns`, the typed
+/// evidence of the check that was signed.
+pub fn build_from(
+    payload: &ResultPayload,
+    signed: &SignedResult,
+    dns: &[DnsLookupEvidence],
+) -> CheckResponse {
+    let lookups: Vec<LookupView<'_>> = dns.iter().map(LookupView::typed).collect();
+    respond(payload, signed, &lookups)
+}
+
+/// A DNS lookup as the details show it.
+struct LookupView<'a> {
+    /// The name queried, in presentation form.
+    name: &'a str,
+    /// The type queried.
+    record_type: String,
+    /// The response code's number (`None`: no response).
+    rcode: Option<u16>,
+    /// Each record's type and rdata, in presentation form.
+    records: Vec<(String, String)>,
+}
+
+impl<'a> LookupView<'a> {
+    fn typed(lookup: &'a DnsLookupEvidence) -> Self {
+        Self {
+            name: &lookup.name,
+            record_type: lookup.record_type.to_string(),
+            rcode: lookup.rcode(),
+            records: lookup
+                .records()
+                .iter()
+                .map(|record| (record.record_type().to_string(), record.rdata.to_string()))
+                .collect(),
+        }
+    }
+
+    fn parse(lookup: &'a DnsEvidence) -> Self {
+        Self {
+            name: &lookup.name,
+            record_type: lookup.record_type.clone(),
+            rcode: rcode_number(&lookup.rcode),
+            records: lookup
+                .records
+                .iter()
+                .filter_map(|record| type_and_rdata(record))
+                .map(|(record_type, rdata)| (record_type.to_owned(), rdata.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Records of `record_type`, as rdata text.
+    fn rdata_of(&self, record_type: &str) -> Vec<&str> {
+        self.records
+            .iter()
+            .filter(|(t, _)| t == record_type)
+            .map(|(_, rdata)| rdata.as_str())
+            .collect()
+    }
+}
+
+fn respond(
+    payload: &ResultPayload,
+    signed: &SignedResult,
+    dns: &[LookupView<'_>],
+) -> CheckResponse {
     let b64 = base64::engine::general_purpose::STANDARD;
     let problem = payload.problem.as_ref();
     let completed = match payload.outcome {
@@ -106,8 +181,8 @@ pub fn build(payload: &ResultPayload, signed: &SignedResult) -> CheckResponse {
     };
     let (check_type, details) = match &payload.target.check {
         Check::Caa(_) if carve_out.is_some() => ("caa", carve_out_details()),
-        Check::Caa(_) => ("caa", caa_details(payload, completed)),
-        Check::Dcv(dcv) => ("dcv", dcv_details(&dcv.method, payload)),
+        Check::Caa(_) => ("caa", caa_details(dns, completed)),
+        Check::Dcv(dcv) => ("dcv", dcv_details(&dcv.method, payload, dns)),
         _ => ("dcv", json!({})),
     };
     CheckResponse {
@@ -195,36 +270,23 @@ fn type_and_rdata(record: &str) -> Option<(&str, &str)> {
     Some((parts.next()?, parts.next()?))
 }
 
-/// Records of `record_type` in a lookup's evidence, as rdata text.
-fn rdata_of<'a>(lookup: &'a DnsEvidence, record_type: &str) -> Vec<&'a str> {
-    lookup
-        .records
-        .iter()
-        .filter_map(|r| type_and_rdata(r))
-        .filter(|(t, _)| *t == record_type)
-        .map(|(_, rdata)| rdata)
-        .collect()
-}
-
 fn bare(name: &str) -> String {
     name.trim_end_matches('.').to_owned()
 }
 
 /// `CaaCheckResponseDetails`: the closest name holding CAA records, and those records.
-fn caa_details(payload: &ResultPayload, completed: bool) -> Value {
+fn caa_details(dns: &[LookupView<'_>], completed: bool) -> Value {
     if !completed {
         return json!({ "caa_record_present": null, "found_at": null, "records_seen": null });
     }
-    let found = payload
-        .evidence
-        .dns
+    let found = dns
         .iter()
-        .find(|lookup| lookup.record_type == "CAA" && !rdata_of(lookup, "CAA").is_empty());
+        .find(|lookup| lookup.record_type == "CAA" && !lookup.rdata_of("CAA").is_empty());
     match found {
         Some(lookup) => json!({
             "caa_record_present": true,
-            "found_at": bare(&lookup.name),
-            "records_seen": rdata_of(lookup, "CAA"),
+            "found_at": bare(lookup.name),
+            "records_seen": lookup.rdata_of("CAA"),
         }),
         None => json!({ "caa_record_present": false, "found_at": null, "records_seen": null }),
     }
@@ -232,7 +294,7 @@ fn caa_details(payload: &ResultPayload, completed: bool) -> Value {
 
 /// `DcvDnsCheckResponseDetails`, `DcvHttpCheckResponseDetails` or
 /// `DcvTlsAlpnCheckResponseDetails`, by method.
-fn dcv_details(method: &DcvMethod, payload: &ResultPayload) -> Value {
+fn dcv_details(method: &DcvMethod, payload: &ResultPayload, dns: &[LookupView<'_>]) -> Value {
     let method_name = open_mpic_method(method);
     match method {
         DcvMethod::AcmeHttp01 | DcvMethod::WebsiteChange => {
@@ -256,11 +318,12 @@ fn dcv_details(method: &DcvMethod, payload: &ResultPayload) -> Value {
         }),
         _ => {
             // The last lookup is the one the verdict rests on (or the one that failed).
-            let Some(lookup) = payload.evidence.dns.last() else {
+            let Some(lookup) = dns.last() else {
                 return json!({ "validation_method": method_name });
             };
-            let records: Vec<&str> = rdata_of(lookup, &lookup.record_type);
-            let chain: Vec<String> = rdata_of(lookup, "CNAME")
+            let records: Vec<&str> = lookup.rdata_of(&lookup.record_type);
+            let chain: Vec<String> = lookup
+                .rdata_of("CNAME")
                 .into_iter()
                 .filter(|_| lookup.record_type != "CNAME")
                 .map(bare)
@@ -268,9 +331,9 @@ fn dcv_details(method: &DcvMethod, payload: &ResultPayload) -> Value {
             json!({
                 "validation_method": method_name,
                 "records_seen": records,
-                "response_code": rcode_number(&lookup.rcode),
+                "response_code": lookup.rcode,
                 "ad_flag": payload.dnssec == Some(DnssecStatus::Secure),
-                "found_at": bare(&lookup.name),
+                "found_at": bare(lookup.name),
                 "cname_chain": chain,
             })
         }
@@ -303,198 +366,4 @@ fn rcode_number(rcode: &str) -> Option<u16> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use mpic_protocol::{CaaCheck, Evidence, PerspectiveId, PerspectiveInfo, Problem, Rir, Target};
-
-    fn payload(outcome: Outcome, problem: Option<ProblemKind>) -> ResultPayload {
-        ResultPayload {
-            version: 1,
-            request_id: "trace-1".into(),
-            nonce: vec![1; 32],
-            target_index: 0,
-            target: Target {
-                identifier: "www.a.test".into(),
-                check: Check::Caa(CaaCheck {
-                    issuer_domains: vec!["ca.test".into()],
-                    ..Default::default()
-                }),
-            },
-            perspective: PerspectiveInfo {
-                id: PerspectiveId::new("p-1").unwrap(),
-                rir: Rir::Arin,
-                location: "x".into(),
-                shadow: false,
-            },
-            received_unix_ms: 1,
-            completed_unix_ms: 2,
-            outcome,
-            problem: problem.map(|kind| Problem {
-                kind,
-                detail: "why".into(),
-            }),
-            dnssec: Some(DnssecStatus::Secure),
-            evidence: Evidence {
-                dns: vec![
-                    DnsEvidence {
-                        name: "www.a.test.".into(),
-                        record_type: "CAA".into(),
-                        rcode: "NOERROR".into(),
-                        records: vec![],
-                        dnssec: None,
-                        server: None,
-                    },
-                    DnsEvidence {
-                        name: "a.test.".into(),
-                        record_type: "CAA".into(),
-                        rcode: "NOERROR".into(),
-                        records: vec!["a.test. 60 IN CAA 0 issue \"ca.test\"".into()],
-                        dnssec: None,
-                        server: None,
-                    },
-                ],
-                ..Default::default()
-            },
-            key_id: "k".into(),
-        }
-    }
-
-    fn signed() -> SignedResult {
-        SignedResult {
-            payload: vec![1, 2, 3],
-            signature: vec![4; 64],
-            key_id: "k".into(),
-        }
-    }
-
-    #[test]
-    fn outcomes_map_to_completed_and_passed() {
-        let cases = [
-            (Outcome::Pass, None, true, true, None),
-            (
-                Outcome::Fail,
-                Some(ProblemKind::Caa),
-                true,
-                false,
-                Some("mpic_node:caa"),
-            ),
-            (
-                Outcome::Fail,
-                Some(ProblemKind::Unauthorized),
-                true,
-                false,
-                Some("mpic_node:unauthorized"),
-            ),
-            (
-                Outcome::Fail,
-                Some(ProblemKind::Dns),
-                false,
-                false,
-                Some("mpic_node:dns"),
-            ),
-            (
-                Outcome::Fail,
-                Some(ProblemKind::Dnssec),
-                false,
-                false,
-                Some("mpic_node:dnssec"),
-            ),
-            (
-                Outcome::Fail,
-                Some(ProblemKind::Timeout),
-                false,
-                false,
-                Some("mpic_node:timeout"),
-            ),
-            (
-                Outcome::Unsupported,
-                Some(ProblemKind::Unsupported),
-                false,
-                false,
-                Some("mpic_node:unsupported"),
-            ),
-        ];
-        for (outcome, problem, completed, passed, error) in cases {
-            let response = build(&payload(outcome, problem), &signed());
-            assert_eq!(
-                (response.check_completed, response.check_passed),
-                (completed, passed),
-                "{outcome:?} {problem:?}"
-            );
-            let error_type = response.errors.as_ref().map(|e| e[0].error_type.as_str());
-            assert_eq!(error_type, error);
-            assert_eq!(response.check_type, "caa");
-            assert_eq!(response.timestamp_ns, 2_000_000);
-            assert_eq!(response.mpic_node.request_id, "trace-1");
-            assert_eq!(response.mpic_node.payload, "AQID");
-        }
-        let pass = build(&payload(Outcome::Pass, None), &signed());
-        assert_eq!(
-            pass.details,
-            json!({"caa_record_present": true, "found_at": "a.test", "records_seen": ["0 issue \"ca.test\""]})
-        );
-        let failed = build(&payload(Outcome::Fail, Some(ProblemKind::Dns)), &signed());
-        assert_eq!(failed.details["caa_record_present"], Value::Null);
-    }
-
-    #[test]
-    fn a_carve_out_pass_keeps_the_lookup_failure_as_a_detail() {
-        let mut payload = payload(Outcome::Pass, None);
-        payload.evidence.permitted_by_lookup_failure = Some(LookupFailurePermit {
-            failed_lookups: vec![mpic_protocol::FailedLookup {
-                name: "www.a.test.".into(),
-                failure: "timeout".into(),
-                attempts: 2,
-                attempt_details: vec!["127.0.0.1:53 timed out".into(); 2],
-                resolution: "forward".into(),
-                dnssec: DnssecStatus::Insecure,
-                proof: "a.test. is a delegation from test. without DS (validated denial)".into(),
-            }],
-        });
-        let response = build(&payload, &signed());
-        assert_eq!(
-            (response.check_completed, response.check_passed),
-            (true, true)
-        );
-        assert_eq!(
-            response.mpic_node.outcome_detail,
-            Some("permitted_by_lookup_failure")
-        );
-        assert_eq!(
-            response.details,
-            json!({"caa_record_present": null, "found_at": null, "records_seen": null,
-                   "outcome_detail": "permitted_by_lookup_failure"})
-        );
-        let errors = response.errors.unwrap();
-        assert_eq!(
-            errors[0].error_type,
-            "mpic_node:permitted_by_lookup_failure"
-        );
-        assert!(
-            errors[0].error_message.contains(
-                "www.a.test. failed (timeout, 2 attempts: 127.0.0.1:53 timed out; 127.0.0.1:53 \
-                 timed out); zone Insecure: a.test. is a delegation"
-            ),
-            "{}",
-            errors[0].error_message
-        );
-        let ordinary = build(&payload_plain(), &signed());
-        assert_eq!(ordinary.mpic_node.outcome_detail, None);
-        assert!(ordinary.errors.is_none());
-    }
-
-    fn payload_plain() -> ResultPayload {
-        payload(Outcome::Pass, None)
-    }
-
-    #[test]
-    fn records_split_into_type_and_rdata() {
-        assert_eq!(
-            type_and_rdata("a.test. 60 IN CAA 0 issue \"ca.test\""),
-            Some(("CAA", "0 issue \"ca.test\""))
-        );
-        assert_eq!(type_and_rdata("garbage"), None);
-        assert_eq!(rcode_number("NXDOMAIN"), Some(3));
-        assert_eq!(rcode_number("TIMEOUT"), None);
-    }
-}
+mod tests;

@@ -7,8 +7,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 use mpic_protocol::{
-    CERTIFICATE_TYPE_SMIME, CERTIFICATE_TYPE_TLS, CaaCheck, DnsEvidence, DnssecStatus, Evidence,
-    FailedLookup, LookupFailurePermit, Outcome, Problem, ProblemKind,
+    CERTIFICATE_TYPE_SMIME, CERTIFICATE_TYPE_TLS, CaaCheck, DnssecStatus, FailedLookup,
+    LookupFailurePermit, Outcome, Problem, ProblemKind,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -18,8 +18,9 @@ use super::policy::{
     self, CaaDecision, CaaRecord, CaaRequest, CertificateType, ClimbFailure, LevelResult,
     PolicyOptions, Relevant,
 };
+use crate::checks::evidence::DnsLookupEvidence;
+use crate::checks::{CheckReport, Evidence, problem};
 use crate::dns::{DnsError, Lookup, Resolver};
-use crate::signing::CheckReport;
 
 /// The relevant RRset found by the climb (RFC 8659 §3), with the evidence of every level.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +30,7 @@ pub struct Climb {
     /// The name whose RRset is relevant, if any.
     pub found_at: Option<String>,
     /// Every lookup made, in climb order.
-    pub evidence: Vec<DnsEvidence>,
+    pub evidence: Vec<DnsLookupEvidence>,
 }
 
 /// Why the climb could not produce a relevant RRset.
@@ -38,7 +39,7 @@ pub struct ClimbError {
     /// The problem to report (`dns`, `dnssec`, `timeout` or `malformed`).
     pub problem: Problem,
     /// The lookups made before the failure was known.
-    pub evidence: Vec<DnsEvidence>,
+    pub evidence: Vec<DnsLookupEvidence>,
     /// The per-level results, when the climb ran and a level failed (the carve-out's input).
     pub failed: Option<FailedClimb>,
 }
@@ -128,7 +129,7 @@ where
         });
         let (level_result, kind) = match result {
             Some(Ok(lookup)) => {
-                evidence.push(lookup.evidence());
+                evidence.push(DnsLookupEvidence::answered(lookup));
                 if lookup.dnssec == Some(DnssecStatus::Bogus) {
                     let detail = format!(
                         "DNSSEC validation of CAA at {}. failed (bogus): {}",
@@ -310,7 +311,7 @@ fn certificate_type(request: &CaaCheck) -> Result<CertificateType, Problem> {
     }
 }
 
-fn climb_error(kind: ProblemKind, detail: String, evidence: Vec<DnsEvidence>) -> ClimbError {
+fn climb_error(kind: ProblemKind, detail: String, evidence: Vec<DnsLookupEvidence>) -> ClimbError {
     ClimbError {
         problem: problem(kind, detail),
         evidence,
@@ -335,9 +336,9 @@ impl CarveOutAttempt<'_> {
         &self,
         resolver: &R,
         original: Problem,
-        evidence: Vec<DnsEvidence>,
+        evidence: Vec<DnsLookupEvidence>,
     ) -> CheckReport {
-        let refuse = |why: String, evidence: Vec<DnsEvidence>| {
+        let refuse = |why: String, evidence: Vec<DnsLookupEvidence>| {
             let detail = format!(
                 "{}; BR 3.2.2.8 lookup-failure carve-out refused: {why}",
                 original.detail
@@ -361,7 +362,7 @@ impl CarveOutAttempt<'_> {
             }
             match self.prove(resolver, level, name).await {
                 Ok(failed) => permitted.push(failed),
-                Err(why) => return refuse(why, evidence),
+                Err(why) => return refuse(why.to_string(), evidence),
             }
             if let Some(slot) = levels.get_mut(level) {
                 *slot = LevelResult::Empty;
@@ -405,17 +406,21 @@ impl CarveOutAttempt<'_> {
         resolver: &R,
         level: usize,
         name: &str,
-    ) -> Result<FailedLookup, String> {
+    ) -> Result<FailedLookup, ProofRefused> {
+        let name = name.to_owned();
         let Some(Some(failure)) = self.failed.failures.get(level) else {
-            return Err(format!("{name}.: the failure was not recorded"));
+            return Err(ProofRefused::NotRecorded { name });
         };
-        carve_out::eligible(true, failure).map_err(|refusal| format!("{name}.: {refusal}"))?;
-        let fqdn = Name::from_ascii(format!("{name}."))
-            .map_err(|_| format!("{name:?} is not a domain name"))?;
+        if let Err(refusal) = carve_out::eligible(true, failure) {
+            return Err(ProofRefused::NotEligible { name, refusal });
+        }
+        let Ok(fqdn) = Name::from_ascii(format!("{name}.")) else {
+            return Err(ProofRefused::BadName { name });
+        };
         let zone = resolver.zone_status(&fqdn, self.deadline).await;
         if let Err(refusal) = carve_out::proven_insecure(zone.as_ref().map(|v| v.status)) {
             let why = zone.and_then(|v| v.detail).unwrap_or_default();
-            return Err(format!("{name}.: {refusal} ({why})"));
+            return Err(ProofRefused::NotInsecure { name, refusal, why });
         }
         Ok(FailedLookup {
             name: format!("{name}."),
@@ -429,6 +434,41 @@ impl CarveOutAttempt<'_> {
     }
 }
 
+/// Why one failed level cannot be treated as empty under the BR 3.2.2.8 carve-out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ProofRefused {
+    /// The climb kept no failure for this level.
+    #[error("{name}.: the failure was not recorded")]
+    NotRecorded {
+        /// The level's name.
+        name: String,
+    },
+    /// The failure is not one the carve-out accepts (not retried, not a lookup failure).
+    #[error("{name}.: {refusal}")]
+    NotEligible {
+        /// The level's name.
+        name: String,
+        /// Why not.
+        refusal: carve_out::Refusal,
+    },
+    /// The level's name does not parse as a domain name.
+    #[error("{name:?} is not a domain name")]
+    BadName {
+        /// The level's name.
+        name: String,
+    },
+    /// The zone holding the name was not proven insecure.
+    #[error("{name}.: {refusal} ({why})")]
+    NotInsecure {
+        /// The level's name.
+        name: String,
+        /// Why not.
+        refusal: carve_out::Refusal,
+        /// The zone walk's detail.
+        why: String,
+    },
+}
+
 /// A CAA record as the policy's plain record: flags (critical bit 128 plus the reserved bits),
 /// tag and value raw. A record kept raw by the lenient decoder (a tag over 15 octets, legal by
 /// RFC 8659 §4.1) is read here too, so a critical unknown property still forbids issuance.
@@ -440,27 +480,12 @@ fn caa_record(record: &hickory_proto::rr::Record) -> Option<CaaRecord> {
     })
 }
 
-fn failed_evidence(name: &str, error: &DnsError) -> DnsEvidence {
-    DnsEvidence {
-        name: format!("{name}."),
-        record_type: "CAA".into(),
-        rcode: if error.is_timeout() {
-            "TIMEOUT".into()
-        } else {
-            "FAILED".into()
-        },
-        records: vec![error.to_string()],
-        dnssec: None,
-        server: None,
-    }
+fn failed_evidence(name: &str, error: &DnsError) -> DnsLookupEvidence {
+    DnsLookupEvidence::failed(format!("{name}."), RecordType::CAA, error.clone())
 }
 
-fn problem(kind: ProblemKind, detail: String) -> Problem {
-    Problem { kind, detail }
-}
-
-fn report(outcome: Outcome, problem: Option<Problem>, dns: Vec<DnsEvidence>) -> CheckReport {
-    let dnssec = crate::dns::worst_status(dns.iter().filter_map(|e| e.dnssec));
+fn report(outcome: Outcome, problem: Option<Problem>, dns: Vec<DnsLookupEvidence>) -> CheckReport {
+    let dnssec = crate::dns::worst_status(dns.iter().filter_map(DnsLookupEvidence::dnssec));
     CheckReport {
         outcome,
         problem,

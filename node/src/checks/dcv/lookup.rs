@@ -5,9 +5,7 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{Name, RData, RecordType};
-use mpic_protocol::{
-    DcvCheck, DcvMethod, DnsEvidence, DnssecStatus, Evidence, Problem, ProblemKind,
-};
+use mpic_protocol::{DcvMethod, DnssecStatus, Problem, ProblemKind};
 use tokio::time::Instant;
 
 use super::adn;
@@ -15,101 +13,22 @@ use super::contacts::{self, ContactKind};
 use super::dns_change::{self, DnsChangeRequest};
 use super::dns_persist::{self, PersistProfile, PersistRequest};
 use super::ip_address::{self, AddressMethodError};
+use super::request::{AddressRecordType, DnsChange, DnsDcv, DnsPersist};
 use super::{acme_dns01, dns_account01};
+use crate::checks::evidence::DnsLookupEvidence;
+use crate::checks::{CheckReport, Evidence, problem};
 use crate::dns::{DnsError, Lookup, Resolver, txt_values};
-use crate::signing::CheckReport;
-
-/// Whether this module runs `method`.
-pub fn handles(method: &DcvMethod) -> bool {
-    matches!(
-        method,
-        DcvMethod::DnsChange
-            | DcvMethod::AcmeDns01
-            | DcvMethod::AcmeDnsAccount01
-            | DcvMethod::DnsPersist01
-            | DcvMethod::ContactEmailTxt
-            | DcvMethod::ContactPhoneTxt
-            | DcvMethod::ContactEmailCaa
-            | DcvMethod::ContactPhoneCaa
-            | DcvMethod::IpAddress
-            | DcvMethod::ReverseAddressLookup
-    )
-}
 
 /// Runs one DNS-based DCV check for `identifier`.
 pub async fn check<R: Resolver + Clone + 'static>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    dcv: &DnsDcv,
     deadline: Instant,
 ) -> CheckReport {
     let mut evidence = Vec::new();
-    let result = match &dcv.method {
-        DcvMethod::AcmeDns01 | DcvMethod::AcmeDnsAccount01 => {
-            acme(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        DcvMethod::DnsChange => {
-            dns_change(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        DcvMethod::DnsPersist01 => {
-            persist(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        DcvMethod::ContactEmailTxt => {
-            contact_txt(
-                resolver,
-                identifier,
-                dcv,
-                ContactKind::Email,
-                deadline,
-                &mut evidence,
-            )
-            .await
-        }
-        DcvMethod::ContactPhoneTxt => {
-            contact_txt(
-                resolver,
-                identifier,
-                dcv,
-                ContactKind::Phone,
-                deadline,
-                &mut evidence,
-            )
-            .await
-        }
-        DcvMethod::ContactEmailCaa => {
-            contact_caa(
-                resolver,
-                identifier,
-                dcv,
-                ContactKind::Email,
-                deadline,
-                &mut evidence,
-            )
-            .await
-        }
-        DcvMethod::ContactPhoneCaa => {
-            contact_caa(
-                resolver,
-                identifier,
-                dcv,
-                ContactKind::Phone,
-                deadline,
-                &mut evidence,
-            )
-            .await
-        }
-        DcvMethod::IpAddress => {
-            ip_address(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        DcvMethod::ReverseAddressLookup => {
-            reverse_address(resolver, identifier, dcv, deadline, &mut evidence).await
-        }
-        other => Err(Problem {
-            kind: ProblemKind::Unsupported,
-            detail: format!("DCV method {:?} is not a DNS method", other.as_str()),
-        }),
-    };
-    let dnssec = crate::dns::worst_status(evidence.iter().filter_map(|e: &DnsEvidence| e.dnssec));
+    let result = run(resolver, identifier, dcv, deadline, &mut evidence).await;
+    let dnssec = crate::dns::worst_status(evidence.iter().filter_map(DnsLookupEvidence::dnssec));
     let evidence = Evidence {
         dns: evidence,
         ..Evidence::default()
@@ -117,17 +36,91 @@ pub async fn check<R: Resolver + Clone + 'static>(
     CheckReport::from_verdict(result, dnssec, evidence)
 }
 
-fn malformed(detail: String) -> Problem {
-    Problem {
-        kind: ProblemKind::Malformed,
-        detail,
+/// Runs the method's lookups and decides, recording each lookup in `seen`.
+async fn run<R: Resolver + Clone + 'static>(
+    resolver: &R,
+    identifier: &str,
+    dcv: &DnsDcv,
+    deadline: Instant,
+    seen: &mut Vec<DnsLookupEvidence>,
+) -> Result<(), Problem> {
+    let method = dcv.method();
+    match dcv {
+        DnsDcv::AcmeDns01 { key_authorization } => {
+            let name = acme_dns01::challenge_name(identifier);
+            acme(
+                resolver,
+                identifier,
+                &method,
+                name,
+                key_authorization,
+                deadline,
+                seen,
+            )
+            .await
+        }
+        DnsDcv::AcmeDnsAccount01 {
+            key_authorization,
+            account_uri,
+        } => {
+            let name = dns_account01::challenge_name(identifier, account_uri);
+            acme(
+                resolver,
+                identifier,
+                &method,
+                name,
+                key_authorization,
+                deadline,
+                seen,
+            )
+            .await
+        }
+        DnsDcv::DnsChange(request) => {
+            dns_change(resolver, identifier, request, deadline, seen).await
+        }
+        DnsDcv::DnsPersist01(request) => {
+            persist(resolver, identifier, request, deadline, seen).await
+        }
+        DnsDcv::ContactEmailTxt { expected } => {
+            let wanted = Wanted::new(ContactKind::Email, expected.as_deref());
+            contact_txt(resolver, identifier, &method, wanted, deadline, seen).await
+        }
+        DnsDcv::ContactPhoneTxt { expected } => {
+            let wanted = Wanted::new(ContactKind::Phone, expected.as_deref());
+            contact_txt(resolver, identifier, &method, wanted, deadline, seen).await
+        }
+        DnsDcv::ContactEmailCaa { expected } => {
+            let wanted = Wanted::new(ContactKind::Email, expected.as_deref());
+            contact_caa(resolver, identifier, wanted, deadline, seen).await
+        }
+        DnsDcv::ContactPhoneCaa { expected } => {
+            let wanted = Wanted::new(ContactKind::Phone, expected.as_deref());
+            contact_caa(resolver, identifier, wanted, deadline, seen).await
+        }
+        DnsDcv::IpAddress {
+            expected,
+            record_type,
+        } => ip_address(resolver, identifier, expected, *record_type, deadline, seen).await,
+        DnsDcv::ReverseAddressLookup { expected } => {
+            reverse_address(resolver, identifier, expected, deadline, seen).await
+        }
     }
 }
 
-fn unauthorized(detail: String) -> Problem {
-    Problem {
-        kind: ProblemKind::Unauthorized,
-        detail,
+/// The contact a contact method looks for: its kind, and the one the primary expects (phone
+/// numbers normalized), if it names one.
+struct Wanted {
+    kind: ContactKind,
+    contact: Option<String>,
+}
+
+impl Wanted {
+    fn new(kind: ContactKind, expected: Option<&str>) -> Self {
+        let contact = expected.map(|expected| match kind {
+            ContactKind::Phone => contacts::normalize_phone(expected),
+            ContactKind::Email => expected.to_owned(),
+        });
+        Self { kind, contact }
     }
 }
 
@@ -137,44 +130,38 @@ async fn lookup<R: Resolver>(
     name: &str,
     record_type: RecordType,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<Lookup, Problem> {
     let fqdn = if name.ends_with('.') {
         name.to_owned()
     } else {
         format!("{name}.")
     };
-    let parsed = Name::from_ascii(&fqdn)
-        .map_err(|e| malformed(format!("{name:?} is not a domain name: {e}")))?;
+    let parsed = Name::from_ascii(&fqdn).map_err(|e| {
+        problem(
+            ProblemKind::Malformed,
+            format!("{name:?} is not a domain name: {e}"),
+        )
+    })?;
     match resolver.lookup(&parsed, record_type, deadline).await {
         Ok(lookup) => {
-            evidence.push(lookup.evidence());
+            evidence.push(DnsLookupEvidence::answered(&lookup));
             // A bogus answer never counts for anything (SC-085): fail with the reason.
             if lookup.dnssec == Some(DnssecStatus::Bogus) {
-                return Err(Problem {
-                    kind: ProblemKind::Dnssec,
-                    detail: format!(
+                return Err(problem(
+                    ProblemKind::Dnssec,
+                    format!(
                         "DNSSEC validation of {fqdn} {record_type} failed (bogus): {}",
                         lookup.dnssec_detail.as_deref().unwrap_or("no detail")
                     ),
-                });
+                ));
             }
             Ok(lookup)
         }
         Err(error) => {
-            evidence.push(DnsEvidence {
-                name: fqdn,
-                record_type: record_type.to_string(),
-                rcode: if error.is_timeout() {
-                    "TIMEOUT".into()
-                } else {
-                    "FAILED".into()
-                },
-                records: vec![error.to_string()],
-                dnssec: None,
-                server: None,
-            });
-            Err(dns_problem(&error))
+            let problem = dns_problem(&error);
+            evidence.push(DnsLookupEvidence::failed(fqdn, record_type, error));
+            Err(problem)
         }
     }
 }
@@ -185,10 +172,7 @@ fn dns_problem(error: &DnsError) -> Problem {
     } else {
         ProblemKind::Dns
     };
-    Problem {
-        kind,
-        detail: error.to_string(),
-    }
+    problem(kind, error.to_string())
 }
 
 /// BR 3.2.2.4 (SC-101v2) step 3.1: a method without a check in the CNAME column must not use
@@ -209,12 +193,15 @@ fn adn_not_replaced(
         return Ok(());
     }
     let target = found.final_name().to_ascii();
-    Err(unauthorized(format!(
-        "{adn} is a CNAME to {target}: BR {} ({}) may not use a CNAME target as the \
+    Err(problem(
+        ProblemKind::Unauthorized,
+        format!(
+            "{adn} is a CNAME to {target}: BR {} ({}) may not use a CNAME target as the \
          Authorization Domain Name (BR 3.2.2.4, SC-101v2); publish the record at {adn} itself",
-        rules.section,
-        method.as_str()
-    )))
+            rules.section,
+            method.as_str()
+        ),
+    ))
 }
 
 fn shown(values: &[Vec<u8>]) -> String {
@@ -232,31 +219,20 @@ fn shown(values: &[Vec<u8>]) -> String {
 
 /// RFC 8555 §8.4 (dns-01) and BR 3.2.2.4.21 (dns-account-01): a TXT record at the challenge
 /// name equal to base64url(SHA-256(key authorization)).
+/// `name` is the challenge name of the method.
 async fn acme<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    method: &DcvMethod,
+    name: String,
+    key_authorization: &str,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
-    let Some(given) = dcv.key_authorization.as_deref().or(dcv.expected.as_deref()) else {
-        return Err(malformed(
-            "acme DNS methods need key_authorization (or the digest as expected)".into(),
-        ));
-    };
-    let expected = acme_dns01::expected_value(given);
-    let name = match dcv.method {
-        DcvMethod::AcmeDnsAccount01 => {
-            let Some(account) = dcv.account_uri.as_deref() else {
-                return Err(malformed("acme-dns-account-01 needs account_uri".into()));
-            };
-            dns_account01::challenge_name(identifier, account)
-        }
-        _ => acme_dns01::challenge_name(identifier),
-    };
+    let expected = acme_dns01::expected_value(key_authorization);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
     adn_not_replaced(
-        &dcv.method,
+        method,
         dns_change::authorization_domain_name(identifier),
         &name,
         &found,
@@ -264,11 +240,14 @@ async fn acme<R: Resolver>(
     let values = txt_values(&found);
     match acme_dns01::matches(&values, &expected) {
         Some(_) => Ok(()),
-        None => Err(unauthorized(format!(
-            "no TXT record at {name} equals {expected:?} ({} TXT record(s) seen: {})",
-            values.len(),
-            shown(&values)
-        ))),
+        None => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "no TXT record at {name} equals {expected:?} ({} TXT record(s) seen: {})",
+                values.len(),
+                shown(&values)
+            ),
+        )),
     }
 }
 
@@ -276,41 +255,26 @@ async fn acme<R: Resolver>(
 async fn dns_change<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    change: &DnsChange,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
-    let Some(expected) = dcv.expected.as_deref() else {
-        return Err(malformed(
-            "dns-change needs expected (the Random Value or Request Token)".into(),
-        ));
-    };
-    // A value that can never match (too short, unprintable) is the request's fault: say so
-    // before looking anything up, rather than reporting it "not found".
-    dns_change::validate_random_value(expected).map_err(|e| malformed(format!("expected: {e}")))?;
-    let names = dns_change::lookup_names(identifier, dcv.prefix.as_deref())
-        .map_err(|e| malformed(e.to_string()))?;
+    let names = dns_change::lookup_names(identifier, change.prefix.as_deref())
+        .map_err(|e| problem(ProblemKind::Malformed, e.to_string()))?;
     let request = DnsChangeRequest {
-        expected,
-        exact: dcv.exact_match,
-        case_sensitive: !dcv.case_insensitive,
+        expected: &change.expected,
+        exact: change.exact_match,
+        case_sensitive: !change.case_insensitive,
     };
-    let types: &[RecordType] = match dcv.record_type.as_deref() {
-        None => &[RecordType::TXT, RecordType::CNAME, RecordType::CAA],
-        Some(text) if text.eq_ignore_ascii_case("TXT") => &[RecordType::TXT],
-        Some(text) if text.eq_ignore_ascii_case("CNAME") => &[RecordType::CNAME],
-        Some(text) if text.eq_ignore_ascii_case("CAA") => &[RecordType::CAA],
-        Some(other) => {
-            return Err(malformed(format!(
-                "record_type {other:?}: dns-change looks in TXT, CNAME or CAA records only (BR 3.2.2.4.7)"
-            )));
-        }
+    let types: Vec<RecordType> = match change.record_type {
+        None => vec![RecordType::TXT, RecordType::CNAME, RecordType::CAA],
+        Some(only) => vec![only.record_type()],
     };
     for name in &names {
-        for &record_type in types {
+        for &record_type in &types {
             let found = lookup(resolver, name, record_type, deadline, evidence).await?;
             adn_not_replaced(
-                &dcv.method,
+                &DcvMethod::DnsChange,
                 dns_change::authorization_domain_name(identifier),
                 name,
                 &found,
@@ -332,37 +296,34 @@ async fn dns_change<R: Resolver>(
         }
     }
     let shown_types: Vec<String> = types.iter().map(ToString::to_string).collect();
-    Err(unauthorized(format!(
-        "the expected value is in no {} record at {}",
-        shown_types.join("/"),
-        names.join(", ")
-    )))
+    Err(problem(
+        ProblemKind::Unauthorized,
+        format!(
+            "the expected value is in no {} record at {}",
+            shown_types.join("/"),
+            names.join(", ")
+        ),
+    ))
 }
 
 /// BR 3.2.2.4.22: a `_validation-persist` TXT record naming our issuer and the account.
 async fn persist<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    persist: &DnsPersist,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
-    let (Some(issuer), Some(account)) = (dcv.issuer_domain.clone(), dcv.account_uri.as_deref())
-    else {
-        return Err(malformed(
-            "dns-persist-01 needs issuer_domain and account_uri".into(),
-        ));
-    };
     let adn = dns_change::authorization_domain_name(identifier);
     let name = dns_persist::record_name(adn);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
-    adn_not_replaced(&dcv.method, adn, &name, &found)?;
+    adn_not_replaced(&DcvMethod::DnsPersist01, adn, &name, &found)?;
     let values = txt_values(&found);
-    let issuers = [issuer];
+    let issuers = [persist.issuer_domain.clone()];
     let request = PersistRequest {
         issuer_domains: &issuers,
-        account_uri: account,
-        wildcard: dcv.wildcard || identifier.starts_with("*."),
+        account_uri: &persist.account_uri,
+        wildcard: persist.wildcard || identifier.starts_with("*."),
         is_subdomain: false,
         profile: PersistProfile::Br,
     };
@@ -374,10 +335,10 @@ async fn persist<R: Resolver>(
     if decision.passed() {
         Ok(())
     } else {
-        Err(unauthorized(format!(
-            "no usable record at {name}: {:?}",
-            decision.records
-        )))
+        Err(problem(
+            ProblemKind::Unauthorized,
+            format!("no usable record at {name}: {:?}", decision.records),
+        ))
     }
 }
 
@@ -386,28 +347,28 @@ async fn persist<R: Resolver>(
 async fn contact_txt<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
-    kind: ContactKind,
+    method: &DcvMethod,
+    wanted: Wanted,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
+    let kind = wanted.kind;
     let adn = dns_change::authorization_domain_name(identifier);
     let name = contacts::txt_record_name(kind, adn);
     let found = lookup(resolver, &name, RecordType::TXT, deadline, evidence).await?;
-    adn_not_replaced(&dcv.method, adn, &name, &found)?;
+    adn_not_replaced(method, adn, &name, &found)?;
     let valid = contacts::contacts_from_txt(&txt_values(&found), kind);
-    let wanted = dcv.expected.as_deref().map(|expected| match kind {
-        ContactKind::Phone => contacts::normalize_phone(expected),
-        ContactKind::Email => expected.to_owned(),
-    });
-    match wanted {
+    match wanted.contact {
         None if !valid.is_empty() => Ok(()),
         Some(wanted) if valid.contains(&wanted) => Ok(()),
-        _ => Err(unauthorized(format!(
-            "{} valid contact(s) at {name}: {}",
-            valid.len(),
-            valid.join(", ")
-        ))),
+        _ => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "{} valid contact(s) at {name}: {}",
+                valid.len(),
+                valid.join(", ")
+            ),
+        )),
     }
 }
 
@@ -416,11 +377,11 @@ async fn contact_txt<R: Resolver>(
 async fn contact_caa<R: Resolver + Clone + 'static>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
-    kind: ContactKind,
+    wanted: Wanted,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
+    let kind = wanted.kind;
     let climb = match crate::checks::caa::lookup::climb(resolver, identifier, deadline).await {
         Ok(climb) => climb,
         Err(error) => {
@@ -435,28 +396,27 @@ async fn contact_caa<R: Resolver + Clone + 'static>(
         .map(|record| (record.tag, record.value))
         .collect();
     let valid = contacts::contacts_from_caa(&records, kind);
-    let wanted = dcv.expected.as_deref().map(|expected| match kind {
-        ContactKind::Phone => contacts::normalize_phone(expected),
-        ContactKind::Email => expected.to_owned(),
-    });
     let at = climb.found_at.map_or_else(
         || "no CAA RRset in the climb".to_owned(),
         |name| format!("CAA at {name}."),
     );
-    match wanted {
+    match wanted.contact {
         None if !valid.is_empty() => Ok(()),
         Some(wanted) if valid.contains(&wanted) => Ok(()),
-        _ => Err(unauthorized(format!(
-            "{} valid {} contact(s) ({at}): {}",
-            valid.len(),
-            kind.caa_tag(),
-            valid.join(", ")
-        ))),
+        _ => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "{} valid {} contact(s) ({at}): {}",
+                valid.len(),
+                kind.caa_tag(),
+                valid.join(", ")
+            ),
+        )),
     }
 }
 
 fn address_malformed(error: AddressMethodError) -> Problem {
-    malformed(error.to_string())
+    problem(ProblemKind::Malformed, error.to_string())
 }
 
 /// BR 3.2.2.4.8 (retired: CAs MUST NOT rely on it from 2026-03-15; see [`ip_address`]): an A or
@@ -466,31 +426,20 @@ fn address_malformed(error: AddressMethodError) -> Problem {
 async fn ip_address<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    expected: &[IpAddr],
+    record_type: Option<AddressRecordType>,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let name = ip_address::address_name(identifier).map_err(address_malformed)?;
-    let text = dcv
-        .expected
-        .as_deref()
-        .ok_or(AddressMethodError::NoExpectedAddress)
-        .map_err(address_malformed)?;
-    let expected = ip_address::parse_expected_addresses(text).map_err(address_malformed)?;
-    let types: &[RecordType] = match dcv.record_type.as_deref() {
-        None => &[RecordType::A, RecordType::AAAA],
-        Some(text) if text.eq_ignore_ascii_case("A") => &[RecordType::A],
-        Some(text) if text.eq_ignore_ascii_case("AAAA") => &[RecordType::AAAA],
-        Some(other) => {
-            return Err(malformed(format!(
-                "record_type {other:?}: ip-address looks in A or AAAA records only (BR 3.2.2.4.8)"
-            )));
-        }
+    let types: Vec<RecordType> = match record_type {
+        None => vec![RecordType::A, RecordType::AAAA],
+        Some(only) => vec![only.record_type()],
     };
     let mut seen = Vec::new();
-    for &record_type in types {
+    for &record_type in &types {
         let found = lookup(resolver, name, record_type, deadline, evidence).await?;
-        adn_not_replaced(&dcv.method, name, name, &found)?;
+        adn_not_replaced(&DcvMethod::IpAddress, name, name, &found)?;
         seen.extend(
             found
                 .records
@@ -501,21 +450,24 @@ async fn ip_address<R: Resolver>(
                     _ => None,
                 }),
         );
-        if ip_address::matching_address(&seen, &expected).is_some() {
+        if ip_address::matching_address(&seen, expected).is_some() {
             return Ok(());
         }
     }
     let shown_types: Vec<String> = types.iter().map(ToString::to_string).collect();
-    Err(unauthorized(format!(
-        "no {} record of {name} is {}; addresses seen: {}",
-        shown_types.join("/"),
-        listed(&expected),
-        if seen.is_empty() {
-            "none".into()
-        } else {
-            listed(&seen)
-        }
-    )))
+    Err(problem(
+        ProblemKind::Unauthorized,
+        format!(
+            "no {} record of {name} is {}; addresses seen: {}",
+            shown_types.join("/"),
+            listed(expected),
+            if seen.is_empty() {
+                "none".into()
+            } else {
+                listed(&seen)
+            }
+        ),
+    ))
 }
 
 fn listed(addresses: &[IpAddr]) -> String {
@@ -529,13 +481,11 @@ fn listed(addresses: &[IpAddr]) -> String {
 async fn reverse_address<R: Resolver>(
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    expected: &str,
     deadline: Instant,
-    evidence: &mut Vec<DnsEvidence>,
+    evidence: &mut Vec<DnsLookupEvidence>,
 ) -> Result<(), Problem> {
     let address = ip_address::address_identifier(identifier).map_err(address_malformed)?;
-    let expected =
-        ip_address::expected_domain(dcv.expected.as_deref()).map_err(address_malformed)?;
     let name = ip_address::reverse_name(address);
     let found = lookup(resolver, &name, RecordType::PTR, deadline, evidence).await?;
     let targets: Vec<String> = found
@@ -546,15 +496,18 @@ async fn reverse_address<R: Resolver>(
             _ => None,
         })
         .collect();
-    match ip_address::matching_ptr(&targets, &expected) {
+    match ip_address::matching_ptr(&targets, expected) {
         Some(_) => Ok(()),
-        None => Err(unauthorized(format!(
-            "no PTR record at {name} names {expected}; PTR names seen: {}",
-            if targets.is_empty() {
-                "none".into()
-            } else {
-                targets.join(", ")
-            }
-        ))),
+        None => Err(problem(
+            ProblemKind::Unauthorized,
+            format!(
+                "no PTR record at {name} names {expected}; PTR names seen: {}",
+                if targets.is_empty() {
+                    "none".into()
+                } else {
+                    targets.join(", ")
+                }
+            ),
+        )),
     }
 }

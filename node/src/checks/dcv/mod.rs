@@ -9,3 +9,4 @@ pub mod dns_change;
 pub mod dns_persist;
 pub mod ip_address;
 pub mod lookup;
+pub mod request;

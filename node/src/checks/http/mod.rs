@@ -6,15 +6,15 @@ pub mod decide;
 #[cfg(test)]
 mod tests;
 
-use mpic_protocol::{DcvCheck, DcvMethod, Evidence, Problem, ProblemKind};
+use mpic_protocol::{DcvCheck, DcvMethod, Problem, ProblemKind};
 use tokio::time::Instant;
 
 use decide::RequestError;
 
+use crate::checks::{CheckReport, Evidence};
 use crate::dns::Resolver;
 use crate::http::fetch::{FetchError, Fetcher, Hop};
 use crate::http::outcome::spaced;
-use crate::signing::CheckReport;
 
 /// Whether this module runs `method`.
 pub fn handles(method: &DcvMethod) -> bool {

@@ -10,16 +10,16 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use mpic_protocol::{DcvCheck, Evidence, Problem, ProblemKind, TlsEvidence};
+use mpic_protocol::{DcvCheck, Problem, ProblemKind, TlsEvidence};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use certificate::Identifier;
 
+use crate::checks::{CheckReport, Evidence, problem};
 use crate::dns::Resolver;
 use crate::egress::{self, DialError, Dialed, NoConnection, dial};
 use crate::http::fetch::FetchOptions;
-use crate::signing::CheckReport;
 
 /// Why the check's parameters give no digest to compare (the problem is `malformed`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,10 +91,6 @@ pub async fn check<R: Resolver>(
         ..Evidence::default()
     };
     CheckReport::from_verdict(verdict, dnssec, evidence)
-}
-
-fn problem(kind: ProblemKind, detail: String) -> Problem {
-    Problem { kind, detail }
 }
 
 async fn run<R: Resolver>(

@@ -255,11 +255,11 @@ mod over_a_scripted_resolver {
     use tokio::time::Instant;
 
     use super::no_answer;
+    use crate::checks::CheckReport;
     use crate::checks::caa::lookup::check;
     use crate::checks::caa::policy::PolicyOptions;
     use crate::checks::fake::{FakeResolver, answer, servfail};
     use crate::dns::AttemptFailure::{Rcode, Timeout};
-    use crate::signing::CheckReport;
 
     const CAA_T: RecordType = RecordType::CAA;
     const PROOF: &str = "example.test. is a delegation from test. without DS (validated denial)";

@@ -8,10 +8,10 @@ use hickory_proto::rr::{RData, RecordType};
 use mpic_protocol::{CaaCheck, DnssecStatus, Outcome, ProblemKind};
 use tokio::time::Instant;
 
+use crate::checks::CheckReport;
 use crate::checks::caa::lookup::check;
 use crate::checks::caa::policy::PolicyOptions;
 use crate::checks::fake::{FakeResolver, answer, nxdomain, servfail, timeout};
-use crate::signing::CheckReport;
 
 const CAA_T: RecordType = RecordType::CAA;
 

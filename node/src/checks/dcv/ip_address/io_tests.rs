@@ -9,6 +9,7 @@ use mpic_protocol::{DcvCheck, DcvMethod, DnssecStatus, Outcome, ProblemKind};
 use tokio::time::Instant;
 
 use crate::checks::dcv::lookup;
+use crate::checks::dcv::request::DcvRequest;
 use crate::checks::fake::{FakeResolver, answer, servfail, timeout};
 
 fn check(method: DcvMethod, expected: &str, record_type: Option<&str>) -> DcvCheck {
@@ -223,6 +224,9 @@ fn cases() -> Vec<Case> {
 async fn address_methods_report_dnssec_and_failures_like_the_other_dns_methods() {
     for (name, fake, identifier, dcv, outcome, problem, dnssec, asked) in cases() {
         let deadline = Instant::now() + Duration::from_secs(2);
+        let Ok(DcvRequest::Dns(dcv)) = DcvRequest::decode(&dcv) else {
+            panic!("{name}: {dcv:?} does not decode as a DNS method");
+        };
         let report = lookup::check(&fake, identifier, &dcv, deadline).await;
         assert_eq!(report.outcome, outcome, "{name}: {report:?}");
         assert_eq!(
