@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mpic_protocol::{Check, DcvCheck, DcvMethod, ProblemKind, Target, TlsEvidence};
+use mpic_protocol::{Check, DcvMethod, ProblemKind, Target, TlsEvidence};
 use tokio::time::Instant;
 
 use crate::checks::CheckReport;
@@ -96,10 +96,7 @@ impl Dispatcher {
                 .await
             }
             Check::Dcv(dcv) => match DcvRequest::decode(dcv) {
-                Ok(request) => {
-                    self.run_dcv(&target.identifier, dcv, request, deadline)
-                        .await
-                }
+                Ok(request) => self.run_dcv(&target.identifier, request, deadline).await,
                 Err(error) => decode_failure(&dcv.method, &error),
             },
             Check::Unknown { kind } => {
@@ -116,7 +113,6 @@ impl Dispatcher {
     async fn run_dcv(
         &self,
         identifier: &str,
-        wire: &DcvCheck,
         request: DcvRequest,
         deadline: Instant,
     ) -> CheckReport {
@@ -124,19 +120,23 @@ impl Dispatcher {
             DcvRequest::Dns(dns) => {
                 crate::checks::dcv::lookup::check(&self.dns, identifier, &dns, deadline).await
             }
-            // TODO(merge): the HTTP and TLS-ALPN checks (owned by the egress work) still read
-            // the wire check; hand them their decoded `HttpDcv` / `TlsAlpnDcv` instead.
-            DcvRequest::Http(_) => {
-                crate::checks::http::check(&self.web.fetcher, &self.dns, identifier, wire, deadline)
-                    .await
+            DcvRequest::Http(http) => {
+                crate::checks::http::check(
+                    &self.web.fetcher,
+                    &self.dns,
+                    identifier,
+                    &http,
+                    deadline,
+                )
+                .await
             }
-            DcvRequest::TlsAlpn(_) => {
+            DcvRequest::TlsAlpn(tls_alpn) => {
                 crate::checks::tls_alpn::check(
                     self.web.fetcher.options(),
                     &self.web.tls_alpn,
                     &self.dns,
                     identifier,
-                    wire,
+                    &tls_alpn,
                     deadline,
                 )
                 .await

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use url::Url;
 
+use crate::checks::dcv::request::UrlScheme;
 use crate::http::fetch::Fetched;
 
 /// Why the check's parameters give no URL to fetch (the problem is `malformed`).
@@ -25,18 +26,6 @@ pub enum RequestError {
     WildcardName {
         /// The identifier as given.
         identifier: String,
-    },
-    /// A website-change check for a wildcard certificate.
-    #[error(
-        "website-change cannot validate a wildcard certificate (BR 3.2.2.4.18); use a DNS \
-         method"
-    )]
-    WildcardCertificate,
-    /// The method is not one of the HTTP-based ones.
-    #[error("{method:?} is not an HTTP method")]
-    NotHttpMethod {
-        /// The method's wire name.
-        method: String,
     },
     /// The identifier is neither an IP address nor a host name.
     #[error("identifier {identifier:?} is not a host name")]
@@ -52,12 +41,6 @@ pub enum RequestError {
         /// Why it does not parse.
         source: url::ParseError,
     },
-    /// http-01 without `token`.
-    #[error("acme-http-01 needs `token`")]
-    MissingToken,
-    /// http-01 without `key_authorization`.
-    #[error("acme-http-01 needs `key_authorization`")]
-    MissingKeyAuthorization,
     /// The token is not base64url or too long.
     #[error(
         "token must be 1-{} base64url characters (RFC 8555 §8.3)",
@@ -70,18 +53,6 @@ pub enum RequestError {
          (RFC 8555 §8.1)"
     )]
     KeyAuthorization,
-    /// Website change without the file name.
-    #[error("website-change needs `token` (the file name)")]
-    MissingFile,
-    /// Website change without the value.
-    #[error("website-change needs `expected` (Random Value or token)")]
-    MissingExpected,
-    /// Website change over another scheme.
-    #[error("url_scheme {scheme:?}: website-change uses http or https (BR 3.2.2.4.18)")]
-    Scheme {
-        /// The scheme asked for.
-        scheme: String,
-    },
     /// The file name is not one safe path segment.
     #[error(
         "file name must be 1-{} characters of A-Z a-z 0-9 . _ - (one path segment)",
@@ -224,11 +195,9 @@ fn parse(text: &str) -> Result<Url, RequestError> {
 /// The http-01 URL, after checking the token and the key authorization's form.
 pub fn http01_url(
     identifier: &str,
-    token: Option<&str>,
-    key_authorization: Option<&str>,
+    token: &str,
+    key_authorization: &str,
 ) -> Result<Url, RequestError> {
-    let token = token.ok_or(RequestError::MissingToken)?;
-    let key_authorization = key_authorization.ok_or(RequestError::MissingKeyAuthorization)?;
     if token.len() > MAX_TOKEN_LEN || !is_base64url(token) {
         return Err(RequestError::Token);
     }
@@ -257,18 +226,10 @@ pub fn check_key_authorization(token: &str, key_authorization: &str) -> Result<(
 /// in the URL.
 pub fn website_change_url(
     identifier: &str,
-    file: Option<&str>,
-    scheme: Option<&str>,
-    expected: Option<&str>,
+    file: &str,
+    scheme: UrlScheme,
+    expected: &str,
 ) -> Result<Url, RequestError> {
-    let file = file.ok_or(RequestError::MissingFile)?;
-    let expected = expected.ok_or(RequestError::MissingExpected)?;
-    let scheme = scheme.unwrap_or("http");
-    if !matches!(scheme, "http" | "https") {
-        return Err(RequestError::Scheme {
-            scheme: scheme.to_owned(),
-        });
-    }
     let file_ok = file.len() <= MAX_TOKEN_LEN
         && !file.is_empty()
         && file != "."
@@ -283,7 +244,8 @@ pub fn website_change_url(
         return Err(RequestError::Expected);
     }
     let url = parse(&format!(
-        "{scheme}://{}/.well-known/pki-validation/{file}",
+        "{}://{}/.well-known/pki-validation/{file}",
+        scheme.as_str(),
         host(identifier)?
     ))?;
     if url.as_str().contains(expected) {

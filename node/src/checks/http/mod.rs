@@ -6,45 +6,33 @@ pub mod decide;
 #[cfg(test)]
 mod tests;
 
-use mpic_protocol::{DcvCheck, DcvMethod, Problem, ProblemKind};
+use mpic_protocol::{Problem, ProblemKind};
 use tokio::time::Instant;
 
-use decide::RequestError;
-
+use crate::checks::dcv::request::HttpDcv;
 use crate::checks::{CheckReport, Evidence};
 use crate::dns::Resolver;
 use crate::http::fetch::{FetchError, Fetcher, Hop};
 use crate::http::outcome::spaced;
-
-/// Whether this module runs `method`.
-pub fn handles(method: &DcvMethod) -> bool {
-    matches!(method, DcvMethod::AcmeHttp01 | DcvMethod::WebsiteChange)
-}
 
 /// Runs one HTTP-based DCV check for `identifier`.
 pub async fn check<R: Resolver>(
     fetcher: &Fetcher,
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    dcv: &HttpDcv,
     deadline: Instant,
 ) -> CheckReport {
-    let url = match &dcv.method {
-        DcvMethod::AcmeHttp01 => decide::http01_url(
-            identifier,
-            dcv.token.as_deref(),
-            dcv.key_authorization.as_deref(),
-        ),
-        DcvMethod::WebsiteChange if dcv.wildcard => Err(RequestError::WildcardCertificate),
-        DcvMethod::WebsiteChange => decide::website_change_url(
-            identifier,
-            dcv.token.as_deref(),
-            dcv.url_scheme.as_deref(),
-            dcv.expected.as_deref(),
-        ),
-        other => Err(RequestError::NotHttpMethod {
-            method: other.as_str().to_owned(),
-        }),
+    let url = match dcv {
+        HttpDcv::AcmeHttp01 {
+            token,
+            key_authorization,
+        } => decide::http01_url(identifier, token, key_authorization),
+        HttpDcv::WebsiteChange {
+            file,
+            expected,
+            scheme,
+        } => decide::website_change_url(identifier, file, *scheme, expected),
     };
     let url = match url {
         Ok(url) => url,
@@ -61,11 +49,13 @@ pub async fn check<R: Resolver>(
     let outcome = fetcher.fetch(resolver, url, deadline).await;
     let verdict = match outcome.result {
         Err(error) => Err(problem(&error)),
-        Ok(fetched) => match &dcv.method {
-            DcvMethod::AcmeHttp01 => {
-                decide::decide_http01(&fetched, dcv.key_authorization.as_deref().unwrap_or(""))
+        Ok(fetched) => match dcv {
+            HttpDcv::AcmeHttp01 {
+                key_authorization, ..
+            } => decide::decide_http01(&fetched, key_authorization),
+            HttpDcv::WebsiteChange { expected, .. } => {
+                decide::decide_website_change(&fetched, expected)
             }
-            _ => decide::decide_website_change(&fetched, dcv.expected.as_deref().unwrap_or("")),
         }
         .map_err(|refusal| Problem {
             kind: ProblemKind::Unauthorized,

@@ -10,60 +10,17 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use mpic_protocol::{DcvCheck, Problem, ProblemKind, TlsEvidence};
+use mpic_protocol::{Problem, ProblemKind, TlsEvidence};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use certificate::Identifier;
 
+use crate::checks::dcv::request::TlsAlpnDcv;
 use crate::checks::{CheckReport, Evidence, problem};
 use crate::dns::Resolver;
 use crate::egress::{self, DialError, Dialed, NoConnection, dial};
 use crate::http::fetch::FetchOptions;
-
-/// Why the check's parameters give no digest to compare (the problem is `malformed`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DigestError {
-    /// `key_authorization` is empty, too long or not printable ASCII.
-    #[error("key_authorization must be 1-1024 printable ASCII characters")]
-    KeyAuthorization,
-    /// `expected` is not 64 hex digits.
-    #[error("expected must be the SHA-256 of the key authorization as 64 hex digits")]
-    Expected,
-    /// Both were sent and they disagree.
-    #[error("expected is not the SHA-256 of key_authorization; send one or make them agree")]
-    Disagree,
-    /// Neither was sent.
-    #[error("acme-tls-alpn-01 needs `key_authorization` (or `expected`)")]
-    Missing,
-}
-
-/// The digest the acmeIdentifier must carry: SHA-256 of `key_authorization`, or `expected` as 64
-/// hex digits (the form Open MPIC sends); when both are given they must agree.
-pub fn wanted_digest(dcv: &DcvCheck) -> Result<[u8; 32], DigestError> {
-    let from_key = match dcv.key_authorization.as_deref() {
-        Some(key)
-            if key.is_empty() || key.len() > 1024 || !key.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            return Err(DigestError::KeyAuthorization);
-        }
-        Some(key) => Some(certificate::expected_digest(key)),
-        None => None,
-    };
-    let from_hex = match dcv.expected.as_deref() {
-        Some(text) => {
-            let mut digest = [0u8; 32];
-            hex::decode_to_slice(text, &mut digest).map_err(|_| DigestError::Expected)?;
-            Some(digest)
-        }
-        None => None,
-    };
-    match (from_key, from_hex) {
-        (Some(a), Some(b)) if a != b => Err(DigestError::Disagree),
-        (Some(digest), _) | (None, Some(digest)) => Ok(digest),
-        (None, None) => Err(DigestError::Missing),
-    }
-}
 
 /// Runs one tls-alpn-01 check.
 pub async fn check<R: Resolver>(
@@ -71,7 +28,7 @@ pub async fn check<R: Resolver>(
     tls: &Arc<rustls::ClientConfig>,
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    dcv: &TlsAlpnDcv,
     deadline: Instant,
 ) -> CheckReport {
     let mut evidence = TlsEvidence::default();
@@ -98,18 +55,13 @@ async fn run<R: Resolver>(
     tls: &Arc<rustls::ClientConfig>,
     resolver: &R,
     identifier: &str,
-    dcv: &DcvCheck,
+    dcv: &TlsAlpnDcv,
     deadline: Instant,
     evidence: &mut TlsEvidence,
 ) -> Result<(), Problem> {
     let malformed = |detail: String| problem(ProblemKind::Malformed, detail);
-    if dcv.wildcard {
-        return Err(malformed(
-            "tls-alpn-01 cannot validate a wildcard certificate (RFC 8555 §7.1.3)".into(),
-        ));
-    }
     let target = Identifier::parse(identifier).map_err(|error| malformed(error.to_string()))?;
-    let digest = wanted_digest(dcv).map_err(|error| malformed(error.to_string()))?;
+    let digest = dcv.digest;
     let ips = addresses(options, resolver, &target, deadline, evidence).await?;
     let server_name = target.server_name();
     let dialed = connect(options, ips, identifier, deadline, evidence).await?;
