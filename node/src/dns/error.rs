@@ -3,8 +3,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
+
+use super::wire::Mismatch;
 
 /// What went wrong with one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,84 @@ pub enum AttemptFailure {
     /// failed): a partial RRset is never read as the whole one, nor as a denial (Boulder PR
     /// 8839 for CAA).
     Truncated,
+    /// Messages came, but none was the answer to the query (malformed, another ID or
+    /// question...) before the query's time ran out. They are ignored, since a spoofer must
+    /// not be able to end a lookup, and reported, so the server does not look dead.
+    NoValidAnswer {
+        /// What arrived, by reason.
+        ignored: IgnoredResponses,
+        /// The time the query had.
+        waited: Duration,
+    },
+}
+
+/// What a server sent during one attempt that was not the answer, counted by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IgnoredResponses {
+    /// Each reason seen, in the order first seen, with its count (at most one entry per
+    /// reason: the set is closed, so this stays small).
+    counts: Vec<(Mismatch, u32)>,
+}
+
+impl IgnoredResponses {
+    /// Counts one ignored message.
+    pub fn record(&mut self, reason: Mismatch) {
+        match self.counts.iter_mut().find(|(seen, _)| *seen == reason) {
+            Some((_, count)) => *count = count.saturating_add(1),
+            None => self.counts.push((reason, 1)),
+        }
+    }
+
+    /// True when nothing was ignored.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// How many messages were ignored for `reason`.
+    pub fn count(&self, reason: Mismatch) -> u32 {
+        self.counts
+            .iter()
+            .find(|(seen, _)| *seen == reason)
+            .map_or(0, |(_, count)| *count)
+    }
+}
+
+impl fmt::Display for IgnoredResponses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (reason, count)) in self.counts.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            let plural = if *count == 1 { "" } else { "s" };
+            match reason {
+                Mismatch::Malformed(class) => {
+                    write!(f, "{count} malformed response{plural} ({class})")
+                }
+                Mismatch::NotResponse => write!(f, "{count} non-response message{plural}"),
+                Mismatch::Id => write!(f, "{count} response{plural} with a mismatched ID"),
+                Mismatch::Question => {
+                    write!(f, "{count} response{plural} with a mismatched question")
+                }
+                Mismatch::Source => write!(f, "{count} response{plural} from another source"),
+            }?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration in seconds for a detail: `1.5 s`, `2 s`, `0.3 s` (to the millisecond).
+pub(crate) struct Seconds(pub(crate) Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = (self.0.as_micros() + 500) / 1000;
+        let (whole, fraction) = (millis / 1000, millis % 1000);
+        if fraction == 0 {
+            return write!(f, "{whole} s");
+        }
+        let fraction = format!("{fraction:03}");
+        write!(f, "{whole}.{} s", fraction.trim_end_matches('0'))
+    }
 }
 
 /// One server asked during a lookup and how it failed.
@@ -44,6 +125,12 @@ impl fmt::Display for Attempt {
             AttemptFailure::Truncated => {
                 write!(f, "{} sent an answer still truncated over TCP", self.server)
             }
+            AttemptFailure::NoValidAnswer { ignored, waited } => write!(
+                f,
+                "{}: {ignored}, no valid answer within {}",
+                self.server,
+                Seconds(*waited)
+            ),
             AttemptFailure::Lame => write!(
                 f,
                 "{} is lame (not authoritative, no referral)",
@@ -126,15 +213,19 @@ pub enum DnsError {
 }
 
 impl DnsError {
-    /// True when the failure is only timeouts (the check's problem kind is `timeout`).
+    /// True when the failure is only timeouts (the check's problem kind is `timeout`); an
+    /// attempt that got only ignored messages ran out of time too.
     pub fn is_timeout(&self) -> bool {
         match self {
             DnsError::DeadlineExceeded { .. } => true,
             DnsError::NoAnswer { attempts, .. } => {
                 !attempts.is_empty()
-                    && attempts
-                        .iter()
-                        .all(|a| a.failure == AttemptFailure::Timeout)
+                    && attempts.iter().all(|a| {
+                        matches!(
+                            a.failure,
+                            AttemptFailure::Timeout | AttemptFailure::NoValidAnswer { .. }
+                        )
+                    })
             }
             _ => false,
         }

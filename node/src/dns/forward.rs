@@ -187,6 +187,12 @@ fn last_target(answers: &[Record], name: &Name) -> Option<Name> {
 pub(super) fn failure_of(error: &TransportError) -> AttemptFailure {
     match error {
         TransportError::Timeout { .. } => AttemptFailure::Timeout,
+        TransportError::NoValidAnswer {
+            waited, ignored, ..
+        } => AttemptFailure::NoValidAnswer {
+            ignored: ignored.clone(),
+            waited: *waited,
+        },
         TransportError::Network { source, .. } => AttemptFailure::Network(source.to_string()),
         TransportError::Malformed { .. } | TransportError::Encode(_) => AttemptFailure::Malformed,
         TransportError::Truncated { .. } => AttemptFailure::Truncated,

@@ -9,6 +9,8 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 
+use super::wire::Malformation;
+
 /// Types whose RDATA is free-form data of the zone owner and carries no compressed names: a
 /// record of these that hickory cannot parse is kept raw instead of failing the message.
 const RAW_TYPES: [RecordType; 5] = [
@@ -37,11 +39,17 @@ struct Renamed {
 
 /// Decodes `bytes`; when hickory refuses the message only because of the RDATA of records of
 /// the raw-kept types (CAA, TXT, SVCB, HTTPS, TLSA), decodes it again with those records kept
-/// raw. `None` when the message is unreadable anyway.
-pub fn decode(bytes: &[u8]) -> Option<Message> {
-    if let Ok(message) = Message::from_vec(bytes) {
-        return Some(message);
-    }
+/// raw. When the message is unreadable anyway, the class of hickory's first refusal.
+pub fn decode(bytes: &[u8]) -> Result<Message, Malformation> {
+    let refusal = match Message::from_vec(bytes) {
+        Ok(message) => return Ok(message),
+        Err(error) => Malformation::of(&error, bytes.len()),
+    };
+    decode_with_raw(bytes).ok_or(refusal)
+}
+
+/// The second parse of [`decode`], with the unreadable records of the raw-kept types renamed.
+fn decode_with_raw(bytes: &[u8]) -> Option<Message> {
     let mut patched = bytes.to_vec();
     let renamed = rename_unreadable(&mut patched)?;
     if renamed.is_empty() {

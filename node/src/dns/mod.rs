@@ -23,7 +23,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use mpic_protocol::{DnsEvidence, DnssecStatus};
 use tokio::time::Instant;
 
-pub use error::{Attempt, AttemptFailure, DnsError};
+pub use error::{Attempt, AttemptFailure, DnsError, IgnoredResponses};
 
 use cache::{Cache, CacheLimits};
 use transport::{Transport, TransportConfig};

@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use super::wire::{self, OutgoingQuery, QuerySpec};
+use super::error::{IgnoredResponses, Seconds};
+use super::wire::{self, Mismatch, OutgoingQuery, QuerySpec};
 use crate::metrics::DnsMetrics;
 
 /// Idle TCP connections kept per server: enough for a forwarder under load, few enough that a
@@ -60,6 +61,16 @@ pub enum TransportError {
         server: SocketAddr,
         /// Time waited.
         elapsed_ms: u64,
+    },
+    /// Messages came but none matched the query before the deadline; they were ignored.
+    #[error("{server}: {ignored}, no valid answer within {}", Seconds(*waited))]
+    NoValidAnswer {
+        /// The server.
+        server: SocketAddr,
+        /// The time the query had.
+        waited: Duration,
+        /// What arrived instead, by reason.
+        ignored: IgnoredResponses,
     },
     /// A socket operation failed (refused, unreachable, reset).
     #[error("{server}: {source}")]
@@ -193,7 +204,7 @@ impl Transport {
             Ok(Err(TcpFailure::Mismatch(reason))) => {
                 self.metrics
                     .mismatched
-                    .with_label_values(&[reason.label()])
+                    .with_label_values(&[reason.as_str()])
                     .inc();
                 Err(TransportError::Malformed { server })
             }
@@ -235,6 +246,9 @@ impl Transport {
             self.metrics.errors.with_label_values(&["udp"]).inc();
             network(source)
         })?;
+        // What came that was not the answer: ignored (a spoofer must not end the lookup), but
+        // named if no answer comes, so a server sending garbage does not look dead.
+        let mut ignored = IgnoredResponses::default();
         loop {
             // Wait for a datagram holding no buffer, so thousands of queries in flight cost no
             // receive buffers; then read it into uninitialised capacity (no memset). A datagram
@@ -243,6 +257,13 @@ impl Transport {
             match tokio::time::timeout_at(deadline, socket.readable()).await {
                 Err(_) => {
                     self.metrics.timeouts.inc();
+                    if !ignored.is_empty() {
+                        return Err(TransportError::NoValidAnswer {
+                            server,
+                            waited: deadline.saturating_duration_since(started),
+                            ignored,
+                        });
+                    }
                     return Err(TransportError::Timeout {
                         server,
                         elapsed_ms: millis(started.elapsed()),
@@ -264,17 +285,19 @@ impl Transport {
                     return Err(network(source));
                 }
             };
-            if source != server {
-                self.metrics.mismatched.with_label_values(&["source"]).inc();
-                continue;
-            }
-            match wire::match_response(query, &buffer[..len.min(buffer.len())]) {
+            let matched = if source == server {
+                wire::match_response(query, &buffer[..len.min(buffer.len())])
+            } else {
+                Err(Mismatch::Source)
+            };
+            match matched {
                 Ok(message) => return Ok(message),
                 Err(reason) => {
                     self.metrics
                         .mismatched
-                        .with_label_values(&[reason.label()])
+                        .with_label_values(&[reason.as_str()])
                         .inc();
+                    ignored.record(reason);
                 }
             }
         }
@@ -367,7 +390,7 @@ impl Transport {
 
 enum TcpFailure {
     Io(io::Error),
-    Mismatch(wire::Mismatch),
+    Mismatch(Mismatch),
 }
 
 impl From<io::Error> for TcpFailure {
@@ -382,7 +405,7 @@ async fn tcp_exchange(
     query: &OutgoingQuery,
 ) -> Result<(Message, TcpStream), TcpFailure> {
     let len = u16::try_from(query.bytes.len())
-        .map_err(|_| TcpFailure::Mismatch(wire::Mismatch::Malformed))?;
+        .map_err(|_| TcpFailure::Mismatch(Mismatch::Malformed(wire::Malformation::Garbage)))?;
     let mut framed = Vec::with_capacity(query.bytes.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(&query.bytes);
@@ -412,3 +435,6 @@ pub fn rcode_label(message: &Message) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests;

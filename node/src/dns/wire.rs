@@ -2,8 +2,11 @@
 //! 0x20 case randomisation) and accept only a response that matches it. Pure: no sockets, so
 //! the matching path is fuzzed directly.
 
+use std::fmt;
+
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::serialize::binary::DecodeError;
 
 /// EDNS0 UDP payload size we advertise: 1232 bytes avoids IP fragmentation on practically every
 /// path (DNS Flag Day 2020), which also removes a spoofing vector.
@@ -52,29 +55,82 @@ pub struct EncodeError {
     pub detail: String,
 }
 
-/// Why a received datagram is not the answer to our query. Each is counted and ignored; the
+/// Why a received message is not the answer to our query. Each is counted and ignored; the
 /// real answer may still arrive (RFC 5452 §9.1: match ID, question, and source).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mismatch {
-    /// Not a DNS message.
-    Malformed,
+    /// Not a DNS message, and why it could not be read.
+    Malformed(Malformation),
     /// A query, or another opcode.
     NotResponse,
     /// Another message ID.
     Id,
     /// Another question (name with exact case when 0x20 is on, type or class).
     Question,
+    /// From another address or port than the server asked (the transport checks this).
+    Source,
 }
 
 impl Mismatch {
-    /// The metric label.
-    pub fn label(self) -> &'static str {
+    /// The metric label (`mpic_node_dns_mismatched_responses_total{reason}`).
+    pub fn as_str(self) -> &'static str {
         match self {
-            Mismatch::Malformed => "malformed",
+            Mismatch::Malformed(_) => "malformed",
             Mismatch::NotResponse => "not_response",
             Mismatch::Id => "id",
             Mismatch::Question => "question",
+            Mismatch::Source => "source",
         }
+    }
+}
+
+/// Why a message could not be read: the class of the parser's error, for the operator (a
+/// compression-pointer loop is a broken or hostile server, not a dead one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Malformation {
+    /// Shorter than the 12-byte header (RFC 1035 §4.1.1).
+    ShortHeader,
+    /// A compression pointer that does not point backwards, so names could loop (RFC 1035
+    /// §4.1.4; RFC 9267 §2).
+    PointerLoop,
+    /// A record or name that runs past the end of the message (RDLENGTH too large, a cut
+    /// datagram).
+    PastTheEnd,
+    /// Anything else the parser refused.
+    Garbage,
+}
+
+impl Malformation {
+    /// The class in words, as the detail shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Malformation::ShortHeader => "shorter than a header",
+            Malformation::PointerLoop => "compression pointer loop",
+            Malformation::PastTheEnd => "record past the end",
+            Malformation::Garbage => "garbage",
+        }
+    }
+
+    /// Classifies the parser's error on a message of `len` bytes.
+    pub fn of(error: &DecodeError, len: usize) -> Self {
+        match error {
+            // A pointer past the end is a cut message, not a loop.
+            DecodeError::PointerNotPriorToLabel { ptr, .. } if usize::from(*ptr) >= len => {
+                Malformation::PastTheEnd
+            }
+            DecodeError::PointerNotPriorToLabel { .. }
+            | DecodeError::LabelOverlapsWithOther { .. } => Malformation::PointerLoop,
+            DecodeError::InsufficientBytes | DecodeError::IncorrectRDataLengthRead { .. } => {
+                Malformation::PastTheEnd
+            }
+            _ => Malformation::Garbage,
+        }
+    }
+}
+
+impl fmt::Display for Malformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -140,13 +196,13 @@ fn randomise_case(name: &Name, bits: u64) -> Result<Name, hickory_proto::ProtoEr
 pub fn match_response(query: &OutgoingQuery, bytes: &[u8]) -> Result<Message, Mismatch> {
     // Cheap checks on the raw header first: most spoofed packets fail here.
     if bytes.len() < 12 {
-        return Err(Mismatch::Malformed);
+        return Err(Mismatch::Malformed(Malformation::ShortHeader));
     }
     if u16::from_be_bytes([bytes[0], bytes[1]]) != query.id {
         return Err(Mismatch::Id);
     }
     // Leniently: one record with RDATA hickory refuses must not hide the rest (RFC 8659 §4.1).
-    let message = super::lenient::decode(bytes).ok_or(Mismatch::Malformed)?;
+    let message = super::lenient::decode(bytes).map_err(Mismatch::Malformed)?;
     if message.metadata.message_type != MessageType::Response
         || message.metadata.op_code != OpCode::Query
     {
@@ -295,13 +351,19 @@ mod tests {
         }
         assert_eq!(
             match_response(&query, &[0u8; 5]).unwrap_err(),
-            Mismatch::Malformed
+            Mismatch::Malformed(Malformation::ShortHeader)
         );
-        let mut garbage = query.id.to_be_bytes().to_vec();
-        garbage.extend_from_slice(&[0xff; 40]);
-        assert_eq!(
-            match_response(&query, &garbage).unwrap_err(),
-            Mismatch::Malformed
-        );
+        for (filler, class) in [
+            (0xff, Malformation::PastTheEnd),
+            (0x7f, Malformation::Garbage),
+        ] {
+            let mut garbage = query.id.to_be_bytes().to_vec();
+            garbage.extend_from_slice(&[filler; 40]);
+            assert_eq!(
+                match_response(&query, &garbage).unwrap_err(),
+                Mismatch::Malformed(class),
+                "{filler:#x}"
+            );
+        }
     }
 }
