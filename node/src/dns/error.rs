@@ -2,10 +2,12 @@
 //! ("203.0.113.53:53 timed out after 2000 ms; 198.51.100.53:53 answered SERVFAIL").
 
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::wire::Mismatch;
 
@@ -15,7 +17,7 @@ pub enum AttemptFailure {
     /// No answer in time.
     Timeout,
     /// Refused connection, unreachable, reset.
-    Network(String),
+    Network(NetworkError),
     /// Garbage or a mismatched answer over TCP.
     Malformed,
     /// An error rcode (`SERVFAIL`, `REFUSED`, `NOTIMP`, `FORMERR`, ...).
@@ -35,6 +37,32 @@ pub enum AttemptFailure {
         /// The time the query had.
         waited: Duration,
     },
+}
+
+/// A socket error of one attempt (refused, unreachable, reset), shared so failures stay cheap to
+/// clone, and compared by kind and OS error code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct NetworkError(pub Arc<io::Error>);
+
+impl PartialEq for NetworkError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.raw_os_error() == other.0.raw_os_error()
+    }
+}
+
+impl Eq for NetworkError {}
+
+impl From<io::Error> for NetworkError {
+    fn from(error: io::Error) -> Self {
+        Self(Arc::new(error))
+    }
+}
+
+impl From<io::ErrorKind> for NetworkError {
+    fn from(kind: io::ErrorKind) -> Self {
+        io::Error::from(kind).into()
+    }
 }
 
 /// What a server sent during one attempt that was not the answer, counted by reason.
@@ -148,6 +176,53 @@ fn join(attempts: &[Attempt]) -> String {
         .join("; ")
 }
 
+/// hickory's refusal of a text as a domain name. Compared by its message, so errors holding it
+/// can still be compared in tests.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidName(pub hickory_proto::ProtoError);
+
+impl PartialEq for InvalidName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for InvalidName {}
+
+impl From<hickory_proto::ProtoError> for InvalidName {
+    fn from(error: hickory_proto::ProtoError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<&'static str> for InvalidName {
+    fn from(message: &'static str) -> Self {
+        Self(message.into())
+    }
+}
+
+/// A per-lookup cap (see [`super::Limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// Queries sent by one lookup.
+    Queries,
+    /// Referrals followed.
+    Referrals,
+    /// Nested name-server-name resolution.
+    NsDepth,
+}
+
+impl fmt::Display for Cap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cap::Queries => "queries",
+            Cap::Referrals => "referrals",
+            Cap::NsDepth => "levels of name-server resolution",
+        })
+    }
+}
+
 /// A lookup failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -156,25 +231,25 @@ pub enum DnsError {
     #[error("{name} {record_type}: no server answered: {}", join(attempts))]
     NoAnswer {
         /// The name.
-        name: String,
+        name: Name,
         /// The type.
         record_type: RecordType,
         /// Each server and what it did.
         attempts: Vec<Attempt>,
     },
     /// The CNAME chain loops.
-    #[error("{name}: CNAME loop: {}", chain.join(" -> "))]
+    #[error("{name}: CNAME loop: {}", join_records(chain))]
     CnameLoop {
         /// The name asked.
-        name: String,
+        name: Name,
         /// The CNAME records up to the repeat.
-        chain: Vec<String>,
+        chain: Vec<Record>,
     },
     /// The CNAME chain is longer than allowed.
     #[error("{name}: CNAME chain longer than {limit}")]
     CnameChainTooLong {
         /// The name asked.
-        name: String,
+        name: Name,
         /// The cap.
         limit: usize,
     },
@@ -182,9 +257,9 @@ pub enum DnsError {
     #[error("{name}: more than {limit} {what} needed (broken or hostile delegation?)")]
     Limit {
         /// The name being resolved.
-        name: String,
+        name: Name,
         /// What ran out.
-        what: &'static str,
+        what: Cap,
         /// The cap.
         limit: usize,
     },
@@ -192,13 +267,17 @@ pub enum DnsError {
     #[error("no reachable name server address for zone {zone}")]
     NoServers {
         /// The zone.
-        zone: String,
+        zone: Name,
     },
+    /// Iterative resolution was asked of a client configured to forward (a bug, not the
+    /// network: the client routes each step by its mode).
+    #[error("no reachable name server address for zone (iterative mode not configured)")]
+    NotIterative,
     /// The lookup's deadline passed.
     #[error("{name} {record_type}: deadline passed before an answer")]
     DeadlineExceeded {
         /// The name.
-        name: String,
+        name: Name,
         /// The type.
         record_type: RecordType,
     },
@@ -208,8 +287,16 @@ pub enum DnsError {
         /// The text given.
         name: String,
         /// Why.
-        detail: String,
+        detail: InvalidName,
     },
+}
+
+fn join_records(records: &[Record]) -> String {
+    records
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }
 
 impl DnsError {

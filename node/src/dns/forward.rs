@@ -154,12 +154,12 @@ pub(super) async fn resolve(
     }
     if Instant::now() >= deadline && attempts.is_empty() {
         return Err(DnsError::DeadlineExceeded {
-            name: name.to_string(),
+            name: name.clone(),
             record_type,
         });
     }
     Err(DnsError::NoAnswer {
-        name: name.to_string(),
+        name: name.clone(),
         record_type,
         attempts,
     })
@@ -193,7 +193,7 @@ pub(super) fn failure_of(error: &TransportError) -> AttemptFailure {
             ignored: ignored.clone(),
             waited: *waited,
         },
-        TransportError::Network { source, .. } => AttemptFailure::Network(source.to_string()),
+        TransportError::Network { source, .. } => AttemptFailure::Network(source.clone()),
         TransportError::Malformed { .. } | TransportError::Encode(_) => AttemptFailure::Malformed,
         TransportError::Truncated { .. } => AttemptFailure::Truncated,
     }

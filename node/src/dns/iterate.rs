@@ -19,7 +19,7 @@ use super::cache::Delegation;
 use super::forward::failure_of;
 use super::wire::QuerySpec;
 use super::{
-    Answer, Attempt, AttemptFailure, Budget, DnsClient, DnsError, Mode, Step, denial_records,
+    Answer, Attempt, AttemptFailure, Budget, Cap, DnsClient, DnsError, Mode, Step, denial_records,
     min_ttl, negative_ttl, rrsigs_at,
 };
 
@@ -79,9 +79,7 @@ async fn resolve_inner(
     depth: usize,
 ) -> Result<Step, DnsError> {
     let Mode::Iterative { hints, port } = &client.inner.mode else {
-        return Err(DnsError::NoServers {
-            zone: "(iterative mode not configured)".into(),
-        });
+        return Err(DnsError::NotIterative);
     };
     let limits = client.inner.limits;
     // The DS RRset lives on the parent side of a zone cut (RFC 4035 §3.1.4.1, §4.2): a DS
@@ -148,12 +146,12 @@ async fn resolve_inner(
         let Some((classified, message, server)) = usable else {
             if attempts.is_empty() {
                 return Err(DnsError::DeadlineExceeded {
-                    name: name.to_string(),
+                    name: name.clone(),
                     record_type,
                 });
             }
             return Err(DnsError::NoAnswer {
-                name: name.to_string(),
+                name: name.clone(),
                 record_type,
                 attempts,
             });
@@ -187,8 +185,8 @@ async fn resolve_inner(
                 referrals += 1;
                 if referrals > limits.max_referrals {
                     return Err(DnsError::Limit {
-                        name: name.to_string(),
-                        what: "referrals",
+                        name: name.clone(),
+                        what: Cap::Referrals,
                         limit: limits.max_referrals,
                     });
                 }
@@ -199,7 +197,7 @@ async fn resolve_inner(
             // Never leaves the server loop above; answering it keeps the match total.
             Classified::Unusable(failure) => {
                 return Err(DnsError::NoAnswer {
-                    name: name.to_string(),
+                    name: name.clone(),
                     record_type,
                     attempts: vec![Attempt { server, failure }],
                 });
@@ -384,8 +382,8 @@ async fn server_addresses(
         let limits = client.inner.limits;
         if depth >= limits.max_ns_depth {
             return Err(DnsError::Limit {
-                name: zone.to_string(),
-                what: "levels of name-server resolution",
+                name: zone.clone(),
+                what: Cap::NsDepth,
                 limit: limits.max_ns_depth,
             });
         }
@@ -412,7 +410,7 @@ async fn server_addresses(
                     }
                     Err(
                         error @ DnsError::Limit {
-                            what: "queries", ..
+                            what: Cap::Queries, ..
                         },
                     ) => return Err(error),
                     Err(error) => failures.push(error),
@@ -420,9 +418,7 @@ async fn server_addresses(
             }
         }
         if addresses.is_empty() {
-            return Err(DnsError::NoServers {
-                zone: zone.to_string(),
-            });
+            return Err(DnsError::NoServers { zone: zone.clone() });
         }
     }
     // Spread load and avoid always hitting a dead first server; IPv4 first, since a host

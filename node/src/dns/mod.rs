@@ -23,7 +23,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use mpic_protocol::{DnsEvidence, DnssecStatus};
 use tokio::time::Instant;
 
-pub use error::{Attempt, AttemptFailure, DnsError, IgnoredResponses};
+pub use error::{
+    Attempt, AttemptFailure, Cap, DnsError, IgnoredResponses, InvalidName, NetworkError,
+};
 
 use cache::{Cache, CacheLimits};
 use transport::{Transport, TransportConfig};
@@ -201,8 +203,8 @@ impl Budget {
     fn spend(&mut self, name: &Name) -> Result<(), DnsError> {
         if self.queries >= self.max_queries {
             return Err(DnsError::Limit {
-                name: name.to_string(),
-                what: "queries",
+                name: name.clone(),
+                what: Cap::Queries,
                 limit: self.max_queries,
             });
         }
@@ -396,7 +398,7 @@ impl Resolver for DnsClient {
         loop {
             if Instant::now() >= deadline {
                 return Err(DnsError::DeadlineExceeded {
-                    name: name_fqdn.to_string(),
+                    name: name_fqdn.clone(),
                     record_type,
                 });
             }
@@ -455,13 +457,13 @@ impl Resolver for DnsClient {
             if seen.into_iter().any(|earlier| earlier.eq(&target)) {
                 chain.push(record);
                 return Err(DnsError::CnameLoop {
-                    name: name_fqdn.to_string(),
-                    chain: chain.iter().map(ToString::to_string).collect(),
+                    name: name_fqdn.clone(),
+                    chain,
                 });
             }
             if chain.len() >= self.inner.limits.max_cname_chain {
                 return Err(DnsError::CnameChainTooLong {
-                    name: name_fqdn.to_string(),
+                    name: name_fqdn.clone(),
                     limit: self.inner.limits.max_cname_chain,
                 });
             }

@@ -82,7 +82,7 @@ fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
 fn only_timeouts_count_as_timeout() {
     let server: SocketAddr = "127.0.0.1:53".parse().unwrap();
     let all = DnsError::NoAnswer {
-        name: "x.".into(),
+        name: n("x."),
         record_type: RecordType::A,
         attempts: vec![Attempt {
             server,
@@ -91,7 +91,7 @@ fn only_timeouts_count_as_timeout() {
     };
     assert!(all.is_timeout());
     let mixed = DnsError::NoAnswer {
-        name: "x.".into(),
+        name: n("x."),
         record_type: RecordType::A,
         attempts: vec![
             Attempt {
@@ -170,7 +170,7 @@ fn an_attempt_names_what_arrived_instead_of_the_answer() {
         let attempt = Attempt { server, failure };
         assert_eq!(attempt.to_string(), expected, "{name}");
         let error = DnsError::NoAnswer {
-            name: "x.".into(),
+            name: n("x."),
             record_type: RecordType::A,
             attempts: vec![attempt],
         };

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use super::error::{IgnoredResponses, Seconds};
+use super::error::{IgnoredResponses, NetworkError, Seconds};
 use super::wire::{self, Mismatch, OutgoingQuery, QuerySpec};
 use crate::metrics::DnsMetrics;
 
@@ -55,12 +55,12 @@ pub struct Exchange {
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// No matching answer before the deadline.
-    #[error("{server}: no answer within {elapsed_ms} ms")]
+    #[error("{server}: no answer within {} ms", millis(*elapsed))]
     Timeout {
         /// The server.
         server: SocketAddr,
         /// Time waited.
-        elapsed_ms: u64,
+        elapsed: Duration,
     },
     /// Messages came but none matched the query before the deadline; they were ignored.
     #[error("{server}: {ignored}, no valid answer within {}", Seconds(*waited))]
@@ -78,7 +78,7 @@ pub enum TransportError {
         /// The server.
         server: SocketAddr,
         /// The error.
-        source: io::Error,
+        source: NetworkError,
     },
     /// The server answered over TCP with something that is not the answer to our query.
     #[error("{server}: malformed or mismatched answer over TCP")]
@@ -199,7 +199,10 @@ impl Transport {
             }
             Ok(Err(TcpFailure::Io(source))) => {
                 self.metrics.errors.with_label_values(&["tcp"]).inc();
-                Err(TransportError::Network { server, source })
+                Err(TransportError::Network {
+                    server,
+                    source: source.into(),
+                })
             }
             Ok(Err(TcpFailure::Mismatch(reason))) => {
                 self.metrics
@@ -212,7 +215,7 @@ impl Transport {
                 self.metrics.timeouts.inc();
                 Err(TransportError::Timeout {
                     server,
-                    elapsed_ms: millis(started.elapsed()),
+                    elapsed: started.elapsed(),
                 })
             }
         }
@@ -238,7 +241,10 @@ impl Transport {
         deadline: Instant,
         started: Instant,
     ) -> Result<Message, TransportError> {
-        let network = |source| TransportError::Network { server, source };
+        let network = |source: io::Error| TransportError::Network {
+            server,
+            source: source.into(),
+        };
         let socket = self.bind_udp(server).map_err(network)?;
         // connect() makes the kernel drop datagrams from any other source; we check again below.
         socket.connect(server).await.map_err(network)?;
@@ -266,7 +272,7 @@ impl Transport {
                     }
                     return Err(TransportError::Timeout {
                         server,
-                        elapsed_ms: millis(started.elapsed()),
+                        elapsed: started.elapsed(),
                     });
                 }
                 Ok(Err(source)) => {

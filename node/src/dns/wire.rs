@@ -45,14 +45,14 @@ pub struct OutgoingQuery {
 
 /// Why a query could not be built.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode a query for {name} {record_type}: {detail}")]
+#[error("cannot encode a query for {name} {record_type}: {source}")]
 pub struct EncodeError {
     /// The name.
-    pub name: String,
+    pub name: Name,
     /// The type.
     pub record_type: RecordType,
-    /// The encoder's message.
-    pub detail: String,
+    /// The encoder's error.
+    pub source: hickory_proto::ProtoError,
 }
 
 /// Why a received message is not the answer to our query. Each is counted and ignored; the
@@ -141,13 +141,13 @@ pub fn build_query(
     id: u16,
     case_bits: Option<u64>,
 ) -> Result<OutgoingQuery, EncodeError> {
-    let error = |detail: String| EncodeError {
-        name: spec.name.to_string(),
+    let error = |source| EncodeError {
+        name: spec.name.clone(),
         record_type: spec.record_type,
-        detail,
+        source,
     };
     let wire_name = match case_bits {
-        Some(bits) => randomise_case(&spec.name, bits).map_err(|e| error(e.to_string()))?,
+        Some(bits) => randomise_case(&spec.name, bits).map_err(error)?,
         None => spec.name.clone(),
     };
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
@@ -160,7 +160,7 @@ pub fn build_query(
     edns.set_max_payload(EDNS_PAYLOAD);
     edns.set_dnssec_ok(spec.dnssec_ok);
     message.set_edns(edns);
-    let bytes = message.to_vec().map_err(|e| error(e.to_string()))?;
+    let bytes = message.to_vec().map_err(error)?;
     Ok(OutgoingQuery {
         id,
         wire_name,

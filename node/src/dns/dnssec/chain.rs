@@ -397,9 +397,9 @@ fn verify_denial_records(
     }
     if checked == 0 {
         return Err(Failure::MissingSignature {
-            owner: zone.to_string(),
+            owner: zone.clone(),
             record_type: RecordType::NSEC,
-            zone: zone.to_string(),
+            zone: zone.clone(),
         });
     }
     Ok(checked)
@@ -510,7 +510,7 @@ fn wildcard_status(
             denial::nsec3_wildcard_answer(name, labels, &answer.authority, &mut walk.work.budget)
         }),
         Err(_) => Err(DenialError::NoProof {
-            name: name.to_string(),
+            name: name.clone(),
             what: "a signed wildcard proof",
         }),
     };

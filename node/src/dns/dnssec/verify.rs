@@ -42,11 +42,11 @@ pub enum Failure {
     #[error("{owner} {record_type}: no RRSIG from zone {zone} (signatures stripped or missing)")]
     MissingSignature {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The zone that should have signed it.
-        zone: String,
+        zone: Name,
     },
     /// Every RRSIG has expired.
     #[error(
@@ -54,7 +54,7 @@ pub enum Failure {
     )]
     Expired {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The signing key's tag.
@@ -68,7 +68,7 @@ pub enum Failure {
     )]
     NotYetValid {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The signing key's tag.
@@ -80,11 +80,11 @@ pub enum Failure {
     #[error("{owner} {record_type}: no DNSKEY of {zone} matches key tag(s) {key_tags:?}")]
     NoMatchingKey {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The zone.
-        zone: String,
+        zone: Name,
         /// Key tags named by the RRSIGs.
         key_tags: Vec<u16>,
     },
@@ -94,7 +94,7 @@ pub enum Failure {
     )]
     BadSignature {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The key tried.
@@ -106,7 +106,7 @@ pub enum Failure {
     )]
     DsMismatch {
         /// The zone.
-        zone: String,
+        zone: Name,
         /// Key tags of the DS records.
         ds_tags: Vec<u16>,
     },
@@ -114,13 +114,13 @@ pub enum Failure {
     #[error("zone {zone}: no DNSKEY records")]
     MissingDnskey {
         /// The zone.
-        zone: String,
+        zone: Name,
     },
     /// Only algorithms or digests this node does not implement (RFC 4035 §5.2: insecure).
     #[error("zone {zone}: only unsupported DNSSEC algorithms or digest types")]
     UnsupportedAlgorithm {
         /// The zone.
-        zone: String,
+        zone: Name,
     },
     /// The per-lookup work budget ran out.
     #[error("DNSSEC work budget exhausted ({what}); the answer is not validated")]
@@ -210,7 +210,7 @@ pub fn verify_rrset(
 ) -> Result<u8, Failure> {
     let now = work.now;
     let budget = &mut work.budget;
-    let text = || owner.to_string();
+    let text = || owner.clone();
     let sigs: Vec<&RRSIG> = rrsigs
         .iter()
         .filter(|record| record.name.eq(owner))
@@ -221,7 +221,7 @@ pub fn verify_rrset(
         return Err(Failure::MissingSignature {
             owner: text(),
             record_type,
-            zone: zone.to_string(),
+            zone: zone.clone(),
         });
     }
     let mut failure = None;
@@ -276,7 +276,7 @@ pub fn verify_rrset(
     Err(failure.unwrap_or_else(|| Failure::NoMatchingKey {
         owner: text(),
         record_type,
-        zone: zone.to_string(),
+        zone: zone.clone(),
         key_tags: sigs.iter().map(|sig| sig.input().key_tag).collect(),
     }))
 }
@@ -297,9 +297,7 @@ pub fn verify_dnskeys(
         .filter(|d| supported(d.algorithm()) && d.digest_type().is_supported())
         .collect();
     if anchor_keys.is_empty() && usable_ds.is_empty() {
-        return Err(Failure::UnsupportedAlgorithm {
-            zone: zone.to_string(),
-        });
+        return Err(Failure::UnsupportedAlgorithm { zone: zone.clone() });
     }
     let keys: Vec<DNSKEY> = dnskeys
         .iter()
@@ -308,9 +306,7 @@ pub fn verify_dnskeys(
         .cloned()
         .collect();
     if keys.is_empty() {
-        return Err(Failure::MissingDnskey {
-            zone: zone.to_string(),
-        });
+        return Err(Failure::MissingDnskey { zone: zone.clone() });
     }
     let entry: Vec<DNSKEY> = keys
         .iter()
@@ -326,7 +322,7 @@ pub fn verify_dnskeys(
         .collect();
     if entry.is_empty() {
         return Err(Failure::DsMismatch {
-            zone: zone.to_string(),
+            zone: zone.clone(),
             ds_tags: ds.iter().map(DS::key_tag).collect(),
         });
     }
