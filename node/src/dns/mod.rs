@@ -27,7 +27,7 @@ pub use error::{
     Attempt, AttemptFailure, Cap, DnsError, IgnoredResponses, InvalidName, NetworkError,
 };
 
-use cache::{Cache, CacheLimits};
+use cache::{Cache, CacheLimits, CacheResult};
 use transport::{Transport, TransportConfig};
 
 use crate::metrics::DnsMetrics;
@@ -346,13 +346,21 @@ impl DnsClient {
             // A hit completes without waiting on anything: take part in tokio's cooperative
             // budget so a burst of cached lookups cannot starve the tasks waiting on sockets.
             tokio::task::consume_budget().await;
-            self.inner.metrics.cache.with_label_values(&["hit"]).inc();
+            self.inner
+                .metrics
+                .cache
+                .with_label_values(&[CacheResult::Hit.as_str()])
+                .inc();
             return Ok(Step {
                 answer: cached,
                 server: None,
             });
         }
-        self.inner.metrics.cache.with_label_values(&["miss"]).inc();
+        self.inner
+            .metrics
+            .cache
+            .with_label_values(&[CacheResult::Miss.as_str()])
+            .inc();
         match &self.inner.mode {
             Mode::Forward { upstreams } => {
                 forward::resolve(self, upstreams, name, record_type, deadline, budget).await

@@ -38,6 +38,64 @@ pub enum Carrier {
     Tcp,
 }
 
+impl Carrier {
+    /// The `transport` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Carrier::Udp => "udp",
+            Carrier::Tcp => "tcp",
+        }
+    }
+}
+
+/// An rcode as a metric label: the common ones by name, the rest as `other` (a closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcodeLabel {
+    /// `NOERROR`.
+    NoError,
+    /// `FORMERR`.
+    FormErr,
+    /// `SERVFAIL`.
+    ServFail,
+    /// `NXDOMAIN`.
+    NxDomain,
+    /// `NOTIMP`.
+    NotImp,
+    /// `REFUSED`.
+    Refused,
+    /// Any other rcode.
+    Other,
+}
+
+impl RcodeLabel {
+    /// The label of `message`'s rcode.
+    pub fn of(message: &Message) -> Self {
+        use hickory_proto::op::ResponseCode;
+        match message.metadata.response_code {
+            ResponseCode::NoError => RcodeLabel::NoError,
+            ResponseCode::FormErr => RcodeLabel::FormErr,
+            ResponseCode::ServFail => RcodeLabel::ServFail,
+            ResponseCode::NXDomain => RcodeLabel::NxDomain,
+            ResponseCode::NotImp => RcodeLabel::NotImp,
+            ResponseCode::Refused => RcodeLabel::Refused,
+            _ => RcodeLabel::Other,
+        }
+    }
+
+    /// The metric label (and the word an attempt's failure shows).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RcodeLabel::NoError => "NOERROR",
+            RcodeLabel::FormErr => "FORMERR",
+            RcodeLabel::ServFail => "SERVFAIL",
+            RcodeLabel::NxDomain => "NXDOMAIN",
+            RcodeLabel::NotImp => "NOTIMP",
+            RcodeLabel::Refused => "REFUSED",
+            RcodeLabel::Other => "other",
+        }
+    }
+}
+
 /// A matched response.
 #[derive(Debug)]
 pub struct Exchange {
@@ -137,7 +195,7 @@ impl Transport {
         let query = self.build(spec)?;
         let message = self.udp(server, &query, deadline, started).await?;
         if !message.metadata.truncation {
-            self.count(&message, "udp");
+            self.count(&message, Carrier::Udp);
             return Ok(Exchange {
                 message,
                 server,
@@ -165,7 +223,7 @@ impl Transport {
                 tokio::time::timeout_at(deadline, tcp_exchange(stream, &query)).await
             {
                 self.put_idle(server, stream);
-                self.count(&message, "tcp");
+                self.count(&message, Carrier::Tcp);
                 if message.metadata.truncation {
                     return Err(TransportError::Truncated { server });
                 }
@@ -184,7 +242,7 @@ impl Transport {
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok((message, stream))) => {
                 self.put_idle(server, stream);
-                self.count(&message, "tcp");
+                self.count(&message, Carrier::Tcp);
                 if message.metadata.truncation {
                     // A TCP answer with TC is partial (RFC 7766 §8 says it should not happen):
                     // never read it as the whole RRset or as a denial.
@@ -198,7 +256,7 @@ impl Transport {
                 })
             }
             Ok(Err(TcpFailure::Io(source))) => {
-                self.metrics.errors.with_label_values(&["tcp"]).inc();
+                self.count_error(Carrier::Tcp);
                 Err(TransportError::Network {
                     server,
                     source: source.into(),
@@ -226,11 +284,15 @@ impl Transport {
         Ok(wire::build_query(spec, rand::random::<u16>(), case_bits)?)
     }
 
-    fn count(&self, message: &Message, transport: &str) {
-        let rcode = rcode_label(message);
+    fn count(&self, message: &Message, transport: Carrier) {
         self.metrics
-            .queries
-            .with_label_values(&[transport, rcode])
+            .count_query(transport.as_str(), RcodeLabel::of(message).as_str());
+    }
+
+    fn count_error(&self, transport: Carrier) {
+        self.metrics
+            .errors
+            .with_label_values(&[transport.as_str()])
             .inc();
     }
 
@@ -249,7 +311,7 @@ impl Transport {
         // connect() makes the kernel drop datagrams from any other source; we check again below.
         socket.connect(server).await.map_err(network)?;
         socket.send(&query.bytes).await.map_err(|source| {
-            self.metrics.errors.with_label_values(&["udp"]).inc();
+            self.count_error(Carrier::Udp);
             network(source)
         })?;
         // What came that was not the answer: ignored (a spoofer must not end the lookup), but
@@ -276,7 +338,7 @@ impl Transport {
                     });
                 }
                 Ok(Err(source)) => {
-                    self.metrics.errors.with_label_values(&["udp"]).inc();
+                    self.count_error(Carrier::Udp);
                     return Err(network(source));
                 }
                 Ok(Ok(())) => {}
@@ -287,7 +349,7 @@ impl Transport {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(source) => {
                     // ICMP port unreachable shows up here as ECONNREFUSED: fail fast.
-                    self.metrics.errors.with_label_values(&["udp"]).inc();
+                    self.count_error(Carrier::Udp);
                     return Err(network(source));
                 }
             };
@@ -430,16 +492,7 @@ fn millis(duration: Duration) -> u64 {
 
 /// The rcode as a metric label (closed set; anything else is `other`).
 pub fn rcode_label(message: &Message) -> &'static str {
-    use hickory_proto::op::ResponseCode;
-    match message.metadata.response_code {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        _ => "other",
-    }
+    RcodeLabel::of(message).as_str()
 }
 
 #[cfg(test)]

@@ -158,3 +158,33 @@ async fn ignored_responses_are_counted_under_the_metric_labels() {
         );
     }
 }
+
+#[test]
+fn metric_labels_keep_their_values() {
+    use crate::dns::cache::CacheResult;
+    use crate::dns::wire::Malformation;
+    let labels = [
+        (Carrier::Udp.as_str(), "udp"),
+        (Carrier::Tcp.as_str(), "tcp"),
+        (CacheResult::Hit.as_str(), "hit"),
+        (CacheResult::Miss.as_str(), "miss"),
+        (RcodeLabel::NoError.as_str(), "NOERROR"),
+        (RcodeLabel::FormErr.as_str(), "FORMERR"),
+        (RcodeLabel::ServFail.as_str(), "SERVFAIL"),
+        (RcodeLabel::NxDomain.as_str(), "NXDOMAIN"),
+        (RcodeLabel::NotImp.as_str(), "NOTIMP"),
+        (RcodeLabel::Refused.as_str(), "REFUSED"),
+        (RcodeLabel::Other.as_str(), "other"),
+        (
+            Mismatch::Malformed(Malformation::PointerLoop).as_str(),
+            "malformed",
+        ),
+        (Mismatch::NotResponse.as_str(), "not_response"),
+        (Mismatch::Id.as_str(), "id"),
+        (Mismatch::Question.as_str(), "question"),
+        (Mismatch::Source.as_str(), "source"),
+    ];
+    for (got, expected) in labels {
+        assert_eq!(got, expected);
+    }
+}
