@@ -483,12 +483,7 @@ impl Resolver for DnsClient {
 
 /// The worst of several statuses: bogus, then indeterminate, then insecure, then secure.
 pub fn worst_status(statuses: impl Iterator<Item = DnssecStatus>) -> Option<DnssecStatus> {
-    statuses.max_by_key(|status| match status {
-        DnssecStatus::Secure => 0,
-        DnssecStatus::Insecure => 1,
-        DnssecStatus::Indeterminate => 2,
-        DnssecStatus::Bogus => 3,
-    })
+    statuses.max_by_key(|status| status.severity())
 }
 
 /// Concatenates each TXT record's strings (RFC 7208 §3.3 style: one RR is one value).

@@ -59,18 +59,9 @@ impl Verdict {
         )
     }
 
-    fn rank(&self) -> u8 {
-        match self.status {
-            DnssecStatus::Secure => 0,
-            DnssecStatus::Insecure => 1,
-            DnssecStatus::Indeterminate => 2,
-            DnssecStatus::Bogus => 3,
-        }
-    }
-
     /// The worse of two verdicts (bogus > indeterminate > insecure > secure).
     pub fn worst(self, other: Self) -> Self {
-        if other.rank() > self.rank() {
+        if other.status.severity() > self.status.severity() {
             other
         } else {
             self
