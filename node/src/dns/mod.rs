@@ -417,30 +417,13 @@ impl Resolver for DnsClient {
                 steps.push((current.clone(), record_type, Arc::clone(&step.answer)));
             }
             let cname = (record_type != RecordType::CNAME)
-                .then(|| {
-                    step.answer
-                        .records
-                        .iter()
-                        .find_map(|record| match &record.data {
-                            RData::CNAME(target) if record.name.eq(&current) => {
-                                Some((record.clone(), target.0.clone()))
-                            }
-                            _ => None,
-                        })
-                })
+                .then(|| cname_at(&step.answer, &current))
                 .flatten();
             let Some((record, target)) = cname else {
-                let records = step
-                    .answer
-                    .records
-                    .iter()
-                    .filter(|r| r.record_type() == record_type)
-                    .cloned()
-                    .collect();
                 let verdict = match &self.inner.validator {
                     Some(validator) => {
                         let verdict =
-                            dnssec::chain::lookup_status(self, validator, &steps, deadline).await;
+                            dnssec::status::lookup_status(self, validator, &steps, deadline).await;
                         self.inner.metrics.count_dnssec(verdict.status);
                         Some(verdict)
                     }
@@ -450,7 +433,7 @@ impl Resolver for DnsClient {
                     name: name_fqdn,
                     record_type,
                     rcode: step.answer.rcode,
-                    records,
+                    records: of_type(&step.answer.records, record_type),
                     chain,
                     dnssec: verdict.as_ref().map(|v| v.status),
                     dnssec_detail: verdict.and_then(|v| v.detail),
@@ -479,6 +462,23 @@ impl Resolver for DnsClient {
             current = target;
         }
     }
+}
+
+/// The CNAME record at `owner` in `answer`, and its target.
+fn cname_at(answer: &Answer, owner: &Name) -> Option<(Record, Name)> {
+    answer.records.iter().find_map(|record| match &record.data {
+        RData::CNAME(target) if record.name.eq(owner) => Some((record.clone(), target.0.clone())),
+        _ => None,
+    })
+}
+
+/// The records of `records` of type `record_type`.
+fn of_type(records: &[Record], record_type: RecordType) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == record_type)
+        .cloned()
+        .collect()
 }
 
 /// The worst of several statuses: bogus, then indeterminate, then insecure, then secure.

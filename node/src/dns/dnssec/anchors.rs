@@ -154,12 +154,6 @@ impl TrustAnchors {
             })?;
             zone.set_fqdn(true);
             let rdata = &fields[position + 1..];
-            let number = |i: usize, what: &'static str| -> Result<u16, AnchorError> {
-                rdata
-                    .get(i)
-                    .and_then(|f| f.parse().ok())
-                    .ok_or_else(|| error(LineError::Number { what }))
-            };
             let entry = anchors.get_or_insert_with(|| Self {
                 zone: zone.clone(),
                 ds: Vec::new(),
@@ -172,41 +166,58 @@ impl TrustAnchors {
                 });
             }
             if fields[position].eq_ignore_ascii_case("DS") {
-                let tag = number(0, "key tag")?;
-                let algorithm = u8::try_from(number(1, "algorithm")?)
-                    .map_err(|_| error(LineError::OutOfRange { what: "algorithm" }))?;
-                let digest_type = u8::try_from(number(2, "digest type")?).map_err(|_| {
-                    error(LineError::OutOfRange {
-                        what: "digest type",
-                    })
-                })?;
-                let digest = HEXLOWER_PERMISSIVE
-                    .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
-                    .map_err(|e| error(LineError::DigestNotHex(e)))?;
-                if digest.is_empty() {
-                    return Err(error(LineError::EmptyDigest));
-                }
-                entry.ds.push(DS::new(
-                    tag,
-                    Algorithm::from_u8(algorithm),
-                    DigestType::from(digest_type),
-                    digest,
-                ));
+                entry.ds.push(ds(rdata).map_err(error)?);
             } else {
-                let flags = number(0, "flags")?;
-                let algorithm = u8::try_from(number(2, "algorithm")?)
-                    .map_err(|_| error(LineError::OutOfRange { what: "algorithm" }))?;
-                let key = BASE64
-                    .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
-                    .map_err(|e| error(LineError::KeyNotBase64(e)))?;
-                entry.keys.push(DNSKEY::with_flags(
-                    flags,
-                    PublicKeyBuf::new(key, Algorithm::from_u8(algorithm)),
-                ));
+                entry.keys.push(dnskey(rdata).map_err(error)?);
             }
         }
         anchors.ok_or(AnchorError::Empty)
     }
+}
+
+/// The `i`-th RDATA field as a number.
+fn number(rdata: &[&str], i: usize, what: &'static str) -> Result<u16, LineError> {
+    rdata
+        .get(i)
+        .and_then(|f| f.parse().ok())
+        .ok_or(LineError::Number { what })
+}
+
+/// The `i`-th RDATA field as an octet.
+fn octet(rdata: &[&str], i: usize, what: &'static str) -> Result<u8, LineError> {
+    u8::try_from(number(rdata, i, what)?).map_err(|_| LineError::OutOfRange { what })
+}
+
+/// A DS RDATA: `tag alg digest-type hex...`.
+fn ds(rdata: &[&str]) -> Result<DS, LineError> {
+    let tag = number(rdata, 0, "key tag")?;
+    let algorithm = octet(rdata, 1, "algorithm")?;
+    let digest_type = octet(rdata, 2, "digest type")?;
+    let digest = HEXLOWER_PERMISSIVE
+        .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
+        .map_err(LineError::DigestNotHex)?;
+    if digest.is_empty() {
+        return Err(LineError::EmptyDigest);
+    }
+    Ok(DS::new(
+        tag,
+        Algorithm::from_u8(algorithm),
+        DigestType::from(digest_type),
+        digest,
+    ))
+}
+
+/// A DNSKEY RDATA: `flags 3 alg base64...`.
+fn dnskey(rdata: &[&str]) -> Result<DNSKEY, LineError> {
+    let flags = number(rdata, 0, "flags")?;
+    let algorithm = octet(rdata, 2, "algorithm")?;
+    let key = BASE64
+        .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
+        .map_err(LineError::KeyNotBase64)?;
+    Ok(DNSKEY::with_flags(
+        flags,
+        PublicKeyBuf::new(key, Algorithm::from_u8(algorithm)),
+    ))
 }
 
 #[cfg(test)]

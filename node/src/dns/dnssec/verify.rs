@@ -196,6 +196,27 @@ fn window(sig: &RRSIG, now: u32) -> Result<(), (bool, u32)> {
     Ok(())
 }
 
+/// Why `sig` is not valid at `now` (expired, or not yet valid), if it is not.
+fn outside_window(sig: &RRSIG, owner: &Name, record_type: RecordType, now: u32) -> Option<Failure> {
+    let key_tag = sig.input().key_tag;
+    let owner = owner.clone();
+    match window(sig, now) {
+        Ok(()) => None,
+        Err((true, expiration)) => Some(Failure::Expired {
+            owner,
+            record_type,
+            key_tag,
+            expiration,
+        }),
+        Err((false, inception)) => Some(Failure::NotYetValid {
+            owner,
+            record_type,
+            key_tag,
+            inception,
+        }),
+    }
+}
+
 /// Verifies `records` (the RRset `owner`/`record_type`) with the RRSIGs in `rrsigs` made by
 /// `zone` and one of `keys`. Returns the RRSIG's label count (less than the owner's when the
 /// answer was synthesised from a wildcard, RFC 4035 §5.3.4).
@@ -210,7 +231,6 @@ pub fn verify_rrset(
 ) -> Result<u8, Failure> {
     let now = work.now;
     let budget = &mut work.budget;
-    let text = || owner.clone();
     let sigs: Vec<&RRSIG> = rrsigs
         .iter()
         .filter(|record| record.name.eq(owner))
@@ -219,7 +239,7 @@ pub fn verify_rrset(
         .collect();
     if sigs.is_empty() || records.is_empty() {
         return Err(Failure::MissingSignature {
-            owner: text(),
+            owner: owner.clone(),
             record_type,
             zone: zone.clone(),
         });
@@ -227,22 +247,7 @@ pub fn verify_rrset(
     let mut failure = None;
     for sig in &sigs {
         let input = sig.input();
-        if let Err((expired, at)) = window(sig, now) {
-            let error = if expired {
-                Failure::Expired {
-                    owner: text(),
-                    record_type,
-                    key_tag: input.key_tag,
-                    expiration: at,
-                }
-            } else {
-                Failure::NotYetValid {
-                    owner: text(),
-                    record_type,
-                    key_tag: input.key_tag,
-                    inception: at,
-                }
-            };
+        if let Some(error) = outside_window(sig, owner, record_type, now) {
             failure.get_or_insert(error);
             continue;
         }
@@ -265,7 +270,7 @@ pub fn verify_rrset(
                 Ok(()) => return Ok(input.num_labels),
                 Err(_) => {
                     failure = Some(Failure::BadSignature {
-                        owner: text(),
+                        owner: owner.clone(),
                         record_type,
                         key_tag: input.key_tag,
                     });
@@ -274,7 +279,7 @@ pub fn verify_rrset(
         }
     }
     Err(failure.unwrap_or_else(|| Failure::NoMatchingKey {
-        owner: text(),
+        owner: owner.clone(),
         record_type,
         zone: zone.clone(),
         key_tags: sigs.iter().map(|sig| sig.input().key_tag).collect(),
