@@ -51,8 +51,8 @@ pub struct EncodeError {
     pub name: Name,
     /// The type.
     pub record_type: RecordType,
-    /// The encoder's error.
-    pub source: hickory_proto::ProtoError,
+    /// The encoder's error (boxed: this error travels inside every transport result).
+    pub source: Box<hickory_proto::ProtoError>,
 }
 
 /// Why a received message is not the answer to our query. Each is counted and ignored; the
@@ -144,7 +144,7 @@ pub fn build_query(
     let error = |source| EncodeError {
         name: spec.name.clone(),
         record_type: spec.record_type,
-        source,
+        source: Box::new(source),
     };
     let wire_name = match case_bits {
         Some(bits) => randomise_case(&spec.name, bits).map_err(error)?,

@@ -54,10 +54,10 @@ pub enum AnchorError {
     /// Anchors for more than one zone.
     #[error("trust anchors for both {first} and {second}; one zone per file")]
     SeveralZones {
-        /// The first zone.
-        first: Name,
+        /// The first zone (boxed, as `second`: keeps the error small).
+        first: Box<Name>,
         /// Another zone.
-        second: Name,
+        second: Box<Name>,
     },
 }
 
@@ -161,8 +161,8 @@ impl TrustAnchors {
             });
             if entry.zone != zone {
                 return Err(AnchorError::SeveralZones {
-                    first: entry.zone.clone(),
-                    second: zone.clone(),
+                    first: Box::new(entry.zone.clone()),
+                    second: Box::new(zone.clone()),
                 });
             }
             if fields[position].eq_ignore_ascii_case("DS") {

@@ -400,7 +400,7 @@ pub(super) fn verify_denial_records(
         return Err(Failure::MissingSignature {
             owner: zone.clone(),
             record_type: RecordType::NSEC,
-            zone: zone.clone(),
+            zone: Box::new(zone.clone()),
         });
     }
     Ok(checked)

@@ -45,8 +45,8 @@ pub enum Failure {
         owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
-        /// The zone that should have signed it.
-        zone: Name,
+        /// The zone that should have signed it (boxed: keeps the error small).
+        zone: Box<Name>,
     },
     /// Every RRSIG has expired.
     #[error(
@@ -83,8 +83,8 @@ pub enum Failure {
         owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
-        /// The zone.
-        zone: Name,
+        /// The zone (boxed: keeps the error small).
+        zone: Box<Name>,
         /// Key tags named by the RRSIGs.
         key_tags: Vec<u16>,
     },
@@ -241,7 +241,7 @@ pub fn verify_rrset(
         return Err(Failure::MissingSignature {
             owner: owner.clone(),
             record_type,
-            zone: zone.clone(),
+            zone: Box::new(zone.clone()),
         });
     }
     let mut failure = None;
@@ -281,7 +281,7 @@ pub fn verify_rrset(
     Err(failure.unwrap_or_else(|| Failure::NoMatchingKey {
         owner: owner.clone(),
         record_type,
-        zone: zone.clone(),
+        zone: Box::new(zone.clone()),
         key_tags: sigs.iter().map(|sig| sig.input().key_tag).collect(),
     }))
 }
