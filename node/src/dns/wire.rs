@@ -2,11 +2,10 @@
 //! 0x20 case randomisation) and accept only a response that matches it. Pure: no sockets, so
 //! the matching path is fuzzed directly.
 
-use std::fmt;
-
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
-use hickory_proto::serialize::binary::DecodeError;
+
+pub use super::lenient::Malformation;
 
 /// EDNS0 UDP payload size we advertise: 1232 bytes avoids IP fragmentation on practically every
 /// path (DNS Flag Day 2020), which also removes a spoofing vector.
@@ -81,56 +80,6 @@ impl Mismatch {
             Mismatch::Question => "question",
             Mismatch::Source => "source",
         }
-    }
-}
-
-/// Why a message could not be read: the class of the parser's error, for the operator (a
-/// compression-pointer loop is a broken or hostile server, not a dead one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Malformation {
-    /// Shorter than the 12-byte header (RFC 1035 §4.1.1).
-    ShortHeader,
-    /// A compression pointer that does not point backwards, so names could loop (RFC 1035
-    /// §4.1.4; RFC 9267 §2).
-    PointerLoop,
-    /// A record or name that runs past the end of the message (RDLENGTH too large, a cut
-    /// datagram).
-    PastTheEnd,
-    /// Anything else the parser refused.
-    Garbage,
-}
-
-impl Malformation {
-    /// The class in words, as the detail shows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Malformation::ShortHeader => "shorter than a header",
-            Malformation::PointerLoop => "compression pointer loop",
-            Malformation::PastTheEnd => "record past the end",
-            Malformation::Garbage => "garbage",
-        }
-    }
-
-    /// Classifies the parser's error on a message of `len` bytes.
-    pub fn of(error: &DecodeError, len: usize) -> Self {
-        match error {
-            // A pointer past the end is a cut message, not a loop.
-            DecodeError::PointerNotPriorToLabel { ptr, .. } if usize::from(*ptr) >= len => {
-                Malformation::PastTheEnd
-            }
-            DecodeError::PointerNotPriorToLabel { .. }
-            | DecodeError::LabelOverlapsWithOther { .. } => Malformation::PointerLoop,
-            DecodeError::InsufficientBytes | DecodeError::IncorrectRDataLengthRead { .. } => {
-                Malformation::PastTheEnd
-            }
-            _ => Malformation::Garbage,
-        }
-    }
-}
-
-impl fmt::Display for Malformation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
