@@ -223,6 +223,10 @@ impl ProblemKind {
 }
 
 /// DNSSEC status of an answer (RFC 4033 §5, RFC 4035 §4.3).
+///
+/// The derived `Ord` follows the declaration order (secure, insecure, bogus, indeterminate) and
+/// exists only so the type can key ordered collections; it is **not** a severity order. To pick
+/// the worst of several statuses compare [`DnssecStatus::severity`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DnssecStatus {
@@ -234,6 +238,21 @@ pub enum DnssecStatus {
     Bogus,
     /// Could not be determined; proves nothing.
     Indeterminate,
+}
+
+impl DnssecStatus {
+    /// How bad the status is for a verdict that rests on it, higher is worse: secure (0) <
+    /// insecure (1) < indeterminate (2) < bogus (3). Bogus is worst because it is evidence of
+    /// tampering or breakage; indeterminate only proves nothing. The weakest status among the
+    /// answers a verdict rests on is the one with the highest severity.
+    pub fn severity(self) -> u8 {
+        match self {
+            DnssecStatus::Secure => 0,
+            DnssecStatus::Insecure => 1,
+            DnssecStatus::Indeterminate => 2,
+            DnssecStatus::Bogus => 3,
+        }
+    }
 }
 
 /// What the perspective saw while checking. Sections are filled by the checks that use them.
@@ -355,4 +374,29 @@ pub struct DnsEvidence {
     /// The server that answered, `ip:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DnssecStatus;
+
+    #[test]
+    fn dnssec_severity_orders_secure_insecure_indeterminate_bogus() {
+        use DnssecStatus::{Bogus, Indeterminate, Insecure, Secure};
+        let cases = [
+            ("secure is best", Secure, 0),
+            ("insecure", Insecure, 1),
+            ("indeterminate", Indeterminate, 2),
+            ("bogus is worst", Bogus, 3),
+        ];
+        for (name, status, severity) in cases {
+            assert_eq!(status.severity(), severity, "{name}");
+        }
+        let worst = [Secure, Bogus, Insecure, Indeterminate]
+            .into_iter()
+            .max_by_key(|status| status.severity());
+        assert_eq!(worst, Some(Bogus));
+        // The derived order is not the severity order (it ranks bogus below indeterminate).
+        assert!(Bogus < Indeterminate && Bogus.severity() > Indeterminate.severity());
+    }
 }

@@ -59,7 +59,7 @@ pub(crate) fn nxdomain(name: &str, record_type: RecordType) -> Lookup {
 /// A failure as the resolver reports SERVFAIL from every server.
 pub(crate) fn servfail(name: &str, record_type: RecordType) -> DnsError {
     DnsError::NoAnswer {
-        name: name.into(),
+        name: Name::from_ascii(name).unwrap(),
         record_type,
         attempts: vec![Attempt {
             server: SocketAddr::from(([127, 0, 0, 1], 53)),
@@ -71,7 +71,7 @@ pub(crate) fn servfail(name: &str, record_type: RecordType) -> DnsError {
 /// A failure as the resolver reports a deadline.
 pub(crate) fn timeout(name: &str, record_type: RecordType) -> DnsError {
     DnsError::DeadlineExceeded {
-        name: name.into(),
+        name: Name::from_ascii(name).unwrap(),
         record_type,
     }
 }
@@ -135,9 +135,7 @@ impl Resolver for FakeResolver {
         let scripted = self.script.lock().unwrap().get(&key).cloned();
         scripted.unwrap_or_else(|| {
             self.surprises.lock().unwrap().push(key.clone());
-            Err(DnsError::NoServers {
-                zone: format!("unscripted lookup {} {}", key.0, key.1),
-            })
+            Err(DnsError::NoServers { zone: name.clone() })
         })
     }
 

@@ -11,6 +11,26 @@ use std::time::Duration;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::Answer;
+
+/// Whether a lookup step was answered from the cache: the `result` label of
+/// `mpic_node_dns_cache_lookups_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheResult {
+    /// Answered from the cache.
+    Hit,
+    /// Not cached: resolved on the network.
+    Miss,
+}
+
+impl CacheResult {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+        }
+    }
+}
 use tokio::time::Instant;
 
 /// Rough bytes an entry costs beyond its records (key, map slot, bookkeeping).

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use tokio::time::Instant;
 
@@ -61,108 +61,126 @@ pub(super) async fn resolve(
         };
         let message = exchange.message;
         match message.metadata.response_code {
-            ResponseCode::NoError | ResponseCode::NXDomain => {}
-            _ => {
-                attempts.push(Attempt {
-                    server,
-                    failure: AttemptFailure::Rcode(super::transport::rcode_label(&message)),
-                });
-                continue;
+            ResponseCode::NoError | ResponseCode::NXDomain => {
+                return Ok(accept(client, name, record_type, &message, server));
             }
+            _ => attempts.push(Attempt {
+                server,
+                failure: AttemptFailure::Rcode(super::transport::rcode_label(&message)),
+            }),
         }
-        // Trust the resolver's whole answer section (it did the work): cache each RRset, with
-        // its signatures, so the rest of a CNAME chain is answered without asking again.
-        let mut rrsets: HashMap<(Name, RecordType), Vec<Record>> = HashMap::new();
-        for record in message
-            .answers
-            .iter()
-            .filter(|r| r.record_type() != RecordType::RRSIG)
-        {
-            rrsets
-                .entry((record.name.to_lowercase(), record.record_type()))
-                .or_default()
-                .push(record.clone());
-        }
-        for ((owner, rtype), records) in &rrsets {
-            let rrsigs = rrsigs_at(&message.answers, owner, &[*rtype]);
-            let ttl = min_ttl(records);
-            client.inner.cache.store_answer(
-                owner,
-                *rtype,
-                Arc::new(Answer::positive(records.clone(), rrsigs).with_proof(&message)),
-                ttl,
-            );
-        }
-        let lower = name.to_lowercase();
-        let at_name = rrsets
-            .get(&(lower.clone(), record_type))
-            .map(|records| (records, record_type))
-            .or_else(|| {
-                rrsets
-                    .get(&(lower.clone(), RecordType::CNAME))
-                    .map(|records| (records, RecordType::CNAME))
-            });
-        let rcode = message.metadata.response_code;
-        let denial = || {
-            Arc::new(Answer::negative(
-                rcode,
-                denial_records(&message.authorities),
-            ))
-        };
-        let Some((records, found_type)) = at_name else {
-            // A denial for the name itself (a chain the resolver followed ends elsewhere, and
-            // its end is cached under the last target below).
-            let answer = denial();
-            client.inner.cache.store_answer(
-                name,
-                record_type,
-                Arc::clone(&answer),
-                negative_ttl(&message.authorities),
-            );
-            return Ok(Step {
-                answer,
-                server: Some(server),
-            });
-        };
-        if found_type == RecordType::CNAME && record_type != RecordType::CNAME {
-            // Remember how the chain ends (NXDOMAIN or NODATA) for its last target.
-            if let Some(last) = last_target(&message.answers, name) {
-                let last_lower = last.to_lowercase();
-                let ends_here = !rrsets.contains_key(&(last_lower.clone(), record_type))
-                    && !rrsets.contains_key(&(last_lower, RecordType::CNAME));
-                if ends_here {
-                    client.inner.cache.store_answer(
-                        &last,
-                        record_type,
-                        denial(),
-                        negative_ttl(&message.authorities),
-                    );
-                }
-            }
-        }
-        let answer = Arc::new(
-            Answer::positive(
-                records.clone(),
-                rrsigs_at(&message.answers, name, &[found_type]),
-            )
-            .with_proof(&message),
-        );
-        return Ok(Step {
-            answer,
-            server: Some(server),
-        });
     }
     if Instant::now() >= deadline && attempts.is_empty() {
         return Err(DnsError::DeadlineExceeded {
-            name: name.to_string(),
+            name: name.clone(),
             record_type,
         });
     }
     Err(DnsError::NoAnswer {
-        name: name.to_string(),
+        name: name.clone(),
         record_type,
         attempts,
     })
+}
+
+/// Takes a NOERROR or NXDOMAIN answer from `server`: caches every RRset of it (and how a CNAME
+/// chain it followed ends) and returns the step for `name`.
+fn accept(
+    client: &DnsClient,
+    name: &Name,
+    record_type: RecordType,
+    message: &Message,
+    server: SocketAddr,
+) -> Step {
+    let rrsets = cache_rrsets(client, message);
+    let lower = name.to_lowercase();
+    let at_name = rrsets
+        .get(&(lower.clone(), record_type))
+        .map(|records| (records, record_type))
+        .or_else(|| {
+            rrsets
+                .get(&(lower.clone(), RecordType::CNAME))
+                .map(|records| (records, RecordType::CNAME))
+        });
+    let rcode = message.metadata.response_code;
+    let denial = || {
+        Arc::new(Answer::negative(
+            rcode,
+            denial_records(&message.authorities),
+        ))
+    };
+    let Some((records, found_type)) = at_name else {
+        // A denial for the name itself (a chain the resolver followed ends elsewhere, and
+        // its end is cached under the last target below).
+        let answer = denial();
+        client.inner.cache.store_answer(
+            name,
+            record_type,
+            Arc::clone(&answer),
+            negative_ttl(&message.authorities),
+        );
+        return Step {
+            answer,
+            server: Some(server),
+        };
+    };
+    if found_type == RecordType::CNAME && record_type != RecordType::CNAME {
+        // Remember how the chain ends (NXDOMAIN or NODATA) for its last target.
+        if let Some(last) = last_target(&message.answers, name) {
+            let last_lower = last.to_lowercase();
+            let ends_here = !rrsets.contains_key(&(last_lower.clone(), record_type))
+                && !rrsets.contains_key(&(last_lower, RecordType::CNAME));
+            if ends_here {
+                client.inner.cache.store_answer(
+                    &last,
+                    record_type,
+                    denial(),
+                    negative_ttl(&message.authorities),
+                );
+            }
+        }
+    }
+    let answer = Arc::new(
+        Answer::positive(
+            records.clone(),
+            rrsigs_at(&message.answers, name, &[found_type]),
+        )
+        .with_proof(message),
+    );
+    Step {
+        answer,
+        server: Some(server),
+    }
+}
+
+/// RRsets of an answer section, keyed by lower-cased owner and type.
+type RRsets = HashMap<(Name, RecordType), Vec<Record>>;
+
+/// Trusts the resolver's whole answer section (it did the work): caches each RRset, with its
+/// signatures, so the rest of a CNAME chain is answered without asking again.
+fn cache_rrsets(client: &DnsClient, message: &Message) -> RRsets {
+    let mut rrsets = RRsets::new();
+    for record in message
+        .answers
+        .iter()
+        .filter(|r| r.record_type() != RecordType::RRSIG)
+    {
+        rrsets
+            .entry((record.name.to_lowercase(), record.record_type()))
+            .or_default()
+            .push(record.clone());
+    }
+    for ((owner, rtype), records) in &rrsets {
+        let rrsigs = rrsigs_at(&message.answers, owner, &[*rtype]);
+        let ttl = min_ttl(records);
+        client.inner.cache.store_answer(
+            owner,
+            *rtype,
+            Arc::new(Answer::positive(records.clone(), rrsigs).with_proof(message)),
+            ttl,
+        );
+    }
+    rrsets
 }
 
 /// Follows a CNAME chain inside one answer section from `name` to its last target.
@@ -187,7 +205,13 @@ fn last_target(answers: &[Record], name: &Name) -> Option<Name> {
 pub(super) fn failure_of(error: &TransportError) -> AttemptFailure {
     match error {
         TransportError::Timeout { .. } => AttemptFailure::Timeout,
-        TransportError::Network { source, .. } => AttemptFailure::Network(source.to_string()),
+        TransportError::NoValidAnswer {
+            waited, ignored, ..
+        } => AttemptFailure::NoValidAnswer {
+            ignored: ignored.clone(),
+            waited: *waited,
+        },
+        TransportError::Network { source, .. } => AttemptFailure::Network(source.clone()),
         TransportError::Malformed { .. } | TransportError::Encode(_) => AttemptFailure::Malformed,
         TransportError::Truncated { .. } => AttemptFailure::Truncated,
     }

@@ -19,7 +19,7 @@ use super::cache::Delegation;
 use super::forward::failure_of;
 use super::wire::QuerySpec;
 use super::{
-    Answer, Attempt, AttemptFailure, Budget, DnsClient, DnsError, Mode, Step, denial_records,
+    Answer, Attempt, AttemptFailure, Budget, Cap, DnsClient, DnsError, Mode, Step, denial_records,
     min_ttl, negative_ttl, rrsigs_at,
 };
 
@@ -79,85 +79,16 @@ async fn resolve_inner(
     depth: usize,
 ) -> Result<Step, DnsError> {
     let Mode::Iterative { hints, port } = &client.inner.mode else {
-        return Err(DnsError::NoServers {
-            zone: "(iterative mode not configured)".into(),
-        });
+        return Err(DnsError::NotIterative);
     };
     let limits = client.inner.limits;
-    // The DS RRset lives on the parent side of a zone cut (RFC 4035 §3.1.4.1, §4.2): a DS
-    // question starts at the closest known cut strictly above the name, so it reaches the
-    // parent's servers even when the child's delegation is already cached (the child's
-    // servers would answer NODATA from the child apex). hickory-dns's recursor fixed the same
-    // bug ("recursor: send DS queries to the parent zone", PR 2203); Unbound's iterator also
-    // sends DS questions to the parent.
-    let start_above = record_type == RecordType::DS && !name.is_root();
-    let lookup_from = if start_above {
-        name.base_name()
-    } else {
-        name.clone()
-    };
-    let (mut zone, mut delegation) = client
-        .inner
-        .cache
-        .closest_delegation(&lookup_from)
-        .unwrap_or_else(|| (Name::root(), hints.delegation()));
+    let (mut zone, mut delegation) = start_zone(client, hints, name, record_type);
     let mut referrals = 0;
     loop {
         let servers =
             server_addresses(client, &zone, &delegation, *port, deadline, budget, depth).await?;
-        let spec = QuerySpec {
-            name: name.clone(),
-            record_type,
-            recursion_desired: false,
-            dnssec_ok: client.inner.dnssec,
-            checking_disabled: false,
-        };
-        let mut attempts = Vec::new();
-        let mut usable = None;
-        // A zone with one server address is asked twice: a dropped UDP packet should not fail
-        // the lookup, and BR 3.2.2.8 lets a failure count as permission only "if the lookup has
-        // been retried at least once". With more servers the next one is the retry.
-        let tries = servers.len().max(MIN_ATTEMPTS);
-        for &server in servers.iter().cycle().take(tries) {
-            if Instant::now() >= deadline {
-                break;
-            }
-            budget.spend(name)?;
-            let query_deadline = deadline.min(Instant::now() + limits.query_timeout);
-            match client
-                .inner
-                .transport
-                .exchange(server, &spec, query_deadline)
-                .await
-            {
-                Err(error) => attempts.push(Attempt {
-                    server,
-                    failure: failure_of(&error),
-                }),
-                Ok(exchange) => {
-                    match classify(&exchange.message, &zone, name, record_type, limits.use_ipv6) {
-                        Classified::Unusable(failure) => attempts.push(Attempt { server, failure }),
-                        classified => {
-                            usable = Some((classified, exchange.message, server));
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let Some((classified, message, server)) = usable else {
-            if attempts.is_empty() {
-                return Err(DnsError::DeadlineExceeded {
-                    name: name.to_string(),
-                    record_type,
-                });
-            }
-            return Err(DnsError::NoAnswer {
-                name: name.to_string(),
-                record_type,
-                attempts,
-            });
-        };
+        let (classified, message, server) =
+            ask_zone(client, &zone, &servers, name, record_type, deadline, budget).await?;
         let cache = &client.inner.cache;
         match classified {
             Classified::Answer(records, rrsigs) => {
@@ -187,8 +118,8 @@ async fn resolve_inner(
                 referrals += 1;
                 if referrals > limits.max_referrals {
                     return Err(DnsError::Limit {
-                        name: name.to_string(),
-                        what: "referrals",
+                        name: name.clone(),
+                        what: Cap::Referrals,
                         limit: limits.max_referrals,
                     });
                 }
@@ -196,16 +127,102 @@ async fn resolve_inner(
                 zone = child;
                 delegation = next;
             }
-            // Never leaves the server loop above; answering it keeps the match total.
+            // Never returned by `ask_zone`; answering it keeps the match total.
             Classified::Unusable(failure) => {
                 return Err(DnsError::NoAnswer {
-                    name: name.to_string(),
+                    name: name.clone(),
                     record_type,
                     attempts: vec![Attempt { server, failure }],
                 });
             }
         }
     }
+}
+
+/// The closest known zone cut to start from (the root hints when none is cached). The DS RRset
+/// lives on the parent side of a zone cut (RFC 4035 §3.1.4.1, §4.2): a DS question starts at
+/// the closest known cut strictly above the name, so it reaches the parent's servers even when
+/// the child's delegation is already cached (the child's servers would answer NODATA from the
+/// child apex). hickory-dns's recursor fixed the same bug ("recursor: send DS queries to the
+/// parent zone", PR 2203); Unbound's iterator also sends DS questions to the parent.
+fn start_zone(
+    client: &DnsClient,
+    hints: &super::root_hints::RootHints,
+    name: &Name,
+    record_type: RecordType,
+) -> (Name, Delegation) {
+    let start_above = record_type == RecordType::DS && !name.is_root();
+    let lookup_from = if start_above {
+        name.base_name()
+    } else {
+        name.clone()
+    };
+    client
+        .inner
+        .cache
+        .closest_delegation(&lookup_from)
+        .unwrap_or_else(|| (Name::root(), hints.delegation()))
+}
+
+/// Asks the servers of `zone` in turn until one gives a usable response; each failure is one
+/// attempt of the error.
+async fn ask_zone(
+    client: &DnsClient,
+    zone: &Name,
+    servers: &[SocketAddr],
+    name: &Name,
+    record_type: RecordType,
+    deadline: Instant,
+    budget: &mut Budget,
+) -> Result<(Classified, Message, SocketAddr), DnsError> {
+    let limits = client.inner.limits;
+    let spec = QuerySpec {
+        name: name.clone(),
+        record_type,
+        recursion_desired: false,
+        dnssec_ok: client.inner.dnssec,
+        checking_disabled: false,
+    };
+    let mut attempts = Vec::new();
+    // A zone with one server address is asked twice: a dropped UDP packet should not fail the
+    // lookup, and BR 3.2.2.8 lets a failure count as permission only "if the lookup has been
+    // retried at least once". With more servers the next one is the retry.
+    let tries = servers.len().max(MIN_ATTEMPTS);
+    for &server in servers.iter().cycle().take(tries) {
+        if Instant::now() >= deadline {
+            break;
+        }
+        budget.spend(name)?;
+        let query_deadline = deadline.min(Instant::now() + limits.query_timeout);
+        match client
+            .inner
+            .transport
+            .exchange(server, &spec, query_deadline)
+            .await
+        {
+            Err(error) => attempts.push(Attempt {
+                server,
+                failure: failure_of(&error),
+            }),
+            Ok(exchange) => {
+                match classify(&exchange.message, zone, name, record_type, limits.use_ipv6) {
+                    Classified::Unusable(failure) => attempts.push(Attempt { server, failure }),
+                    classified => return Ok((classified, exchange.message, server)),
+                }
+            }
+        }
+    }
+    if attempts.is_empty() {
+        return Err(DnsError::DeadlineExceeded {
+            name: name.clone(),
+            record_type,
+        });
+    }
+    Err(DnsError::NoAnswer {
+        name: name.clone(),
+        record_type,
+        attempts,
+    })
 }
 
 /// Decides what a response from a server of `zone` says about `name`.
@@ -271,53 +288,7 @@ fn classify(
         .find(|r| r.record_type() == RecordType::NS)
         .map(|r| r.name.clone());
     if let Some(child) = child.filter(|_| !authoritative) {
-        // A server of the parent answers DS itself (RFC 4035 §3.1.4.1); a referral to the name
-        // asked for DS would send the question to the child, whose apex holds no DS (PowerDNS
-        // Recursor refuses to follow it too, PR 10460). Treated as lame: the DS stays unknown,
-        // so the status is indeterminate, never insecure.
-        let ds_to_child = record_type == RecordType::DS && child.eq(name);
-        if ds_to_child || !(zone.zone_of(&child) && !child.eq(zone) && child.zone_of(name)) {
-            // Upward or sideways referral: the server is lame for this zone.
-            return Classified::Unusable(AttemptFailure::Lame);
-        }
-        let ns_records: Vec<&Record> = message
-            .authorities
-            .iter()
-            .filter(|r| r.record_type() == RecordType::NS && r.name.eq(&child))
-            .collect();
-        let nameservers: Vec<Name> = ns_records
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::NS(ns) => Some(ns.0.clone()),
-                _ => None,
-            })
-            .collect();
-        // Glue is only trusted inside the referring zone's bailiwick (RFC 2181 §5.4.1).
-        let addresses = message
-            .additionals
-            .iter()
-            .filter(|r| nameservers.iter().any(|ns| ns.eq(&r.name)) && zone.zone_of(&r.name))
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some((r.name.clone(), IpAddr::V4(a.0))),
-                RData::AAAA(aaaa) if use_ipv6 => Some((r.name.clone(), IpAddr::V6(aaaa.0))),
-                _ => None,
-            })
-            .collect();
-        let ttl = Duration::from_secs(
-            ns_records
-                .iter()
-                .map(|r| u64::from(r.ttl))
-                .min()
-                .unwrap_or(0),
-        );
-        return Classified::Referral {
-            child,
-            delegation: Delegation {
-                nameservers,
-                addresses,
-            },
-            ttl,
-        };
+        return referral(message, zone, name, record_type, child, use_ipv6);
     }
     if authoritative || soa_in_zone {
         return Classified::NoData(
@@ -326,6 +297,65 @@ fn classify(
         );
     }
     Classified::Unusable(AttemptFailure::Lame)
+}
+
+/// A referral to `child` from a server of `zone`: the child's servers and the glue inside the
+/// referring zone's bailiwick, or lame when the referral does not lead down towards `name`.
+fn referral(
+    message: &Message,
+    zone: &Name,
+    name: &Name,
+    record_type: RecordType,
+    child: Name,
+    use_ipv6: bool,
+) -> Classified {
+    // A server of the parent answers DS itself (RFC 4035 §3.1.4.1); a referral to the name
+    // asked for DS would send the question to the child, whose apex holds no DS (PowerDNS
+    // Recursor refuses to follow it too, PR 10460). Treated as lame: the DS stays unknown,
+    // so the status is indeterminate, never insecure.
+    let ds_to_child = record_type == RecordType::DS && child.eq(name);
+    if ds_to_child || !(zone.zone_of(&child) && !child.eq(zone) && child.zone_of(name)) {
+        // Upward or sideways referral: the server is lame for this zone.
+        return Classified::Unusable(AttemptFailure::Lame);
+    }
+    let ns_records: Vec<&Record> = message
+        .authorities
+        .iter()
+        .filter(|r| r.record_type() == RecordType::NS && r.name.eq(&child))
+        .collect();
+    let nameservers: Vec<Name> = ns_records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.clone()),
+            _ => None,
+        })
+        .collect();
+    // Glue is only trusted inside the referring zone's bailiwick (RFC 2181 §5.4.1).
+    let addresses = message
+        .additionals
+        .iter()
+        .filter(|r| nameservers.iter().any(|ns| ns.eq(&r.name)) && zone.zone_of(&r.name))
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some((r.name.clone(), IpAddr::V4(a.0))),
+            RData::AAAA(aaaa) if use_ipv6 => Some((r.name.clone(), IpAddr::V6(aaaa.0))),
+            _ => None,
+        })
+        .collect();
+    let ttl = Duration::from_secs(
+        ns_records
+            .iter()
+            .map(|r| u64::from(r.ttl))
+            .min()
+            .unwrap_or(0),
+    );
+    Classified::Referral {
+        child,
+        delegation: Delegation {
+            nameservers,
+            addresses,
+        },
+        ttl,
+    }
 }
 
 /// [`classify`] for the fuzz target (its result is private).
@@ -384,8 +414,8 @@ async fn server_addresses(
         let limits = client.inner.limits;
         if depth >= limits.max_ns_depth {
             return Err(DnsError::Limit {
-                name: zone.to_string(),
-                what: "levels of name-server resolution",
+                name: zone.clone(),
+                what: Cap::NsDepth,
                 limit: limits.max_ns_depth,
             });
         }
@@ -412,7 +442,7 @@ async fn server_addresses(
                     }
                     Err(
                         error @ DnsError::Limit {
-                            what: "queries", ..
+                            what: Cap::Queries, ..
                         },
                     ) => return Err(error),
                     Err(error) => failures.push(error),
@@ -420,9 +450,7 @@ async fn server_addresses(
             }
         }
         if addresses.is_empty() {
-            return Err(DnsError::NoServers {
-                zone: zone.to_string(),
-            });
+            return Err(DnsError::NoServers { zone: zone.clone() });
         }
     }
     // Spread load and avoid always hitting a dead first server; IPv4 first, since a host

@@ -3,11 +3,14 @@
 //! octets, which RFC 8659 §4.1 only advises against (SHOULD). Such a record is kept as raw
 //! RDATA (`RData::Unknown` with the record's real type), so its signature still verifies (the
 //! types kept this way hold no domain names, so raw bytes are their canonical form, RFC 4034
-//! §6.2) and the CAA policy reads it with [`caa_parts`].
+//! §6.2) and the CAA policy reads it with [`caa_parts`]. A message unreadable anyway comes back
+//! with the class of the parser's refusal ([`Malformation`]), for the evidence.
+
+use std::fmt;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecoder, Restrict};
+use hickory_proto::serialize::binary::{BinDecoder, DecodeError, Restrict};
 
 /// Types whose RDATA is free-form data of the zone owner and carries no compressed names: a
 /// record of these that hickory cannot parse is kept raw instead of failing the message.
@@ -35,13 +38,69 @@ struct Renamed {
     real: RecordType,
 }
 
+/// Why a message could not be read: the class of the parser's error, for the operator (a
+/// compression-pointer loop is a broken or hostile server, not a dead one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Malformation {
+    /// Shorter than the 12-byte header (RFC 1035 §4.1.1).
+    ShortHeader,
+    /// A compression pointer that does not point backwards, so names could loop (RFC 1035
+    /// §4.1.4; RFC 9267 §2).
+    PointerLoop,
+    /// A record or name that runs past the end of the message (RDLENGTH too large, a cut
+    /// datagram).
+    PastTheEnd,
+    /// Anything else the parser refused.
+    Garbage,
+}
+
+impl Malformation {
+    /// The class in words, as the detail shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Malformation::ShortHeader => "shorter than a header",
+            Malformation::PointerLoop => "compression pointer loop",
+            Malformation::PastTheEnd => "record past the end",
+            Malformation::Garbage => "garbage",
+        }
+    }
+
+    /// Classifies the parser's error on a message of `len` bytes.
+    pub fn of(error: &DecodeError, len: usize) -> Self {
+        match error {
+            // A pointer past the end is a cut message, not a loop.
+            DecodeError::PointerNotPriorToLabel { ptr, .. } if usize::from(*ptr) >= len => {
+                Malformation::PastTheEnd
+            }
+            DecodeError::PointerNotPriorToLabel { .. }
+            | DecodeError::LabelOverlapsWithOther { .. } => Malformation::PointerLoop,
+            DecodeError::InsufficientBytes | DecodeError::IncorrectRDataLengthRead { .. } => {
+                Malformation::PastTheEnd
+            }
+            _ => Malformation::Garbage,
+        }
+    }
+}
+
+impl fmt::Display for Malformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Decodes `bytes`; when hickory refuses the message only because of the RDATA of records of
 /// the raw-kept types (CAA, TXT, SVCB, HTTPS, TLSA), decodes it again with those records kept
-/// raw. `None` when the message is unreadable anyway.
-pub fn decode(bytes: &[u8]) -> Option<Message> {
-    if let Ok(message) = Message::from_vec(bytes) {
-        return Some(message);
-    }
+/// raw. When the message is unreadable anyway, the class of hickory's first refusal.
+pub fn decode(bytes: &[u8]) -> Result<Message, Malformation> {
+    let refusal = match Message::from_vec(bytes) {
+        Ok(message) => return Ok(message),
+        Err(error) => Malformation::of(&error, bytes.len()),
+    };
+    decode_with_raw(bytes).ok_or(refusal)
+}
+
+/// The second parse of [`decode`], with the unreadable records of the raw-kept types renamed.
+fn decode_with_raw(bytes: &[u8]) -> Option<Message> {
     let mut patched = bytes.to_vec();
     let renamed = rename_unreadable(&mut patched)?;
     if renamed.is_empty() {

@@ -23,9 +23,11 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use mpic_protocol::{DnsEvidence, DnssecStatus};
 use tokio::time::Instant;
 
-pub use error::{Attempt, AttemptFailure, DnsError};
+pub use error::{
+    Attempt, AttemptFailure, Cap, DnsError, IgnoredResponses, InvalidName, NetworkError,
+};
 
-use cache::{Cache, CacheLimits};
+use cache::{Cache, CacheLimits, CacheResult};
 use transport::{Transport, TransportConfig};
 
 use crate::metrics::DnsMetrics;
@@ -201,8 +203,8 @@ impl Budget {
     fn spend(&mut self, name: &Name) -> Result<(), DnsError> {
         if self.queries >= self.max_queries {
             return Err(DnsError::Limit {
-                name: name.to_string(),
-                what: "queries",
+                name: name.clone(),
+                what: Cap::Queries,
                 limit: self.max_queries,
             });
         }
@@ -344,13 +346,21 @@ impl DnsClient {
             // A hit completes without waiting on anything: take part in tokio's cooperative
             // budget so a burst of cached lookups cannot starve the tasks waiting on sockets.
             tokio::task::consume_budget().await;
-            self.inner.metrics.cache.with_label_values(&["hit"]).inc();
+            self.inner
+                .metrics
+                .cache
+                .with_label_values(&[CacheResult::Hit.as_str()])
+                .inc();
             return Ok(Step {
                 answer: cached,
                 server: None,
             });
         }
-        self.inner.metrics.cache.with_label_values(&["miss"]).inc();
+        self.inner
+            .metrics
+            .cache
+            .with_label_values(&[CacheResult::Miss.as_str()])
+            .inc();
         match &self.inner.mode {
             Mode::Forward { upstreams } => {
                 forward::resolve(self, upstreams, name, record_type, deadline, budget).await
@@ -396,7 +406,7 @@ impl Resolver for DnsClient {
         loop {
             if Instant::now() >= deadline {
                 return Err(DnsError::DeadlineExceeded {
-                    name: name_fqdn.to_string(),
+                    name: name_fqdn.clone(),
                     record_type,
                 });
             }
@@ -407,30 +417,13 @@ impl Resolver for DnsClient {
                 steps.push((current.clone(), record_type, Arc::clone(&step.answer)));
             }
             let cname = (record_type != RecordType::CNAME)
-                .then(|| {
-                    step.answer
-                        .records
-                        .iter()
-                        .find_map(|record| match &record.data {
-                            RData::CNAME(target) if record.name.eq(&current) => {
-                                Some((record.clone(), target.0.clone()))
-                            }
-                            _ => None,
-                        })
-                })
+                .then(|| cname_at(&step.answer, &current))
                 .flatten();
             let Some((record, target)) = cname else {
-                let records = step
-                    .answer
-                    .records
-                    .iter()
-                    .filter(|r| r.record_type() == record_type)
-                    .cloned()
-                    .collect();
                 let verdict = match &self.inner.validator {
                     Some(validator) => {
                         let verdict =
-                            dnssec::chain::lookup_status(self, validator, &steps, deadline).await;
+                            dnssec::status::lookup_status(self, validator, &steps, deadline).await;
                         self.inner.metrics.count_dnssec(verdict.status);
                         Some(verdict)
                     }
@@ -440,7 +433,7 @@ impl Resolver for DnsClient {
                     name: name_fqdn,
                     record_type,
                     rcode: step.answer.rcode,
-                    records,
+                    records: of_type(&step.answer.records, record_type),
                     chain,
                     dnssec: verdict.as_ref().map(|v| v.status),
                     dnssec_detail: verdict.and_then(|v| v.detail),
@@ -455,13 +448,13 @@ impl Resolver for DnsClient {
             if seen.into_iter().any(|earlier| earlier.eq(&target)) {
                 chain.push(record);
                 return Err(DnsError::CnameLoop {
-                    name: name_fqdn.to_string(),
-                    chain: chain.iter().map(ToString::to_string).collect(),
+                    name: name_fqdn.clone(),
+                    chain,
                 });
             }
             if chain.len() >= self.inner.limits.max_cname_chain {
                 return Err(DnsError::CnameChainTooLong {
-                    name: name_fqdn.to_string(),
+                    name: name_fqdn.clone(),
                     limit: self.inner.limits.max_cname_chain,
                 });
             }
@@ -471,14 +464,26 @@ impl Resolver for DnsClient {
     }
 }
 
+/// The CNAME record at `owner` in `answer`, and its target.
+fn cname_at(answer: &Answer, owner: &Name) -> Option<(Record, Name)> {
+    answer.records.iter().find_map(|record| match &record.data {
+        RData::CNAME(target) if record.name.eq(owner) => Some((record.clone(), target.0.clone())),
+        _ => None,
+    })
+}
+
+/// The records of `records` of type `record_type`.
+fn of_type(records: &[Record], record_type: RecordType) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == record_type)
+        .cloned()
+        .collect()
+}
+
 /// The worst of several statuses: bogus, then indeterminate, then insecure, then secure.
 pub fn worst_status(statuses: impl Iterator<Item = DnssecStatus>) -> Option<DnssecStatus> {
-    statuses.max_by_key(|status| match status {
-        DnssecStatus::Secure => 0,
-        DnssecStatus::Insecure => 1,
-        DnssecStatus::Indeterminate => 2,
-        DnssecStatus::Bogus => 3,
-    })
+    statuses.max_by_key(|status| status.severity())
 }
 
 /// Concatenates each TXT record's strings (RFC 7208 §3.3 style: one RR is one value).

@@ -2,11 +2,12 @@
 //! from a file in master-file form (`. NS a.root.test.` / `a.root.test. A 127.0.0.2`), which test
 //! labs use to run a fake root on loopback.
 
-use std::net::IpAddr;
-use std::path::Path;
+use std::net::{AddrParseError, IpAddr};
+use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::Name;
 
+use super::InvalidName;
 use super::cache::Delegation;
 
 /// IANA root servers: name, IPv4, IPv6 (https://www.internic.net/domain/named.root).
@@ -37,10 +38,10 @@ pub struct RootHints {
 #[derive(Debug, thiserror::Error)]
 pub enum RootHintsError {
     /// The file could not be read.
-    #[error("cannot read root hints {path}: {source}")]
+    #[error("cannot read root hints {}: {source}", path.display())]
     Read {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
@@ -50,11 +51,45 @@ pub enum RootHintsError {
         /// 1-based line number.
         line: usize,
         /// What is wrong.
-        detail: String,
+        detail: HintsLineError,
     },
     /// No root server with an address.
     #[error("root hints name no root server with an address")]
     Empty,
+}
+
+/// What is wrong with one line of a hints file.
+#[derive(Debug, thiserror::Error)]
+pub enum HintsLineError {
+    /// Not three fields besides TTL and class.
+    #[error("expected `owner [ttl] [IN] TYPE data`, got {text:?}")]
+    Shape {
+        /// The line (without its comment).
+        text: String,
+    },
+    /// An owner or NS target that is not a domain name.
+    #[error("{0}")]
+    Name(InvalidName),
+    /// An NS record for a name other than the root.
+    #[error("NS for {owner}: only root NS records belong in root hints")]
+    NotRoot {
+        /// The owner.
+        owner: Name,
+    },
+    /// An A or AAAA record whose data is not an address.
+    #[error("{data:?}: {source}")]
+    Address {
+        /// The text given.
+        data: String,
+        /// Why it is not an address.
+        source: AddrParseError,
+    },
+    /// A type other than NS, A or AAAA.
+    #[error("record type {record_type} does not belong in root hints")]
+    Type {
+        /// The type as written (upper-cased).
+        record_type: String,
+    },
 }
 
 impl RootHints {
@@ -80,7 +115,7 @@ impl RootHints {
     /// Reads hints from a file.
     pub fn from_file(path: &Path) -> Result<Self, RootHintsError> {
         let text = std::fs::read_to_string(path).map_err(|source| RootHintsError::Read {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             source,
         })?;
         Self::parse(&text)
@@ -96,7 +131,7 @@ impl RootHints {
             if line.is_empty() {
                 continue;
             }
-            let syntax = |detail: String| RootHintsError::Syntax {
+            let syntax = |detail: HintsLineError| RootHintsError::Syntax {
                 line: index + 1,
                 detail,
             };
@@ -105,29 +140,32 @@ impl RootHints {
                 .filter(|f| !f.eq_ignore_ascii_case("IN") && f.parse::<u32>().is_err())
                 .collect();
             let [owner, rtype, data] = fields.as_slice() else {
-                return Err(syntax(format!(
-                    "expected `owner [ttl] [IN] TYPE data`, got {line:?}"
-                )));
+                return Err(syntax(HintsLineError::Shape {
+                    text: line.to_owned(),
+                }));
             };
-            let owner = Name::from_ascii(owner).map_err(|e| syntax(e.to_string()))?;
+            let owner =
+                Name::from_ascii(owner).map_err(|e| syntax(HintsLineError::Name(e.into())))?;
             match rtype.to_ascii_uppercase().as_str() {
-                "NS" if owner.is_root() => {
-                    names.push(Name::from_ascii(data).map_err(|e| syntax(e.to_string()))?)
-                }
+                "NS" if owner.is_root() => names.push(
+                    Name::from_ascii(data).map_err(|e| syntax(HintsLineError::Name(e.into())))?,
+                ),
                 "NS" => {
-                    return Err(syntax(format!(
-                        "NS for {owner}: only root NS records belong in root hints"
-                    )));
+                    return Err(syntax(HintsLineError::NotRoot { owner }));
                 }
                 "A" | "AAAA" => addresses.push((
                     owner,
-                    data.parse::<IpAddr>()
-                        .map_err(|e| syntax(format!("{data:?}: {e}")))?,
+                    data.parse::<IpAddr>().map_err(|source| {
+                        syntax(HintsLineError::Address {
+                            data: (*data).to_owned(),
+                            source,
+                        })
+                    })?,
                 )),
                 other => {
-                    return Err(syntax(format!(
-                        "record type {other} does not belong in root hints"
-                    )));
+                    return Err(syntax(HintsLineError::Type {
+                        record_type: other.to_owned(),
+                    }));
                 }
             }
         }

@@ -82,7 +82,7 @@ fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
 fn only_timeouts_count_as_timeout() {
     let server: SocketAddr = "127.0.0.1:53".parse().unwrap();
     let all = DnsError::NoAnswer {
-        name: "x.".into(),
+        name: n("x."),
         record_type: RecordType::A,
         attempts: vec![Attempt {
             server,
@@ -91,7 +91,7 @@ fn only_timeouts_count_as_timeout() {
     };
     assert!(all.is_timeout());
     let mixed = DnsError::NoAnswer {
-        name: "x.".into(),
+        name: n("x."),
         record_type: RecordType::A,
         attempts: vec![
             Attempt {
@@ -109,4 +109,77 @@ fn only_timeouts_count_as_timeout() {
         mixed.to_string(),
         "x. A: no server answered: 127.0.0.1:53 timed out; 127.0.0.1:53 answered SERVFAIL"
     );
+}
+
+#[test]
+fn an_attempt_names_what_arrived_instead_of_the_answer() {
+    use wire::Malformation::{Garbage, PointerLoop};
+    use wire::Mismatch::{Id, Malformed, NotResponse, Question, Source};
+    let server: SocketAddr = "127.0.0.2:53".parse().unwrap();
+    let ignored = |reasons: &[wire::Mismatch]| {
+        let mut ignored = IgnoredResponses::default();
+        for reason in reasons {
+            ignored.record(*reason);
+        }
+        ignored
+    };
+    let cases: [(&str, AttemptFailure, &str); 5] = [
+        (
+            "nothing came",
+            AttemptFailure::Timeout,
+            "127.0.0.2:53 timed out",
+        ),
+        (
+            "pointer loops",
+            AttemptFailure::NoValidAnswer {
+                ignored: ignored(&[Malformed(PointerLoop); 3]),
+                waited: Duration::from_millis(1500),
+            },
+            "127.0.0.2:53: 3 malformed responses (compression pointer loop), no valid answer \
+             within 1.5 s",
+        ),
+        (
+            "one of each",
+            AttemptFailure::NoValidAnswer {
+                ignored: ignored(&[Id, Question, NotResponse, Source, Malformed(Garbage)]),
+                waited: Duration::from_secs(2),
+            },
+            "127.0.0.2:53: 1 response with a mismatched ID, 1 response with a mismatched \
+             question, 1 non-response message, 1 response from another source, 1 malformed \
+             response (garbage), no valid answer within 2 s",
+        ),
+        (
+            "ids counted in the order first seen",
+            AttemptFailure::NoValidAnswer {
+                ignored: ignored(&[Question, Id, Question]),
+                waited: Duration::from_micros(299_900),
+            },
+            "127.0.0.2:53: 2 responses with a mismatched question, 1 response with a \
+             mismatched ID, no valid answer within 0.3 s",
+        ),
+        (
+            "sub-second to the millisecond",
+            AttemptFailure::NoValidAnswer {
+                ignored: ignored(&[Id]),
+                waited: Duration::from_millis(1025),
+            },
+            "127.0.0.2:53: 1 response with a mismatched ID, no valid answer within 1.025 s",
+        ),
+    ];
+    for (name, failure, expected) in cases {
+        let attempt = Attempt { server, failure };
+        assert_eq!(attempt.to_string(), expected, "{name}");
+        let error = DnsError::NoAnswer {
+            name: n("x."),
+            record_type: RecordType::A,
+            attempts: vec![attempt],
+        };
+        assert!(error.is_timeout(), "{name}: ran out of time");
+    }
+    let counted = ignored(&[Id, Id, Malformed(PointerLoop)]);
+    assert_eq!(
+        (counted.count(Id), counted.count(Malformed(PointerLoop))),
+        (2, 1)
+    );
+    assert_eq!(counted.count(Malformed(Garbage)), 0);
 }

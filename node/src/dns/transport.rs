@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use super::wire::{self, OutgoingQuery, QuerySpec};
+use super::error::{IgnoredResponses, NetworkError, Seconds};
+use super::wire::{self, Mismatch, OutgoingQuery, QuerySpec};
 use crate::metrics::DnsMetrics;
 
 /// Idle TCP connections kept per server: enough for a forwarder under load, few enough that a
@@ -37,6 +38,64 @@ pub enum Carrier {
     Tcp,
 }
 
+impl Carrier {
+    /// The `transport` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Carrier::Udp => "udp",
+            Carrier::Tcp => "tcp",
+        }
+    }
+}
+
+/// An rcode as a metric label: the common ones by name, the rest as `other` (a closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcodeLabel {
+    /// `NOERROR`.
+    NoError,
+    /// `FORMERR`.
+    FormErr,
+    /// `SERVFAIL`.
+    ServFail,
+    /// `NXDOMAIN`.
+    NxDomain,
+    /// `NOTIMP`.
+    NotImp,
+    /// `REFUSED`.
+    Refused,
+    /// Any other rcode.
+    Other,
+}
+
+impl RcodeLabel {
+    /// The label of `message`'s rcode.
+    pub fn of(message: &Message) -> Self {
+        use hickory_proto::op::ResponseCode;
+        match message.metadata.response_code {
+            ResponseCode::NoError => RcodeLabel::NoError,
+            ResponseCode::FormErr => RcodeLabel::FormErr,
+            ResponseCode::ServFail => RcodeLabel::ServFail,
+            ResponseCode::NXDomain => RcodeLabel::NxDomain,
+            ResponseCode::NotImp => RcodeLabel::NotImp,
+            ResponseCode::Refused => RcodeLabel::Refused,
+            _ => RcodeLabel::Other,
+        }
+    }
+
+    /// The metric label (and the word an attempt's failure shows).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RcodeLabel::NoError => "NOERROR",
+            RcodeLabel::FormErr => "FORMERR",
+            RcodeLabel::ServFail => "SERVFAIL",
+            RcodeLabel::NxDomain => "NXDOMAIN",
+            RcodeLabel::NotImp => "NOTIMP",
+            RcodeLabel::Refused => "REFUSED",
+            RcodeLabel::Other => "other",
+        }
+    }
+}
+
 /// A matched response.
 #[derive(Debug)]
 pub struct Exchange {
@@ -54,12 +113,22 @@ pub struct Exchange {
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// No matching answer before the deadline.
-    #[error("{server}: no answer within {elapsed_ms} ms")]
+    #[error("{server}: no answer within {} ms", millis(*elapsed))]
     Timeout {
         /// The server.
         server: SocketAddr,
         /// Time waited.
-        elapsed_ms: u64,
+        elapsed: Duration,
+    },
+    /// Messages came but none matched the query before the deadline; they were ignored.
+    #[error("{server}: {ignored}, no valid answer within {}", Seconds(*waited))]
+    NoValidAnswer {
+        /// The server.
+        server: SocketAddr,
+        /// The time the query had.
+        waited: Duration,
+        /// What arrived instead, by reason.
+        ignored: IgnoredResponses,
     },
     /// A socket operation failed (refused, unreachable, reset).
     #[error("{server}: {source}")]
@@ -67,7 +136,7 @@ pub enum TransportError {
         /// The server.
         server: SocketAddr,
         /// The error.
-        source: io::Error,
+        source: NetworkError,
     },
     /// The server answered over TCP with something that is not the answer to our query.
     #[error("{server}: malformed or mismatched answer over TCP")]
@@ -126,7 +195,7 @@ impl Transport {
         let query = self.build(spec)?;
         let message = self.udp(server, &query, deadline, started).await?;
         if !message.metadata.truncation {
-            self.count(&message, "udp");
+            self.count(&message, Carrier::Udp);
             return Ok(Exchange {
                 message,
                 server,
@@ -154,7 +223,7 @@ impl Transport {
                 tokio::time::timeout_at(deadline, tcp_exchange(stream, &query)).await
             {
                 self.put_idle(server, stream);
-                self.count(&message, "tcp");
+                self.count(&message, Carrier::Tcp);
                 if message.metadata.truncation {
                     return Err(TransportError::Truncated { server });
                 }
@@ -173,7 +242,7 @@ impl Transport {
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok((message, stream))) => {
                 self.put_idle(server, stream);
-                self.count(&message, "tcp");
+                self.count(&message, Carrier::Tcp);
                 if message.metadata.truncation {
                     // A TCP answer with TC is partial (RFC 7766 §8 says it should not happen):
                     // never read it as the whole RRset or as a denial.
@@ -187,13 +256,16 @@ impl Transport {
                 })
             }
             Ok(Err(TcpFailure::Io(source))) => {
-                self.metrics.errors.with_label_values(&["tcp"]).inc();
-                Err(TransportError::Network { server, source })
+                self.count_error(Carrier::Tcp);
+                Err(TransportError::Network {
+                    server,
+                    source: source.into(),
+                })
             }
             Ok(Err(TcpFailure::Mismatch(reason))) => {
                 self.metrics
                     .mismatched
-                    .with_label_values(&[reason.label()])
+                    .with_label_values(&[reason.as_str()])
                     .inc();
                 Err(TransportError::Malformed { server })
             }
@@ -201,7 +273,7 @@ impl Transport {
                 self.metrics.timeouts.inc();
                 Err(TransportError::Timeout {
                     server,
-                    elapsed_ms: millis(started.elapsed()),
+                    elapsed: started.elapsed(),
                 })
             }
         }
@@ -212,11 +284,15 @@ impl Transport {
         Ok(wire::build_query(spec, rand::random::<u16>(), case_bits)?)
     }
 
-    fn count(&self, message: &Message, transport: &str) {
-        let rcode = rcode_label(message);
+    fn count(&self, message: &Message, transport: Carrier) {
         self.metrics
-            .queries
-            .with_label_values(&[transport, rcode])
+            .count_query(transport.as_str(), RcodeLabel::of(message).as_str());
+    }
+
+    fn count_error(&self, transport: Carrier) {
+        self.metrics
+            .errors
+            .with_label_values(&[transport.as_str()])
             .inc();
     }
 
@@ -227,14 +303,20 @@ impl Transport {
         deadline: Instant,
         started: Instant,
     ) -> Result<Message, TransportError> {
-        let network = |source| TransportError::Network { server, source };
+        let network = |source: io::Error| TransportError::Network {
+            server,
+            source: source.into(),
+        };
         let socket = self.bind_udp(server).map_err(network)?;
         // connect() makes the kernel drop datagrams from any other source; we check again below.
         socket.connect(server).await.map_err(network)?;
         socket.send(&query.bytes).await.map_err(|source| {
-            self.metrics.errors.with_label_values(&["udp"]).inc();
+            self.count_error(Carrier::Udp);
             network(source)
         })?;
+        // What came that was not the answer: ignored (a spoofer must not end the lookup), but
+        // named if no answer comes, so a server sending garbage does not look dead.
+        let mut ignored = IgnoredResponses::default();
         loop {
             // Wait for a datagram holding no buffer, so thousands of queries in flight cost no
             // receive buffers; then read it into uninitialised capacity (no memset). A datagram
@@ -243,13 +325,20 @@ impl Transport {
             match tokio::time::timeout_at(deadline, socket.readable()).await {
                 Err(_) => {
                     self.metrics.timeouts.inc();
+                    if !ignored.is_empty() {
+                        return Err(TransportError::NoValidAnswer {
+                            server,
+                            waited: deadline.saturating_duration_since(started),
+                            ignored,
+                        });
+                    }
                     return Err(TransportError::Timeout {
                         server,
-                        elapsed_ms: millis(started.elapsed()),
+                        elapsed: started.elapsed(),
                     });
                 }
                 Ok(Err(source)) => {
-                    self.metrics.errors.with_label_values(&["udp"]).inc();
+                    self.count_error(Carrier::Udp);
                     return Err(network(source));
                 }
                 Ok(Ok(())) => {}
@@ -260,21 +349,23 @@ impl Transport {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(source) => {
                     // ICMP port unreachable shows up here as ECONNREFUSED: fail fast.
-                    self.metrics.errors.with_label_values(&["udp"]).inc();
+                    self.count_error(Carrier::Udp);
                     return Err(network(source));
                 }
             };
-            if source != server {
-                self.metrics.mismatched.with_label_values(&["source"]).inc();
-                continue;
-            }
-            match wire::match_response(query, &buffer[..len.min(buffer.len())]) {
+            let matched = if source == server {
+                wire::match_response(query, &buffer[..len.min(buffer.len())])
+            } else {
+                Err(Mismatch::Source)
+            };
+            match matched {
                 Ok(message) => return Ok(message),
                 Err(reason) => {
                     self.metrics
                         .mismatched
-                        .with_label_values(&[reason.label()])
+                        .with_label_values(&[reason.as_str()])
                         .inc();
+                    ignored.record(reason);
                 }
             }
         }
@@ -367,7 +458,7 @@ impl Transport {
 
 enum TcpFailure {
     Io(io::Error),
-    Mismatch(wire::Mismatch),
+    Mismatch(Mismatch),
 }
 
 impl From<io::Error> for TcpFailure {
@@ -382,7 +473,7 @@ async fn tcp_exchange(
     query: &OutgoingQuery,
 ) -> Result<(Message, TcpStream), TcpFailure> {
     let len = u16::try_from(query.bytes.len())
-        .map_err(|_| TcpFailure::Mismatch(wire::Mismatch::Malformed))?;
+        .map_err(|_| TcpFailure::Mismatch(Mismatch::Malformed(wire::Malformation::Garbage)))?;
     let mut framed = Vec::with_capacity(query.bytes.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(&query.bytes);
@@ -401,14 +492,8 @@ fn millis(duration: Duration) -> u64 {
 
 /// The rcode as a metric label (closed set; anything else is `other`).
 pub fn rcode_label(message: &Message) -> &'static str {
-    use hickory_proto::op::ResponseCode;
-    match message.metadata.response_code {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        _ => "other",
-    }
+    RcodeLabel::of(message).as_str()
 }
+
+#[cfg(test)]
+mod tests;

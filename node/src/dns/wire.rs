@@ -5,6 +5,8 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
+pub use super::lenient::Malformation;
+
 /// EDNS0 UDP payload size we advertise: 1232 bytes avoids IP fragmentation on practically every
 /// path (DNS Flag Day 2020), which also removes a spoofing vector.
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -42,38 +44,41 @@ pub struct OutgoingQuery {
 
 /// Why a query could not be built.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode a query for {name} {record_type}: {detail}")]
+#[error("cannot encode a query for {name} {record_type}: {source}")]
 pub struct EncodeError {
     /// The name.
-    pub name: String,
+    pub name: Name,
     /// The type.
     pub record_type: RecordType,
-    /// The encoder's message.
-    pub detail: String,
+    /// The encoder's error (boxed: this error travels inside every transport result).
+    pub source: Box<hickory_proto::ProtoError>,
 }
 
-/// Why a received datagram is not the answer to our query. Each is counted and ignored; the
+/// Why a received message is not the answer to our query. Each is counted and ignored; the
 /// real answer may still arrive (RFC 5452 §9.1: match ID, question, and source).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mismatch {
-    /// Not a DNS message.
-    Malformed,
+    /// Not a DNS message, and why it could not be read.
+    Malformed(Malformation),
     /// A query, or another opcode.
     NotResponse,
     /// Another message ID.
     Id,
     /// Another question (name with exact case when 0x20 is on, type or class).
     Question,
+    /// From another address or port than the server asked (the transport checks this).
+    Source,
 }
 
 impl Mismatch {
-    /// The metric label.
-    pub fn label(self) -> &'static str {
+    /// The metric label (`mpic_node_dns_mismatched_responses_total{reason}`).
+    pub fn as_str(self) -> &'static str {
         match self {
-            Mismatch::Malformed => "malformed",
+            Mismatch::Malformed(_) => "malformed",
             Mismatch::NotResponse => "not_response",
             Mismatch::Id => "id",
             Mismatch::Question => "question",
+            Mismatch::Source => "source",
         }
     }
 }
@@ -85,13 +90,13 @@ pub fn build_query(
     id: u16,
     case_bits: Option<u64>,
 ) -> Result<OutgoingQuery, EncodeError> {
-    let error = |detail: String| EncodeError {
-        name: spec.name.to_string(),
+    let error = |source| EncodeError {
+        name: spec.name.clone(),
         record_type: spec.record_type,
-        detail,
+        source: Box::new(source),
     };
     let wire_name = match case_bits {
-        Some(bits) => randomise_case(&spec.name, bits).map_err(|e| error(e.to_string()))?,
+        Some(bits) => randomise_case(&spec.name, bits).map_err(error)?,
         None => spec.name.clone(),
     };
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
@@ -104,7 +109,7 @@ pub fn build_query(
     edns.set_max_payload(EDNS_PAYLOAD);
     edns.set_dnssec_ok(spec.dnssec_ok);
     message.set_edns(edns);
-    let bytes = message.to_vec().map_err(|e| error(e.to_string()))?;
+    let bytes = message.to_vec().map_err(error)?;
     Ok(OutgoingQuery {
         id,
         wire_name,
@@ -140,13 +145,13 @@ fn randomise_case(name: &Name, bits: u64) -> Result<Name, hickory_proto::ProtoEr
 pub fn match_response(query: &OutgoingQuery, bytes: &[u8]) -> Result<Message, Mismatch> {
     // Cheap checks on the raw header first: most spoofed packets fail here.
     if bytes.len() < 12 {
-        return Err(Mismatch::Malformed);
+        return Err(Mismatch::Malformed(Malformation::ShortHeader));
     }
     if u16::from_be_bytes([bytes[0], bytes[1]]) != query.id {
         return Err(Mismatch::Id);
     }
     // Leniently: one record with RDATA hickory refuses must not hide the rest (RFC 8659 §4.1).
-    let message = super::lenient::decode(bytes).ok_or(Mismatch::Malformed)?;
+    let message = super::lenient::decode(bytes).map_err(Mismatch::Malformed)?;
     if message.metadata.message_type != MessageType::Response
         || message.metadata.op_code != OpCode::Query
     {
@@ -295,13 +300,19 @@ mod tests {
         }
         assert_eq!(
             match_response(&query, &[0u8; 5]).unwrap_err(),
-            Mismatch::Malformed
+            Mismatch::Malformed(Malformation::ShortHeader)
         );
-        let mut garbage = query.id.to_be_bytes().to_vec();
-        garbage.extend_from_slice(&[0xff; 40]);
-        assert_eq!(
-            match_response(&query, &garbage).unwrap_err(),
-            Mismatch::Malformed
-        );
+        for (filler, class) in [
+            (0xff, Malformation::PastTheEnd),
+            (0x7f, Malformation::Garbage),
+        ] {
+            let mut garbage = query.id.to_be_bytes().to_vec();
+            garbage.extend_from_slice(&[filler; 40]);
+            assert_eq!(
+                match_response(&query, &garbage).unwrap_err(),
+                Mismatch::Malformed(class),
+                "{filler:#x}"
+            );
+        }
     }
 }

@@ -135,12 +135,60 @@ async fn hostile_dns_compression_pointer_loops_fail_typed_within_the_deadline() 
             "{domain}: {}",
             detail(&result)
         );
+        if kind == ProblemKind::Timeout {
+            // The evidence says what arrived: the server is not dead, it sends loops.
+            let expected = format!(
+                "{}: 1 malformed response (compression pointer loop), no valid answer within \
+                 0.3 s",
+                lab.dns.address()
+            );
+            assert!(
+                detail(&result).contains(&expected),
+                "{domain}: {}",
+                detail(&result)
+            );
+            assert!(!detail(&result).contains("timed out"), "{domain}");
+        }
     }
     assert!(
         lab.node
             .log()
             .lines()
             .all(|line| !line.contains("panicked"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_dns_a_server_answering_only_with_wrong_ids_is_named_not_timed_out() {
+    // Every reply is the real answer under another message ID: ignored as spoofs, counted, and
+    // named in the evidence once the query's time runs out.
+    let script: Script = Arc::new(|query: &Query| {
+        let real = real_answer(query);
+        (1..=3u16)
+            .map(|i| {
+                let mut wrong_id = real.clone();
+                wrong_id[..2].copy_from_slice(&query.id.wrapping_add(i).to_be_bytes());
+                wrong_id
+            })
+            .collect()
+    });
+    let lab = start("wrong-ids", script, "query_timeout = \"300ms\"").await;
+    let (result, elapsed) = check(&lab, "wrong-id.test", Duration::from_secs(4)).await;
+    expect_verdict(
+        "wrong ids only",
+        &result,
+        elapsed,
+        (Outcome::Fail, Some(ProblemKind::Timeout)),
+    );
+    let expected = format!(
+        "{}: 3 responses with a mismatched ID, no valid answer within 0.3 s",
+        lab.dns.address()
+    );
+    assert!(detail(&result).contains(&expected), "{}", detail(&result));
+    assert!(
+        !detail(&result).contains("timed out"),
+        "{}",
+        detail(&result)
     );
 }
 

@@ -87,7 +87,7 @@ pub struct LookupFailure {
 
 fn attempt_kind(failure: &AttemptFailure) -> FailureKind {
     match failure {
-        AttemptFailure::Timeout => FailureKind::Timeout,
+        AttemptFailure::Timeout | AttemptFailure::NoValidAnswer { .. } => FailureKind::Timeout,
         AttemptFailure::Network(_) => FailureKind::Unreachable,
         AttemptFailure::Rcode("SERVFAIL") => FailureKind::ServFail,
         AttemptFailure::Rcode("REFUSED") => FailureKind::Refused,

@@ -8,6 +8,8 @@ use hickory_proto::dnssec::rdata::{DNSKEY, DS};
 use hickory_proto::dnssec::{Algorithm, DigestType, PublicKeyBuf};
 use hickory_proto::rr::Name;
 
+use crate::dns::InvalidName;
+
 /// The IANA root anchors: owner, key tag, algorithm, digest type, digest.
 const IANA_ROOT: [(u16, u8, u8, &str); 2] = [
     (
@@ -44,7 +46,7 @@ pub enum AnchorError {
         /// 1-based line number.
         line: usize,
         /// What is wrong.
-        detail: String,
+        detail: LineError,
     },
     /// The file names no anchor.
     #[error("trust anchor file holds no DS or DNSKEY line")]
@@ -52,11 +54,51 @@ pub enum AnchorError {
     /// Anchors for more than one zone.
     #[error("trust anchors for both {first} and {second}; one zone per file")]
     SeveralZones {
-        /// The first zone.
-        first: String,
+        /// The first zone (boxed, as `second`: keeps the error small).
+        first: Box<Name>,
         /// Another zone.
-        second: String,
+        second: Box<Name>,
     },
+}
+
+/// What is wrong with one line of an anchor file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// Neither a DS nor a DNSKEY record.
+    #[error("expected a DS or DNSKEY record")]
+    NotAnAnchor,
+    /// No owner name.
+    #[error("no owner name")]
+    NoOwner,
+    /// The owner is not a domain name.
+    #[error("owner {owner:?}: {source}")]
+    Owner {
+        /// The text given.
+        owner: String,
+        /// Why it is not a name.
+        source: InvalidName,
+    },
+    /// A number field is missing or not a number.
+    #[error("bad or missing {what}")]
+    Number {
+        /// The field.
+        what: &'static str,
+    },
+    /// A number field does not fit its octet.
+    #[error("{what} out of range")]
+    OutOfRange {
+        /// The field.
+        what: &'static str,
+    },
+    /// The DS digest is not hexadecimal.
+    #[error("digest is not hex: {0}")]
+    DigestNotHex(data_encoding::DecodeError),
+    /// The DS digest is empty.
+    #[error("empty digest")]
+    EmptyDigest,
+    /// The DNSKEY's key is not base64.
+    #[error("key is not base64: {0}")]
+    KeyNotBase64(data_encoding::DecodeError),
 }
 
 impl TrustAnchors {
@@ -92,7 +134,7 @@ impl TrustAnchors {
             if line.is_empty() {
                 continue;
             }
-            let error = |detail: String| AnchorError::Line {
+            let error = |detail: LineError| AnchorError::Line {
                 line: index + 1,
                 detail,
             };
@@ -101,21 +143,17 @@ impl TrustAnchors {
                 .iter()
                 .position(|f| f.eq_ignore_ascii_case("DS") || f.eq_ignore_ascii_case("DNSKEY"))
             else {
-                return Err(error("expected a DS or DNSKEY record".into()));
+                return Err(error(LineError::NotAnAnchor));
             };
-            let owner = fields
-                .first()
-                .ok_or_else(|| error("no owner name".into()))?;
-            let mut zone =
-                Name::from_str(owner).map_err(|e| error(format!("owner {owner:?}: {e}")))?;
+            let owner = fields.first().ok_or_else(|| error(LineError::NoOwner))?;
+            let mut zone = Name::from_str(owner).map_err(|e| {
+                error(LineError::Owner {
+                    owner: (*owner).to_owned(),
+                    source: e.into(),
+                })
+            })?;
             zone.set_fqdn(true);
             let rdata = &fields[position + 1..];
-            let number = |i: usize, what: &str| -> Result<u16, AnchorError> {
-                rdata
-                    .get(i)
-                    .and_then(|f| f.parse().ok())
-                    .ok_or_else(|| error(format!("bad or missing {what}")))
-            };
             let entry = anchors.get_or_insert_with(|| Self {
                 zone: zone.clone(),
                 ds: Vec::new(),
@@ -123,43 +161,63 @@ impl TrustAnchors {
             });
             if entry.zone != zone {
                 return Err(AnchorError::SeveralZones {
-                    first: entry.zone.to_string(),
-                    second: zone.to_string(),
+                    first: Box::new(entry.zone.clone()),
+                    second: Box::new(zone.clone()),
                 });
             }
             if fields[position].eq_ignore_ascii_case("DS") {
-                let tag = number(0, "key tag")?;
-                let algorithm = u8::try_from(number(1, "algorithm")?)
-                    .map_err(|_| error("algorithm out of range".into()))?;
-                let digest_type = u8::try_from(number(2, "digest type")?)
-                    .map_err(|_| error("digest type out of range".into()))?;
-                let digest = HEXLOWER_PERMISSIVE
-                    .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
-                    .map_err(|e| error(format!("digest is not hex: {e}")))?;
-                if digest.is_empty() {
-                    return Err(error("empty digest".into()));
-                }
-                entry.ds.push(DS::new(
-                    tag,
-                    Algorithm::from_u8(algorithm),
-                    DigestType::from(digest_type),
-                    digest,
-                ));
+                entry.ds.push(ds(rdata).map_err(error)?);
             } else {
-                let flags = number(0, "flags")?;
-                let algorithm = u8::try_from(number(2, "algorithm")?)
-                    .map_err(|_| error("algorithm out of range".into()))?;
-                let key = BASE64
-                    .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
-                    .map_err(|e| error(format!("key is not base64: {e}")))?;
-                entry.keys.push(DNSKEY::with_flags(
-                    flags,
-                    PublicKeyBuf::new(key, Algorithm::from_u8(algorithm)),
-                ));
+                entry.keys.push(dnskey(rdata).map_err(error)?);
             }
         }
         anchors.ok_or(AnchorError::Empty)
     }
+}
+
+/// The `i`-th RDATA field as a number.
+fn number(rdata: &[&str], i: usize, what: &'static str) -> Result<u16, LineError> {
+    rdata
+        .get(i)
+        .and_then(|f| f.parse().ok())
+        .ok_or(LineError::Number { what })
+}
+
+/// The `i`-th RDATA field as an octet.
+fn octet(rdata: &[&str], i: usize, what: &'static str) -> Result<u8, LineError> {
+    u8::try_from(number(rdata, i, what)?).map_err(|_| LineError::OutOfRange { what })
+}
+
+/// A DS RDATA: `tag alg digest-type hex...`.
+fn ds(rdata: &[&str]) -> Result<DS, LineError> {
+    let tag = number(rdata, 0, "key tag")?;
+    let algorithm = octet(rdata, 1, "algorithm")?;
+    let digest_type = octet(rdata, 2, "digest type")?;
+    let digest = HEXLOWER_PERMISSIVE
+        .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
+        .map_err(LineError::DigestNotHex)?;
+    if digest.is_empty() {
+        return Err(LineError::EmptyDigest);
+    }
+    Ok(DS::new(
+        tag,
+        Algorithm::from_u8(algorithm),
+        DigestType::from(digest_type),
+        digest,
+    ))
+}
+
+/// A DNSKEY RDATA: `flags 3 alg base64...`.
+fn dnskey(rdata: &[&str]) -> Result<DNSKEY, LineError> {
+    let flags = number(rdata, 0, "flags")?;
+    let algorithm = octet(rdata, 2, "algorithm")?;
+    let key = BASE64
+        .decode(rdata.get(3..).unwrap_or_default().concat().as_bytes())
+        .map_err(LineError::KeyNotBase64)?;
+    Ok(DNSKEY::with_flags(
+        flags,
+        PublicKeyBuf::new(key, Algorithm::from_u8(algorithm)),
+    ))
 }
 
 #[cfg(test)]

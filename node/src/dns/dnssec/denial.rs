@@ -38,7 +38,7 @@ pub enum DenialError {
     #[error("{name}: the NSEC/NSEC3 records do not prove {what}")]
     NoProof {
         /// The name.
-        name: String,
+        name: Name,
         /// What was to be proven.
         what: &'static str,
     },
@@ -76,7 +76,7 @@ fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
 
 fn no_proof(name: &Name, what: &'static str) -> DenialError {
     DenialError::NoProof {
-        name: name.to_string(),
+        name: name.clone(),
         what,
     }
 }

@@ -42,11 +42,11 @@ pub enum Failure {
     #[error("{owner} {record_type}: no RRSIG from zone {zone} (signatures stripped or missing)")]
     MissingSignature {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
-        /// The zone that should have signed it.
-        zone: String,
+        /// The zone that should have signed it (boxed: keeps the error small).
+        zone: Box<Name>,
     },
     /// Every RRSIG has expired.
     #[error(
@@ -54,7 +54,7 @@ pub enum Failure {
     )]
     Expired {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The signing key's tag.
@@ -68,7 +68,7 @@ pub enum Failure {
     )]
     NotYetValid {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The signing key's tag.
@@ -80,11 +80,11 @@ pub enum Failure {
     #[error("{owner} {record_type}: no DNSKEY of {zone} matches key tag(s) {key_tags:?}")]
     NoMatchingKey {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
-        /// The zone.
-        zone: String,
+        /// The zone (boxed: keeps the error small).
+        zone: Box<Name>,
         /// Key tags named by the RRSIGs.
         key_tags: Vec<u16>,
     },
@@ -94,7 +94,7 @@ pub enum Failure {
     )]
     BadSignature {
         /// Owner of the RRset.
-        owner: String,
+        owner: Name,
         /// Type of the RRset.
         record_type: RecordType,
         /// The key tried.
@@ -106,7 +106,7 @@ pub enum Failure {
     )]
     DsMismatch {
         /// The zone.
-        zone: String,
+        zone: Name,
         /// Key tags of the DS records.
         ds_tags: Vec<u16>,
     },
@@ -114,13 +114,13 @@ pub enum Failure {
     #[error("zone {zone}: no DNSKEY records")]
     MissingDnskey {
         /// The zone.
-        zone: String,
+        zone: Name,
     },
     /// Only algorithms or digests this node does not implement (RFC 4035 §5.2: insecure).
     #[error("zone {zone}: only unsupported DNSSEC algorithms or digest types")]
     UnsupportedAlgorithm {
         /// The zone.
-        zone: String,
+        zone: Name,
     },
     /// The per-lookup work budget ran out.
     #[error("DNSSEC work budget exhausted ({what}); the answer is not validated")]
@@ -196,6 +196,27 @@ fn window(sig: &RRSIG, now: u32) -> Result<(), (bool, u32)> {
     Ok(())
 }
 
+/// Why `sig` is not valid at `now` (expired, or not yet valid), if it is not.
+fn outside_window(sig: &RRSIG, owner: &Name, record_type: RecordType, now: u32) -> Option<Failure> {
+    let key_tag = sig.input().key_tag;
+    let owner = owner.clone();
+    match window(sig, now) {
+        Ok(()) => None,
+        Err((true, expiration)) => Some(Failure::Expired {
+            owner,
+            record_type,
+            key_tag,
+            expiration,
+        }),
+        Err((false, inception)) => Some(Failure::NotYetValid {
+            owner,
+            record_type,
+            key_tag,
+            inception,
+        }),
+    }
+}
+
 /// Verifies `records` (the RRset `owner`/`record_type`) with the RRSIGs in `rrsigs` made by
 /// `zone` and one of `keys`. Returns the RRSIG's label count (less than the owner's when the
 /// answer was synthesised from a wildcard, RFC 4035 §5.3.4).
@@ -210,7 +231,6 @@ pub fn verify_rrset(
 ) -> Result<u8, Failure> {
     let now = work.now;
     let budget = &mut work.budget;
-    let text = || owner.to_string();
     let sigs: Vec<&RRSIG> = rrsigs
         .iter()
         .filter(|record| record.name.eq(owner))
@@ -219,30 +239,15 @@ pub fn verify_rrset(
         .collect();
     if sigs.is_empty() || records.is_empty() {
         return Err(Failure::MissingSignature {
-            owner: text(),
+            owner: owner.clone(),
             record_type,
-            zone: zone.to_string(),
+            zone: Box::new(zone.clone()),
         });
     }
     let mut failure = None;
     for sig in &sigs {
         let input = sig.input();
-        if let Err((expired, at)) = window(sig, now) {
-            let error = if expired {
-                Failure::Expired {
-                    owner: text(),
-                    record_type,
-                    key_tag: input.key_tag,
-                    expiration: at,
-                }
-            } else {
-                Failure::NotYetValid {
-                    owner: text(),
-                    record_type,
-                    key_tag: input.key_tag,
-                    inception: at,
-                }
-            };
+        if let Some(error) = outside_window(sig, owner, record_type, now) {
             failure.get_or_insert(error);
             continue;
         }
@@ -265,7 +270,7 @@ pub fn verify_rrset(
                 Ok(()) => return Ok(input.num_labels),
                 Err(_) => {
                     failure = Some(Failure::BadSignature {
-                        owner: text(),
+                        owner: owner.clone(),
                         record_type,
                         key_tag: input.key_tag,
                     });
@@ -274,9 +279,9 @@ pub fn verify_rrset(
         }
     }
     Err(failure.unwrap_or_else(|| Failure::NoMatchingKey {
-        owner: text(),
+        owner: owner.clone(),
         record_type,
-        zone: zone.to_string(),
+        zone: Box::new(zone.clone()),
         key_tags: sigs.iter().map(|sig| sig.input().key_tag).collect(),
     }))
 }
@@ -297,9 +302,7 @@ pub fn verify_dnskeys(
         .filter(|d| supported(d.algorithm()) && d.digest_type().is_supported())
         .collect();
     if anchor_keys.is_empty() && usable_ds.is_empty() {
-        return Err(Failure::UnsupportedAlgorithm {
-            zone: zone.to_string(),
-        });
+        return Err(Failure::UnsupportedAlgorithm { zone: zone.clone() });
     }
     let keys: Vec<DNSKEY> = dnskeys
         .iter()
@@ -308,9 +311,7 @@ pub fn verify_dnskeys(
         .cloned()
         .collect();
     if keys.is_empty() {
-        return Err(Failure::MissingDnskey {
-            zone: zone.to_string(),
-        });
+        return Err(Failure::MissingDnskey { zone: zone.clone() });
     }
     let entry: Vec<DNSKEY> = keys
         .iter()
@@ -326,7 +327,7 @@ pub fn verify_dnskeys(
         .collect();
     if entry.is_empty() {
         return Err(Failure::DsMismatch {
-            zone: zone.to_string(),
+            zone: zone.clone(),
             ds_tags: ds.iter().map(DS::key_tag).collect(),
         });
     }

@@ -100,22 +100,53 @@ fn unreadable_svcb_in_additional_is_dropped_not_fatal() {
 }
 
 #[test]
-fn garbage_and_truncated_walks_stay_unreadable() {
-    let cases: [(&str, Vec<u8>); 3] = [
-        ("short header", vec![0; 5]),
-        ("counts past the end", {
-            let mut bytes = vec![0u8; 12];
-            bytes[7] = 3;
-            bytes
-        }),
-        ("pointer loop name", {
-            let mut bytes = vec![0u8, 1, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0];
-            bytes.extend_from_slice(&[0x40, 0x40]);
-            bytes
-        }),
+fn garbage_and_truncated_walks_stay_unreadable_and_say_why() {
+    use crate::dns::wire::Malformation::{Garbage, PastTheEnd, PointerLoop};
+    let question = |bytes: &mut Vec<u8>| bytes.extend_from_slice(&[1, b'x', 0, 0, 1, 0, 1]);
+    let cases: [(&str, Vec<u8>, Malformation); 5] = [
+        ("short header", vec![0; 5], PastTheEnd),
+        (
+            "counts past the end",
+            {
+                let mut bytes = vec![0u8; 12];
+                bytes[7] = 3;
+                bytes
+            },
+            PastTheEnd,
+        ),
+        (
+            "extended label code",
+            {
+                let mut bytes = vec![0u8, 1, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0];
+                bytes.extend_from_slice(&[0x40, 0x40]);
+                bytes
+            },
+            Garbage,
+        ),
+        (
+            "pointer to itself",
+            {
+                let mut bytes = vec![0u8, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+                question(&mut bytes);
+                // The answer's owner at offset 19 points at offset 19.
+                bytes.extend_from_slice(&[0xc0, 19, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+                bytes
+            },
+            PointerLoop,
+        ),
+        (
+            "rdlength past the end",
+            {
+                let mut bytes = vec![0u8, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+                question(&mut bytes);
+                bytes.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 200, 192, 0]);
+                bytes
+            },
+            PastTheEnd,
+        ),
     ];
-    for (name, bytes) in cases {
-        assert!(decode(&bytes).is_none(), "{name}");
+    for (name, bytes, expected) in cases {
+        assert_eq!(decode(&bytes).map(|_| ()), Err(expected), "{name}");
     }
 }
 

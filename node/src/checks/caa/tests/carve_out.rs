@@ -134,7 +134,7 @@ fn refusals_name_their_reason() {
 
 fn no_answer(failures: &[AttemptFailure]) -> DnsError {
     DnsError::NoAnswer {
-        name: "www.example.test.".into(),
+        name: hickory_proto::rr::Name::from_ascii("www.example.test.").unwrap(),
         record_type: RecordType::CAA,
         attempts: failures
             .iter()
@@ -149,8 +149,8 @@ fn no_answer(failures: &[AttemptFailure]) -> DnsError {
 #[test]
 fn resolver_errors_classify_with_their_query_count() {
     use AttemptFailure::{Lame, Malformed, Network, Rcode, Timeout, Truncated};
-    let net = || Network("connection refused".into());
-    let name = || "www.example.test.".to_string();
+    let net = || Network(std::io::ErrorKind::ConnectionRefused.into());
+    let name = || hickory_proto::rr::Name::from_ascii("www.example.test.").unwrap();
     let cases: Vec<(&str, DnsError, FailureKind, usize)> = vec![
         (
             "two timeouts",
@@ -233,7 +233,7 @@ fn resolver_errors_classify_with_their_query_count() {
         (
             "bad name",
             DnsError::BadName {
-                name: name(),
+                name: name().to_string(),
                 detail: "x".into(),
             },
             FailureKind::Other,
