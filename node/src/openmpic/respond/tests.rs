@@ -209,7 +209,7 @@ fn typed_evidence_answers_as_its_signed_strings_do() {
     ));
     let txt = RData::TXT(TXT::new(vec!["v".into()]));
     let failed = crate::dns::DnsError::DeadlineExceeded {
-        name: "www.a.test".into(),
+        name: Name::from_ascii("www.a.test").unwrap(),
         record_type: RecordType::TXT,
     };
     let cases: Vec<(&str, Check, Vec<DnsLookupEvidence>)> = vec![
