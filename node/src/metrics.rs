@@ -35,7 +35,8 @@ pub struct Metrics {
     /// `mpic_node_requests_in_flight`: requests admitted and not yet finished.
     pub requests_in_flight: IntGauge,
     /// `mpic_node_shed_requests_total{scope}`: requests refused as `overloaded` (`global` or
-    /// `primary` limit).
+    /// `primary` limit), and Open MPIC connections closed at accept because
+    /// [`crate::openmpic::MAX_CONNECTIONS`] were open (`openmpic_connections`); see [`ShedScope`].
     pub shed_requests: IntCounterVec,
     /// `mpic_node_quic_connections_open`: QUIC connections currently open.
     pub quic_connections_open: IntGauge,
@@ -66,6 +67,149 @@ pub struct Metrics {
     pub dns: DnsMetrics,
     /// The HTTP fetcher's metrics.
     pub http: HttpMetrics,
+}
+
+/// `mpic_node_requests_total{outcome}`: how a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// Every target was answered (`answered`).
+    Answered,
+    /// The primary went away before every target was answered (`abandoned`).
+    Abandoned,
+    /// Refused with this protocol error kind (its wire name: `overloaded`, `bad_frame`, ...).
+    Refused(mpic_protocol::ProtocolErrorKind),
+}
+
+impl RequestOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        use mpic_protocol::ProtocolErrorKind as Kind;
+        match self {
+            RequestOutcome::Answered => "answered",
+            RequestOutcome::Abandoned => "abandoned",
+            RequestOutcome::Refused(kind) => match kind {
+                Kind::BadFrame => "bad_frame",
+                Kind::FrameTooLarge => "frame_too_large",
+                Kind::BadRequest => "bad_request",
+                Kind::UnsupportedVersion => "unsupported_version",
+                Kind::TooManyTargets => "too_many_targets",
+                Kind::DeadlinePassed => "deadline_passed",
+                Kind::Overloaded => "overloaded",
+                Kind::ShuttingDown => "shutting_down",
+                Kind::Internal => "internal",
+                // `ProtocolErrorKind` is non-exhaustive; the node refuses only with the kinds
+                // above, so a kind added to the protocol shows here as `unknown` until listed.
+                _ => "unknown",
+            },
+        }
+    }
+}
+
+/// `mpic_node_shed_requests_total{scope}`: which limit refused the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShedScope {
+    /// The node-wide in-flight limit (`global`).
+    Global,
+    /// The primary's in-flight limit (`primary`).
+    Primary,
+    /// The Open MPIC listener's connection cap: a connection closed at accept
+    /// (`openmpic_connections`).
+    OpenMpicConnections,
+}
+
+impl ShedScope {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShedScope::Global => "global",
+            ShedScope::Primary => "primary",
+            ShedScope::OpenMpicConnections => "openmpic_connections",
+        }
+    }
+}
+
+/// `mpic_node_quic_connections_total{result}`: how a connection attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuicConnectionResult {
+    /// Handshake done and primary admitted (`accepted`).
+    Accepted,
+    /// The handshake failed (`handshake_failed`).
+    HandshakeFailed,
+    /// The primary is not admitted (`unauthorized`).
+    Unauthorized,
+    /// Refused at accept: `quic.max_connections` open (`over_limit`).
+    OverLimit,
+}
+
+impl QuicConnectionResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuicConnectionResult::Accepted => "accepted",
+            QuicConnectionResult::HandshakeFailed => "handshake_failed",
+            QuicConnectionResult::Unauthorized => "unauthorized",
+            QuicConnectionResult::OverLimit => "over_limit",
+        }
+    }
+}
+
+/// `mpic_node_config_reloads_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// The new config was applied (`applied`).
+    Applied,
+    /// The new config was rejected; the running one keeps serving (`rejected`).
+    Rejected,
+}
+
+impl ReloadResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Applied => "applied",
+            ReloadResult::Rejected => "rejected",
+        }
+    }
+}
+
+/// `mpic_node_openmpic_requests_total{endpoint}`: the path asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMpicEndpoint {
+    /// `POST /caa` (`caa`).
+    Caa,
+    /// `POST /dcv` (`dcv`).
+    Dcv,
+    /// Any other path (`other`).
+    Other,
+}
+
+impl OpenMpicEndpoint {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpenMpicEndpoint::Caa => "caa",
+            OpenMpicEndpoint::Dcv => "dcv",
+            OpenMpicEndpoint::Other => "other",
+        }
+    }
+}
+
+/// `mpic_node_certificate_expiry_timestamp_seconds{certificate}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CertificateLabel {
+    /// The node's own certificate (`node`).
+    Node,
+    /// The primaries' CA (`client_ca`).
+    ClientCa,
+}
+
+impl CertificateLabel {
+    fn as_str(self) -> &'static str {
+        match self {
+            CertificateLabel::Node => "node",
+            CertificateLabel::ClientCa => "client_ca",
+        }
+    }
 }
 
 /// Metrics of the HTTP fetcher (cheap to clone: each is a shared handle).
@@ -390,16 +534,78 @@ impl Metrics {
     /// client CA named in `quic` (at start and after each reload); a file that does not parse
     /// leaves its gauge as it was.
     pub fn record_certificate_expiry(&self, quic: &crate::config::QuicConfig) {
-        for (label, path) in [("node", &quic.certificate), ("client_ca", &quic.client_ca)] {
+        for (label, path) in [
+            (CertificateLabel::Node, &quic.certificate),
+            (CertificateLabel::ClientCa, &quic.client_ca),
+        ] {
             if let Some(not_after) = crate::credentials::load_certificates(path)
                 .ok()
                 .and_then(|chain| chain.first().and_then(crate::credentials::not_after))
             {
                 self.certificate_expiry
-                    .with_label_values(&[label])
+                    .with_label_values(&[label.as_str()])
                     .set(not_after);
             }
         }
+    }
+
+    /// Counts a request by how it ended.
+    pub fn count_request(&self, outcome: RequestOutcome) {
+        self.requests.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    /// Counts work refused by a limit.
+    pub fn count_shed(&self, scope: ShedScope) {
+        self.shed_requests
+            .with_label_values(&[scope.as_str()])
+            .inc();
+    }
+
+    /// Counts a QUIC connection attempt.
+    pub fn count_quic_connection(&self, result: QuicConnectionResult) {
+        self.quic_connections
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// Counts a SIGHUP reload.
+    pub fn count_reload(&self, result: ReloadResult) {
+        self.config_reloads
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// Counts an Open MPIC request by endpoint and HTTP status.
+    pub fn count_openmpic_request(&self, endpoint: OpenMpicEndpoint, status: StatusCode) {
+        self.openmpic_requests
+            .with_label_values(&[endpoint.as_str(), status.as_str()])
+            .inc();
+    }
+
+    /// Flags a `[dangerous]` option as on; `option` is one of the closed set of key paths
+    /// `Config::dangerous_options` returns (`dangerous.allow_private_targets`, ...).
+    pub fn flag_dangerous_option(&self, option: &'static str) {
+        self.dangerous_options.with_label_values(&[option]).set(1);
+    }
+
+    /// Counts one check and its duration. `kind` and `method` come from the dispatcher's closed
+    /// label sets (`caa`/`dcv`/`unknown`, the DCV method names); outcome and problem kind are
+    /// protocol enums (`none` without a problem).
+    pub fn count_check(
+        &self,
+        kind: &'static str,
+        method: &str,
+        outcome: mpic_protocol::Outcome,
+        problem: Option<mpic_protocol::ProblemKind>,
+        elapsed: std::time::Duration,
+    ) {
+        let problem = problem.map_or("none", |kind| kind.as_str());
+        self.checks
+            .with_label_values(&[kind, method, outcome.as_str(), problem])
+            .inc();
+        self.check_duration
+            .with_label_values(&[kind])
+            .observe(elapsed.as_secs_f64());
     }
 }
 
