@@ -16,6 +16,11 @@ use prometheus::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod labels;
+
+use labels::CertificateLabel;
+pub use labels::{OpenMpicEndpoint, QuicConnectionResult, ReloadResult, RequestOutcome, ShedScope};
+
 /// Latency buckets for checks, seconds: loopback checks take well under a millisecond, real ones
 /// up to the deadline (tens of seconds).
 const CHECK_BUCKETS: &[f64] = &[
@@ -67,149 +72,6 @@ pub struct Metrics {
     pub dns: DnsMetrics,
     /// The HTTP fetcher's metrics.
     pub http: HttpMetrics,
-}
-
-/// `mpic_node_requests_total{outcome}`: how a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestOutcome {
-    /// Every target was answered (`answered`).
-    Answered,
-    /// The primary went away before every target was answered (`abandoned`).
-    Abandoned,
-    /// Refused with this protocol error kind (its wire name: `overloaded`, `bad_frame`, ...).
-    Refused(mpic_protocol::ProtocolErrorKind),
-}
-
-impl RequestOutcome {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        use mpic_protocol::ProtocolErrorKind as Kind;
-        match self {
-            RequestOutcome::Answered => "answered",
-            RequestOutcome::Abandoned => "abandoned",
-            RequestOutcome::Refused(kind) => match kind {
-                Kind::BadFrame => "bad_frame",
-                Kind::FrameTooLarge => "frame_too_large",
-                Kind::BadRequest => "bad_request",
-                Kind::UnsupportedVersion => "unsupported_version",
-                Kind::TooManyTargets => "too_many_targets",
-                Kind::DeadlinePassed => "deadline_passed",
-                Kind::Overloaded => "overloaded",
-                Kind::ShuttingDown => "shutting_down",
-                Kind::Internal => "internal",
-                // `ProtocolErrorKind` is non-exhaustive; the node refuses only with the kinds
-                // above, so a kind added to the protocol shows here as `unknown` until listed.
-                _ => "unknown",
-            },
-        }
-    }
-}
-
-/// `mpic_node_shed_requests_total{scope}`: which limit refused the work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShedScope {
-    /// The node-wide in-flight limit (`global`).
-    Global,
-    /// The primary's in-flight limit (`primary`).
-    Primary,
-    /// The Open MPIC listener's connection cap: a connection closed at accept
-    /// (`openmpic_connections`).
-    OpenMpicConnections,
-}
-
-impl ShedScope {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ShedScope::Global => "global",
-            ShedScope::Primary => "primary",
-            ShedScope::OpenMpicConnections => "openmpic_connections",
-        }
-    }
-}
-
-/// `mpic_node_quic_connections_total{result}`: how a connection attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuicConnectionResult {
-    /// Handshake done and primary admitted (`accepted`).
-    Accepted,
-    /// The handshake failed (`handshake_failed`).
-    HandshakeFailed,
-    /// The primary is not admitted (`unauthorized`).
-    Unauthorized,
-    /// Refused at accept: `quic.max_connections` open (`over_limit`).
-    OverLimit,
-}
-
-impl QuicConnectionResult {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuicConnectionResult::Accepted => "accepted",
-            QuicConnectionResult::HandshakeFailed => "handshake_failed",
-            QuicConnectionResult::Unauthorized => "unauthorized",
-            QuicConnectionResult::OverLimit => "over_limit",
-        }
-    }
-}
-
-/// `mpic_node_config_reloads_total{result}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReloadResult {
-    /// The new config was applied (`applied`).
-    Applied,
-    /// The new config was rejected; the running one keeps serving (`rejected`).
-    Rejected,
-}
-
-impl ReloadResult {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReloadResult::Applied => "applied",
-            ReloadResult::Rejected => "rejected",
-        }
-    }
-}
-
-/// `mpic_node_openmpic_requests_total{endpoint}`: the path asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMpicEndpoint {
-    /// `POST /caa` (`caa`).
-    Caa,
-    /// `POST /dcv` (`dcv`).
-    Dcv,
-    /// Any other path (`other`).
-    Other,
-}
-
-impl OpenMpicEndpoint {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpenMpicEndpoint::Caa => "caa",
-            OpenMpicEndpoint::Dcv => "dcv",
-            OpenMpicEndpoint::Other => "other",
-        }
-    }
-}
-
-/// `mpic_node_certificate_expiry_timestamp_seconds{certificate}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CertificateLabel {
-    /// The node's own certificate (`node`).
-    Node,
-    /// The primaries' CA (`client_ca`).
-    ClientCa,
-}
-
-impl CertificateLabel {
-    fn as_str(self) -> &'static str {
-        match self {
-            CertificateLabel::Node => "node",
-            CertificateLabel::ClientCa => "client_ca",
-        }
-    }
 }
 
 /// Metrics of the HTTP fetcher (cheap to clone: each is a shared handle).
@@ -391,131 +253,36 @@ impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Result<Arc<Self>, prometheus::Error> {
         let registry = Registry::new();
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "mpic_node_build_info",
-                "Build information; the value is always 1",
-            ),
-            &["version"],
-        )?;
-        let dangerous_options = IntGaugeVec::new(
-            Opts::new(
-                "mpic_node_dangerous_option_enabled",
-                "1 for each [dangerous] option turned on",
-            ),
-            &["option"],
-        )?;
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_requests_total",
-                "Validation requests by how they ended",
-            ),
-            &["outcome"],
-        )?;
-        let requests_in_flight = IntGauge::new(
-            "mpic_node_requests_in_flight",
-            "Requests admitted and not yet finished",
-        )?;
-        let shed_requests = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_shed_requests_total",
-                "Requests refused as overloaded, by the limit hit",
-            ),
-            &["scope"],
-        )?;
-        let quic_connections_open = IntGauge::new(
-            "mpic_node_quic_connections_open",
-            "QUIC connections currently open",
-        )?;
-        let quic_connections = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_quic_connections_total",
-                "QUIC connection attempts by result",
-            ),
-            &["result"],
-        )?;
-        let checks = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_checks_total",
-                "Checks by kind, method, outcome and problem kind",
-            ),
-            &["kind", "method", "outcome", "problem"],
-        )?;
+        let r = &registry;
+        let build_info = gauge_vec(r, &BUILD_INFO)?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         let check_duration = HistogramVec::new(
             HistogramOpts::new("mpic_node_check_duration_seconds", "Time to run one check")
                 .buckets(CHECK_BUCKETS.to_vec()),
             &["kind"],
         )?;
-        let results_signed =
-            IntCounter::new("mpic_node_results_signed_total", "Signed results produced")?;
-        let ready = IntGauge::new(
-            "mpic_node_ready",
-            "1 while serving (listeners bound, not draining), else 0",
-        )?;
-        registry.register(Box::new(ready.clone()))?;
-        let certificate_expiry = IntGaugeVec::new(
-            Opts::new(
-                "mpic_node_certificate_expiry_timestamp_seconds",
-                "notAfter of the node certificate and of the client CA, UNIX seconds",
-            ),
-            &["certificate"],
-        )?;
-        registry.register(Box::new(certificate_expiry.clone()))?;
-        let audit_write_errors = IntCounter::new(
-            "mpic_node_audit_write_errors_total",
-            "Audit log lines that could not be written",
-        )?;
-        registry.register(Box::new(audit_write_errors.clone()))?;
-        let config_reloads = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_config_reloads_total",
-                "SIGHUP config reloads, applied or rejected",
-            ),
-            &["result"],
-        )?;
-        registry.register(Box::new(config_reloads.clone()))?;
-        let openmpic_requests = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_openmpic_requests_total",
-                "Requests on the Open MPIC HTTP listener by endpoint and HTTP status",
-            ),
-            &["endpoint", "status"],
-        )?;
-        registry.register(Box::new(openmpic_requests.clone()))?;
-        registry.register(Box::new(build_info.clone()))?;
-        registry.register(Box::new(dangerous_options.clone()))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(requests_in_flight.clone()))?;
-        registry.register(Box::new(shed_requests.clone()))?;
-        registry.register(Box::new(quic_connections_open.clone()))?;
-        registry.register(Box::new(quic_connections.clone()))?;
-        registry.register(Box::new(checks.clone()))?;
-        registry.register(Box::new(check_duration.clone()))?;
-        registry.register(Box::new(results_signed.clone()))?;
-        let dns = DnsMetrics::new(&registry)?;
-        let http = HttpMetrics::new(&registry)?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        r.register(Box::new(check_duration.clone()))?;
         Ok(Arc::new(Self {
-            registry,
             build_info,
-            dangerous_options,
-            requests,
-            requests_in_flight,
-            shed_requests,
-            quic_connections_open,
-            quic_connections,
-            checks,
+            dangerous_options: gauge_vec(r, &DANGEROUS_OPTIONS)?,
+            requests: counter_vec(r, &REQUESTS)?,
+            requests_in_flight: gauge(r, &REQUESTS_IN_FLIGHT)?,
+            shed_requests: counter_vec(r, &SHED_REQUESTS)?,
+            quic_connections_open: gauge(r, &QUIC_CONNECTIONS_OPEN)?,
+            quic_connections: counter_vec(r, &QUIC_CONNECTIONS)?,
+            checks: counter_vec(r, &CHECKS)?,
             check_duration,
-            results_signed,
-            ready,
-            certificate_expiry,
-            audit_write_errors,
-            config_reloads,
-            openmpic_requests,
-            dns,
-            http,
+            results_signed: counter(r, &RESULTS_SIGNED)?,
+            ready: gauge(r, &READY)?,
+            certificate_expiry: gauge_vec(r, &CERTIFICATE_EXPIRY)?,
+            audit_write_errors: counter(r, &AUDIT_WRITE_ERRORS)?,
+            config_reloads: counter_vec(r, &CONFIG_RELOADS)?,
+            openmpic_requests: counter_vec(r, &OPENMPIC_REQUESTS)?,
+            dns: DnsMetrics::new(r)?,
+            http: HttpMetrics::new(r)?,
+            registry,
         }))
     }
 
@@ -607,6 +374,139 @@ impl Metrics {
             .with_label_values(&[kind])
             .observe(elapsed.as_secs_f64());
     }
+}
+
+/// A metric family's name, help text and label names.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+/// `mpic_node_dangerous_option_enabled`.
+const DANGEROUS_OPTIONS: Family = Family {
+    name: "mpic_node_dangerous_option_enabled",
+    help: "1 for each [dangerous] option turned on",
+    labels: &["option"],
+};
+
+/// `mpic_node_requests_total`.
+const REQUESTS: Family = Family {
+    name: "mpic_node_requests_total",
+    help: "Validation requests by how they ended",
+    labels: &["outcome"],
+};
+
+/// `mpic_node_requests_in_flight`.
+const REQUESTS_IN_FLIGHT: Family = Family {
+    name: "mpic_node_requests_in_flight",
+    help: "Requests admitted and not yet finished",
+    labels: &[],
+};
+
+/// `mpic_node_shed_requests_total`.
+const SHED_REQUESTS: Family = Family {
+    name: "mpic_node_shed_requests_total",
+    help: "Requests refused as overloaded, by the limit hit",
+    labels: &["scope"],
+};
+
+/// `mpic_node_quic_connections_open`.
+const QUIC_CONNECTIONS_OPEN: Family = Family {
+    name: "mpic_node_quic_connections_open",
+    help: "QUIC connections currently open",
+    labels: &[],
+};
+
+/// `mpic_node_quic_connections_total`.
+const QUIC_CONNECTIONS: Family = Family {
+    name: "mpic_node_quic_connections_total",
+    help: "QUIC connection attempts by result",
+    labels: &["result"],
+};
+
+/// `mpic_node_checks_total`.
+const CHECKS: Family = Family {
+    name: "mpic_node_checks_total",
+    help: "Checks by kind, method, outcome and problem kind",
+    labels: &["kind", "method", "outcome", "problem"],
+};
+
+/// `mpic_node_results_signed_total`.
+const RESULTS_SIGNED: Family = Family {
+    name: "mpic_node_results_signed_total",
+    help: "Signed results produced",
+    labels: &[],
+};
+
+/// `mpic_node_ready`.
+const READY: Family = Family {
+    name: "mpic_node_ready",
+    help: "1 while serving (listeners bound, not draining), else 0",
+    labels: &[],
+};
+
+/// `mpic_node_certificate_expiry_timestamp_seconds`.
+const CERTIFICATE_EXPIRY: Family = Family {
+    name: "mpic_node_certificate_expiry_timestamp_seconds",
+    help: "notAfter of the node certificate and of the client CA, UNIX seconds",
+    labels: &["certificate"],
+};
+
+/// `mpic_node_audit_write_errors_total`.
+const AUDIT_WRITE_ERRORS: Family = Family {
+    name: "mpic_node_audit_write_errors_total",
+    help: "Audit log lines that could not be written",
+    labels: &[],
+};
+
+/// `mpic_node_config_reloads_total`.
+const CONFIG_RELOADS: Family = Family {
+    name: "mpic_node_config_reloads_total",
+    help: "SIGHUP config reloads, applied or rejected",
+    labels: &["result"],
+};
+
+/// `mpic_node_openmpic_requests_total`.
+const OPENMPIC_REQUESTS: Family = Family {
+    name: "mpic_node_openmpic_requests_total",
+    help: "Requests on the Open MPIC HTTP listener by endpoint and HTTP status",
+    labels: &["endpoint", "status"],
+};
+
+/// `mpic_node_build_info`.
+const BUILD_INFO: Family = Family {
+    name: "mpic_node_build_info",
+    help: "Build information; the value is always 1",
+    labels: &["version"],
+};
+
+/// A counter registered in `registry`.
+fn counter(registry: &Registry, family: &Family) -> Result<IntCounter, prometheus::Error> {
+    let metric = IntCounter::new(family.name, family.help)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A counter family registered in `registry`.
+fn counter_vec(registry: &Registry, family: &Family) -> Result<IntCounterVec, prometheus::Error> {
+    let metric = IntCounterVec::new(Opts::new(family.name, family.help), family.labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A gauge registered in `registry`.
+fn gauge(registry: &Registry, family: &Family) -> Result<IntGauge, prometheus::Error> {
+    let metric = IntGauge::new(family.name, family.help)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A gauge family registered in `registry`.
+fn gauge_vec(registry: &Registry, family: &Family) -> Result<IntGaugeVec, prometheus::Error> {
+    let metric = IntGaugeVec::new(Opts::new(family.name, family.help), family.labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on an already bound listener until `shutdown` is cancelled.

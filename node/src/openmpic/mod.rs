@@ -238,24 +238,11 @@ async fn route(
         Ok(body) => body,
         Err(response) => return response,
     };
-    let parsed = if endpoint == OpenMpicEndpoint::Caa {
-        serde_json::from_slice::<model::CaaRequest>(&body)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                let target = r.target(&config.caa_domains).map_err(|e| e.0)?;
-                Ok((target, r.trace_identifier))
-            })
-    } else {
-        serde_json::from_slice::<model::DcvRequest>(&body)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                let target = r.target().map_err(|e| e.0)?;
-                Ok((target, r.trace_identifier))
-            })
-    };
-    let (target, trace) = match parsed {
+    let (target, trace) = match parse(endpoint, &body, config) {
         Ok(parsed) => parsed,
-        Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", &message),
+        Err(refused) => {
+            return error(StatusCode::BAD_REQUEST, "bad_request", &refused.to_string());
+        }
     };
     let response = check(
         service,
@@ -275,6 +262,35 @@ async fn route(
             "internal",
             &failure.to_string(),
         ),
+    }
+}
+
+/// Why a body is not a request the endpoint takes (answered as a 400 `bad_request`).
+#[derive(Debug, thiserror::Error)]
+enum BadRequest {
+    /// Not the endpoint's JSON shape.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The shape is right but the request cannot become a target.
+    #[error(transparent)]
+    Target(#[from] model::Refusal),
+}
+
+/// The body as the endpoint's Open MPIC request → our target and the trace identifier.
+fn parse(
+    endpoint: OpenMpicEndpoint,
+    body: &[u8],
+    config: &OpenMpicConfig,
+) -> Result<(Target, Option<String>), BadRequest> {
+    if endpoint == OpenMpicEndpoint::Caa {
+        let request = serde_json::from_slice::<model::CaaRequest>(body)?;
+        Ok((
+            request.target(&config.caa_domains)?,
+            request.trace_identifier,
+        ))
+    } else {
+        let request = serde_json::from_slice::<model::DcvRequest>(body)?;
+        Ok((request.target()?, request.trace_identifier))
     }
 }
 

@@ -120,14 +120,38 @@ async fn serve_connection(
             return Err(error);
         }
     };
+    let Some(primary) = authorize(&service, &connection, remote) else {
+        return Ok(());
+    };
+    service
+        .metrics()
+        .count_quic_connection(QuicConnectionResult::Accepted);
+    let _open = GaugeGuard::new(&service.metrics().quic_connections_open);
+    let limit = service.admission().connect(&primary.id);
+    let span = tracing::info_span!("connection", %remote, primary = %primary.id, primary_name = %primary.name);
+    // `instrument`, not `span.enter()` (an entered guard must not be held across `.await`).
+    let result = accept_streams(&connection, &service, &primary, &limit, &shutdown, &tracker)
+        .instrument(span)
+        .await;
+    service.admission().disconnect(&primary.id);
+    result
+}
+
+/// The primary on `connection`, or `None` after closing it (`UNAUTHORIZED`) when the pins in
+/// force do not admit it.
+fn authorize(
+    service: &Service,
+    connection: &quinn::Connection,
+    remote: SocketAddr,
+) -> Option<auth::Primary> {
     let chain = connection.peer_identity().and_then(|identity| {
         identity
             .downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
             .ok()
     });
     let pins = Arc::clone(&service.state().pins);
-    let primary = match auth::authorize(chain.as_deref().map(Vec::as_slice), &pins) {
-        Ok(primary) => primary,
+    match auth::authorize(chain.as_deref().map(Vec::as_slice), &pins) {
+        Ok(primary) => Some(primary),
         Err(error) => {
             service
                 .metrics()
@@ -137,64 +161,58 @@ async fn serve_connection(
                 close_code::UNAUTHORIZED.into(),
                 error.to_string().as_bytes(),
             );
-            return Ok(());
-        }
-    };
-    service
-        .metrics()
-        .count_quic_connection(QuicConnectionResult::Accepted);
-    let _open = GaugeGuard::new(&service.metrics().quic_connections_open);
-    let limit = service.admission().connect(&primary.id);
-    let span = tracing::info_span!("connection", %remote, primary = %primary.id, primary_name = %primary.name);
-    // `instrument`, not `span.enter()` (an entered guard must not be held across `.await`).
-    let result = async {
-        tracing::debug!("primary connected");
-        loop {
-            let accepted = connection.accept_bi().await;
-            match accepted {
-                Ok((mut send, _recv)) if shutdown.is_cancelled() => {
-                    // Draining: every new request gets a typed refusal, in-flight ones finish.
-                    let service = Arc::clone(&service);
-                    tracker.spawn(async move {
-                        stream::refuse(
-                            &service,
-                            &mut send,
-                            mpic_protocol::ProtocolErrorKind::ShuttingDown,
-                            "node is shutting down; retry on another perspective".into(),
-                        )
-                        .await;
-                    });
-                }
-                Ok(_) if !service.state().admits(&primary.id) => {
-                    // A reload removed this primary from the pins: no more requests from it.
-                    tracing::warn!(
-                        "primary no longer pinned after a reload; closing its connection"
-                    );
-                    connection.close(
-                        close_code::UNAUTHORIZED.into(),
-                        b"client key no longer admitted (pins changed by a reload)",
-                    );
-                    break Ok(());
-                }
-                Ok((send, recv)) => {
-                    let service = Arc::clone(&service);
-                    let limit = Arc::clone(&limit);
-                    let primary = primary.clone();
-                    tracker.spawn(
-                        stream::serve_request(service, primary, limit, send, recv)
-                            .in_current_span(),
-                    );
-                }
-                Err(
-                    quinn::ConnectionError::ApplicationClosed(_)
-                    | quinn::ConnectionError::LocallyClosed,
-                ) => break Ok(()),
-                Err(error) => break Err(error),
-            }
+            None
         }
     }
-    .instrument(span)
-    .await;
-    service.admission().disconnect(&primary.id);
-    result
+}
+
+/// Serves each bidirectional stream of an authorized connection as one request until the
+/// connection ends (or a reload unpins its primary); while draining, refuses new ones.
+async fn accept_streams(
+    connection: &quinn::Connection,
+    service: &Arc<Service>,
+    primary: &auth::Primary,
+    limit: &Arc<tokio::sync::Semaphore>,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(), quinn::ConnectionError> {
+    tracing::debug!("primary connected");
+    loop {
+        match connection.accept_bi().await {
+            Ok((mut send, _recv)) if shutdown.is_cancelled() => {
+                // Draining: every new request gets a typed refusal, in-flight ones finish.
+                let service = Arc::clone(service);
+                tracker.spawn(async move {
+                    stream::refuse(
+                        &service,
+                        &mut send,
+                        mpic_protocol::ProtocolErrorKind::ShuttingDown,
+                        "node is shutting down; retry on another perspective".into(),
+                    )
+                    .await;
+                });
+            }
+            Ok(_) if !service.state().admits(&primary.id) => {
+                // A reload removed this primary from the pins: no more requests from it.
+                tracing::warn!("primary no longer pinned after a reload; closing its connection");
+                connection.close(
+                    close_code::UNAUTHORIZED.into(),
+                    b"client key no longer admitted (pins changed by a reload)",
+                );
+                return Ok(());
+            }
+            Ok((send, recv)) => {
+                let (service, limit) = (Arc::clone(service), Arc::clone(limit));
+                tracker.spawn(
+                    stream::serve_request(service, primary.clone(), limit, send, recv)
+                        .in_current_span(),
+                );
+            }
+            Err(
+                quinn::ConnectionError::ApplicationClosed(_)
+                | quinn::ConnectionError::LocallyClosed,
+            ) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+    }
 }
