@@ -209,3 +209,27 @@ impl Reloader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_only_tables_are_compared_by_value() {
+        let running = Config::embedded_default().unwrap();
+        assert!(restart_only_changes(&running, &running.clone()).is_empty());
+        let mut new = running.clone();
+        new.limits.max_in_flight_requests += 1;
+        new.dangerous.allow_private_targets = !new.dangerous.allow_private_targets;
+        // Reloadable fields are not restart-only changes.
+        new.logging.level = "debug".into();
+        new.quic.client_spki_pins = vec![[7; 32]];
+        assert_eq!(
+            restart_only_changes(&running, &new),
+            [
+                "limits changed: needs a restart (kept the running value)",
+                "dangerous changed: needs a restart (kept the running value)",
+            ]
+        );
+    }
+}

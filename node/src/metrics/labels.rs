@@ -143,3 +143,57 @@ impl CertificateLabel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpic_protocol::ProtocolErrorKind as Kind;
+
+    #[test]
+    fn label_values_are_the_exported_ones() {
+        let cases: [(&str, &str); 15] = [
+            (RequestOutcome::Answered.as_str(), "answered"),
+            (RequestOutcome::Abandoned.as_str(), "abandoned"),
+            (ShedScope::Global.as_str(), "global"),
+            (ShedScope::Primary.as_str(), "primary"),
+            (
+                ShedScope::OpenMpicConnections.as_str(),
+                "openmpic_connections",
+            ),
+            (QuicConnectionResult::Accepted.as_str(), "accepted"),
+            (
+                QuicConnectionResult::HandshakeFailed.as_str(),
+                "handshake_failed",
+            ),
+            (QuicConnectionResult::Unauthorized.as_str(), "unauthorized"),
+            (QuicConnectionResult::OverLimit.as_str(), "over_limit"),
+            (ReloadResult::Applied.as_str(), "applied"),
+            (ReloadResult::Rejected.as_str(), "rejected"),
+            (OpenMpicEndpoint::Caa.as_str(), "caa"),
+            (OpenMpicEndpoint::Dcv.as_str(), "dcv"),
+            (OpenMpicEndpoint::Other.as_str(), "other"),
+            (CertificateLabel::ClientCa.as_str(), "client_ca"),
+        ];
+        for (label, expected) in cases {
+            assert_eq!(label, expected);
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_labelled_with_its_wire_kind() {
+        for kind in [
+            Kind::BadFrame,
+            Kind::FrameTooLarge,
+            Kind::BadRequest,
+            Kind::UnsupportedVersion,
+            Kind::TooManyTargets,
+            Kind::DeadlinePassed,
+            Kind::Overloaded,
+            Kind::ShuttingDown,
+            Kind::Internal,
+            Kind::Unknown,
+        ] {
+            assert_eq!(RequestOutcome::Refused(kind).as_str(), kind.to_string());
+        }
+    }
+}
