@@ -296,8 +296,8 @@ fn init_logging(config: &Config) -> Option<mpic_node::reload::LogLevelSetter> {
         return None;
     }
     Some(std::sync::Arc::new(move |level: &str| {
-        let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-        handle.reload(filter).map_err(|e| e.to_string())
+        let filter = tracing_subscriber::EnvFilter::try_new(level)?;
+        Ok(handle.reload(filter)?)
     }))
 }
 

@@ -26,7 +26,18 @@ pub const RETIRED_KEY_GRACE: Duration = Duration::from_secs(7 * 86_400);
 pub const RETIRED_KEYS_FILE: &str = "retired-signing-keys.json";
 
 /// Sets the log filter (a `tracing` EnvFilter directive).
-pub type LogLevelSetter = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+pub type LogLevelSetter = Arc<dyn Fn(&str) -> Result<(), LogLevelError> + Send + Sync>;
+
+/// A new `logging.level` could not be applied (the old one stays).
+#[derive(Debug, thiserror::Error)]
+pub enum LogLevelError {
+    /// The directive does not parse.
+    #[error("{0}")]
+    Directive(#[from] tracing_subscriber::filter::ParseError),
+    /// The subscriber refused the new filter.
+    #[error("{0}")]
+    Reload(#[from] tracing_subscriber::reload::Error),
+}
 
 /// Why a reload was rejected (the running config keeps serving).
 #[derive(Debug, thiserror::Error)]
