@@ -41,7 +41,7 @@ pub struct Metrics {
     pub requests_in_flight: IntGauge,
     /// `mpic_node_shed_requests_total{scope}`: requests refused as `overloaded` (`global` or
     /// `primary` limit), and Open MPIC connections closed at accept because
-    /// [`crate::openmpic::MAX_CONNECTIONS`] were open (`openmpic_connections`); see [`ShedScope`].
+    /// `openmpic::MAX_CONNECTIONS` were open (`openmpic_connections`); see [`ShedScope`].
     pub shed_requests: IntCounterVec,
     /// `mpic_node_quic_connections_open`: QUIC connections currently open.
     pub quic_connections_open: IntGauge,
