@@ -4,8 +4,9 @@
 //! signed result in the extra field `mpic_node`. A CA running Open MPIC's coordinator can list
 //! this node as one of its remote perspectives (design.md "Interoperability").
 //!
-//! It shares everything with the QUIC path: the same certificate, client CA and SPKI pins, the
-//! same admission limits, dispatcher, signer, audit log and metrics. Off unless
+//! A transport adapter over [`crate::service`], like the QUIC listener: the same certificate,
+//! client CA and SPKI pins, the same admission limits, and each request answered by
+//! [`Service::answer`] (the same dispatcher, signer, audit log and metrics). Off unless
 //! `openmpic.listen` is set.
 
 pub mod model;

@@ -1,5 +1,6 @@
 //! The QUIC server (ALPN `mpic/1`, TLS 1.3 only, mutual TLS): accepts primaries' connections,
-//! authorizes them, and serves each bidirectional stream as one request.
+//! authorizes them, and serves each bidirectional stream as one request. A transport adapter:
+//! the state, admission, and the run → record → sign → audit path live in [`crate::service`].
 
 pub(crate) mod stream;
 
