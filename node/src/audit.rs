@@ -2,11 +2,20 @@
 //! each corroboration (who asked, which identifier and method, what this perspective saw and
 //! decided, when, and under which key it signed). Lines go to stdout (the journal under
 //! systemd) or are appended to a file that SIGHUP reopens, so logrotate can move it away.
+//!
+//! One writer thread owns the file: signers hand it serialised lines through a bounded queue and
+//! wait (asynchronously, never blocking a tokio worker) until their line is written. A full queue
+//! makes the signer wait, at most [`AUDIT_WAIT`] for queueing and writing together; a line not
+//! confirmed by then is counted as an audit write error (`mpic_node_audit_write_errors_total`)
+//! and logged, so a signed result never goes out with its line silently missing. At shutdown
+//! [`AuditLog::close`] writes everything queued before the node exits.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
 
 use base64::Engine as _;
 use mpic_protocol::{ResultPayload, SignedResult};
@@ -34,6 +43,12 @@ pub enum AuditError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The writer thread could not be started.
+    #[error("cannot start the audit writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The writer thread has stopped (the node is shutting down).
+    #[error("the audit writer has stopped")]
+    Stopped,
 }
 
 /// One audit line.
@@ -112,11 +127,45 @@ impl<'a> AuditEntry<'a> {
     }
 }
 
-/// The open audit log.
+/// Lines that may wait for the writer: a burst of this many results is absorbed without making
+/// a signer wait; beyond it signers wait for room (backpressure on the checks, not memory).
+pub const AUDIT_QUEUE: usize = 1024;
+
+/// How long a signer waits for its line to be queued and written before counting it as an
+/// audit write error (a stuck disk must not hold every request forever; it must show).
+pub const AUDIT_WAIT: Duration = Duration::from_secs(5);
+
+/// A line that did not reach the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditWriteError {
+    /// The entry could not be serialised.
+    #[error("audit entry cannot be serialised: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The writer did not take and write the line within [`AUDIT_WAIT`].
+    #[error("audit line not written within {} ms (queue full or disk stuck)", AUDIT_WAIT.as_millis())]
+    TimedOut,
+    /// The writer has stopped (the node is shutting down).
+    #[error("the audit writer has stopped")]
+    Closed,
+    /// The write failed (the writer logged the I/O error).
+    #[error("the audit line could not be written")]
+    Write,
+}
+
+/// What the writer thread is asked to do.
+enum Command {
+    /// Write one line; say whether it was written.
+    Line(Vec<u8>, oneshot::Sender<bool>),
+    /// Reopen the file; say how it went.
+    Reopen(oneshot::Sender<Result<(), AuditError>>),
+    /// Write what is queued, then stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// The audit log: a handle on the writer thread (none when the destination is `Off`).
 #[derive(Debug)]
 pub struct AuditLog {
-    destination: AuditDestination,
-    file: Mutex<Option<File>>,
+    queue: Option<mpsc::Sender<Command>>,
 }
 
 fn open(path: &PathBuf) -> Result<File, AuditError> {
@@ -133,58 +182,191 @@ fn open(path: &PathBuf) -> Result<File, AuditError> {
 }
 
 impl AuditLog {
-    /// Opens the destination (creating the file if needed).
+    /// Opens the destination (creating the file if needed) and starts its writer thread.
     pub fn open(destination: AuditDestination) -> Result<Self, AuditError> {
-        let file = match &destination {
-            AuditDestination::File(path) => Some(open(path)?),
-            _ => None,
+        let sink = match destination {
+            AuditDestination::Off => return Ok(Self { queue: None }),
+            AuditDestination::Stdout => Sink::Stdout,
+            AuditDestination::File(path) => Sink::File {
+                file: open(&path)?,
+                path,
+            },
         };
+        let (sender, receiver) = mpsc::channel(AUDIT_QUEUE);
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || sink.serve(receiver))
+            .map_err(AuditError::Thread)?;
         Ok(Self {
-            destination,
-            file: Mutex::new(file),
+            queue: Some(sender),
         })
     }
 
     /// Reopens the file (after logrotate moved it); stdout and off need nothing.
-    pub fn reopen(&self) -> Result<(), AuditError> {
-        if let AuditDestination::File(path) = &self.destination {
-            let file = open(path)?;
-            if let Ok(mut slot) = self.file.lock() {
-                *slot = Some(file);
+    pub async fn reopen(&self) -> Result<(), AuditError> {
+        let Some(queue) = &self.queue else {
+            return Ok(());
+        };
+        let (reply, done) = oneshot::channel();
+        if queue.send(Command::Reopen(reply)).await.is_err() {
+            return Err(AuditError::Stopped);
+        }
+        done.await.unwrap_or(Err(AuditError::Stopped))
+    }
+
+    /// Writes one entry as one line and waits until it is written (see the module doc for a
+    /// full queue).
+    pub async fn record(&self, entry: &AuditEntry<'_>) -> Result<(), AuditWriteError> {
+        if self.queue.is_none() {
+            return Ok(());
+        }
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        self.write_line(line).await
+    }
+
+    /// Queues one serialised line (with its newline) and waits until it is written.
+    async fn write_line(&self, line: Vec<u8>) -> Result<(), AuditWriteError> {
+        let Some(queue) = &self.queue else {
+            return Ok(());
+        };
+        let written = async {
+            let (reply, done) = oneshot::channel();
+            queue
+                .send(Command::Line(line, reply))
+                .await
+                .map_err(|_| AuditWriteError::Closed)?;
+            match done.await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(AuditWriteError::Write),
+                Err(_) => Err(AuditWriteError::Closed),
             }
+        };
+        tokio::time::timeout(AUDIT_WAIT, written)
+            .await
+            .unwrap_or(Err(AuditWriteError::TimedOut))
+    }
+
+    /// Writes every line queued so far, then stops the writer (at shutdown, before exit). Lines
+    /// recorded afterwards fail as [`AuditWriteError::Closed`].
+    pub async fn close(&self) {
+        let Some(queue) = &self.queue else { return };
+        let (reply, done) = oneshot::channel();
+        if queue.send(Command::Close(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Where the writer thread writes.
+enum Sink {
+    Stdout,
+    File { path: PathBuf, file: File },
+}
+
+impl Sink {
+    /// The writer thread: one command at a time, in queue order, until closed.
+    fn serve(mut self, mut receiver: mpsc::Receiver<Command>) {
+        while let Some(command) = receiver.blocking_recv() {
+            match command {
+                Command::Line(line, reply) => {
+                    let _ = reply.send(self.write(&line));
+                }
+                Command::Reopen(reply) => {
+                    let _ = reply.send(self.reopen());
+                }
+                Command::Close(reply) => {
+                    receiver.close();
+                    while let Ok(command) = receiver.try_recv() {
+                        if let Command::Line(line, written) = command {
+                            let _ = written.send(self.write(&line));
+                        }
+                    }
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One line in a single `write` (append mode, so lines never interleave).
+    fn write(&mut self, line: &[u8]) -> bool {
+        let written = match self {
+            Sink::Stdout => std::io::stdout().lock().write_all(line),
+            Sink::File { file, .. } => file.write_all(line),
+        };
+        if let Err(error) = &written {
+            tracing::error!(%error, "audit line could not be written");
+        }
+        written.is_ok()
+    }
+
+    fn reopen(&mut self) -> Result<(), AuditError> {
+        if let Sink::File { path, file } = self {
+            *file = open(path)?;
         }
         Ok(())
     }
+}
 
-    /// Writes one entry as one line (a single `write` in append mode, so lines never
-    /// interleave). Returns false if it could not be written.
-    pub fn record(&self, entry: &AuditEntry<'_>) -> bool {
-        if self.destination == AuditDestination::Off {
-            return true;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(path: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_writer_writes_every_line_reopens_and_flushes_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log =
+            std::sync::Arc::new(AuditLog::open(AuditDestination::File(path.clone())).unwrap());
+        let mut writers = tokio::task::JoinSet::new();
+        for n in 0..50 {
+            let log = std::sync::Arc::clone(&log);
+            writers.spawn(async move {
+                log.write_line(format!("{{\"n\":{n}}}\n").into_bytes())
+                    .await
+            });
         }
-        let mut line = match serde_json::to_vec(entry) {
-            Ok(line) => line,
-            Err(error) => {
-                tracing::error!(%error, "audit entry cannot be serialised");
-                return false;
-            }
-        };
-        line.push(b'\n');
-        let written = match &self.destination {
-            AuditDestination::Stdout => std::io::stdout().lock().write_all(&line),
-            AuditDestination::File(_) => match self.file.lock() {
-                Ok(mut file) => match file.as_mut() {
-                    Some(file) => file.write_all(&line),
-                    None => Err(std::io::Error::other("audit log not open")),
-                },
-                Err(_) => Err(std::io::Error::other("audit log lock poisoned")),
-            },
-            AuditDestination::Off => Ok(()),
-        };
-        if let Err(error) = written {
-            tracing::error!(%error, "audit line could not be written");
-            return false;
+        while let Some(written) = writers.join_next().await {
+            written.unwrap().unwrap();
         }
-        true
+        // Confirmed lines are on disk already, whole.
+        let first = lines(&path);
+        assert_eq!(first.len(), 50);
+        assert!(
+            first
+                .iter()
+                .all(|line| line.starts_with("{\"n\":") && line.ends_with('}'))
+        );
+
+        let rotated = dir.path().join("audit.jsonl.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        log.reopen().await.unwrap();
+        log.write_line(b"{\"after\":1}\n".to_vec()).await.unwrap();
+        assert_eq!(lines(&rotated).len(), 50);
+        assert_eq!(lines(&path), ["{\"after\":1}"]);
+
+        log.close().await;
+        assert!(matches!(
+            log.write_line(b"{}\n".to_vec()).await,
+            Err(AuditWriteError::Closed)
+        ));
+        assert_eq!(lines(&path).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn off_writes_nothing_and_never_fails() {
+        let log = AuditLog::open(AuditDestination::Off).unwrap();
+        log.write_line(b"{}\n".to_vec()).await.unwrap();
+        log.reopen().await.unwrap();
+        log.close().await;
     }
 }

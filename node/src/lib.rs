@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod check;
 pub mod checks;
 pub mod config;
 pub mod credentials;
@@ -14,9 +15,9 @@ pub mod egress;
 pub mod http;
 pub mod metrics;
 pub mod notify;
-pub mod oneshot;
 pub mod openmpic;
 pub mod quic;
 pub mod reload;
+pub mod service;
 pub mod shutdown;
 pub mod signing;

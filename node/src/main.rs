@@ -81,9 +81,9 @@ enum Command {
 #[derive(Subcommand)]
 enum CheckCommand {
     /// CAA: may the CA issue for this name (BR 3.2.2.8, RFC 8659/8657)?
-    Caa(Box<mpic_node::oneshot::CaaArgs>),
+    Caa(Box<mpic_node::check::CaaArgs>),
     /// Domain-control validation by one method.
-    Dcv(Box<mpic_node::oneshot::DcvArgs>),
+    Dcv(Box<mpic_node::check::DcvArgs>),
 }
 
 #[derive(Subcommand)]
@@ -162,8 +162,8 @@ fn check(command: CheckCommand) -> ExitCode {
     };
     let (outcome, json) = runtime.block_on(async {
         match &command {
-            CheckCommand::Caa(args) => (mpic_node::oneshot::caa(args).await, args.common.json),
-            CheckCommand::Dcv(args) => (mpic_node::oneshot::dcv(args).await, args.common.json),
+            CheckCommand::Caa(args) => (mpic_node::check::caa(args).await, args.common.json),
+            CheckCommand::Dcv(args) => (mpic_node::check::dcv(args).await, args.common.json),
         }
     });
     match outcome {
@@ -296,8 +296,8 @@ fn init_logging(config: &Config) -> Option<mpic_node::reload::LogLevelSetter> {
         return None;
     }
     Some(std::sync::Arc::new(move |level: &str| {
-        let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-        handle.reload(filter).map_err(|e| e.to_string())
+        let filter = tracing_subscriber::EnvFilter::try_new(level)?;
+        Ok(handle.reload(filter)?)
     }))
 }
 

@@ -16,6 +16,11 @@ use prometheus::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod labels;
+
+use labels::CertificateLabel;
+pub use labels::{OpenMpicEndpoint, QuicConnectionResult, ReloadResult, RequestOutcome, ShedScope};
+
 /// Latency buckets for checks, seconds: loopback checks take well under a millisecond, real ones
 /// up to the deadline (tens of seconds).
 const CHECK_BUCKETS: &[f64] = &[
@@ -35,7 +40,8 @@ pub struct Metrics {
     /// `mpic_node_requests_in_flight`: requests admitted and not yet finished.
     pub requests_in_flight: IntGauge,
     /// `mpic_node_shed_requests_total{scope}`: requests refused as `overloaded` (`global` or
-    /// `primary` limit).
+    /// `primary` limit), and Open MPIC connections closed at accept because
+    /// `openmpic::MAX_CONNECTIONS` were open (`openmpic_connections`); see [`ShedScope`].
     pub shed_requests: IntCounterVec,
     /// `mpic_node_quic_connections_open`: QUIC connections currently open.
     pub quic_connections_open: IntGauge,
@@ -247,131 +253,36 @@ impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Result<Arc<Self>, prometheus::Error> {
         let registry = Registry::new();
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "mpic_node_build_info",
-                "Build information; the value is always 1",
-            ),
-            &["version"],
-        )?;
-        let dangerous_options = IntGaugeVec::new(
-            Opts::new(
-                "mpic_node_dangerous_option_enabled",
-                "1 for each [dangerous] option turned on",
-            ),
-            &["option"],
-        )?;
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_requests_total",
-                "Validation requests by how they ended",
-            ),
-            &["outcome"],
-        )?;
-        let requests_in_flight = IntGauge::new(
-            "mpic_node_requests_in_flight",
-            "Requests admitted and not yet finished",
-        )?;
-        let shed_requests = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_shed_requests_total",
-                "Requests refused as overloaded, by the limit hit",
-            ),
-            &["scope"],
-        )?;
-        let quic_connections_open = IntGauge::new(
-            "mpic_node_quic_connections_open",
-            "QUIC connections currently open",
-        )?;
-        let quic_connections = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_quic_connections_total",
-                "QUIC connection attempts by result",
-            ),
-            &["result"],
-        )?;
-        let checks = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_checks_total",
-                "Checks by kind, method, outcome and problem kind",
-            ),
-            &["kind", "method", "outcome", "problem"],
-        )?;
+        let r = &registry;
+        let build_info = gauge_vec(r, &BUILD_INFO)?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         let check_duration = HistogramVec::new(
             HistogramOpts::new("mpic_node_check_duration_seconds", "Time to run one check")
                 .buckets(CHECK_BUCKETS.to_vec()),
             &["kind"],
         )?;
-        let results_signed =
-            IntCounter::new("mpic_node_results_signed_total", "Signed results produced")?;
-        let ready = IntGauge::new(
-            "mpic_node_ready",
-            "1 while serving (listeners bound, not draining), else 0",
-        )?;
-        registry.register(Box::new(ready.clone()))?;
-        let certificate_expiry = IntGaugeVec::new(
-            Opts::new(
-                "mpic_node_certificate_expiry_timestamp_seconds",
-                "notAfter of the node certificate and of the client CA, UNIX seconds",
-            ),
-            &["certificate"],
-        )?;
-        registry.register(Box::new(certificate_expiry.clone()))?;
-        let audit_write_errors = IntCounter::new(
-            "mpic_node_audit_write_errors_total",
-            "Audit log lines that could not be written",
-        )?;
-        registry.register(Box::new(audit_write_errors.clone()))?;
-        let config_reloads = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_config_reloads_total",
-                "SIGHUP config reloads, applied or rejected",
-            ),
-            &["result"],
-        )?;
-        registry.register(Box::new(config_reloads.clone()))?;
-        let openmpic_requests = IntCounterVec::new(
-            Opts::new(
-                "mpic_node_openmpic_requests_total",
-                "Requests on the Open MPIC HTTP listener by endpoint and HTTP status",
-            ),
-            &["endpoint", "status"],
-        )?;
-        registry.register(Box::new(openmpic_requests.clone()))?;
-        registry.register(Box::new(build_info.clone()))?;
-        registry.register(Box::new(dangerous_options.clone()))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(requests_in_flight.clone()))?;
-        registry.register(Box::new(shed_requests.clone()))?;
-        registry.register(Box::new(quic_connections_open.clone()))?;
-        registry.register(Box::new(quic_connections.clone()))?;
-        registry.register(Box::new(checks.clone()))?;
-        registry.register(Box::new(check_duration.clone()))?;
-        registry.register(Box::new(results_signed.clone()))?;
-        let dns = DnsMetrics::new(&registry)?;
-        let http = HttpMetrics::new(&registry)?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        r.register(Box::new(check_duration.clone()))?;
         Ok(Arc::new(Self {
-            registry,
             build_info,
-            dangerous_options,
-            requests,
-            requests_in_flight,
-            shed_requests,
-            quic_connections_open,
-            quic_connections,
-            checks,
+            dangerous_options: gauge_vec(r, &DANGEROUS_OPTIONS)?,
+            requests: counter_vec(r, &REQUESTS)?,
+            requests_in_flight: gauge(r, &REQUESTS_IN_FLIGHT)?,
+            shed_requests: counter_vec(r, &SHED_REQUESTS)?,
+            quic_connections_open: gauge(r, &QUIC_CONNECTIONS_OPEN)?,
+            quic_connections: counter_vec(r, &QUIC_CONNECTIONS)?,
+            checks: counter_vec(r, &CHECKS)?,
             check_duration,
-            results_signed,
-            ready,
-            certificate_expiry,
-            audit_write_errors,
-            config_reloads,
-            openmpic_requests,
-            dns,
-            http,
+            results_signed: counter(r, &RESULTS_SIGNED)?,
+            ready: gauge(r, &READY)?,
+            certificate_expiry: gauge_vec(r, &CERTIFICATE_EXPIRY)?,
+            audit_write_errors: counter(r, &AUDIT_WRITE_ERRORS)?,
+            config_reloads: counter_vec(r, &CONFIG_RELOADS)?,
+            openmpic_requests: counter_vec(r, &OPENMPIC_REQUESTS)?,
+            dns: DnsMetrics::new(r)?,
+            http: HttpMetrics::new(r)?,
+            registry,
         }))
     }
 
@@ -390,17 +301,212 @@ impl Metrics {
     /// client CA named in `quic` (at start and after each reload); a file that does not parse
     /// leaves its gauge as it was.
     pub fn record_certificate_expiry(&self, quic: &crate::config::QuicConfig) {
-        for (label, path) in [("node", &quic.certificate), ("client_ca", &quic.client_ca)] {
+        for (label, path) in [
+            (CertificateLabel::Node, &quic.certificate),
+            (CertificateLabel::ClientCa, &quic.client_ca),
+        ] {
             if let Some(not_after) = crate::credentials::load_certificates(path)
                 .ok()
                 .and_then(|chain| chain.first().and_then(crate::credentials::not_after))
             {
                 self.certificate_expiry
-                    .with_label_values(&[label])
+                    .with_label_values(&[label.as_str()])
                     .set(not_after);
             }
         }
     }
+
+    /// Counts a request by how it ended.
+    pub fn count_request(&self, outcome: RequestOutcome) {
+        self.requests.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    /// Counts work refused by a limit.
+    pub fn count_shed(&self, scope: ShedScope) {
+        self.shed_requests
+            .with_label_values(&[scope.as_str()])
+            .inc();
+    }
+
+    /// Counts a QUIC connection attempt.
+    pub fn count_quic_connection(&self, result: QuicConnectionResult) {
+        self.quic_connections
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// Counts a SIGHUP reload.
+    pub fn count_reload(&self, result: ReloadResult) {
+        self.config_reloads
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// Counts an Open MPIC request by endpoint and HTTP status.
+    pub fn count_openmpic_request(&self, endpoint: OpenMpicEndpoint, status: StatusCode) {
+        self.openmpic_requests
+            .with_label_values(&[endpoint.as_str(), status.as_str()])
+            .inc();
+    }
+
+    /// Flags a `[dangerous]` option as on; `option` is one of the closed set of key paths
+    /// `Config::dangerous_options` returns (`dangerous.allow_private_targets`, ...).
+    pub fn flag_dangerous_option(&self, option: &'static str) {
+        self.dangerous_options.with_label_values(&[option]).set(1);
+    }
+
+    /// Counts one check and its duration. `kind` and `method` come from the dispatcher's closed
+    /// label sets (`caa`/`dcv`/`unknown`, the DCV method names); outcome and problem kind are
+    /// protocol enums (`none` without a problem).
+    pub fn count_check(
+        &self,
+        kind: &'static str,
+        method: &str,
+        outcome: mpic_protocol::Outcome,
+        problem: Option<mpic_protocol::ProblemKind>,
+        elapsed: std::time::Duration,
+    ) {
+        let problem = problem.map_or("none", |kind| kind.as_str());
+        self.checks
+            .with_label_values(&[kind, method, outcome.as_str(), problem])
+            .inc();
+        self.check_duration
+            .with_label_values(&[kind])
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// A metric family's name, help text and label names.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+/// `mpic_node_dangerous_option_enabled`.
+const DANGEROUS_OPTIONS: Family = Family {
+    name: "mpic_node_dangerous_option_enabled",
+    help: "1 for each [dangerous] option turned on",
+    labels: &["option"],
+};
+
+/// `mpic_node_requests_total`.
+const REQUESTS: Family = Family {
+    name: "mpic_node_requests_total",
+    help: "Validation requests by how they ended",
+    labels: &["outcome"],
+};
+
+/// `mpic_node_requests_in_flight`.
+const REQUESTS_IN_FLIGHT: Family = Family {
+    name: "mpic_node_requests_in_flight",
+    help: "Requests admitted and not yet finished",
+    labels: &[],
+};
+
+/// `mpic_node_shed_requests_total`.
+const SHED_REQUESTS: Family = Family {
+    name: "mpic_node_shed_requests_total",
+    help: "Requests refused as overloaded, by the limit hit",
+    labels: &["scope"],
+};
+
+/// `mpic_node_quic_connections_open`.
+const QUIC_CONNECTIONS_OPEN: Family = Family {
+    name: "mpic_node_quic_connections_open",
+    help: "QUIC connections currently open",
+    labels: &[],
+};
+
+/// `mpic_node_quic_connections_total`.
+const QUIC_CONNECTIONS: Family = Family {
+    name: "mpic_node_quic_connections_total",
+    help: "QUIC connection attempts by result",
+    labels: &["result"],
+};
+
+/// `mpic_node_checks_total`.
+const CHECKS: Family = Family {
+    name: "mpic_node_checks_total",
+    help: "Checks by kind, method, outcome and problem kind",
+    labels: &["kind", "method", "outcome", "problem"],
+};
+
+/// `mpic_node_results_signed_total`.
+const RESULTS_SIGNED: Family = Family {
+    name: "mpic_node_results_signed_total",
+    help: "Signed results produced",
+    labels: &[],
+};
+
+/// `mpic_node_ready`.
+const READY: Family = Family {
+    name: "mpic_node_ready",
+    help: "1 while serving (listeners bound, not draining), else 0",
+    labels: &[],
+};
+
+/// `mpic_node_certificate_expiry_timestamp_seconds`.
+const CERTIFICATE_EXPIRY: Family = Family {
+    name: "mpic_node_certificate_expiry_timestamp_seconds",
+    help: "notAfter of the node certificate and of the client CA, UNIX seconds",
+    labels: &["certificate"],
+};
+
+/// `mpic_node_audit_write_errors_total`.
+const AUDIT_WRITE_ERRORS: Family = Family {
+    name: "mpic_node_audit_write_errors_total",
+    help: "Audit log lines that could not be written",
+    labels: &[],
+};
+
+/// `mpic_node_config_reloads_total`.
+const CONFIG_RELOADS: Family = Family {
+    name: "mpic_node_config_reloads_total",
+    help: "SIGHUP config reloads, applied or rejected",
+    labels: &["result"],
+};
+
+/// `mpic_node_openmpic_requests_total`.
+const OPENMPIC_REQUESTS: Family = Family {
+    name: "mpic_node_openmpic_requests_total",
+    help: "Requests on the Open MPIC HTTP listener by endpoint and HTTP status",
+    labels: &["endpoint", "status"],
+};
+
+/// `mpic_node_build_info`.
+const BUILD_INFO: Family = Family {
+    name: "mpic_node_build_info",
+    help: "Build information; the value is always 1",
+    labels: &["version"],
+};
+
+/// A counter registered in `registry`.
+fn counter(registry: &Registry, family: &Family) -> Result<IntCounter, prometheus::Error> {
+    let metric = IntCounter::new(family.name, family.help)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A counter family registered in `registry`.
+fn counter_vec(registry: &Registry, family: &Family) -> Result<IntCounterVec, prometheus::Error> {
+    let metric = IntCounterVec::new(Opts::new(family.name, family.help), family.labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A gauge registered in `registry`.
+fn gauge(registry: &Registry, family: &Family) -> Result<IntGauge, prometheus::Error> {
+    let metric = IntGauge::new(family.name, family.help)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A gauge family registered in `registry`.
+fn gauge_vec(registry: &Registry, family: &Family) -> Result<IntGaugeVec, prometheus::Error> {
+    let metric = IntGaugeVec::new(Opts::new(family.name, family.help), family.labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on an already bound listener until `shutdown` is cancelled.

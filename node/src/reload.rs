@@ -5,15 +5,19 @@
 //! level. Everything is built before anything is applied: a config that does not load, or whose
 //! certificates or key do not, is rejected whole and the running one keeps serving. Changes to
 //! other tables need a restart and are reported as such.
+//!
+//! A reload talks to the [`NodeState`] only: it builds a whole new state from the running one
+//! and swaps it in one step; the daemon then hands the new QUIC server configuration to its
+//! endpoints.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::quic::Service;
+use crate::service::{NodeState, Service};
 use crate::signing::ResultSigner;
 
 /// How long a retired signing key stays listed (primaries may still verify results it signed).
@@ -22,7 +26,18 @@ pub const RETIRED_KEY_GRACE: Duration = Duration::from_secs(7 * 86_400);
 pub const RETIRED_KEYS_FILE: &str = "retired-signing-keys.json";
 
 /// Sets the log filter (a `tracing` EnvFilter directive).
-pub type LogLevelSetter = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+pub type LogLevelSetter = Arc<dyn Fn(&str) -> Result<(), LogLevelError> + Send + Sync>;
+
+/// A new `logging.level` could not be applied (the old one stays).
+#[derive(Debug, thiserror::Error)]
+pub enum LogLevelError {
+    /// The directive does not parse.
+    #[error("{0}")]
+    Directive(#[from] tracing_subscriber::filter::ParseError),
+    /// The subscriber refused the new filter.
+    #[error("{0}")]
+    Reload(#[from] tracing_subscriber::reload::Error),
+}
 
 /// Why a reload was rejected (the running config keeps serving).
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +48,9 @@ pub enum ReloadError {
     /// The new QUIC/TLS material does not load.
     #[error("the new [quic] certificates or key do not load: {0}")]
     Quic(#[from] crate::quic::QuicError),
+    /// The new TLS material for the Open MPIC listener does not load.
+    #[error("the new [quic] certificates or key do not load: {0}")]
+    Tls(#[from] crate::service::tls::TlsConfigError),
     /// The new signing key does not load.
     #[error("the new signing key does not load: {0}")]
     SigningKey(#[from] crate::credentials::CredentialsError),
@@ -90,10 +108,7 @@ fn retire(state_directory: &Path, signer: &ResultSigner) -> std::io::Result<()> 
 /// Applies reloads to a running node.
 pub struct Reloader {
     path: PathBuf,
-    running: Mutex<Config>,
     service: Arc<Service>,
-    endpoints: Vec<quinn::Endpoint>,
-    openmpic_tls: Option<crate::openmpic::TlsHandle>,
     log_level: Option<LogLevelSetter>,
 }
 
@@ -105,155 +120,127 @@ impl std::fmt::Debug for Reloader {
     }
 }
 
+/// The tables a running node cannot change, by name: a change is reported, not applied.
+fn restart_only_changes(running: &Config, new: &Config) -> Vec<String> {
+    let changed = [
+        ("perspective", running.perspective != new.perspective),
+        ("quic.listen", running.quic.listen != new.quic.listen),
+        ("limits", running.limits != new.limits),
+        ("metrics", running.metrics != new.metrics),
+        ("dns", running.dns != new.dns),
+        ("http", running.http != new.http),
+        ("audit", running.audit != new.audit),
+        ("dangerous", running.dangerous != new.dangerous),
+        ("state", running.state != new.state),
+        ("openmpic", running.openmpic != new.openmpic),
+        ("caa", running.caa != new.caa),
+    ];
+    changed
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(table, _)| format!("{table} changed: needs a restart (kept the running value)"))
+        .collect()
+}
+
 impl Reloader {
-    /// A reloader for the node started from `path` with `running`.
-    pub fn new(
-        path: PathBuf,
-        running: Config,
-        service: Arc<Service>,
-        endpoints: Vec<quinn::Endpoint>,
-        openmpic_tls: Option<crate::openmpic::TlsHandle>,
-        log_level: Option<LogLevelSetter>,
-    ) -> Self {
+    /// A reloader for the node started from `path`, whose running state is in `service`.
+    pub fn new(path: PathBuf, service: Arc<Service>, log_level: Option<LogLevelSetter>) -> Self {
         Self {
             path,
-            running: Mutex::new(running),
             service,
-            endpoints,
-            openmpic_tls,
             log_level,
         }
     }
 
-    /// Re-reads the file and applies it; returns what changed (and what needs a restart).
+    /// Re-reads the file, builds the new state and swaps it in; returns what changed (and what
+    /// needs a restart). On error nothing changed.
     pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
         let new = Config::load(&self.path)?;
+        let current = self.service.state();
         // Build everything first, apply after: a failure here changes nothing.
-        let server_config = crate::quic::server_config(&new.quic)?;
-        let openmpic_tls = match &self.openmpic_tls {
+        let quic_server = crate::quic::server_config(&new.quic)?;
+        let openmpic_tls = match &current.openmpic_tls {
             Some(_) => Some(crate::openmpic::tls_config(&new.quic)?),
             None => None,
         };
         let key = crate::credentials::load_signing_key(&new.signing.key)?;
-        let mut running = match self.running.lock() {
-            Ok(running) => running,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut changes = Vec::new();
-        let restart_only = [
-            (
-                "perspective",
-                format!("{:?}", running.perspective),
-                format!("{:?}", new.perspective),
-            ),
-            (
-                "quic.listen",
-                format!("{:?}", running.quic.listen),
-                format!("{:?}", new.quic.listen),
-            ),
-            (
-                "limits",
-                format!("{:?}", running.limits),
-                format!("{:?}", new.limits),
-            ),
-            (
-                "metrics",
-                format!("{:?}", running.metrics),
-                format!("{:?}", new.metrics),
-            ),
-            (
-                "dns",
-                format!("{:?}", running.dns),
-                format!("{:?}", new.dns),
-            ),
-            (
-                "http",
-                format!("{:?}", running.http),
-                format!("{:?}", new.http),
-            ),
-            (
-                "audit",
-                format!("{:?}", running.audit),
-                format!("{:?}", new.audit),
-            ),
-            (
-                "dangerous",
-                format!("{:?}", running.dangerous),
-                format!("{:?}", new.dangerous),
-            ),
-            (
-                "state",
-                format!("{:?}", running.state),
-                format!("{:?}", new.state),
-            ),
-            (
-                "openmpic",
-                format!("{:?}", running.openmpic),
-                format!("{:?}", new.openmpic),
-            ),
-            (
-                "caa",
-                format!("{:?}", running.caa),
-                format!("{:?}", new.caa),
-            ),
-        ];
-        for (table, old, fresh) in restart_only {
-            if old != fresh {
-                changes.push(format!(
-                    "{table} changed: needs a restart (kept the running value)"
-                ));
-            }
-        }
-        for endpoint in &self.endpoints {
-            endpoint.set_server_config(Some(server_config.clone()));
-        }
-        if let (Some(handle), Some(tls)) = (&self.openmpic_tls, openmpic_tls) {
-            if let Ok(mut current) = handle.write() {
-                *current = tls;
-            }
-        }
-        self.service.metrics.record_certificate_expiry(&new.quic);
+        let running = &current.config;
+        let mut changes = restart_only_changes(running, &new);
+        self.service.metrics().record_certificate_expiry(&new.quic);
         changes.push("quic certificates, key and client CA reloaded (new connections)".into());
-        if *running.quic.client_spki_pins != *new.quic.client_spki_pins {
-            if let Ok(mut pins) = self.service.pins.write() {
-                *pins = Arc::new(new.quic.client_spki_pins.clone());
-            }
+        let mut pins = Arc::clone(&current.pins);
+        if running.quic.client_spki_pins != new.quic.client_spki_pins {
+            pins = Arc::new(new.quic.client_spki_pins.clone());
             changes.push(format!(
                 "client_spki_pins: {} pins now",
                 new.quic.client_spki_pins.len()
             ));
         }
-        let current = self.service.signer();
-        if current.key().key_id() != key.key_id() {
-            let signer = Arc::new(ResultSigner::new(key, current.perspective().clone()));
-            if let Err(error) = retire(&running.state.directory, &current) {
+        let mut signer = Arc::clone(&current.signer);
+        if signer.key().key_id() != key.key_id() {
+            signer = Arc::new(ResultSigner::new(key, current.signer.perspective().clone()));
+            if let Err(error) = retire(&running.state.directory, &current.signer) {
                 tracing::warn!(%error, "the retired key could not be recorded for `info`");
             }
             changes.push(format!(
                 "signing key {} retired (listed for {} days), {} in use",
-                current.key().key_id(),
+                current.signer.key().key_id(),
                 RETIRED_KEY_GRACE.as_secs() / 86_400,
                 signer.key().key_id()
             ));
-            if let Ok(mut slot) = self.service.signer.write() {
-                *slot = signer;
-            }
         }
         if running.logging.level != new.logging.level {
-            match &self.log_level {
-                Some(set) => match set(&new.logging.level) {
-                    Ok(()) => changes.push(format!("logging.level = {:?}", new.logging.level)),
-                    Err(error) => changes.push(format!("logging.level not applied: {error}")),
-                },
-                None => changes.push("logging.level changed: needs a restart".into()),
-            }
+            changes.push(self.apply_log_level(&new.logging.level));
         }
-        running.quic.certificate = new.quic.certificate;
-        running.quic.private_key = new.quic.private_key;
-        running.quic.client_ca = new.quic.client_ca;
-        running.quic.client_spki_pins = new.quic.client_spki_pins;
-        running.signing = new.signing;
-        running.logging.level = new.logging.level;
+        let mut config = Config::clone(running);
+        config.quic.certificate = new.quic.certificate;
+        config.quic.private_key = new.quic.private_key;
+        config.quic.client_ca = new.quic.client_ca;
+        config.quic.client_spki_pins = new.quic.client_spki_pins;
+        config.signing = new.signing;
+        config.logging.level = new.logging.level;
+        self.service.swap(NodeState {
+            config: Arc::new(config),
+            signer,
+            pins,
+            quic_server,
+            openmpic_tls,
+            ..NodeState::clone(&current)
+        });
         Ok(changes)
+    }
+
+    fn apply_log_level(&self, level: &str) -> String {
+        match &self.log_level {
+            Some(set) => match set(level) {
+                Ok(()) => format!("logging.level = {level:?}"),
+                Err(error) => format!("logging.level not applied: {error}"),
+            },
+            None => "logging.level changed: needs a restart".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_only_tables_are_compared_by_value() {
+        let running = Config::embedded_default().unwrap();
+        assert!(restart_only_changes(&running, &running.clone()).is_empty());
+        let mut new = running.clone();
+        new.limits.max_in_flight_requests += 1;
+        new.dangerous.allow_private_targets = !new.dangerous.allow_private_targets;
+        // Reloadable fields are not restart-only changes.
+        new.logging.level = "debug".into();
+        new.quic.client_spki_pins = vec![[7; 32]];
+        assert_eq!(
+            restart_only_changes(&running, &new),
+            [
+                "limits changed: needs a restart (kept the running value)",
+                "dangerous changed: needs a restart (kept the running value)",
+            ]
+        );
     }
 }

@@ -186,7 +186,7 @@ pub struct Config {
 }
 
 /// `[perspective]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerspectiveConfig {
     /// Stable identifier that appears in every result and log line.
     pub id: PerspectiveId,
@@ -230,7 +230,7 @@ pub struct SigningConfig {
 }
 
 /// `[limits]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
     /// Requests being worked on across all primaries.
     pub max_in_flight_requests: usize,
@@ -247,7 +247,7 @@ pub struct LimitsConfig {
 }
 
 /// `[metrics]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
     /// TCP address of the Prometheus listener.
     pub listen: SocketAddr,
@@ -279,7 +279,7 @@ pub enum LogFormat {
 }
 
 /// `[state]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateConfig {
     /// Where generated material lives, resolved against the config file's directory.
     pub directory: PathBuf,
@@ -287,7 +287,7 @@ pub struct StateConfig {
 
 /// `[dangerous]`: each option weakens safety and is logged loudly at start. The default is
 /// every option off.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DangerousConfig {
     /// Create a dev CA, node and primary certificates and a signing key in
     /// `<state.directory>/dev` when the configured files are missing.

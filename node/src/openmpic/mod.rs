@@ -4,8 +4,9 @@
 //! signed result in the extra field `mpic_node`. A CA running Open MPIC's coordinator can list
 //! this node as one of its remote perspectives (design.md "Interoperability").
 //!
-//! It shares everything with the QUIC path: the same certificate, client CA and SPKI pins, the
-//! same admission limits, dispatcher, signer, audit log and metrics. Off unless
+//! A transport adapter over [`crate::service`], like the QUIC listener: the same certificate,
+//! client CA and SPKI pins, the same admission limits, and each request answered by
+//! [`Service::answer`] (the same dispatcher, signer, audit log and metrics). Off unless
 //! `openmpic.listen` is set.
 
 pub mod model;
@@ -28,9 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{OpenMpicConfig, QuicConfig};
-use crate::quic::auth::{self, Primary};
-use crate::quic::stream::{record_check, sign_and_audit, unix_ms};
-use crate::quic::{GaugeGuard, QuicError, Service};
+use crate::metrics::{OpenMpicEndpoint, RequestOutcome, ShedScope};
+use crate::service::auth::{self, Primary};
+use crate::service::tls::{self, TlsConfigError};
+use crate::service::{Admitted, AnswerError, NodeState, Service, unix_ms};
 
 /// Connections served at once; more are closed at accept (each holds a TLS session).
 pub const MAX_CONNECTIONS: usize = 256;
@@ -38,12 +40,11 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection is closed after this long, idle or not (keep-alive is for bursts).
 pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
-/// The listener's TLS configuration, replaced by a SIGHUP reload (new connections use it).
-pub type TlsHandle = Arc<std::sync::RwLock<Arc<rustls::ServerConfig>>>;
 
 /// The listener's TLS configuration: the `[quic]` identity and client CA, ALPN `http/1.1`.
-pub fn tls_config(quic: &QuicConfig) -> Result<Arc<rustls::ServerConfig>, QuicError> {
-    crate::quic::tls_server_config(quic, b"http/1.1").map(Arc::new)
+/// It lives in [`NodeState::openmpic_tls`], so a SIGHUP reload replaces it for new connections.
+pub fn tls_config(quic: &QuicConfig) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+    tls::server_config(quic, b"http/1.1").map(Arc::new)
 }
 
 /// Response-head bytes and request-head buffer.
@@ -53,7 +54,6 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// `tracker` so the drain waits for them.
 pub async fn serve(
     listener: TcpListener,
-    tls: TlsHandle,
     service: Arc<Service>,
     config: Arc<OpenMpicConfig>,
     shutdown: CancellationToken,
@@ -75,17 +75,15 @@ pub async fn serve(
             }
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            service
-                .metrics
-                .shed_requests
-                .with_label_values(&["openmpic_connections"])
-                .inc();
+            service.metrics().count_shed(ShedScope::OpenMpicConnections);
             drop(tcp);
             continue;
         };
-        let current = match tls.read() {
-            Ok(current) => Arc::clone(&current),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        let Some(current) = service.state().openmpic_tls.clone() else {
+            // Cannot happen: the daemon starts this listener only with a TLS configuration,
+            // and a reload keeps it. Refuse the connection rather than serve it without TLS.
+            tracing::error!(%remote, "openmpic: no TLS configuration; connection closed");
+            continue;
         };
         let (acceptor, service, config, shutdown) = (
             TlsAcceptor::from(current),
@@ -120,14 +118,15 @@ async fn serve_connection(
         }
     };
     let chain = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec);
-    let primary = match auth::authorize(chain.as_deref(), &service.pins()) {
+    let pins = Arc::clone(&service.state().pins);
+    let primary = match auth::authorize(chain.as_deref(), &pins) {
         Ok(primary) => primary,
         Err(error) => {
             tracing::warn!(%remote, %error, "openmpic: primary refused");
             return;
         }
     };
-    let limit = service.admission.connect(&primary.id);
+    let limit = service.admission().connect(&primary.id);
     let handler = {
         let (service, primary) = (Arc::clone(&service), primary.clone());
         hyper::service::service_fn(move |request| {
@@ -144,7 +143,7 @@ async fn serve_connection(
     };
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(service.limits.request_read_timeout)
+        .header_read_timeout(service.state().limits.request_read_timeout)
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
         .serve_connection(hyper_util::rt::TokioIo::new(tls), handler);
     tokio::pin!(connection);
@@ -169,7 +168,7 @@ async fn serve_connection(
             }
         }
     }
-    service.admission.disconnect(&primary.id);
+    service.admission().disconnect(&primary.id);
 }
 
 type Body = Full<Bytes>;
@@ -182,28 +181,26 @@ async fn handle(
     limit: &Arc<Semaphore>,
 ) -> Response<Body> {
     let endpoint = match request.uri().path() {
-        "/caa" => "caa",
-        "/dcv" => "dcv",
-        _ => "other",
+        "/caa" => OpenMpicEndpoint::Caa,
+        "/dcv" => OpenMpicEndpoint::Dcv,
+        _ => OpenMpicEndpoint::Other,
     };
     let response = route(endpoint, request, service, config, primary, limit).await;
     service
-        .metrics
-        .openmpic_requests
-        .with_label_values(&[endpoint, response.status().as_str()])
-        .inc();
+        .metrics()
+        .count_openmpic_request(endpoint, response.status());
     response
 }
 
 async fn route(
-    endpoint: &str,
+    endpoint: OpenMpicEndpoint,
     request: HttpRequest<hyper::body::Incoming>,
     service: &Service,
     config: &OpenMpicConfig,
     primary: &Primary,
     limit: &Arc<Semaphore>,
 ) -> Response<Body> {
-    if endpoint == "other" {
+    if endpoint == OpenMpicEndpoint::Other {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -217,7 +214,8 @@ async fn route(
             "use POST with a JSON body",
         );
     }
-    if !auth::admitted(&primary.id, &service.pins()) {
+    let state = service.state();
+    if !state.admits(&primary.id) {
         return error(
             StatusCode::FORBIDDEN,
             "unauthorized",
@@ -225,63 +223,84 @@ async fn route(
         );
     }
     let received_unix_ms = unix_ms();
-    let _admitted = match service.admission.try_admit(limit) {
-        Ok(admitted) => admitted,
-        Err(shed) => {
-            service
-                .metrics
-                .shed_requests
-                .with_label_values(&[shed.label()])
-                .inc();
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "node is at its in-flight limit; retry later",
-            );
-            response.headers_mut().insert(
-                hyper::header::RETRY_AFTER,
-                hyper::header::HeaderValue::from_static("1"),
-            );
-            return response;
-        }
+    let Ok(admitted) = service.admit(limit) else {
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "node is at its in-flight limit; retry later",
+        );
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
+        return response;
     };
-    let _in_flight = GaugeGuard::new(&service.metrics.requests_in_flight);
-    let body = match read_body(request, service).await {
+    let body = match read_body(request, &state).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let parsed = if endpoint == "caa" {
-        serde_json::from_slice::<model::CaaRequest>(&body)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                let target = r.target(&config.caa_domains).map_err(|e| e.0)?;
-                Ok((target, r.trace_identifier))
-            })
-    } else {
-        serde_json::from_slice::<model::DcvRequest>(&body)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                let target = r.target().map_err(|e| e.0)?;
-                Ok((target, r.trace_identifier))
-            })
-    };
-    let (target, trace) = match parsed {
+    let (target, trace) = match parse(endpoint, &body, config) {
         Ok(parsed) => parsed,
-        Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", &message),
+        Err(refused) => {
+            return error(StatusCode::BAD_REQUEST, "bad_request", &refused.to_string());
+        }
     };
-    let response = check(service, primary, target, trace, received_unix_ms).await;
-    match response.and_then(|r| serde_json::to_vec(&r).map_err(|e| e.to_string())) {
+    let response = check(
+        service,
+        &state,
+        &admitted,
+        primary,
+        target,
+        trace,
+        received_unix_ms,
+    )
+    .await
+    .and_then(|response| serde_json::to_vec(&response).map_err(CheckError::Json));
+    match response {
         Ok(json) => json_response(StatusCode::OK, json),
-        Err(detail) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &detail),
+        Err(failure) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &failure.to_string(),
+        ),
+    }
+}
+
+/// Why a body is not a request the endpoint takes (answered as a 400 `bad_request`).
+#[derive(Debug, thiserror::Error)]
+enum BadRequest {
+    /// Not the endpoint's JSON shape.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The shape is right but the request cannot become a target.
+    #[error(transparent)]
+    Target(#[from] model::Refusal),
+}
+
+/// The body as the endpoint's Open MPIC request → our target and the trace identifier.
+fn parse(
+    endpoint: OpenMpicEndpoint,
+    body: &[u8],
+    config: &OpenMpicConfig,
+) -> Result<(Target, Option<String>), BadRequest> {
+    if endpoint == OpenMpicEndpoint::Caa {
+        let request = serde_json::from_slice::<model::CaaRequest>(body)?;
+        Ok((
+            request.target(&config.caa_domains)?,
+            request.trace_identifier,
+        ))
+    } else {
+        let request = serde_json::from_slice::<model::DcvRequest>(body)?;
+        Ok((request.target()?, request.trace_identifier))
     }
 }
 
 async fn read_body(
     request: HttpRequest<hyper::body::Incoming>,
-    service: &Service,
+    state: &NodeState,
 ) -> Result<Bytes, Response<Body>> {
-    let limit = service.limits.max_request_bytes;
-    let timeout = service.limits.request_read_timeout;
+    let limit = state.limits.max_request_bytes;
+    let timeout = state.limits.request_read_timeout;
     let body = Limited::new(request.into_body(), limit);
     match tokio::time::timeout(timeout, body.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -303,21 +322,38 @@ async fn read_body(
     }
 }
 
-/// Runs, records, signs and audits one check, as the QUIC path does for each target.
+/// Why an admitted Open MPIC request got no verdict (answered as a 500 `internal` error).
+#[derive(Debug, thiserror::Error)]
+enum CheckError {
+    /// The system RNG failed: no nonce, so nothing is signed (never an all-zero nonce).
+    #[error("no random nonce for the request: the system RNG failed")]
+    Nonce,
+    /// The target could not be answered.
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
+    /// The response could not be serialised.
+    #[error("the response could not be serialised: {0}")]
+    Json(#[source] serde_json::Error),
+}
+
+/// Answers one target through the service core (run, record, sign, audit), as a one-target
+/// request with a fresh random nonce.
 async fn check(
     service: &Service,
+    state: &NodeState,
+    admitted: &Admitted,
     primary: &Primary,
     target: Target,
     trace: Option<String>,
     received_unix_ms: u64,
-) -> Result<respond::CheckResponse, String> {
+) -> Result<respond::CheckResponse, CheckError> {
     let nonce: [u8; 32] = ring::rand::generate(&ring::rand::SystemRandom::new())
         .map(|random| random.expose())
-        .unwrap_or([0; 32]);
+        .map_err(|_| CheckError::Nonce)?;
     let request_id = trace
         .filter(|id| mpic_protocol::request::valid_request_id(id))
         .unwrap_or_else(|| format!("openmpic-{}", hex::encode(&nonce[..8])));
-    let max_deadline = service.limits.max_deadline;
+    let max_deadline = state.limits.max_deadline;
     let request = Request {
         version: PROTOCOL_VERSION,
         request_id,
@@ -326,23 +362,12 @@ async fn check(
             + u64::try_from(max_deadline.as_millis()).unwrap_or(u64::MAX),
         targets: vec![target],
     };
-    let started = Instant::now();
-    let report = service
-        .dispatcher
-        .run(&request.targets[0], started + max_deadline)
-        .await;
-    record_check(service, &request.targets[0], &report, started.elapsed());
-    match sign_and_audit(service, primary, &request, 0, received_unix_ms, report) {
-        Ok((signed, payload)) => {
-            service
-                .metrics
-                .requests
-                .with_label_values(&["answered"])
-                .inc();
-            Ok(respond::build(&payload, &signed))
-        }
-        Err(sign_error) => Err(format!("the result could not be signed: {sign_error}")),
-    }
+    let deadline = Instant::now() + max_deadline;
+    let answer = service
+        .answer(admitted, primary, &request, 0, received_unix_ms, deadline)
+        .await?;
+    service.metrics().count_request(RequestOutcome::Answered);
+    Ok(respond::build(&answer.payload, &answer.signed))
 }
 
 fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Body> {

@@ -2,7 +2,7 @@
 //! run every target concurrently and write each signed result as soon as it is ready.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mpic_protocol::frame::{self, FrameError};
 use mpic_protocol::{NodeMessage, ProtocolError, ProtocolErrorKind, Request, RequestError};
@@ -11,11 +11,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use super::auth::Primary;
-use super::{GaugeGuard, Service};
-use crate::audit::AuditEntry;
-use crate::dispatch;
-use crate::signing::{CheckReport, SignError};
+use crate::metrics::RequestOutcome;
+use crate::service::admission::Shed;
+use crate::service::auth::Primary;
+use crate::service::{NodeState, Service, unix_ms};
 
 /// Cap on one result frame the node writes: evidence is bounded by the checks, this is a
 /// backstop so a runaway result becomes an `internal` problem instead of an unbounded write.
@@ -36,22 +35,18 @@ pub(super) async fn serve_request(
     mut recv: quinn::RecvStream,
 ) {
     let received_unix_ms = unix_ms();
-    let metrics = &service.metrics;
-    let _admitted = match service.admission.try_admit(&limit) {
+    let state = service.state();
+    let admitted = match service.admit(&limit) {
         Ok(admitted) => admitted,
         Err(shed) => {
-            metrics
-                .shed_requests
-                .with_label_values(&[shed.label()])
-                .inc();
             let detail = match shed {
-                super::admission::Shed::Global => format!(
+                Shed::Global => format!(
                     "node is at its limit of {} requests in flight; retry later",
-                    service.limits.max_in_flight_requests
+                    state.limits.max_in_flight_requests
                 ),
-                super::admission::Shed::Primary => format!(
+                Shed::Primary => format!(
                     "this primary has {} requests in flight, the node's per-primary limit; retry later",
-                    service.limits.max_in_flight_per_primary
+                    state.limits.max_in_flight_per_primary
                 ),
             };
             refuse(&service, &mut send, ProtocolErrorKind::Overloaded, detail).await;
@@ -59,9 +54,8 @@ pub(super) async fn serve_request(
             return;
         }
     };
-    let _in_flight = GaugeGuard::new(&metrics.requests_in_flight);
 
-    let request = match read_request(&service, &mut recv).await {
+    let request = match read_request(&state, &mut recv).await {
         Ok(request) => request,
         Err((kind, detail)) => {
             refuse(&service, &mut send, kind, detail).await;
@@ -69,7 +63,7 @@ pub(super) async fn serve_request(
         }
     };
     let _ = recv.stop(0u32.into());
-    if let Err(error) = request.validate(service.limits.max_targets_per_request, received_unix_ms) {
+    if let Err(error) = request.validate(state.limits.max_targets_per_request, received_unix_ms) {
         let kind = match error {
             RequestError::UnsupportedVersion(_) => ProtocolErrorKind::UnsupportedVersion,
             RequestError::TooManyTargets { .. } => ProtocolErrorKind::TooManyTargets,
@@ -84,20 +78,47 @@ pub(super) async fn serve_request(
     // `instrument`, not `span.enter()`: an entered guard held across `.await` corrupts the
     // subscriber's span stack when the task moves threads (tracing-subscriber then panicked
     // and the request was lost; found by the hostile-peers suite).
-    async {
-        let deadline = deadline_instant(&request, received_unix_ms, service.limits.max_deadline);
-        let request = Arc::new(request);
+    let deadline = deadline_instant(&request, received_unix_ms, state.limits.max_deadline);
+    let answer = Answering {
+        service,
+        state,
+        primary,
+        admitted: Arc::new(admitted),
+        request: Arc::new(request),
+        received_unix_ms,
+        deadline,
+    };
+    answer.run(&mut send).instrument(span).await;
+}
+
+/// One validated, admitted request being answered.
+struct Answering {
+    service: Arc<Service>,
+    state: Arc<NodeState>,
+    primary: Primary,
+    admitted: Arc<crate::service::Admitted>,
+    request: Arc<Request>,
+    received_unix_ms: u64,
+    deadline: Instant,
+}
+
+impl Answering {
+    /// Runs every target concurrently; signs, audits and writes each result as it is ready.
+    /// Signing happens here, not in the check tasks, so a result is signed only while the
+    /// primary is still there to receive it.
+    async fn run(self, send: &mut quinn::SendStream) {
         let mut checks = JoinSet::new();
-        for index in 0..request.targets.len() {
-            let service = Arc::clone(&service);
-            let request = Arc::clone(&request);
+        for index in 0..self.request.targets.len() {
+            let (service, state) = (Arc::clone(&self.service), Arc::clone(&self.state));
+            let (request, admitted) = (Arc::clone(&self.request), Arc::clone(&self.admitted));
+            let deadline = self.deadline;
             checks.spawn(
                 async move {
                     let target = &request.targets[index];
-                    let started = Instant::now();
-                    let report = service.dispatcher.run(target, deadline).await;
-                    record_check(&service, target, &report, started.elapsed());
-                    (index, report)
+                    (
+                        index,
+                        service.run(&admitted, &state, target, deadline).await,
+                    )
                 }
                 .in_current_span(),
             );
@@ -115,21 +136,25 @@ pub(super) async fn serve_request(
             if broken {
                 continue;
             }
-            let Ok((signed, _)) = sign_and_audit(
-                &service,
-                &primary,
-                &request,
-                index,
-                received_unix_ms,
-                report,
-            ) else {
+            let Ok(answer) = self
+                .service
+                .sign_and_audit(
+                    &self.state,
+                    &self.primary,
+                    &self.request,
+                    index,
+                    self.received_unix_ms,
+                    report,
+                )
+                .await
+            else {
                 continue;
             };
-            match frame::encode(&NodeMessage::Result(signed), MAX_RESULT_FRAME_BYTES) {
+            match frame::encode(&NodeMessage::Result(answer.signed), MAX_RESULT_FRAME_BYTES) {
                 Ok(bytes) => {
-                    if !write(&mut send, &bytes).await {
-                        // The primary went away; finish the checks (they are bounded by the deadline)
-                        // but stop writing.
+                    if !write(send, &bytes).await {
+                        // The primary went away; finish the checks (they are bounded by the
+                        // deadline) but stop writing.
                         broken = true;
                         continue;
                     }
@@ -138,27 +163,25 @@ pub(super) async fn serve_request(
                 Err(error) => tracing::error!(%error, index, "result frame could not be encoded"),
             }
         }
-        let outcome = if answered == request.targets.len() {
-            "answered"
+        let outcome = if answered == self.request.targets.len() {
+            RequestOutcome::Answered
         } else {
-            "abandoned"
+            RequestOutcome::Abandoned
         };
-        metrics.requests.with_label_values(&[outcome]).inc();
-        finish(&mut send).await;
+        self.service.metrics().count_request(outcome);
+        finish(send).await;
         tracing::debug!(answered, "request done");
     }
-    .instrument(span)
-    .await;
 }
 
 async fn read_request(
-    service: &Service,
+    state: &NodeState,
     recv: &mut quinn::RecvStream,
 ) -> Result<Request, (ProtocolErrorKind, String)> {
-    let timeout = service.limits.request_read_timeout;
+    let timeout = state.limits.request_read_timeout;
     let body = match tokio::time::timeout(
         timeout,
-        frame::io::read_frame(recv, service.limits.max_request_bytes),
+        frame::io::read_frame(recv, state.limits.max_request_bytes),
     )
     .await
     {
@@ -196,10 +219,8 @@ pub(super) async fn refuse(
 ) {
     tracing::info!(%kind, %detail, "request refused");
     service
-        .metrics
-        .requests
-        .with_label_values(&[&kind.to_string()])
-        .inc();
+        .metrics()
+        .count_request(RequestOutcome::Refused(kind));
     let message = NodeMessage::Error(ProtocolError { kind, detail });
     if let Ok(bytes) = frame::encode(&message, MAX_RESULT_FRAME_BYTES) {
         write(send, &bytes).await;
@@ -222,62 +243,6 @@ async fn write(send: &mut quinn::SendStream, bytes: &[u8]) -> bool {
     )
 }
 
-/// Signs target `index`'s report, counts it and writes its audit line: what every answered
-/// target goes through, on the QUIC and the Open MPIC path alike.
-pub(crate) fn sign_and_audit(
-    service: &Service,
-    primary: &Primary,
-    request: &Request,
-    index: usize,
-    received_unix_ms: u64,
-    report: CheckReport,
-) -> Result<(mpic_protocol::SignedResult, mpic_protocol::ResultPayload), SignError> {
-    let (signed, payload) = service
-        .signer()
-        .sign(request, index, received_unix_ms, unix_ms(), report)
-        .inspect_err(|error| tracing::error!(%error, "cannot sign result"))?;
-    service.metrics.results_signed.inc();
-    let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
-    if !service.audit.record(&entry) {
-        service.metrics.audit_write_errors.inc();
-    }
-    Ok((signed, payload))
-}
-
-pub(crate) fn record_check(
-    service: &Service,
-    target: &mpic_protocol::Target,
-    report: &CheckReport,
-    elapsed: Duration,
-) {
-    let kind = dispatch::kind_label(&target.check);
-    let problem = report.problem.as_ref().map_or("none", |p| p.kind.as_str());
-    service
-        .metrics
-        .checks
-        .with_label_values(&[
-            kind,
-            dispatch::method_label(&target.check),
-            report.outcome.as_str(),
-            problem,
-        ])
-        .inc();
-    service
-        .metrics
-        .check_duration
-        .with_label_values(&[kind])
-        .observe(dispatch::seconds(elapsed));
-    tracing::info!(
-        identifier = %target.identifier,
-        kind,
-        method = dispatch::method_label(&target.check),
-        outcome = report.outcome.as_str(),
-        problem,
-        elapsed_ms = elapsed.as_millis() as u64,
-        "check"
-    );
-}
-
 /// Longest time kept back from the primary's deadline for signing and sending the answer: a
 /// check that runs out of time still reaches the primary as a signed `timeout` before the
 /// primary stops waiting, instead of arriving just after it.
@@ -289,14 +254,6 @@ fn deadline_instant(request: &Request, now_unix_ms: u64, max_deadline: Duration)
     let requested = Duration::from_millis(request.deadline_unix_ms.saturating_sub(now_unix_ms));
     let budget = requested.min(max_deadline);
     Instant::now() + budget.saturating_sub((budget / 10).min(REPLY_MARGIN))
-}
-
-/// Now in UNIX milliseconds (0 if the clock is before 1970, which the deadline check then refuses).
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

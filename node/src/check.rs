@@ -1,10 +1,12 @@
 //! `mpic-node check`: run one check with the node's own stack (resolver, deciders) and print the
 //! result — the operator's debugging tool and the interface conformance tests use. The output
-//! and exit status are a contract: exit 0 pass, 1 fail, 2 usage or configuration error.
+//! and exit status are a contract: exit 0 pass, 1 fail, 2 usage or configuration error. The
+//! check runs through the same run step as the daemon's listeners ([`crate::service::run`]);
+//! nothing is signed or audited.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mpic_protocol::{
     CERTIFICATE_TYPE_SMIME, CaaCheck, Check, DcvCheck, DcvMethod, Outcome, Target,
@@ -141,9 +143,9 @@ pub struct DcvArgs {
     pub common: CommonArgs,
 }
 
-/// The one-shot command failed before running the check (exit status 2).
+/// The `check` command failed before running the check (exit status 2).
 #[derive(Debug, thiserror::Error)]
-pub enum OneshotError {
+pub enum CheckError {
     /// The config file is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
@@ -168,14 +170,14 @@ struct WebOverrides {
 
 /// What the command prints and exits with.
 #[derive(Debug)]
-pub struct OneshotResult {
+pub struct CheckRun {
     /// The report.
     pub report: CheckReport,
     /// Time taken.
     pub elapsed: Duration,
 }
 
-impl OneshotResult {
+impl CheckRun {
     /// Exit status: 0 pass, 1 anything else.
     pub fn exit_code(&self) -> u8 {
         u8::from(self.report.outcome != Outcome::Pass)
@@ -240,14 +242,14 @@ impl OneshotResult {
     }
 }
 
-/// What a one-shot check takes from the node config (`--config`) with the flags applied.
-struct OneshotConfig {
+/// What a `check` takes from the node config (`--config`) with the flags applied.
+struct CheckConfig {
     dns: DnsConfig,
     fetch: FetchOptions,
     caa: CaaConfig,
 }
 
-fn configs(common: &CommonArgs, web: WebOverrides) -> Result<OneshotConfig, OneshotError> {
+fn configs(common: &CommonArgs, web: WebOverrides) -> Result<CheckConfig, CheckError> {
     let (mut dns, http, mut dangerous, caa) = match &common.config {
         Some(path) => {
             let config = Config::load(path)?;
@@ -284,32 +286,31 @@ fn configs(common: &CommonArgs, web: WebOverrides) -> Result<OneshotConfig, Ones
         Some(_) => dns.dnssec = DnssecMode::Validate,
         None => {}
     }
-    Ok(OneshotConfig { dns, fetch, caa })
+    Ok(CheckConfig { dns, fetch, caa })
 }
 
 async fn run(
     target: Target,
     common: &CommonArgs,
     web: WebOverrides,
-) -> Result<OneshotResult, OneshotError> {
-    let OneshotConfig { dns, fetch, caa } = configs(common, web)?;
+) -> Result<CheckRun, CheckError> {
+    let CheckConfig { dns, fetch, caa } = configs(common, web)?;
     let settings = dns.settings()?;
     let metrics = DnsMetrics::unregistered()?;
     let dispatcher = Dispatcher {
         caa: caa.policy_options(),
         ..Dispatcher::new(DnsClient::new(settings, metrics), WebClients::new(fetch)?)
     };
-    let started = Instant::now();
     let deadline = tokio::time::Instant::now() + common.timeout;
-    let report = dispatcher.run(&target, deadline).await;
-    Ok(OneshotResult {
-        report,
-        elapsed: started.elapsed(),
+    let ran = crate::service::run(&dispatcher, &target, deadline).await;
+    Ok(CheckRun {
+        report: ran.report,
+        elapsed: ran.elapsed,
     })
 }
 
 /// `check caa`.
-pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
+pub async fn caa(args: &CaaArgs) -> Result<CheckRun, CheckError> {
     let check = CaaCheck {
         issuer_domains: args.issuer_domains.clone(),
         wildcard: args.wildcard,
@@ -331,7 +332,7 @@ pub async fn caa(args: &CaaArgs) -> Result<OneshotResult, OneshotError> {
 }
 
 /// `check dcv`.
-pub async fn dcv(args: &DcvArgs) -> Result<OneshotResult, OneshotError> {
+pub async fn dcv(args: &DcvArgs) -> Result<CheckRun, CheckError> {
     let Ok(method) = args.method.parse::<DcvMethod>();
     let check = DcvCheck {
         url_scheme: args.url_scheme.clone(),

@@ -1,13 +1,17 @@
 //! Admission control: a global in-flight request limit and a per-primary limit. When either is
 //! full the request is refused at once as `overloaded` — never queued without bound, never
-//! dropped silently.
+//! dropped silently. The map is behind a `parking_lot` mutex: no poisoning to recover from,
+//! and no code under the lock can panic.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::PrimaryId;
+use crate::metrics::ShedScope;
 
 /// Which limit refused a request (also the `scope` label of the shed-requests metric).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,11 +23,11 @@ pub enum Shed {
 }
 
 impl Shed {
-    /// The metric label.
-    pub fn label(self) -> &'static str {
+    /// The `scope` label of `mpic_node_shed_requests_total`.
+    pub fn scope(self) -> ShedScope {
         match self {
-            Shed::Global => "global",
-            Shed::Primary => "primary",
+            Shed::Global => ShedScope::Global,
+            Shed::Primary => ShedScope::Primary,
         }
     }
 }
@@ -61,10 +65,7 @@ impl Admission {
 
     /// Registers a connection of `primary`; pair with [`Admission::disconnect`].
     pub fn connect(&self, primary: &PrimaryId) -> Arc<Semaphore> {
-        let mut primaries = self
-            .primaries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut primaries = self.primaries.lock();
         let entry = primaries
             .entry(primary.clone())
             .or_insert_with(|| PrimaryEntry {
@@ -78,10 +79,7 @@ impl Admission {
     /// Forgets a connection; the primary's entry goes when its last connection does, so the map
     /// is bounded by open connections.
     pub fn disconnect(&self, primary: &PrimaryId) {
-        let mut primaries = self
-            .primaries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut primaries = self.primaries.lock();
         if let Some(entry) = primaries.get_mut(primary) {
             entry.connections = entry.connections.saturating_sub(1);
             if entry.connections == 0 {
@@ -135,6 +133,6 @@ mod tests {
         );
         admission.disconnect(&id);
         admission.disconnect(&id);
-        assert!(admission.primaries.lock().unwrap().is_empty());
+        assert!(admission.primaries.lock().is_empty());
     }
 }

@@ -39,27 +39,32 @@ pub struct Primary {
 }
 
 /// Why a connection's primary is not admitted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AuthError {
     /// No client certificate (cannot happen with the verifier in place; kept as a guard).
     #[error("no client certificate was presented")]
     NoCertificate,
     /// The leaf certificate does not parse.
     #[error("client certificate does not parse: {0}")]
-    Unparsable(String),
-    /// The key is not in the configured pin list.
-    #[error("client key {0} is not in this node's pin list (quic.client_spki_pins)")]
-    NotPinned(String),
+    Unparsable(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    /// The key (SPKI SHA-256) is not in the configured pin list.
+    #[error("client key {} is not in this node's pin list (quic.client_spki_pins)", base64_of(.0))]
+    NotPinned([u8; 32]),
 }
 
-/// Identifies the primary from the peer's certificate chain and applies the SPKI pin list
-/// (an empty list admits every certificate that chains to the client CA).
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Whether `id` is admitted by `pins` (empty pins admit every key the client CA vouches for).
 pub fn admitted(id: &PrimaryId, pins: &[[u8; 32]]) -> bool {
     pins.is_empty() || pins.contains(id.spki_sha256())
 }
 
-/// Identifies the primary from its certificate chain and checks it against `pins`.
+/// Identifies the primary from its certificate chain (its SPKI digest and subject CN) and
+/// checks it against `pins` (an empty list admits every certificate that chains to the client
+/// CA).
 pub fn authorize(
     chain: Option<&[CertificateDer<'static>]>,
     pins: &[[u8; 32]],
@@ -67,17 +72,14 @@ pub fn authorize(
     let leaf = chain
         .and_then(|chain| chain.first())
         .ok_or(AuthError::NoCertificate)?;
-    let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref())
-        .map_err(|e| AuthError::Unparsable(e.to_string()))?;
+    let (_, certificate) =
+        x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(AuthError::Unparsable)?;
     let spki = certificate.tbs_certificate.subject_pki.raw;
     let digest = ring::digest::digest(&ring::digest::SHA256, spki);
     let mut id = [0u8; 32];
     id.copy_from_slice(digest.as_ref());
     if !pins.is_empty() && !pins.contains(&id) {
-        use base64::Engine as _;
-        return Err(AuthError::NotPinned(
-            base64::engine::general_purpose::STANDARD.encode(id),
-        ));
+        return Err(AuthError::NotPinned(id));
     }
     let name = certificate
         .subject()
