@@ -21,16 +21,7 @@ use base64::Engine as _;
 use mpic_protocol::{ResultPayload, SignedResult};
 use serde::Serialize;
 
-/// Where audit lines go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditDestination {
-    /// Standard output, one line per result (the journal under systemd).
-    Stdout,
-    /// Appended to this file (created 0600 if missing); SIGHUP reopens it.
-    File(PathBuf),
-    /// Not written (`[dangerous] disable_audit_log`, for benchmarks only).
-    Off,
-}
+pub use crate::config::AuditDestination;
 
 /// Why the audit log cannot be written.
 #[derive(Debug, thiserror::Error)]

@@ -151,7 +151,7 @@ pub enum CheckError {
     Config(#[from] crate::config::ConfigError),
     /// The root hints file could not be used.
     #[error(transparent)]
-    Settings(#[from] crate::config::dns::SettingsError),
+    Settings(#[from] crate::dns::settings::SettingsError),
     /// The resolver's metrics could not be set up.
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -265,7 +265,7 @@ fn configs(common: &CommonArgs, web: WebOverrides) -> Result<CheckConfig, CheckE
     dangerous.allow_private_targets |= web.allow_private;
     dangerous.http_port = web.http_port.or(dangerous.http_port);
     dangerous.https_port = web.https_port.or(dangerous.https_port);
-    let fetch = http.fetch_options(&dangerous);
+    let fetch = FetchOptions::from_config(&http, &dangerous);
     if !common.resolvers.is_empty() {
         dns.mode = DnsModeConfig::Forward {
             upstreams: common.resolvers.clone(),
@@ -295,10 +295,10 @@ async fn run(
     web: WebOverrides,
 ) -> Result<CheckRun, CheckError> {
     let CheckConfig { dns, fetch, caa } = configs(common, web)?;
-    let settings = dns.settings()?;
+    let settings = crate::dns::DnsSettings::from_config(&dns)?;
     let metrics = DnsMetrics::unregistered()?;
     let dispatcher = Dispatcher {
-        caa: caa.policy_options(),
+        caa: crate::checks::caa::policy::PolicyOptions::from_config(&caa),
         ..Dispatcher::new(DnsClient::new(settings, metrics), WebClients::new(fetch)?)
     };
     let deadline = tokio::time::Instant::now() + common.timeout;

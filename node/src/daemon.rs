@@ -162,10 +162,14 @@ fn build_state(config: &Config, metrics: &Metrics) -> anyhow::Result<NodeState> 
         location: config.perspective.location.clone(),
         shadow: config.perspective.shadow,
     };
-    let dns_settings = config.dns.settings().context("loading dns.root_hints")?;
+    let dns_settings =
+        crate::dns::DnsSettings::from_config(&config.dns).context("loading dns.root_hints")?;
     let dns = crate::dns::DnsClient::new(dns_settings, metrics.dns.clone());
-    let mut web = crate::dispatch::WebClients::new(config.http.fetch_options(&config.dangerous))
-        .context("setting up the HTTP and TLS-ALPN clients ([http] table)")?;
+    let mut web = crate::dispatch::WebClients::new(crate::http::fetch::FetchOptions::from_config(
+        &config.http,
+        &config.dangerous,
+    ))
+    .context("setting up the HTTP and TLS-ALPN clients ([http] table)")?;
     web.fetcher = web.fetcher.with_metrics(metrics.http.clone());
     let audit = crate::audit::AuditLog::open(config.audit.clone())
         .context("opening the audit log ([audit] path)")?;
@@ -185,7 +189,7 @@ fn build_state(config: &Config, metrics: &Metrics) -> anyhow::Result<NodeState> 
         quic_server,
         openmpic_tls,
         dispatcher: Arc::new(Dispatcher {
-            caa: config.caa.policy_options(),
+            caa: crate::checks::caa::policy::PolicyOptions::from_config(&config.caa),
             ..Dispatcher::new(dns, web)
         }),
         audit: Arc::new(audit),

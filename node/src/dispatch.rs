@@ -235,14 +235,12 @@ mod tests {
     }
 
     fn dispatcher() -> Dispatcher {
-        let settings = crate::config::Config::from_toml_str(
+        let config = crate::config::Config::from_toml_str(
             "[perspective]\nid = \"t\"\nrir = \"ARIN\"\nlocation = \"x\"\n[quic]\ncertificate = \"c\"\nprivate_key = \"k\"\nclient_ca = \"a\"\n[signing]\nkey = \"s\"\n",
             std::path::Path::new("/"),
         )
-        .unwrap()
-        .dns
-        .settings()
         .unwrap();
+        let settings = crate::dns::DnsSettings::from_config(&config.dns).unwrap();
         Dispatcher::new(
             DnsClient::new(
                 settings,

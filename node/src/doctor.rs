@@ -326,7 +326,7 @@ fn state_directory(config: &Config, report: &mut Report) {
 }
 
 async fn dns(config: &Config, report: &mut Report) {
-    let settings = match config.dns.settings() {
+    let settings = match crate::dns::DnsSettings::from_config(&config.dns) {
         Ok(settings) => settings,
         Err(error) => {
             report.add("dns", Status::Fail, error.to_string());

@@ -13,6 +13,8 @@ pub mod dns;
 pub mod doctor;
 pub mod egress;
 pub mod http;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 pub mod notify;
 pub mod openmpic;

@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn a_failure_renders_as_timeout_or_failed_with_the_error() {
         let error = DnsError::DeadlineExceeded {
-            name: hickory_proto::rr::Name::from_ascii("www.example.test").unwrap(),
+            name: Name::from_ascii("www.example.test").unwrap(),
             record_type: RecordType::TXT,
         };
         let typed = DnsLookupEvidence::failed("www.example.test.".into(), RecordType::TXT, error);

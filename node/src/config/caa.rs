@@ -1,9 +1,7 @@
 //! `[caa]`: the CAA choices BR 4.2.2.1.2 leaves to the CA (and that its CP/CPS must then state),
-//! validated into [`CaaConfig`] and handed to the CAA policy as
-//! [`PolicyOptions`].
+//! validated into [`CaaConfig`] (the CAA policy reads it: `checks::caa::policy::PolicyOptions`).
 
 use super::raw::RawCaa;
-use crate::checks::caa::policy::{LabelCase, PolicyOptions};
 
 /// The validated `[caa]` table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -12,20 +10,6 @@ pub struct CaaConfig {
     /// canonically lower case; a CA MAY match case-insensitively and MUST then say so in its
     /// CP/CPS). Default false: exact matching.
     pub case_insensitive_method_labels: bool,
-}
-
-impl CaaConfig {
-    /// The CAA policy options this table selects.
-    pub fn policy_options(&self) -> PolicyOptions {
-        PolicyOptions {
-            method_label_case: if self.case_insensitive_method_labels {
-                LabelCase::Insensitive
-            } else {
-                LabelCase::Exact
-            },
-            ..PolicyOptions::default()
-        }
-    }
 }
 
 /// Every value is typed by serde (a bool), so nothing here can fail.

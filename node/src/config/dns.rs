@@ -1,5 +1,5 @@
 //! `[dns]`: the DNS client's mode, servers, limits, cache and egress, validated into
-//! [`DnsConfig`]; [`DnsConfig::settings`] turns it into what [`crate::dns::DnsClient`] takes.
+//! [`DnsConfig`] (the DNS client turns it into its settings: `dns::settings`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -8,10 +8,6 @@ use std::time::Duration;
 
 use super::raw::RawDns;
 use super::validate::{Problems, bounded, duration, socket_address};
-use crate::dns::cache::CacheLimits;
-use crate::dns::root_hints::{RootHints, RootHintsError};
-use crate::dns::transport::TransportConfig;
-use crate::dns::{DnsSettings, Limits, Mode};
 
 /// One query's wait: long enough for a far server (typical RTT < 300 ms), short enough that a
 /// dead server leaves time for the next within a check's budget.
@@ -134,91 +130,6 @@ impl Default for DnsConfig {
             dnssec: DnssecMode::Validate,
             trust_anchor: None,
         }
-    }
-}
-
-/// Why the DNS settings could not be built from the configured files.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    /// The root hints file.
-    #[error(transparent)]
-    RootHints(#[from] RootHintsError),
-    /// The trust anchor file cannot be read.
-    #[error("dns.trust_anchor: cannot read {path}: {source}")]
-    TrustAnchorRead {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The trust anchor file does not parse.
-    #[error("dns.trust_anchor: {path}: {source}")]
-    TrustAnchor {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        source: crate::dns::dnssec::anchors::AnchorError,
-    },
-}
-
-impl DnsConfig {
-    /// The client settings; reads the root hints and trust anchor files when configured.
-    pub fn settings(&self) -> Result<DnsSettings, SettingsError> {
-        let trust_anchors = match &self.trust_anchor {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| {
-                    SettingsError::TrustAnchorRead {
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-                Some(
-                    crate::dns::dnssec::anchors::TrustAnchors::parse(&text).map_err(|source| {
-                        SettingsError::TrustAnchor {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?,
-                )
-            }
-            None => None,
-        };
-        let mode = match &self.mode {
-            DnsModeConfig::Forward { upstreams } => Mode::Forward {
-                upstreams: upstreams.clone(),
-            },
-            DnsModeConfig::Iterative { root_hints } => Mode::Iterative {
-                hints: match root_hints {
-                    Some(path) => RootHints::from_file(path)?,
-                    None => RootHints::iana(),
-                },
-                port: self.authoritative_port,
-            },
-        };
-        Ok(DnsSettings {
-            mode,
-            limits: Limits {
-                query_timeout: self.query_timeout,
-                max_queries: self.max_queries_per_lookup,
-                max_referrals: self.max_referrals,
-                max_cname_chain: self.max_cname_chain,
-                use_ipv6: self.use_ipv6,
-                ..Limits::default()
-            },
-            cache: CacheLimits {
-                max_entries: self.cache_max_entries,
-                max_bytes: self.cache_max_bytes,
-                max_answer_ttl: self.max_cache_ttl,
-                max_delegation_ttl: self.max_delegation_ttl,
-            },
-            transport: TransportConfig {
-                egress_ipv4: self.egress_ipv4,
-                egress_ipv6: self.egress_ipv6,
-                case_randomisation: self.case_randomisation,
-            },
-            dnssec: self.dnssec == DnssecMode::Validate,
-            trust_anchors,
-        })
     }
 }
 
@@ -420,8 +331,6 @@ mod tests {
         assert!(!config.case_randomisation);
         assert!(config.use_ipv6);
         assert_eq!(config.dnssec, DnssecMode::Validate);
-        let settings = config.settings().unwrap();
-        assert!(matches!(settings.mode, Mode::Iterative { port: 53, .. }));
     }
 
     #[test]

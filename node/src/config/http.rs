@@ -1,17 +1,14 @@
 //! `[http]`: the fetcher behind http-01, website change and tls-alpn-01, validated into
-//! [`HttpConfig`]; [`HttpConfig::fetch_options`] turns it (with the `[dangerous]` lab overrides)
-//! into what [`crate::http::fetch::Fetcher`] takes.
+//! [`HttpConfig`]; `http::FetchOptions::from_config` turns it (with the `[dangerous]` lab overrides)
+//! into what the fetcher takes.
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::DangerousConfig;
 use super::dns::egress;
 use super::raw::RawHttp;
 use super::validate::{Problems, bounded, duration};
-use crate::http::fetch::FetchOptions;
-use crate::http::redirect::RedirectPolicy;
 
 /// Body bytes read: a challenge file is tiny; a few KiB leaves room for a website-change page.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024;
@@ -73,11 +70,17 @@ pub struct HttpConfig {
     pub max_idle_connections: usize,
 }
 
+/// The User-Agent sent when `http.user_agent` is not set: the product and its version.
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "mpic-node/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/mpic-node)"
+);
+
 impl Default for HttpConfig {
     fn default() -> Self {
-        let options = FetchOptions::default();
         Self {
-            user_agent: options.user_agent,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -89,32 +92,6 @@ impl Default for HttpConfig {
             reuse_connections: true,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_idle_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
-        }
-    }
-}
-
-impl HttpConfig {
-    /// The fetcher's options, with the `[dangerous]` lab overrides applied.
-    pub fn fetch_options(&self, dangerous: &DangerousConfig) -> FetchOptions {
-        FetchOptions {
-            user_agent: self.user_agent.clone(),
-            max_body_bytes: self.max_body_bytes,
-            max_header_bytes: self.max_header_bytes,
-            connect_timeout: self.connect_timeout,
-            hop_timeout: self.hop_timeout,
-            allow_private: dangerous.allow_private_targets,
-            use_ipv6: self.use_ipv6,
-            redirects: RedirectPolicy {
-                max_hops: self.max_redirects,
-                ..RedirectPolicy::default()
-            },
-            http_port: dangerous.http_port,
-            https_port: dangerous.https_port,
-            egress_ipv4: self.egress_ipv4,
-            egress_ipv6: self.egress_ipv6,
-            reuse_connections: self.reuse_connections,
-            idle_timeout: self.idle_timeout,
-            max_idle_connections: self.max_idle_connections,
         }
     }
 }

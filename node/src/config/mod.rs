@@ -178,7 +178,7 @@ pub struct Config {
     /// `[http]`: the HTTP fetcher and the TLS-ALPN prober.
     pub http: HttpConfig,
     /// `[audit]`: where the audit log goes (with `[dangerous] disable_audit_log`).
-    pub audit: crate::audit::AuditDestination,
+    pub audit: AuditDestination,
     /// `[openmpic]`: the Open MPIC-compatible HTTP JSON listener (off by default).
     pub openmpic: OpenMpicConfig,
     /// `[caa]`: CAA choices the CA's CP/CPS states (BR 4.2.2.1.2).
@@ -467,3 +467,14 @@ fn toml_message(error: &toml::de::Error, text: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Where audit lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditDestination {
+    /// Standard output, one line per result (the journal under systemd).
+    Stdout,
+    /// Appended to this file (created 0600 if missing); SIGHUP reopens it.
+    File(PathBuf),
+    /// Not written (`[dangerous] disable_audit_log`, for benchmarks only).
+    Off,
+}

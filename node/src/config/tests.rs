@@ -774,7 +774,7 @@ fn omitted_optional_keys_take_their_defaults() {
     } = config;
     assert_eq!(openmpic, OpenMpicConfig::default());
     assert_eq!(caa, CaaConfig::default());
-    assert_eq!(audit, crate::audit::AuditDestination::Stdout);
+    assert_eq!(audit, AuditDestination::Stdout);
     assert!(!dangerous.disable_audit_log);
     assert_eq!(http, HttpConfig::default());
     assert_eq!(http.max_body_bytes, 8192);
@@ -924,11 +924,11 @@ fn caa_matches_method_labels_exactly_unless_configured() {
     let default = parse(MINIMAL).unwrap();
     assert!(!default.caa.case_insensitive_method_labels);
     assert_eq!(
-        default.caa.policy_options().method_label_case,
+        crate::checks::caa::policy::PolicyOptions::from_config(&default.caa).method_label_case,
         LabelCase::Exact
     );
     assert_eq!(
-        parse(EXAMPLE).unwrap().caa.policy_options(),
+        crate::checks::caa::policy::PolicyOptions::from_config(&parse(EXAMPLE).unwrap().caa),
         crate::checks::caa::policy::PolicyOptions::default()
     );
     let on = parse(&minimal_with(&[(
@@ -938,10 +938,10 @@ fn caa_matches_method_labels_exactly_unless_configured() {
     .unwrap();
     assert!(on.caa.case_insensitive_method_labels);
     assert_eq!(
-        on.caa.policy_options().method_label_case,
+        crate::checks::caa::policy::PolicyOptions::from_config(&on.caa).method_label_case,
         LabelCase::Insensitive
     );
-    assert!(!on.caa.policy_options().flag_1_is_critical);
+    assert!(!crate::checks::caa::policy::PolicyOptions::from_config(&on.caa).flag_1_is_critical);
     let (path, message) = syntax(parse(&minimal_with(&[(
         "caa.case_insensitive_method_labels",
         "\"yes\"",

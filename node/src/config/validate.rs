@@ -418,8 +418,8 @@ fn audit(
     dangerous: &DangerousConfig,
     base_dir: &Path,
     p: &mut Problems,
-) -> Option<crate::audit::AuditDestination> {
-    use crate::audit::AuditDestination;
+) -> Option<AuditDestination> {
+    use super::AuditDestination;
     match (raw.path, dangerous.disable_audit_log) {
         (Some(_), true) => {
             p.push(

@@ -11,6 +11,7 @@ mod forward;
 mod iterate;
 pub mod lenient;
 pub mod root_hints;
+pub mod settings;
 pub mod transport;
 pub mod wire;
 

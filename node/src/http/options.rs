@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::redirect::RedirectPolicy;
+use crate::config::{DangerousConfig, HttpConfig};
 
 /// How the fetcher behaves.
 #[derive(Debug, Clone)]
@@ -44,12 +45,7 @@ pub struct FetchOptions {
 impl Default for FetchOptions {
     fn default() -> Self {
         Self {
-            user_agent: concat!(
-                "mpic-node/",
-                env!("CARGO_PKG_VERSION"),
-                " (+https://github.com/mpic-node)"
-            )
-            .into(),
+            user_agent: crate::config::http::DEFAULT_USER_AGENT.into(),
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             connect_timeout: Duration::from_secs(5),
@@ -64,6 +60,32 @@ impl Default for FetchOptions {
             reuse_connections: true,
             idle_timeout: Duration::from_secs(2),
             max_idle_connections: 256,
+        }
+    }
+}
+
+impl FetchOptions {
+    /// The fetcher's options `[http]` asks for, with the `[dangerous]` lab overrides applied.
+    pub fn from_config(http: &HttpConfig, dangerous: &DangerousConfig) -> Self {
+        Self {
+            user_agent: http.user_agent.clone(),
+            max_body_bytes: http.max_body_bytes,
+            max_header_bytes: http.max_header_bytes,
+            connect_timeout: http.connect_timeout,
+            hop_timeout: http.hop_timeout,
+            allow_private: dangerous.allow_private_targets,
+            use_ipv6: http.use_ipv6,
+            redirects: RedirectPolicy {
+                max_hops: http.max_redirects,
+                ..RedirectPolicy::default()
+            },
+            http_port: dangerous.http_port,
+            https_port: dangerous.https_port,
+            egress_ipv4: http.egress_ipv4,
+            egress_ipv6: http.egress_ipv6,
+            reuse_connections: http.reuse_connections,
+            idle_timeout: http.idle_timeout,
+            max_idle_connections: http.max_idle_connections,
         }
     }
 }

@@ -78,6 +78,20 @@ pub struct PolicyOptions {
     pub method_label_case: LabelCase,
 }
 
+impl PolicyOptions {
+    /// The options the `[caa]` table selects.
+    pub fn from_config(config: &crate::config::CaaConfig) -> Self {
+        Self {
+            method_label_case: if config.case_insensitive_method_labels {
+                LabelCase::Insensitive
+            } else {
+                LabelCase::Exact
+            },
+            ..Self::default()
+        }
+    }
+}
+
 /// The parsed value of an `issue` or `issuewild` property.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IssueValue {
