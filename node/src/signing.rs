@@ -57,7 +57,7 @@ impl ResultSigner {
         index: usize,
         received_unix_ms: u64,
         completed_unix_ms: u64,
-        report: CheckReport,
+        report: &CheckReport,
     ) -> Result<(SignedResult, ResultPayload), SignError> {
         let target = request
             .targets
@@ -81,7 +81,7 @@ impl ResultSigner {
             received_unix_ms,
             completed_unix_ms,
             outcome: report.outcome,
-            problem: report.problem,
+            problem: report.problem.clone(),
             dnssec: report.dnssec,
             evidence: report.evidence.to_wire(),
             key_id: self.key.key_id().to_string(),
@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_target_in_the_request_is_signed_with_its_index() {
-        let (_, payload) = signer().sign(&request(), 0, 1, 2, report()).unwrap();
+        let (_, payload) = signer().sign(&request(), 0, 1, 2, &report()).unwrap();
         assert_eq!(payload.target_index, 0);
         assert_eq!(payload.target.identifier, "example.com");
         assert_eq!(payload.outcome, Outcome::Pass);
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn an_index_past_the_targets_is_an_error_never_an_empty_target() {
-        let error = signer().sign(&request(), 1, 1, 2, report()).unwrap_err();
+        let error = signer().sign(&request(), 1, 1, 2, &report()).unwrap_err();
         assert!(
             matches!(error, SignError::NoSuchTarget { index: 1, count: 1 }),
             "{error:?}"

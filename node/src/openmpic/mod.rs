@@ -367,7 +367,11 @@ async fn check(
         .answer(admitted, primary, &request, 0, received_unix_ms, deadline)
         .await?;
     service.metrics().count_request(RequestOutcome::Answered);
-    Ok(respond::build(&answer.payload, &answer.signed))
+    Ok(respond::build(
+        &answer.payload,
+        &answer.signed,
+        &answer.report.evidence.dns,
+    ))
 }
 
 fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Body> {

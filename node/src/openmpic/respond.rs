@@ -16,8 +16,8 @@
 
 use base64::Engine as _;
 use mpic_protocol::{
-    Check, DcvMethod, DnsEvidence, DnssecStatus, LookupFailurePermit, Outcome, ProblemKind,
-    ResultPayload, SignedResult,
+    Check, DcvMethod, DnssecStatus, LookupFailurePermit, Outcome, ProblemKind, ResultPayload,
+    SignedResult,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -78,18 +78,9 @@ pub struct Attestation {
     pub key_id: String,
 }
 
-/// Builds the response for one signed result, reading the DNS details back from the signed
-/// evidence's presentation strings.
-// TODO(merge): the Open MPIC endpoint should call [`build_from`] with the check's typed
-// evidence; then this, `type_and_rdata` and `rcode_number` go.
-pub fn build(payload: &ResultPayload, signed: &SignedResult) -> CheckResponse {
-    let lookups: Vec<LookupView<'_>> = payload.evidence.dns.iter().map(LookupView::parse).collect();
-    respond(payload, signed, &lookups)
-}
-
 /// Builds the response for one signed result; the DNS details come from `dns`, the typed
 /// evidence of the check that was signed.
-pub fn build_from(
+pub fn build(
     payload: &ResultPayload,
     signed: &SignedResult,
     dns: &[DnsLookupEvidence],
@@ -120,20 +111,6 @@ impl<'a> LookupView<'a> {
                 .records()
                 .iter()
                 .map(|record| (record.record_type().to_string(), record.rdata.to_string()))
-                .collect(),
-        }
-    }
-
-    fn parse(lookup: &'a DnsEvidence) -> Self {
-        Self {
-            name: &lookup.name,
-            record_type: lookup.record_type.clone(),
-            rcode: rcode_number(&lookup.rcode),
-            records: lookup
-                .records
-                .iter()
-                .filter_map(|record| type_and_rdata(record))
-                .map(|(record_type, rdata)| (record_type.to_owned(), rdata.to_owned()))
                 .collect(),
         }
     }
@@ -263,13 +240,6 @@ fn carve_out_details() -> Value {
     })
 }
 
-/// Splits a record's presentation text `name ttl class type rdata` into (type, rdata).
-fn type_and_rdata(record: &str) -> Option<(&str, &str)> {
-    let mut parts = record.splitn(5, ' ');
-    let (_name, _ttl, _class) = (parts.next()?, parts.next()?, parts.next()?);
-    Some((parts.next()?, parts.next()?))
-}
-
 fn bare(name: &str) -> String {
     name.trim_end_matches('.').to_owned()
 }
@@ -347,22 +317,6 @@ fn open_mpic_method(method: &DcvMethod) -> &str {
         DcvMethod::AcmeDnsAccount01 => "dns-account-01",
         other => other.as_str(),
     }
-}
-
-/// RFC 1035 §4.1.1 / RFC 6895 numbers for the rcode names our evidence records
-/// ([`crate::dns::rcode_name`]); `TIMEOUT`/`FAILED` (no response) have none.
-fn rcode_number(rcode: &str) -> Option<u16> {
-    Some(match rcode {
-        "NOERROR" => 0,
-        "FORMERR" => 1,
-        "SERVFAIL" => 2,
-        "NXDOMAIN" => 3,
-        "NOTIMP" => 4,
-        "REFUSED" => 5,
-        "YXDOMAIN" => 6,
-        "NOTAUTH" => 9,
-        other => return other.strip_prefix("RCODE")?.parse().ok(),
-    })
 }
 
 #[cfg(test)]

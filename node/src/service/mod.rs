@@ -108,6 +108,9 @@ pub struct Answer {
     pub signed: SignedResult,
     /// Its payload (for the Open MPIC response).
     pub payload: ResultPayload,
+    /// The check's report with its typed evidence (the Open MPIC response reads the DNS
+    /// details from it rather than from the presentation strings signed).
+    pub report: CheckReport,
 }
 
 impl Service {
@@ -208,7 +211,7 @@ impl Service {
     ) -> Result<Answer, SignError> {
         let (signed, payload) = state
             .signer
-            .sign(request, index, received_unix_ms, unix_ms(), report)
+            .sign(request, index, received_unix_ms, unix_ms(), &report)
             .inspect_err(|error| tracing::error!(%error, "cannot sign result"))?;
         self.metrics.results_signed.inc();
         let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);
@@ -216,7 +219,11 @@ impl Service {
             tracing::error!(%error, request_id = %payload.request_id, "audit line not written");
             self.metrics.audit_write_errors.inc();
         }
-        Ok(Answer { signed, payload })
+        Ok(Answer {
+            signed,
+            payload,
+            report,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Open MPIC response shapes built from signed results.
 
 use super::*;
+use mpic_protocol::DnsEvidence;
 use mpic_protocol::{CaaCheck, Evidence, PerspectiveId, PerspectiveInfo, Problem, Rir, Target};
 
 fn payload(outcome: Outcome, problem: Option<ProblemKind>) -> ResultPayload {
@@ -111,7 +112,7 @@ fn outcomes_map_to_completed_and_passed() {
         ),
     ];
     for (outcome, problem, completed, passed, error) in cases {
-        let response = build(&payload(outcome, problem), &signed());
+        let response = build(&payload(outcome, problem), &signed(), &typed_dns());
         assert_eq!(
             (response.check_completed, response.check_passed),
             (completed, passed),
@@ -124,12 +125,16 @@ fn outcomes_map_to_completed_and_passed() {
         assert_eq!(response.mpic_node.request_id, "trace-1");
         assert_eq!(response.mpic_node.payload, "AQID");
     }
-    let pass = build(&payload(Outcome::Pass, None), &signed());
+    let pass = build(&payload(Outcome::Pass, None), &signed(), &typed_dns());
     assert_eq!(
         pass.details,
         json!({"caa_record_present": true, "found_at": "a.test", "records_seen": ["0 issue \"ca.test\""]})
     );
-    let failed = build(&payload(Outcome::Fail, Some(ProblemKind::Dns)), &signed());
+    let failed = build(
+        &payload(Outcome::Fail, Some(ProblemKind::Dns)),
+        &signed(),
+        &typed_dns(),
+    );
     assert_eq!(failed.details["caa_record_present"], Value::Null);
 }
 
@@ -147,7 +152,7 @@ fn a_carve_out_pass_keeps_the_lookup_failure_as_a_detail() {
             proof: "a.test. is a delegation from test. without DS (validated denial)".into(),
         }],
     });
-    let response = build(&payload, &signed());
+    let response = build(&payload, &signed(), &typed_dns());
     assert_eq!(
         (response.check_completed, response.check_passed),
         (true, true)
@@ -174,24 +179,13 @@ fn a_carve_out_pass_keeps_the_lookup_failure_as_a_detail() {
         "{}",
         errors[0].error_message
     );
-    let ordinary = build(&payload_plain(), &signed());
+    let ordinary = build(&payload_plain(), &signed(), &typed_dns());
     assert_eq!(ordinary.mpic_node.outcome_detail, None);
     assert!(ordinary.errors.is_none());
 }
 
 fn payload_plain() -> ResultPayload {
     payload(Outcome::Pass, None)
-}
-
-#[test]
-fn records_split_into_type_and_rdata() {
-    assert_eq!(
-        type_and_rdata("a.test. 60 IN CAA 0 issue \"ca.test\""),
-        Some(("CAA", "0 issue \"ca.test\""))
-    );
-    assert_eq!(type_and_rdata("garbage"), None);
-    assert_eq!(rcode_number("NXDOMAIN"), Some(3));
-    assert_eq!(rcode_number("TIMEOUT"), None);
 }
 
 #[test]
@@ -273,9 +267,56 @@ fn typed_evidence_answers_as_its_signed_strings_do() {
             dns: dns.iter().map(DnsLookupEvidence::to_wire).collect(),
             ..Default::default()
         };
-        let from_strings = serde_json::to_value(build(&signed_payload, &signed())).unwrap();
-        let from_typed =
-            serde_json::to_value(build_from(&signed_payload, &signed(), &dns)).unwrap();
+        let from_typed = serde_json::to_value(build(&signed_payload, &signed(), &dns)).unwrap();
+        let views: Vec<LookupView<'_>> = signed_payload.evidence.dns.iter().map(parsed).collect();
+        let from_strings =
+            serde_json::to_value(respond(&signed_payload, &signed(), &views)).unwrap();
         assert_eq!(from_typed, from_strings, "{name}");
     }
+}
+
+/// The view the endpoint used to build by parsing the signed presentation strings back (kept
+/// here only to show the typed path answers exactly as that did).
+fn parsed(lookup: &DnsEvidence) -> LookupView<'_> {
+    let type_and_rdata = |record: &str| -> Option<(String, String)> {
+        let mut parts = record.splitn(5, ' ');
+        let (_name, _ttl, _class) = (parts.next()?, parts.next()?, parts.next()?);
+        Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+    };
+    let rcode = match lookup.rcode.as_str() {
+        "NOERROR" => Some(0),
+        "SERVFAIL" => Some(2),
+        "NXDOMAIN" => Some(3),
+        "REFUSED" => Some(5),
+        _ => None,
+    };
+    LookupView {
+        name: &lookup.name,
+        record_type: lookup.record_type.clone(),
+        rcode,
+        records: lookup
+            .records
+            .iter()
+            .filter_map(|r| type_and_rdata(r))
+            .collect(),
+    }
+}
+
+/// The DNS evidence of [`payload`], typed.
+fn typed_dns() -> Vec<DnsLookupEvidence> {
+    use hickory_proto::rr::rdata::CAA;
+    use hickory_proto::rr::{Name, RData, RecordType};
+
+    use crate::checks::evidence::DnsLookupEvidence;
+    use crate::checks::fake::answer;
+
+    let issue = RData::CAA(CAA::new_issue(
+        false,
+        Some(Name::from_ascii("ca.test").unwrap()),
+        Vec::new(),
+    ));
+    vec![
+        DnsLookupEvidence::answered(&answer("www.a.test", RecordType::CAA, vec![])),
+        DnsLookupEvidence::answered(&answer("a.test", RecordType::CAA, vec![issue])),
+    ]
 }
