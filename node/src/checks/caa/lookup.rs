@@ -67,30 +67,65 @@ pub async fn climb<R>(
 where
     R: Resolver + Clone + 'static,
 {
+    let (names, parsed) = climb_names(identifier).map_err(|error| *error)?;
+    let results = lookup_levels(resolver, parsed, deadline).await;
+    let last = names.len() - 1;
+    let mut evidence = Vec::new();
+    let mut levels = Vec::with_capacity(names.len());
+    let mut failure_kinds = Vec::with_capacity(names.len());
+    let mut failures = Vec::with_capacity(names.len());
+    for (level, result) in results.iter().enumerate() {
+        failures.push(level_failure(result.as_ref()));
+        let (level_result, kind) = read_level(&names[level], level == last, result.as_ref());
+        match result {
+            Some(Ok(lookup)) => evidence.push(DnsLookupEvidence::answered(lookup)),
+            Some(Err(error)) => evidence.push(failed_evidence(&names[level], error)),
+            None => {}
+        }
+        levels.push(level_result);
+        failure_kinds.push(kind);
+    }
+    relevant(names, levels, &failure_kinds, failures, evidence).map_err(|error| *error)
+}
+
+/// The names to climb (the name first) in text and as DNS names.
+fn climb_names(identifier: &str) -> Result<(Vec<String>, Vec<Name>), Box<ClimbError>> {
     let names = policy::climb_names(identifier);
     if names.is_empty() {
-        return Err(climb_error(
+        return Err(Box::new(climb_error(
             ProblemKind::Malformed,
             format!("{identifier:?} has no name to check CAA for"),
             Vec::new(),
-        ));
+        )));
     }
     let mut parsed = Vec::with_capacity(names.len());
     for name in &names {
         match Name::from_ascii(format!("{name}.")) {
             Ok(parsed_name) => parsed.push(parsed_name),
             Err(error) => {
-                return Err(climb_error(
+                return Err(Box::new(climb_error(
                     ProblemKind::Malformed,
                     format!("{name:?} is not a domain name: {error}"),
                     Vec::new(),
-                ));
+                )));
             }
         }
     }
+    Ok((names, parsed))
+}
 
-    // Every level at once: the climb is short and latency matters more than a few queries.
+/// Every level's CAA lookup at once: the climb is short and latency matters more than a few
+/// queries. `None`: the lookup's task failed.
+async fn lookup_levels<R>(
+    resolver: &R,
+    parsed: Vec<Name>,
+    deadline: Instant,
+) -> Vec<Option<Result<Lookup, DnsError>>>
+where
+    R: Resolver + Clone + 'static,
+{
     let mut lookups = JoinSet::new();
+    let count = parsed.len();
     for (level, name) in parsed.into_iter().enumerate() {
         let resolver = resolver.clone();
         lookups.spawn(async move {
@@ -100,7 +135,7 @@ where
             )
         });
     }
-    let mut results: Vec<Option<Result<Lookup, DnsError>>> = vec![None; names.len()];
+    let mut results: Vec<Option<Result<Lookup, DnsError>>> = vec![None; count];
     while let Some(joined) = lookups.join_next().await {
         if let Ok((level, result)) = joined {
             if let Some(slot) = results.get_mut(level) {
@@ -108,77 +143,77 @@ where
             }
         }
     }
+    results
+}
 
-    let last = names.len() - 1;
-    let mut evidence = Vec::new();
-    let mut levels = Vec::with_capacity(names.len());
-    let mut failure_kinds = Vec::with_capacity(names.len());
-    let mut failures = Vec::with_capacity(names.len());
-    for (level, result) in results.iter().enumerate() {
-        failures.push(match result {
-            Some(Ok(lookup)) if lookup.dnssec == Some(DnssecStatus::Bogus) => Some(LookupFailure {
-                kind: FailureKind::Bogus,
-                attempts: Vec::new(),
-            }),
-            Some(Ok(_)) => None,
-            Some(Err(error)) => Some(carve_out::classify(error)),
-            None => Some(LookupFailure {
-                kind: FailureKind::Other,
-                attempts: Vec::new(),
-            }),
-        });
-        let (level_result, kind) = match result {
-            Some(Ok(lookup)) => {
-                evidence.push(DnsLookupEvidence::answered(lookup));
-                if lookup.dnssec == Some(DnssecStatus::Bogus) {
-                    let detail = format!(
-                        "DNSSEC validation of CAA at {}. failed (bogus): {}",
-                        names[level],
-                        lookup.dnssec_detail.as_deref().unwrap_or("no detail")
-                    );
-                    (LevelResult::Failed { detail }, ProblemKind::Dnssec)
-                } else if lookup.rcode == ResponseCode::NXDomain
-                    && level == last
-                    && lookup.chain.is_empty()
-                {
-                    (LevelResult::NxDomainTld, ProblemKind::Dns)
-                } else if lookup.records.is_empty() {
-                    // NXDOMAIN, NODATA and a dangling CNAME all mean "empty, climb on" (RFC 8659 §3).
-                    (LevelResult::Empty, ProblemKind::Dns)
-                } else {
-                    (
-                        LevelResult::Records(
-                            lookup.records.iter().filter_map(caa_record).collect(),
-                        ),
-                        ProblemKind::Dns,
-                    )
-                }
-            }
-            Some(Err(error)) => {
-                evidence.push(failed_evidence(&names[level], error));
-                let kind = if error.is_timeout() {
-                    ProblemKind::Timeout
-                } else {
-                    ProblemKind::Dns
-                };
-                (
-                    LevelResult::Failed {
-                        detail: error.to_string(),
-                    },
-                    kind,
-                )
-            }
-            None => (
-                LevelResult::Failed {
-                    detail: "lookup task failed".into(),
-                },
-                ProblemKind::Internal,
-            ),
-        };
-        levels.push(level_result);
-        failure_kinds.push(kind);
+/// How a level failed, for the carve-out (`None`: it did not).
+fn level_failure(result: Option<&Result<Lookup, DnsError>>) -> Option<LookupFailure> {
+    match result {
+        Some(Ok(lookup)) if lookup.dnssec == Some(DnssecStatus::Bogus) => Some(LookupFailure {
+            kind: FailureKind::Bogus,
+            attempts: Vec::new(),
+        }),
+        Some(Ok(_)) => None,
+        Some(Err(error)) => Some(carve_out::classify(error)),
+        None => Some(LookupFailure {
+            kind: FailureKind::Other,
+            attempts: Vec::new(),
+        }),
     }
+}
 
+/// What one level's lookup says for the policy, and the problem kind if it is the level that
+/// fails the climb.
+fn read_level(
+    name: &str,
+    is_last: bool,
+    result: Option<&Result<Lookup, DnsError>>,
+) -> (LevelResult, ProblemKind) {
+    match result {
+        Some(Ok(lookup)) if lookup.dnssec == Some(DnssecStatus::Bogus) => {
+            let detail = format!(
+                "DNSSEC validation of CAA at {name}. failed (bogus): {}",
+                lookup.dnssec_detail.as_deref().unwrap_or("no detail")
+            );
+            (LevelResult::Failed { detail }, ProblemKind::Dnssec)
+        }
+        Some(Ok(lookup))
+            if lookup.rcode == ResponseCode::NXDomain && is_last && lookup.chain.is_empty() =>
+        {
+            (LevelResult::NxDomainTld, ProblemKind::Dns)
+        }
+        // NXDOMAIN, NODATA and a dangling CNAME all mean "empty, climb on" (RFC 8659 §3).
+        Some(Ok(lookup)) if lookup.records.is_empty() => (LevelResult::Empty, ProblemKind::Dns),
+        Some(Ok(lookup)) => (
+            LevelResult::Records(lookup.records.iter().filter_map(caa_record).collect()),
+            ProblemKind::Dns,
+        ),
+        Some(Err(error)) => {
+            let kind = if error.is_timeout() {
+                ProblemKind::Timeout
+            } else {
+                ProblemKind::Dns
+            };
+            let detail = error.to_string();
+            (LevelResult::Failed { detail }, kind)
+        }
+        None => (
+            LevelResult::Failed {
+                detail: "lookup task failed".into(),
+            },
+            ProblemKind::Internal,
+        ),
+    }
+}
+
+/// The relevant RRset of the climb, or the failure that stops it.
+fn relevant(
+    names: Vec<String>,
+    levels: Vec<LevelResult>,
+    failure_kinds: &[ProblemKind],
+    failures: Vec<Option<LookupFailure>>,
+    evidence: Vec<DnsLookupEvidence>,
+) -> Result<Climb, Box<ClimbError>> {
     match policy::relevant_level(&levels) {
         Ok(Relevant::NoneFound) => Ok(Climb {
             records: Vec::new(),
@@ -210,7 +245,7 @@ where
                 levels,
                 failures,
             });
-            Err(error)
+            Err(Box::new(error))
         }
     }
 }
