@@ -1,5 +1,5 @@
 //! Open MPIC's remote-perspective request shapes (`open-mpic-core` 6.x:
-//! `CaaCheckRequest`, `DcvCheckRequest` and the `DcvCheckParameters` union), read strictly, and
+//! `CaaCheckRequest`, `DcvCheckRequest` and the `DcvParameters` union), read strictly, and
 //! their translation into this node's [`Target`].
 //!
 //! Every field Open MPIC defines is named here, so a request that sets one we cannot honour
@@ -170,115 +170,138 @@ impl DcvRequest {
             exact_match: false,
             case_insensitive: false,
         };
-        match p.validation_method.as_str() {
-            "website-change" => {
-                check.method = DcvMethod::WebsiteChange;
-                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
-                check.token = Some(required(&p.http_token_path, "http_token_path")?);
-                check.url_scheme = p.url_scheme.clone();
-                if p.require_exact_case == Some(false) {
-                    return Err(refuse(
-                        "require_exact_case = false is not supported for website-change",
-                    ));
-                }
-            }
-            "acme-http-01" => {
-                check.method = DcvMethod::AcmeHttp01;
-                check.token = Some(required(&p.token, "token")?);
-                check.key_authorization =
-                    Some(required(&p.key_authorization, "key_authorization")?);
-            }
-            "acme-dns-01" => {
-                check.method = DcvMethod::AcmeDns01;
-                check.expected = Some(required(
-                    &p.key_authorization_hash,
-                    "key_authorization_hash",
-                )?);
-            }
-            "acme-tls-alpn-01" => {
-                check.method = DcvMethod::AcmeTlsAlpn01;
-                check.expected = Some(required(
-                    &p.key_authorization_hash,
-                    "key_authorization_hash",
-                )?);
-            }
-            "dns-change" => {
-                check.method = DcvMethod::DnsChange;
-                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
-                check.prefix = p
-                    .dns_name_prefix
-                    .clone()
-                    .filter(|prefix| !prefix.is_empty());
-                let record_type = required(&p.dns_record_type, "dns_record_type")?;
-                // Open MPIC: case only matters for TXT; CNAME and CAA compare without case.
-                check.case_insensitive =
-                    record_type != "TXT" || p.require_exact_case == Some(false);
-                check.record_type = Some(record_type);
-                check.exact_match = p.require_exact_match.unwrap_or(false);
-            }
-            "dns-persistent" => {
-                check.method = DcvMethod::DnsPersist01;
-                let issuers = p.issuer_domain_names.clone().unwrap_or_default();
-                let [issuer] = issuers.as_slice() else {
-                    return Err(refuse(format!(
-                        "issuer_domain_names must name exactly one issuer here, got {}",
-                        issuers.len()
-                    )));
-                };
-                check.issuer_domain = Some(issuer.clone());
-                check.account_uri =
-                    Some(required(&p.expected_account_uri, "expected_account_uri")?);
-            }
-            "contact-email-txt" | "contact-phone-txt" | "contact-email-caa"
-            | "contact-phone-caa" => {
-                check.method = p.validation_method.parse().unwrap_or(check.method);
-                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
-            }
-            // BR 3.2.2.4.8 (retired 2026-03-15): the expected address is `challenge_value`;
-            // `dns_record_type` A or AAAA picks the type, as in open-mpic-core's checker. Its
-            // `dns_name_prefix` is refused: the BR looks up the FQDN itself.
-            "ip-address" => {
-                check.method = DcvMethod::IpAddress;
-                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
-                let record_type = required(&p.dns_record_type, "dns_record_type")?;
-                if record_type != "A" && record_type != "AAAA" {
-                    return Err(refuse(format!(
-                        "dns_record_type {record_type:?}: ip-address looks in A or AAAA records only"
-                    )));
-                }
-                check.record_type = Some(record_type);
-                no_prefix(p)?;
-            }
-            // BR 3.2.2.5.3: `challenge_value` is the FQDN the PTR record must name.
-            "reverse-address-lookup" => {
-                check.method = DcvMethod::ReverseAddressLookup;
-                check.expected = Some(required(&p.challenge_value, "challenge_value")?);
-                if p.dns_record_type.as_deref().is_some_and(|t| t != "PTR") {
-                    return Err(refuse("reverse-address-lookup looks in PTR records only"));
-                }
-                no_prefix(p)?;
-            }
-            // BR 3.2.2.4.21. open-mpic-core 6.5 names the method (`DcvValidationMethod`) but
-            // defines no parameters class for it; the shape read here is acme-dns-01's
-            // (`key_authorization_hash`) plus the account URI under dns-persistent's name
-            // (`expected_account_uri`), from which the node derives the account label.
-            "dns-account-01" => {
-                check.method = DcvMethod::AcmeDnsAccount01;
-                check.expected = Some(required(
-                    &p.key_authorization_hash,
-                    "key_authorization_hash",
-                )?);
-                check.account_uri =
-                    Some(required(&p.expected_account_uri, "expected_account_uri")?);
-            }
-            // Future methods: the dispatcher answers `unsupported` (never a pass).
-            _ => {}
-        }
+        // Each fills the fields of its own methods; a method none of them knows keeps
+        // `DcvMethod::Other` and the dispatcher answers `unsupported` (never a pass).
+        http_method_fields(p, &mut check)?;
+        dns_method_fields(p, &mut check)?;
+        address_method_fields(p, &mut check)?;
         Ok(Target {
             identifier: self.domain_or_ip_target.clone(),
             check: Check::Dcv(check),
         })
     }
+}
+
+/// Fills `check` for the HTTP- and TLS-based methods.
+fn http_method_fields(p: &DcvParameters, check: &mut DcvCheck) -> Result<(), Refusal> {
+    match p.validation_method.as_str() {
+        "website-change" => {
+            check.method = DcvMethod::WebsiteChange;
+            check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+            check.token = Some(required(&p.http_token_path, "http_token_path")?);
+            check.url_scheme = p.url_scheme.clone();
+            if p.require_exact_case == Some(false) {
+                return Err(refuse(
+                    "require_exact_case = false is not supported for website-change",
+                ));
+            }
+        }
+        "acme-http-01" => {
+            check.method = DcvMethod::AcmeHttp01;
+            check.token = Some(required(&p.token, "token")?);
+            check.key_authorization = Some(required(&p.key_authorization, "key_authorization")?);
+        }
+        "acme-dns-01" => {
+            check.method = DcvMethod::AcmeDns01;
+            check.expected = Some(required(
+                &p.key_authorization_hash,
+                "key_authorization_hash",
+            )?);
+        }
+        "acme-tls-alpn-01" => {
+            check.method = DcvMethod::AcmeTlsAlpn01;
+            check.expected = Some(required(
+                &p.key_authorization_hash,
+                "key_authorization_hash",
+            )?);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Fills `check` for the DNS record methods.
+fn dns_method_fields(p: &DcvParameters, check: &mut DcvCheck) -> Result<(), Refusal> {
+    match p.validation_method.as_str() {
+        "dns-change" => {
+            check.method = DcvMethod::DnsChange;
+            check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+            check.prefix = p
+                .dns_name_prefix
+                .clone()
+                .filter(|prefix| !prefix.is_empty());
+            let record_type = required(&p.dns_record_type, "dns_record_type")?;
+            // Open MPIC: case only matters for TXT; CNAME and CAA compare without case.
+            check.case_insensitive = record_type != "TXT" || p.require_exact_case == Some(false);
+            check.record_type = Some(record_type);
+            check.exact_match = p.require_exact_match.unwrap_or(false);
+        }
+        "dns-persistent" => {
+            check.method = DcvMethod::DnsPersist01;
+            let issuers = p.issuer_domain_names.clone().unwrap_or_default();
+            let [issuer] = issuers.as_slice() else {
+                return Err(refuse(format!(
+                    "issuer_domain_names must name exactly one issuer here, got {}",
+                    issuers.len()
+                )));
+            };
+            check.issuer_domain = Some(issuer.clone());
+            check.account_uri = Some(required(&p.expected_account_uri, "expected_account_uri")?);
+        }
+        "contact-email-txt" | "contact-phone-txt" | "contact-email-caa" | "contact-phone-caa" => {
+            check.method = p
+                .validation_method
+                .parse()
+                .unwrap_or_else(|_| check.method.clone());
+            check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Fills `check` for the IP address methods and dns-account-01.
+fn address_method_fields(p: &DcvParameters, check: &mut DcvCheck) -> Result<(), Refusal> {
+    match p.validation_method.as_str() {
+        // BR 3.2.2.4.8 (retired 2026-03-15): the expected address is `challenge_value`;
+        // `dns_record_type` A or AAAA picks the type, as in open-mpic-core's checker. Its
+        // `dns_name_prefix` is refused: the BR looks up the FQDN itself.
+        "ip-address" => {
+            check.method = DcvMethod::IpAddress;
+            check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+            let record_type = required(&p.dns_record_type, "dns_record_type")?;
+            if record_type != "A" && record_type != "AAAA" {
+                return Err(refuse(format!(
+                    "dns_record_type {record_type:?}: ip-address looks in A or AAAA records only"
+                )));
+            }
+            check.record_type = Some(record_type);
+            no_prefix(p)?;
+        }
+        // BR 3.2.2.5.3: `challenge_value` is the FQDN the PTR record must name.
+        "reverse-address-lookup" => {
+            check.method = DcvMethod::ReverseAddressLookup;
+            check.expected = Some(required(&p.challenge_value, "challenge_value")?);
+            if p.dns_record_type.as_deref().is_some_and(|t| t != "PTR") {
+                return Err(refuse("reverse-address-lookup looks in PTR records only"));
+            }
+            no_prefix(p)?;
+        }
+        // BR 3.2.2.4.21. open-mpic-core 6.5 names the method (`DcvValidationMethod`) but
+        // defines no parameters class for it; the shape read here is acme-dns-01's
+        // (`key_authorization_hash`) plus the account URI under dns-persistent's name
+        // (`expected_account_uri`), from which the node derives the account label.
+        "dns-account-01" => {
+            check.method = DcvMethod::AcmeDnsAccount01;
+            check.expected = Some(required(
+                &p.key_authorization_hash,
+                "key_authorization_hash",
+            )?);
+            check.account_uri = Some(required(&p.expected_account_uri, "expected_account_uri")?);
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Drives request parsing and translation with arbitrary bytes (the `openmpic_request` fuzz
