@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 mod labels;
 
 use labels::CertificateLabel;
-pub use labels::{OpenMpicEndpoint, QuicConnectionResult, ReloadResult, RequestOutcome, ShedScope};
+pub use labels::{
+    HttpRequestResult, OpenMpicEndpoint, QuicConnectionResult, ReloadResult, RequestOutcome,
+    ShedScope,
+};
 
 /// Latency buckets for checks, seconds: loopback checks take well under a millisecond, real ones
 /// up to the deadline (tens of seconds).
@@ -114,9 +117,11 @@ impl HttpMetrics {
     }
 
     /// Counts one request to an address of `family`.
-    pub fn count_request(&self, ipv6: bool, result: &'static str) {
+    pub fn count_request(&self, ipv6: bool, result: HttpRequestResult) {
         let family = if ipv6 { "ipv6" } else { "ipv4" };
-        self.requests.with_label_values(&[family, result]).inc();
+        self.requests
+            .with_label_values(&[family, result.as_str()])
+            .inc();
     }
 
     /// Counts one connection used.

@@ -11,6 +11,7 @@
 //! its own fresh lookup resolved to that same address. Off, every hop dials afresh and sends
 //! `Connection: close`, as Boulder and Open MPIC do.
 
+use crate::metrics::HttpRequestResult;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -60,9 +61,9 @@ impl Fetcher {
     fn count(&self, address: SocketAddr, result: &Result<HopAnswer, FetchError>) {
         if let Some(metrics) = &self.metrics {
             let label = match result {
-                Ok(_) => "answered",
-                Err(FetchError::Timeout { .. }) => "timeout",
-                Err(_) => "http_error",
+                Ok(_) => HttpRequestResult::Answered,
+                Err(FetchError::Timeout { .. }) => HttpRequestResult::Timeout,
+                Err(_) => HttpRequestResult::HttpError,
             };
             metrics.count_request(address.is_ipv6(), label);
         }
@@ -241,7 +242,7 @@ impl Fetcher {
                 hop.reused = true;
                 if let Some(metrics) = &self.metrics {
                     metrics.count_connection(true);
-                    metrics.count_request(address.is_ipv6(), "answered");
+                    metrics.count_request(address.is_ipv6(), HttpRequestResult::Answered);
                 }
                 return (hop, Ok(Reached::Answered(answer)));
             }
@@ -259,7 +260,7 @@ impl Fetcher {
         if connected.is_err()
             && let Some(metrics) = &self.metrics
         {
-            metrics.count_request(address.is_ipv6(), "connect_failed");
+            metrics.count_request(address.is_ipv6(), HttpRequestResult::ConnectFailed);
         }
         (hop, connected.map(Reached::Stream))
     }

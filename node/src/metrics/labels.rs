@@ -197,3 +197,28 @@ mod tests {
         }
     }
 }
+
+/// `mpic_node_http_requests_total{result}`: how one HTTP request to one address ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRequestResult {
+    /// A response head arrived (`answered`).
+    Answered,
+    /// The hop ran out of time (`timeout`).
+    Timeout,
+    /// Connected, but no usable HTTP response (`http_error`).
+    HttpError,
+    /// The TCP/TLS connection could not be made (`connect_failed`).
+    ConnectFailed,
+}
+
+impl HttpRequestResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpRequestResult::Answered => "answered",
+            HttpRequestResult::Timeout => "timeout",
+            HttpRequestResult::HttpError => "http_error",
+            HttpRequestResult::ConnectFailed => "connect_failed",
+        }
+    }
+}
