@@ -138,20 +138,14 @@ impl Servers {
     }
 }
 
-fn default_node_bin() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating mpic-bench")?;
-    Ok(exe.with_file_name("mpic-node"))
-}
-
-/// `mpic-bench peer`.
-#[allow(clippy::print_stdout, reason = "bench output")]
-pub(crate) async fn run(args: PeerArgs) -> anyhow::Result<()> {
-    if args.names == 0 || args.concurrency == 0 || args.seconds == 0 || args.kinds.is_empty() {
-        bail!("--names, --concurrency, --seconds and --kinds must not be zero or empty");
-    }
+/// The `mpic-node` binary (by default the one beside this `mpic-bench`) and the Python to run
+/// the Open MPIC driver with (by default the interop virtualenv's, which must exist).
+fn programs(args: &PeerArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
     let node_bin = match &args.node_bin {
         Some(bin) => bin.clone(),
-        None => default_node_bin()?,
+        None => std::env::current_exe()
+            .context("locating mpic-bench")?
+            .with_file_name("mpic-node"),
     };
     let python = args
         .python
@@ -163,6 +157,58 @@ pub(crate) async fn run(args: PeerArgs) -> anyhow::Result<()> {
             python.display()
         );
     }
+    Ok((node_bin, python))
+}
+
+/// The node's check engine, configured as the binary is: forwarding to the Knot, fetching from
+/// nginx's port.
+fn engine(local: &LocalNode) -> anyhow::Result<Arc<Driver>> {
+    let fetch = FetchOptions {
+        allow_private: true,
+        http_port: Some(local.http_port),
+        reuse_connections: local.reuse_connections,
+        ..FetchOptions::default()
+    };
+    Ok(Arc::new(Driver::Engine(Arc::new(Dispatcher::new(
+        crate::dns::client(local.dns, local.cache_answers),
+        WebClients::new(fetch)?,
+    )))))
+}
+
+/// Every kind: Open MPIC first, then each of `ours`, on fresh names each time; our rows carry
+/// Open MPIC's CPU per check over theirs.
+async fn compare(
+    args: &PeerArgs,
+    (python, script): (&std::path::Path, &std::path::Path),
+    servers: &Servers,
+    ours: &[Ours<'_>],
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut offset = 0;
+    for kind in args.kinds.iter().copied() {
+        let open = open_mpic(args, (python, script), kind, servers, offset).await?;
+        offset += open.checks;
+        let open_cpu = open.cpu_us_per_check;
+        rows.push(open);
+        for subject in ours {
+            let mut row = subject.run(args, kind, offset).await?;
+            offset += row.checks;
+            row.cpu_ratio_to_open_mpic = open_cpu
+                .zip(row.cpu_us_per_check)
+                .map(|(theirs, ours)| theirs / ours.max(1e-9));
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// `mpic-bench peer`.
+#[allow(clippy::print_stdout, reason = "bench output")]
+pub(crate) async fn run(args: PeerArgs) -> anyhow::Result<()> {
+    if args.names == 0 || args.concurrency == 0 || args.seconds == 0 || args.kinds.is_empty() {
+        bail!("--names, --concurrency, --seconds and --kinds must not be zero or empty");
+    }
+    let (node_bin, python) = programs(&args)?;
     let work = tempfile::Builder::new()
         .prefix("mpic-bench-peer-")
         .tempdir()?;
@@ -190,49 +236,26 @@ pub(crate) async fn run(args: PeerArgs) -> anyhow::Result<()> {
         subject.endpoints.clone(),
         client,
     )?));
-    let fetch = FetchOptions {
-        allow_private: true,
-        http_port: Some(local.http_port),
-        reuse_connections: local.reuse_connections,
-        ..FetchOptions::default()
-    };
-    let engine = Arc::new(Driver::Engine(Arc::new(Dispatcher::new(
-        crate::dns::client(local.dns, args.cache),
-        WebClients::new(fetch)?,
-    ))));
+    let engine = engine(&local)?;
     println!(
         "mpic-bench peer: one knotd at {}, nginx at 127.0.0.1:{}; {} names; closed loop, {} in flight, {} s per run",
         local.dns, local.http_port, args.names, args.concurrency, args.seconds
     );
-    let mut rows = Vec::new();
-    let mut offset = 0;
-    for kind in args.kinds.iter().copied() {
-        let open = open_mpic(&args, &python, &script, kind, &servers, offset).await?;
-        offset += open.checks;
-        let open_cpu = open.cpu_us_per_check;
-        rows.push(open);
-        for (label, driver, probe) in [
-            ("engine in-process", &engine, None),
-            (
-                "binary over QUIC, signed",
-                &quic,
-                Some(subject.probe.clone()),
-            ),
-        ] {
-            let ours = Ours {
-                label,
-                driver,
-                probe,
-                servers: &servers,
-            };
-            let mut row = ours.run(&args, kind, offset).await?;
-            offset += row.checks;
-            row.cpu_ratio_to_open_mpic = open_cpu
-                .zip(row.cpu_us_per_check)
-                .map(|(theirs, ours)| theirs / ours.max(1e-9));
-            rows.push(row);
-        }
-    }
+    let ours = [
+        Ours {
+            label: "engine in-process",
+            driver: &engine,
+            probe: None,
+            servers: &servers,
+        },
+        Ours {
+            label: "binary over QUIC, signed",
+            driver: &quic,
+            probe: Some(subject.probe.clone()),
+            servers: &servers,
+        },
+    ];
+    let rows = compare(&args, (&python, &script), &servers, &ours).await?;
     drop(subject);
     println!("{}", table::render(&rows));
     if let Some(path) = &args.json {
@@ -318,8 +341,7 @@ impl Ours<'_> {
 /// Runs the Open MPIC driver for `kind` and reads its figures.
 async fn open_mpic(
     args: &PeerArgs,
-    python: &std::path::Path,
-    script: &std::path::Path,
+    (python, script): (&std::path::Path, &std::path::Path),
     kind: PeerKind,
     servers: &Servers,
     offset: u64,
