@@ -12,6 +12,7 @@ CARGO_BIN  := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
 .PHONY: help tools demo interop deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
+.PHONY: bench-peer
 
 help: ## this list
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' | expand -t 16
@@ -75,6 +76,7 @@ bench-smoke: build ## a tiny load through every path of mpic-bench
 	target/debug/mpic-bench loopback $(BENCH_SMOKE)
 	target/debug/mpic-bench loopback $(BENCH_SMOKE) --node-bin target/debug/mpic-node
 	target/debug/mpic-bench loopback $(BENCH_SMOKE) --engine
+	target/debug/mpic-bench peer --seconds 2 --warmup 1 --names 300 --concurrency 8 --quiet --node-bin target/debug/mpic-node
 
 # The standard sweep (release build): the highest rate whose p99 stays under 10 ms, and the
 # Criterion benchmarks of signing.
@@ -83,6 +85,14 @@ bench: ## the standard sweep and Criterion benchmarks (release build)
 	target/release/mpic-bench loopback --sweep --mix caa=70,dns-01=20,http-01=10 \
 		--json target/bench-sweep.json --svg target/bench-sweep.svg
 	$(CARGO) bench --locked -p mpic-protocol
+
+# Open MPIC's own checkers (open-mpic-core in the interop virtualenv, uvloop), this node's engine
+# and its binary over QUIC, side by side against one Knot DNS and one nginx on loopback: one
+# table per check kind (checks/s, CPU µs per check, p50/p99, wrong answers, CPU ratio).
+bench-peer: tools ## Open MPIC's checkers beside our engine and binary, one Knot + nginx (release build)
+	nice -n 10 $(CARGO) build --locked --release -p mpic-bench -p mpic-node
+	mkdir -p target/bench
+	target/release/mpic-bench peer --node-bin target/release/mpic-node --json target/bench/peer.json
 
 # House rule: no source file over ~600 lines of non-test code (tests.rs files are exempt).
 line-cap: ## no source file over MAX_LINES lines (tests.rs exempt)

@@ -171,6 +171,7 @@ pub(crate) async fn loopback(args: LoopbackArgs) -> anyhow::Result<()> {
         http_port: fixture.http.port(),
         reuse_connections: args.reuse,
         workers: args.node_workers,
+        cache_answers: true,
     };
     let work_dir = tempdir()?;
     let external_dns = args.dns.is_some();

@@ -3,7 +3,8 @@
 //! drive validations and measure throughput, latency, CPU and memory; `zone` prints the zone an
 //! external authoritative server must serve. `dns` measures the node's DNS client (and, with
 //! `--dnsperf`, the C load generator) against the fixture; `engine` the check engine
-//! in-process; `dnssec` validated against unvalidated lookups.
+//! in-process; `dnssec` validated against unvalidated lookups; `peer` Open MPIC's own checkers
+//! beside this node's engine and binary, against one Knot DNS and nginx.
 
 mod dns;
 mod dnssec;
@@ -11,6 +12,7 @@ mod engine;
 mod fixture;
 mod harness;
 mod load;
+mod peer;
 mod report;
 mod subject;
 mod workload;
@@ -43,6 +45,8 @@ enum Command {
     Engine(engine::EngineArgs),
     /// Uncached lookups/s with DNSSEC validation on and off, on one ldns-signed zone.
     Dnssec(dnssec::DnssecArgs),
+    /// Open MPIC's checkers, this node's engine and its binary side by side (Knot DNS, nginx).
+    Peer(Box<peer::PeerArgs>),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             Command::Dns(args) => dns::run(args).await,
             Command::Engine(args) => engine::run(args).await,
             Command::Dnssec(args) => dnssec::run(args).await,
+            Command::Peer(args) => peer::run(*args).await,
         }
     });
     match result {

@@ -27,6 +27,8 @@ pub(crate) struct LocalNode {
     pub(crate) reuse_connections: bool,
     /// Worker threads of the in-process node's runtime.
     pub(crate) workers: usize,
+    /// Whether the node caches answers (`dns.max_cache_ttl` at its default, else `"0s"`).
+    pub(crate) cache_answers: bool,
 }
 
 /// A node being measured.
@@ -105,7 +107,7 @@ fn config_text(dir: &Path, paths: &DevPaths, local: &LocalNode) -> String {
          max_targets_per_request = 1000\nmax_deadline = \"60s\"\n\
          [metrics]\nlisten = \"127.0.0.1:0\"\n[logging]\nlevel = \"warn\"\n\
          [state]\ndirectory = \"{}\"\n\
-         [dns]\nmode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\n\
+         [dns]\nmode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\n{}\
          [http]\nreuse_connections = {}\n\
          [dangerous]\nallow_private_targets = true\nhttp_port = {}\ndisable_audit_log = true\n",
         paths.node_certificate.display(),
@@ -114,6 +116,11 @@ fn config_text(dir: &Path, paths: &DevPaths, local: &LocalNode) -> String {
         paths.signing_key.display(),
         dir.display(),
         local.dns,
+        if local.cache_answers {
+            ""
+        } else {
+            "max_cache_ttl = \"0s\"\n"
+        },
         local.reuse_connections,
         local.http_port,
     )
