@@ -97,24 +97,7 @@ impl Default for HttpConfig {
 }
 
 pub(super) fn validate(raw: RawHttp, p: &mut Problems) -> Option<HttpConfig> {
-    let defaults = HttpConfig::default();
-    let user_agent = match raw.user_agent {
-        None => Some(defaults.user_agent),
-        Some(text)
-            if !text.is_empty()
-                && text.len() <= MAX_USER_AGENT_LEN
-                && text.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
-        {
-            Some(text)
-        }
-        Some(_) => {
-            p.push(
-                "http.user_agent",
-                format!("expected 1-{MAX_USER_AGENT_LEN} printable ASCII characters (no control characters)"),
-            );
-            None
-        }
-    };
+    let user_agent = user_agent(raw.user_agent, p);
     let max_body_bytes = bounded(
         "http.max_body_bytes",
         raw.max_body_bytes,
@@ -180,4 +163,25 @@ pub(super) fn validate(raw: RawHttp, p: &mut Problems) -> Option<HttpConfig> {
         idle_timeout: idle_timeout?,
         max_idle_connections: max_idle_connections?,
     })
+}
+
+/// `http.user_agent`: 1-[`MAX_USER_AGENT_LEN`] printable ASCII characters, or the default.
+fn user_agent(text: Option<String>, p: &mut Problems) -> Option<String> {
+    match text {
+        None => Some(DEFAULT_USER_AGENT.to_owned()),
+        Some(text)
+            if !text.is_empty()
+                && text.len() <= MAX_USER_AGENT_LEN
+                && text.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+        {
+            Some(text)
+        }
+        Some(_) => {
+            p.push(
+                "http.user_agent",
+                format!("expected 1-{MAX_USER_AGENT_LEN} printable ASCII characters (no control characters)"),
+            );
+            None
+        }
+    }
 }
