@@ -194,6 +194,7 @@ fn build_state(config: &Config, metrics: &Metrics) -> anyhow::Result<NodeState> 
         }),
         audit: Arc::new(audit),
         limits: config.limits.clone(),
+        tenants: Arc::new(crate::service::tenants::Tenants::new(&config.tenants, None)),
     })
 }
 

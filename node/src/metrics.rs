@@ -45,6 +45,11 @@ pub struct Metrics {
     pub shed_requests: IntCounterVec,
     /// `mpic_node_quic_connections_open`: QUIC connections currently open.
     pub quic_connections_open: IntGauge,
+    /// `mpic_node_tenant_requests_total{tenant,outcome}`: requests per tenant by how they
+    /// ended; tenant names come from `[[tenants]]` (a closed set).
+    pub tenant_requests: IntCounterVec,
+    /// `mpic_node_tenant_checks_total{tenant,kind,outcome}`: checks run per tenant.
+    pub tenant_checks: IntCounterVec,
     /// `mpic_node_quic_connections_total{result}`: connection attempts by result (`accepted`,
     /// `handshake_failed`, `unauthorized`, `over_limit`).
     pub quic_connections: IntCounterVec,
@@ -271,6 +276,8 @@ impl Metrics {
             requests_in_flight: gauge(r, &REQUESTS_IN_FLIGHT)?,
             shed_requests: counter_vec(r, &SHED_REQUESTS)?,
             quic_connections_open: gauge(r, &QUIC_CONNECTIONS_OPEN)?,
+            tenant_requests: counter_vec(r, &TENANT_REQUESTS)?,
+            tenant_checks: counter_vec(r, &TENANT_CHECKS)?,
             quic_connections: counter_vec(r, &QUIC_CONNECTIONS)?,
             checks: counter_vec(r, &CHECKS)?,
             check_duration,
@@ -319,6 +326,25 @@ impl Metrics {
     /// Counts a request by how it ended.
     pub fn count_request(&self, outcome: RequestOutcome) {
         self.requests.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    /// Counts a tenant's request by how it ended (`answered`, `overloaded`, ...).
+    pub fn count_tenant_request(&self, tenant: &crate::config::TenantName, outcome: &str) {
+        self.tenant_requests
+            .with_label_values(&[tenant.as_str(), outcome])
+            .inc();
+    }
+
+    /// Counts a check run for a tenant.
+    pub fn count_tenant_check(
+        &self,
+        tenant: &crate::config::TenantName,
+        kind: &str,
+        outcome: &str,
+    ) {
+        self.tenant_checks
+            .with_label_values(&[tenant.as_str(), kind, outcome])
+            .inc();
     }
 
     /// Counts work refused by a limit.
@@ -409,6 +435,20 @@ const SHED_REQUESTS: Family = Family {
     name: "mpic_node_shed_requests_total",
     help: "Requests refused as overloaded, by the limit hit",
     labels: &["scope"],
+};
+
+/// `mpic_node_tenant_requests_total`.
+const TENANT_REQUESTS: Family = Family {
+    name: "mpic_node_tenant_requests_total",
+    help: "Requests per tenant, by how they ended",
+    labels: &["tenant", "outcome"],
+};
+
+/// `mpic_node_tenant_checks_total`.
+const TENANT_CHECKS: Family = Family {
+    name: "mpic_node_tenant_checks_total",
+    help: "Checks run per tenant, by kind and outcome",
+    labels: &["tenant", "kind", "outcome"],
 };
 
 /// `mpic_node_quic_connections_open`.

@@ -11,11 +11,13 @@ pub mod dns;
 pub mod http;
 pub mod openmpic;
 mod raw;
+pub mod tenants;
 
 pub use caa::CaaConfig;
 pub use dns::{DnsConfig, DnsModeConfig, DnssecMode};
 pub use http::HttpConfig;
 pub use openmpic::OpenMpicConfig;
+pub use tenants::{TenantConfig, TenantName};
 mod validate;
 
 use std::fmt;
@@ -183,6 +185,9 @@ pub struct Config {
     pub openmpic: OpenMpicConfig,
     /// `[caa]`: CAA choices the CA's CP/CPS states (BR 4.2.2.1.2).
     pub caa: CaaConfig,
+    /// `[[tenants]]`: the CAs this node serves, each with its quotas; empty: every admitted
+    /// primary is served alike (no tenant in results).
+    pub tenants: Vec<TenantConfig>,
 }
 
 /// `[perspective]`.

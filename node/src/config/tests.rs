@@ -771,7 +771,9 @@ fn omitted_optional_keys_take_their_defaults() {
         audit,
         openmpic,
         caa,
+        tenants,
     } = config;
+    assert!(tenants.is_empty());
     assert_eq!(openmpic, OpenMpicConfig::default());
     assert_eq!(caa, CaaConfig::default());
     assert_eq!(audit, AuditDestination::Stdout);

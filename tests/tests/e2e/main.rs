@@ -29,5 +29,6 @@ mod primary_report;
 mod protocol;
 mod reload;
 mod support;
+mod tenants;
 mod web;
 mod web_paths;

@@ -57,6 +57,7 @@ fn payload(key: &SigningKey, request: &Request, index: u32) -> ResultPayload {
         dnssec: None,
         evidence: Evidence::default(),
         key_id: key.key_id().to_string(),
+        tenant: None,
     }
 }
 
