@@ -45,6 +45,8 @@ pub struct Metrics {
     pub shed_requests: IntCounterVec,
     /// `mpic_node_quic_connections_open`: QUIC connections currently open.
     pub quic_connections_open: IntGauge,
+    /// The signed perspective manifest served at `/manifest.json` (set at start and on reload).
+    manifest: parking_lot::RwLock<Option<Arc<str>>>,
     /// `mpic_node_tenant_requests_total{tenant,outcome}`: requests per tenant by how they
     /// ended; tenant names come from `[[tenants]]` (a closed set).
     pub tenant_requests: IntCounterVec,
@@ -276,6 +278,7 @@ impl Metrics {
             requests_in_flight: gauge(r, &REQUESTS_IN_FLIGHT)?,
             shed_requests: counter_vec(r, &SHED_REQUESTS)?,
             quic_connections_open: gauge(r, &QUIC_CONNECTIONS_OPEN)?,
+            manifest: parking_lot::RwLock::new(None),
             tenant_requests: counter_vec(r, &TENANT_REQUESTS)?,
             tenant_checks: counter_vec(r, &TENANT_CHECKS)?,
             quic_connections: counter_vec(r, &QUIC_CONNECTIONS)?,
@@ -326,6 +329,16 @@ impl Metrics {
     /// Counts a request by how it ended.
     pub fn count_request(&self, outcome: RequestOutcome) {
         self.requests.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    /// Sets the signed manifest `/manifest.json` serves.
+    pub fn set_manifest(&self, text: String) {
+        *self.manifest.write() = Some(Arc::from(text));
+    }
+
+    /// The signed manifest, once set.
+    pub fn manifest(&self) -> Option<Arc<str>> {
+        self.manifest.read().clone()
     }
 
     /// Counts a tenant's request by how it ended (`answered`, `overloaded`, ...).
@@ -549,7 +562,7 @@ fn gauge_vec(registry: &Registry, family: &Family) -> Result<IntGaugeVec, promet
     Ok(metric)
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on an already bound listener until `shutdown` is cancelled.
+/// Serves `/metrics`, `/healthz`, `/readyz` and `/manifest.json` on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -597,6 +610,14 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
             metrics.render(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/manifest.json" => match metrics.manifest() {
+            Some(text) => (StatusCode::OK, "application/json", text.to_string()),
+            None => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "the manifest is not rendered yet\n".to_owned(),
+            ),
+        },
         "/readyz" if metrics.ready.get() == 1 => {
             (StatusCode::OK, "text/plain", "ready\n".to_owned())
         }
@@ -608,7 +629,7 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics, /healthz or /readyz\n".to_owned(),
+            "not found: try /metrics, /healthz, /readyz or /manifest.json\n".to_owned(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -90,6 +90,28 @@ pub fn retired_keys(state_directory: &Path) -> Vec<RetiredKey> {
         .collect()
 }
 
+/// The retired keys still listed, as the manifest lists them.
+pub fn manifest_retired(state_directory: &Path) -> Vec<crate::manifest::Retired> {
+    retired_keys(state_directory)
+        .into_iter()
+        .map(|key| crate::manifest::Retired {
+            key_id: key.key_id,
+            public_key: key.public_key,
+            retired_unix_ms: key.retired_unix_ms,
+            until_unix_ms: key.until_unix_ms,
+        })
+        .collect()
+}
+
+/// Renders the manifest of `config` signed by `key` and hands it to the metrics listener.
+pub fn publish_manifest(service: &Service, config: &Config, key: &mpic_protocol::SigningKey) {
+    let retired = manifest_retired(&config.state.directory);
+    match crate::manifest::render(config, key, &retired, now_ms()) {
+        Ok(text) => service.metrics().set_manifest(text),
+        Err(error) => tracing::warn!(%error, "the manifest could not be rendered"),
+    }
+}
+
 fn retire(state_directory: &Path, signer: &ResultSigner) -> std::io::Result<()> {
     let mut keys = retired_keys(state_directory);
     let now = now_ms();
@@ -241,6 +263,7 @@ impl Reloader {
         config.tenants = new.tenants;
         config.signing = new.signing;
         config.logging.level = new.logging.level;
+        publish_manifest(&self.service, &config, signer.key());
         self.service.swap(NodeState {
             config: Arc::new(config),
             signer,

@@ -53,9 +53,20 @@ pub(super) struct RawConfig {
     /// CAA choices the CA makes in its CP/CPS; every key has a default.
     #[serde(default)]
     pub(super) caa: RawCaa,
+    /// What the perspective manifest publishes; every key has a default.
+    #[serde(default)]
+    pub(super) manifest: RawManifest,
     /// The CAs served, with their quotas; none by default.
     #[serde(default)]
     pub(super) tenants: Vec<RawTenant>,
+}
+
+/// `[manifest]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    /// Default `[]`: egress prefixes (CIDR) to publish.
+    pub(super) egress_prefixes: Option<Vec<String>>,
 }
 
 /// `[[tenants]]`.

@@ -49,6 +49,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let audit = audit(raw.audit, &dangerous, base_dir, p);
     let openmpic = openmpic::validate(raw.openmpic, p);
     let caa = caa::validate(raw.caa);
+    let manifest = manifest::validate(raw.manifest, p);
     let tenants = tenants::validate(raw.tenants, p);
     match (
         perspective,
@@ -63,6 +64,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
         http,
         audit,
         openmpic,
+        manifest,
         tenants,
     ) {
         (
@@ -78,6 +80,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             Some(http),
             Some(audit),
             Some(openmpic),
+            Some(manifest),
             Some(tenants),
         ) if problems.0.is_empty() => Ok(Config {
             perspective,
@@ -94,6 +97,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             audit,
             openmpic,
             caa,
+            manifest,
             tenants,
         }),
         _ => Err(problems.0),

@@ -23,6 +23,7 @@ mod hostile_web;
 mod ip_methods;
 mod knot_dnssec;
 mod lifecycle;
+mod manifest;
 mod openmpic;
 mod overload;
 mod primary_report;
