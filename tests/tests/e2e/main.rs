@@ -17,6 +17,7 @@ mod dns;
 mod dnssec;
 mod dnssec_hostile;
 mod doctor;
+mod failover;
 mod hostile_dns;
 mod hostile_primary;
 mod hostile_web;
