@@ -49,6 +49,28 @@ fn worth_failing_over(error: &ClientError) -> bool {
     }
 }
 
+impl NodeEndpoint {
+    /// The node a verified manifest describes, reached at `address` (TLS name `server_name`):
+    /// the manifest must verify under `key` (the key the CA has for this node), and its
+    /// perspective id and RIR become the endpoint's. Nodes of one perspective give one
+    /// endpoint each, all with the same perspective id.
+    pub fn from_manifest(
+        manifest: &crate::manifest::SignedManifest,
+        key: &crate::signing::VerifyingKey,
+        address: std::net::SocketAddr,
+        server_name: &str,
+    ) -> Result<Self, crate::manifest::ManifestError> {
+        let manifest = manifest.verify(key)?;
+        Ok(Self {
+            perspective_id: manifest.perspective_id,
+            rir: manifest.rir,
+            address,
+            server_name: server_name.to_owned(),
+            verifying_key: key.clone(),
+        })
+    }
+}
+
 impl Primary {
     /// How many perspectives the primary has (nodes with one perspective id count once).
     pub fn perspective_count(&self) -> usize {
@@ -177,6 +199,40 @@ mod tests {
             endpoint("c", 4),
         ];
         assert_eq!(groups(&nodes), [vec![0, 2], vec![1], vec![3]]);
+    }
+
+    #[test]
+    fn an_endpoint_comes_from_a_manifest_that_verifies() {
+        use crate::manifest::{Egress, KeyStatus, MANIFEST_VERSION, Manifest, ManifestKey};
+        let (key, _) = SigningKey::generate().unwrap();
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            perspective_id: PerspectiveId::new("fra-1").unwrap(),
+            rir: Rir::RipeNcc,
+            location: "Frankfurt".into(),
+            egress: Egress::default(),
+            http_user_agent: "ua".into(),
+            dns_source_addresses: vec![],
+            keys: vec![ManifestKey {
+                key_id: key.key_id().to_string(),
+                public_key: key.verifying_key().to_base64(),
+                status: KeyStatus::Current,
+                retired_unix_ms: None,
+                valid_until_unix_ms: None,
+            }],
+            software_version: "0".into(),
+            issued_unix_ms: 0,
+        };
+        let signed = manifest.sign(&key).unwrap();
+        let address = ([192, 0, 2, 1], 4433).into();
+        let node =
+            NodeEndpoint::from_manifest(&signed, key.verifying_key(), address, "fra-1.example")
+                .unwrap();
+        assert_eq!(node.perspective_id.as_str(), "fra-1");
+        assert_eq!(node.rir, Rir::RipeNcc);
+        assert_eq!(node.address, address);
+        let (other, _) = SigningKey::generate().unwrap();
+        assert!(NodeEndpoint::from_manifest(&signed, other.verifying_key(), address, "x").is_err());
     }
 
     #[test]

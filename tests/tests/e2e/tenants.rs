@@ -81,8 +81,10 @@ async fn a_flooding_tenant_is_shed_the_honest_one_is_served_and_sighup_removes_a
     let lab = Lab::new();
     lab.credentials.issue_primary("flood").unwrap();
     lab.credentials.issue_primary("stranger").unwrap();
-    let options =
-        NodeOptions::new("tenanted", Rir::Afrinic).with("[tenants]", &format!("{HONEST}{FLOODER}"));
+    let audit = lab.dir.path().join("audit.jsonl");
+    let options = NodeOptions::new("tenanted", Rir::Afrinic)
+        .with("audit", &format!("path = \"{}\"", audit.display()))
+        .with("[tenants]", &format!("{HONEST}{FLOODER}"));
     let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
     let honest = Arc::new(primary(&lab.credentials, &[&node]).unwrap());
     let flooder = Arc::new(client(&lab, &node, "flood"));
@@ -182,4 +184,22 @@ async fn a_flooding_tenant_is_shed_the_honest_one_is_served_and_sighup_removes_a
         .unwrap();
     assert_eq!(still[0].tenant.as_deref(), Some("honest"));
     assert!(node.log().contains("tenants: 1 now"), "{}", node.log());
+
+    // The audit log names the tenant of every result.
+    let lines = std::fs::read_to_string(&audit).unwrap();
+    let tenant_of = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["tenant"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let tenants: Vec<Option<String>> = lines.lines().map(tenant_of).collect();
+    let count = |name: &str| {
+        tenants
+            .iter()
+            .filter(|t| t.as_deref() == Some(name))
+            .count()
+    };
+    assert_eq!(count("honest"), 2 * HONEST_REQUESTS + 1);
+    assert_eq!(count("flooder"), answered);
+    assert_eq!(tenants.len(), 2 * HONEST_REQUESTS + 1 + answered);
 }
