@@ -17,9 +17,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod labels;
+mod tenants;
 
 use labels::CertificateLabel;
 pub use labels::{OpenMpicEndpoint, QuicConnectionResult, ReloadResult, RequestOutcome, ShedScope};
+pub use tenants::TenantMetrics;
 
 /// Latency buckets for checks, seconds: loopback checks take well under a millisecond, real ones
 /// up to the deadline (tens of seconds).
@@ -47,11 +49,8 @@ pub struct Metrics {
     pub quic_connections_open: IntGauge,
     /// The signed perspective manifest served at `/manifest.json` (set at start and on reload).
     manifest: parking_lot::RwLock<Option<Arc<str>>>,
-    /// `mpic_node_tenant_requests_total{tenant,outcome}`: requests per tenant by how they
-    /// ended; tenant names come from `[[tenants]]` (a closed set).
-    pub tenant_requests: IntCounterVec,
-    /// `mpic_node_tenant_checks_total{tenant,kind,outcome}`: checks run per tenant.
-    pub tenant_checks: IntCounterVec,
+    /// Requests and checks per tenant (see [`TenantMetrics`]).
+    pub tenants: TenantMetrics,
     /// `mpic_node_quic_connections_total{result}`: connection attempts by result (`accepted`,
     /// `handshake_failed`, `unauthorized`, `over_limit`).
     pub quic_connections: IntCounterVec,
@@ -279,8 +278,7 @@ impl Metrics {
             shed_requests: counter_vec(r, &SHED_REQUESTS)?,
             quic_connections_open: gauge(r, &QUIC_CONNECTIONS_OPEN)?,
             manifest: parking_lot::RwLock::new(None),
-            tenant_requests: counter_vec(r, &TENANT_REQUESTS)?,
-            tenant_checks: counter_vec(r, &TENANT_CHECKS)?,
+            tenants: TenantMetrics::new(r)?,
             quic_connections: counter_vec(r, &QUIC_CONNECTIONS)?,
             checks: counter_vec(r, &CHECKS)?,
             check_duration,
@@ -339,25 +337,6 @@ impl Metrics {
     /// The signed manifest, once set.
     pub fn manifest(&self) -> Option<Arc<str>> {
         self.manifest.read().clone()
-    }
-
-    /// Counts a tenant's request by how it ended (`answered`, `overloaded`, ...).
-    pub fn count_tenant_request(&self, tenant: &crate::config::TenantName, outcome: &str) {
-        self.tenant_requests
-            .with_label_values(&[tenant.as_str(), outcome])
-            .inc();
-    }
-
-    /// Counts a check run for a tenant.
-    pub fn count_tenant_check(
-        &self,
-        tenant: &crate::config::TenantName,
-        kind: &str,
-        outcome: &str,
-    ) {
-        self.tenant_checks
-            .with_label_values(&[tenant.as_str(), kind, outcome])
-            .inc();
     }
 
     /// Counts work refused by a limit.
@@ -448,20 +427,6 @@ const SHED_REQUESTS: Family = Family {
     name: "mpic_node_shed_requests_total",
     help: "Requests refused as overloaded, by the limit hit",
     labels: &["scope"],
-};
-
-/// `mpic_node_tenant_requests_total`.
-const TENANT_REQUESTS: Family = Family {
-    name: "mpic_node_tenant_requests_total",
-    help: "Requests per tenant, by how they ended",
-    labels: &["tenant", "outcome"],
-};
-
-/// `mpic_node_tenant_checks_total`.
-const TENANT_CHECKS: Family = Family {
-    name: "mpic_node_tenant_checks_total",
-    help: "Checks run per tenant, by kind and outcome",
-    labels: &["tenant", "kind", "outcome"],
 };
 
 /// `mpic_node_quic_connections_open`.

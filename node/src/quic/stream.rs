@@ -176,7 +176,8 @@ impl Answering {
         if let Some(tenant) = self.admitted.tenant() {
             self.service
                 .metrics()
-                .count_tenant_request(tenant.name(), outcome.as_str());
+                .tenants
+                .count_request(tenant.name(), outcome.as_str());
         }
         finish(send).await;
         tracing::debug!(answered, "request done");
@@ -296,7 +297,8 @@ async fn refuse_admitted(
     if let Some(tenant) = admitted.tenant() {
         service
             .metrics()
-            .count_tenant_request(tenant.name(), RequestOutcome::Refused(kind).as_str());
+            .tenants
+            .count_request(tenant.name(), RequestOutcome::Refused(kind).as_str());
     }
     refuse(service, send, kind, detail).await;
 }

@@ -182,7 +182,8 @@ impl Service {
                 self.metrics.count_shed(crate::metrics::ShedScope::Tenant);
                 if let Some(tenant) = tenant {
                     self.metrics
-                        .count_tenant_request(tenant.name(), "overloaded");
+                        .tenants
+                        .count_request(tenant.name(), "overloaded");
                 }
                 return Err(Refusal::Tenant(shed));
             }
@@ -198,7 +199,8 @@ impl Service {
                 self.metrics.count_shed(shed.scope());
                 if let Some(tenant) = tenant {
                     self.metrics
-                        .count_tenant_request(tenant.name(), "overloaded");
+                        .tenants
+                        .count_request(tenant.name(), "overloaded");
                 }
                 Err(Refusal::Shed(shed))
             }
@@ -247,7 +249,7 @@ impl Service {
         let ran = run(&state.dispatcher, target, deadline).await;
         record(&self.metrics, target, &ran.report, ran.elapsed);
         if let Some(tenant) = admitted.tenant() {
-            self.metrics.count_tenant_check(
+            self.metrics.tenants.count_check(
                 tenant.name(),
                 dispatch::kind_label(&target.check),
                 ran.report.outcome.as_str(),
