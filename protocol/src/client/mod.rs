@@ -61,6 +61,9 @@ pub struct ClientOptions {
     pub max_result_bytes: usize,
     /// Tolerated clock skew for result time windows.
     pub clock_skew: Duration,
+    /// The tenant this primary is at nodes that serve several CAs: every result must name it
+    /// (see [`verify::check_tenant`]). `None`: results are not checked for a tenant.
+    pub tenant: Option<String>,
 }
 
 impl ClientOptions {
@@ -75,6 +78,7 @@ impl ClientOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_result_bytes: frame::DEFAULT_MAX_RESULT_BYTES,
             clock_skew: DEFAULT_CLOCK_SKEW,
+            tenant: None,
         }
     }
 }
@@ -558,6 +562,7 @@ impl Primary {
                             skew: self.inner.options.clock_skew,
                         };
                         let payload = verify_result(node, request, &signed, window, &mut seen)?;
+                        verify::check_tenant(node, self.inner.options.tenant.as_deref(), &payload)?;
                         count += 1;
                         if sink.send(payload).await.is_err() {
                             return Ok(());
