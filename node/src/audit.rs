@@ -55,6 +55,9 @@ pub struct AuditEntry<'a> {
     pub primary: &'a str,
     /// The primary: SHA-256 of its client certificate's SubjectPublicKeyInfo, base64.
     pub primary_spki_sha256: String,
+    /// The tenant the result was issued for (absent when no tenants are configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
     /// This perspective's id.
     pub perspective: &'a str,
     /// The identifier checked.
@@ -100,6 +103,7 @@ impl<'a> AuditEntry<'a> {
             nonce: hex::encode(&payload.nonce),
             primary,
             primary_spki_sha256: b64.encode(primary_spki_sha256),
+            tenant: payload.tenant.as_deref(),
             perspective: payload.perspective.id.as_str(),
             identifier: &payload.target.identifier,
             target_index: payload.target_index,

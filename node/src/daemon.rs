@@ -106,6 +106,7 @@ pub async fn run_with(
         .context("installing the SIGHUP handler")?;
     metrics.record_certificate_expiry(&config.quic);
     let service = Arc::new(Service::new(state, Arc::clone(&metrics)));
+    crate::reload::publish_manifest(&service, &config, service.state().signer.key());
     let listeners = Listeners::bind(&config, &service.state()).await?;
     let listening = listeners.addresses()?;
     let reloader = options
@@ -194,6 +195,7 @@ fn build_state(config: &Config, metrics: &Metrics) -> anyhow::Result<NodeState> 
         }),
         audit: Arc::new(audit),
         limits: config.limits.clone(),
+        tenants: Arc::new(crate::service::tenants::Tenants::new(&config.tenants, None)),
     })
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// is itself (a module may use its own submodules), and any module of a lower entry.
 const LAYERS: &[&[&str]] = &[
     &["config", "credentials"],
-    &["metrics", "shutdown", "notify"],
+    &["metrics", "shutdown", "notify", "manifest"],
     &["dns"],
     &["egress"],
     &["http"],

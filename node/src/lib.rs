@@ -15,6 +15,7 @@ pub mod egress;
 pub mod http;
 #[cfg(test)]
 mod layering;
+pub mod manifest;
 pub mod metrics;
 pub mod notify;
 pub mod openmpic;

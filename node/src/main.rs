@@ -49,6 +49,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the perspective manifest (JSON, signed with the result-signing key): perspective,
+    /// RIR, location, egress addresses and prefixes, User-Agent, DNS source addresses, keys
+    /// with validity and the software version.
+    Manifest {
+        /// TOML config file; default: the embedded loopback config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Check this host before go-live: config, credentials and key permissions, clock sync,
     /// ports, state directory, DNS, and reachability of test targets (exit 0 ready, 1 not).
     Doctor {
@@ -114,6 +122,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run(config.as_deref()),
         Command::Keygen { out } => report(keygen(&out)),
+        Command::Manifest { config } => match load_config(config.as_deref()) {
+            Ok(config) => report(manifest(&config)),
+            Err(code) => code,
+        },
         Command::Info { config, json } => match load_config(config.as_deref()) {
             Ok(config) => report(info(&config, json)),
             Err(code) => code,
@@ -307,6 +319,19 @@ fn keygen(out: &Path) -> anyhow::Result<()> {
     println!("wrote {}", out.display());
     println!("public_key = \"{}\"", key.verifying_key().to_base64());
     println!("key_id = \"{}\"", key.key_id());
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "CLI output")]
+fn manifest(config: &Config) -> anyhow::Result<()> {
+    let key = credentials::load_signing_key(&config.signing.key)
+        .context("loading the signing key (signing.key)")?;
+    let retired = mpic_node::reload::manifest_retired(&config.state.directory);
+    let now = mpic_node::service::unix_ms();
+    print!(
+        "{}",
+        mpic_node::manifest::render(config, &key, &retired, now)?
+    );
     Ok(())
 }
 

@@ -17,12 +17,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod labels;
+mod tenants;
 
 use labels::CertificateLabel;
 pub use labels::{
     HttpRequestResult, OpenMpicEndpoint, QuicConnectionResult, ReloadResult, RequestOutcome,
     ShedScope,
 };
+pub use tenants::TenantMetrics;
 
 /// Latency buckets for checks, seconds: loopback checks take well under a millisecond, real ones
 /// up to the deadline (tens of seconds).
@@ -48,6 +50,10 @@ pub struct Metrics {
     pub shed_requests: IntCounterVec,
     /// `mpic_node_quic_connections_open`: QUIC connections currently open.
     pub quic_connections_open: IntGauge,
+    /// The signed perspective manifest served at `/manifest.json` (set at start and on reload).
+    manifest: parking_lot::RwLock<Option<Arc<str>>>,
+    /// Requests and checks per tenant (see [`TenantMetrics`]).
+    pub tenants: TenantMetrics,
     /// `mpic_node_quic_connections_total{result}`: connection attempts by result (`accepted`,
     /// `handshake_failed`, `unauthorized`, `over_limit`).
     pub quic_connections: IntCounterVec,
@@ -276,6 +282,8 @@ impl Metrics {
             requests_in_flight: gauge(r, &REQUESTS_IN_FLIGHT)?,
             shed_requests: counter_vec(r, &SHED_REQUESTS)?,
             quic_connections_open: gauge(r, &QUIC_CONNECTIONS_OPEN)?,
+            manifest: parking_lot::RwLock::new(None),
+            tenants: TenantMetrics::new(r)?,
             quic_connections: counter_vec(r, &QUIC_CONNECTIONS)?,
             checks: counter_vec(r, &CHECKS)?,
             check_duration,
@@ -324,6 +332,16 @@ impl Metrics {
     /// Counts a request by how it ended.
     pub fn count_request(&self, outcome: RequestOutcome) {
         self.requests.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    /// Sets the signed manifest `/manifest.json` serves.
+    pub fn set_manifest(&self, text: String) {
+        *self.manifest.write() = Some(Arc::from(text));
+    }
+
+    /// The signed manifest, once set.
+    pub fn manifest(&self) -> Option<Arc<str>> {
+        self.manifest.read().clone()
     }
 
     /// Counts work refused by a limit.
@@ -514,7 +532,7 @@ fn gauge_vec(registry: &Registry, family: &Family) -> Result<IntGaugeVec, promet
     Ok(metric)
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on an already bound listener until `shutdown` is cancelled.
+/// Serves `/metrics`, `/healthz`, `/readyz` and `/manifest.json` on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -562,6 +580,14 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
             metrics.render(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/manifest.json" => match metrics.manifest() {
+            Some(text) => (StatusCode::OK, "application/json", text.to_string()),
+            None => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "the manifest is not rendered yet\n".to_owned(),
+            ),
+        },
         "/readyz" if metrics.ready.get() == 1 => {
             (StatusCode::OK, "text/plain", "ready\n".to_owned())
         }
@@ -573,7 +599,7 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics, /healthz or /readyz\n".to_owned(),
+            "not found: try /metrics, /healthz, /readyz or /manifest.json\n".to_owned(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -16,7 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, TenantConfig};
+use crate::service::tenants::Tenants;
 use crate::service::{NodeState, Service};
 use crate::signing::ResultSigner;
 
@@ -89,6 +90,28 @@ pub fn retired_keys(state_directory: &Path) -> Vec<RetiredKey> {
         .collect()
 }
 
+/// The retired keys still listed, as the manifest lists them.
+pub fn manifest_retired(state_directory: &Path) -> Vec<crate::manifest::Retired> {
+    retired_keys(state_directory)
+        .into_iter()
+        .map(|key| crate::manifest::Retired {
+            key_id: key.key_id,
+            public_key: key.public_key,
+            retired_unix_ms: key.retired_unix_ms,
+            until_unix_ms: key.until_unix_ms,
+        })
+        .collect()
+}
+
+/// Renders the manifest of `config` signed by `key` and hands it to the metrics listener.
+pub fn publish_manifest(service: &Service, config: &Config, key: &mpic_protocol::SigningKey) {
+    let retired = manifest_retired(&config.state.directory);
+    match crate::manifest::render(config, key, &retired, now_ms()) {
+        Ok(text) => service.metrics().set_manifest(text),
+        Err(error) => tracing::warn!(%error, "the manifest could not be rendered"),
+    }
+}
+
 fn retire(state_directory: &Path, signer: &ResultSigner) -> std::io::Result<()> {
     let mut keys = retired_keys(state_directory);
     let now = now_ms();
@@ -118,6 +141,41 @@ impl std::fmt::Debug for Reloader {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// What a reload did to `[[tenants]]`: added, changed and removed names (a removed tenant's
+/// connections close at their next request).
+fn tenant_changes(running: &[TenantConfig], new: &[TenantConfig]) -> String {
+    let names = |tenants: &[TenantConfig]| -> Vec<String> {
+        tenants.iter().map(|t| t.name.to_string()).collect()
+    };
+    let (old_names, new_names) = (names(running), names(new));
+    let added: Vec<&str> = new_names
+        .iter()
+        .filter(|name| !old_names.contains(name))
+        .map(String::as_str)
+        .collect();
+    let removed: Vec<&str> = old_names
+        .iter()
+        .filter(|name| !new_names.contains(name))
+        .map(String::as_str)
+        .collect();
+    let changed: Vec<&str> = new
+        .iter()
+        .filter(|tenant| {
+            running
+                .iter()
+                .any(|old| old.name == tenant.name && old != *tenant)
+        })
+        .map(|tenant| tenant.name.as_str())
+        .collect();
+    format!(
+        "tenants: {} now (added [{}], changed [{}], removed [{}])",
+        new.len(),
+        added.join(", "),
+        changed.join(", "),
+        removed.join(", ")
+    )
 }
 
 /// The tables a running node cannot change, by name: a change is reported, not applied.
@@ -176,6 +234,11 @@ impl Reloader {
                 new.quic.client_spki_pins.len()
             ));
         }
+        let mut tenants = Arc::clone(&current.tenants);
+        if running.tenants != new.tenants {
+            tenants = Arc::new(Tenants::new(&new.tenants, Some(&current.tenants)));
+            changes.push(tenant_changes(&running.tenants, &new.tenants));
+        }
         let mut signer = Arc::clone(&current.signer);
         if signer.key().key_id() != key.key_id() {
             signer = Arc::new(ResultSigner::new(key, current.signer.perspective().clone()));
@@ -197,12 +260,15 @@ impl Reloader {
         config.quic.private_key = new.quic.private_key;
         config.quic.client_ca = new.quic.client_ca;
         config.quic.client_spki_pins = new.quic.client_spki_pins;
+        config.tenants = new.tenants;
         config.signing = new.signing;
         config.logging.level = new.logging.level;
+        publish_manifest(&self.service, &config, signer.key());
         self.service.swap(NodeState {
             config: Arc::new(config),
             signer,
             pins,
+            tenants,
             quic_server,
             openmpic_tls,
             ..NodeState::clone(&current)

@@ -58,6 +58,7 @@ impl ResultSigner {
         received_unix_ms: u64,
         completed_unix_ms: u64,
         report: &CheckReport,
+        tenant: Option<&str>,
     ) -> Result<(SignedResult, ResultPayload), SignError> {
         let target = request
             .targets
@@ -85,6 +86,7 @@ impl ResultSigner {
             dnssec: report.dnssec,
             evidence: report.evidence.to_wire(),
             key_id: self.key.key_id().to_string(),
+            tenant: tenant.map(str::to_owned),
         };
         let signed = self.key.sign(&payload)?;
         Ok((signed, payload))
@@ -130,15 +132,32 @@ mod tests {
 
     #[test]
     fn a_target_in_the_request_is_signed_with_its_index() {
-        let (_, payload) = signer().sign(&request(), 0, 1, 2, &report()).unwrap();
+        let (_, payload) = signer().sign(&request(), 0, 1, 2, &report(), None).unwrap();
         assert_eq!(payload.target_index, 0);
         assert_eq!(payload.target.identifier, "example.com");
         assert_eq!(payload.outcome, Outcome::Pass);
+        assert_eq!(payload.tenant, None);
+    }
+
+    #[test]
+    fn the_tenant_is_signed_only_when_there_is_one() {
+        let signer = signer();
+        let (plain, _) = signer.sign(&request(), 0, 1, 2, &report(), None).unwrap();
+        let (tenant, payload) = signer
+            .sign(&request(), 0, 1, 2, &report(), Some("ca-one"))
+            .unwrap();
+        assert_eq!(payload.tenant.as_deref(), Some("ca-one"));
+        let needle = b"tenant";
+        let has = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(!has(&plain.payload), "no tenant key without tenants");
+        assert!(has(&tenant.payload));
     }
 
     #[test]
     fn an_index_past_the_targets_is_an_error_never_an_empty_target() {
-        let error = signer().sign(&request(), 1, 1, 2, &report()).unwrap_err();
+        let error = signer()
+            .sign(&request(), 1, 1, 2, &report(), None)
+            .unwrap_err();
         assert!(
             matches!(error, SignError::NoSuchTarget { index: 1, count: 1 }),
             "{error:?}"

@@ -255,6 +255,7 @@ mod tests {
                 ..Evidence::default()
             },
             key_id: "key-1".into(),
+            tenant: None,
         }
     }
 

@@ -42,6 +42,7 @@ fn payload(key: &SigningKey) -> ResultPayload {
             ..Evidence::default()
         },
         key_id: key.key_id().to_string(),
+        tenant: None,
     }
 }
 

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod frame;
+pub mod manifest;
 pub mod perspective;
 pub mod quorum;
 pub mod request;

@@ -25,6 +25,10 @@ pub struct ProtocolError {
     pub kind: ProtocolErrorKind,
     /// A human explanation.
     pub detail: String,
+    /// For `overloaded`: how long the primary should wait before retrying on this node, in
+    /// milliseconds (a tenant's configured retry hint). Absent from nodes that give none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// Kinds of request-level refusal.
@@ -50,6 +54,8 @@ pub enum ProtocolErrorKind {
     ShuttingDown,
     /// The node failed internally.
     Internal,
+    /// The primary's tenant may not use a check kind or method the request names.
+    NotPermitted,
     /// A kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -67,6 +73,7 @@ impl std::fmt::Display for ProtocolErrorKind {
             ProtocolErrorKind::Overloaded => "overloaded",
             ProtocolErrorKind::ShuttingDown => "shutting_down",
             ProtocolErrorKind::Internal => "internal",
+            ProtocolErrorKind::NotPermitted => "not_permitted",
             ProtocolErrorKind::Unknown => "unknown",
         };
         f.write_str(text)
@@ -121,6 +128,11 @@ pub struct ResultPayload {
     pub evidence: Evidence,
     /// Identifier of the key that signs this payload (bound into the signature).
     pub key_id: String,
+    /// The tenant (the CA) this result was issued for, when the node serves tenants: a result
+    /// for one CA cannot be presented as another's. Absent on nodes without `[[tenants]]`, so
+    /// their payloads are byte-identical to those of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// The answering perspective as it describes itself.

@@ -136,8 +136,14 @@ impl SigningKey {
 
     /// Signs raw payload bytes under [`SIGNATURE_CONTEXT`].
     pub fn sign_bytes(&self, payload: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let mut message = Vec::with_capacity(SIGNATURE_CONTEXT.len() + payload.len());
-        message.extend_from_slice(SIGNATURE_CONTEXT);
+        self.sign_in_context(SIGNATURE_CONTEXT, payload)
+    }
+
+    /// Signs raw bytes under another domain-separation `context` (e.g. the manifest's), so a
+    /// signature made for one kind of document never verifies as another.
+    pub fn sign_in_context(&self, context: &[u8], payload: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let mut message = Vec::with_capacity(context.len() + payload.len());
+        message.extend_from_slice(context);
         message.extend_from_slice(payload);
         let mut signature = [0u8; SIGNATURE_LEN];
         signature.copy_from_slice(self.pair.sign(&message).as_ref());
@@ -202,8 +208,18 @@ impl VerifyingKey {
 
     /// Checks a signature over raw payload bytes under [`SIGNATURE_CONTEXT`].
     pub fn verify_bytes(&self, payload: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-        let mut message = Vec::with_capacity(SIGNATURE_CONTEXT.len() + payload.len());
-        message.extend_from_slice(SIGNATURE_CONTEXT);
+        self.verify_in_context(SIGNATURE_CONTEXT, payload, signature)
+    }
+
+    /// Checks a signature over raw bytes made with [`SigningKey::sign_in_context`].
+    pub fn verify_in_context(
+        &self,
+        context: &[u8],
+        payload: &[u8],
+        signature: &[u8],
+    ) -> Result<(), VerifyError> {
+        let mut message = Vec::with_capacity(context.len() + payload.len());
+        message.extend_from_slice(context);
         message.extend_from_slice(payload);
         UnparsedPublicKey::new(&ED25519, &self.bytes)
             .verify(&message, signature)

@@ -9,13 +9,17 @@
 pub mod caa;
 pub mod dns;
 pub mod http;
+pub mod manifest;
 pub mod openmpic;
 mod raw;
+pub mod tenants;
 
 pub use caa::CaaConfig;
 pub use dns::{DnsConfig, DnsModeConfig, DnssecMode};
 pub use http::HttpConfig;
+pub use manifest::ManifestConfig;
 pub use openmpic::OpenMpicConfig;
+pub use tenants::{TenantConfig, TenantName};
 mod validate;
 
 use std::fmt;
@@ -183,6 +187,11 @@ pub struct Config {
     pub openmpic: OpenMpicConfig,
     /// `[caa]`: CAA choices the CA's CP/CPS states (BR 4.2.2.1.2).
     pub caa: CaaConfig,
+    /// `[manifest]`: what the published perspective manifest adds (egress prefixes).
+    pub manifest: ManifestConfig,
+    /// `[[tenants]]`: the CAs this node serves, each with its quotas; empty: every admitted
+    /// primary is served alike (no tenant in results).
+    pub tenants: Vec<TenantConfig>,
 }
 
 /// `[perspective]`.

@@ -53,6 +53,48 @@ pub(super) struct RawConfig {
     /// CAA choices the CA makes in its CP/CPS; every key has a default.
     #[serde(default)]
     pub(super) caa: RawCaa,
+    /// What the perspective manifest publishes; every key has a default.
+    #[serde(default)]
+    pub(super) manifest: RawManifest,
+    /// The CAs served, with their quotas; none by default.
+    #[serde(default)]
+    pub(super) tenants: Vec<RawTenant>,
+}
+
+/// `[manifest]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    /// Default `[]`: egress prefixes (CIDR) to publish.
+    pub(super) egress_prefixes: Option<Vec<String>>,
+}
+
+/// `[[tenants]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTenant {
+    /// Required: the tenant's name (`a-z 0-9 _ -`, 1-32 characters; a metric label).
+    pub(super) name: Option<String>,
+    /// Base64 SHA-256 digests of the tenant's client SubjectPublicKeyInfos.
+    pub(super) client_spki_pins: Option<Vec<String>>,
+    /// Subject common names of the tenant's client certificates (issued by `quic.client_ca`).
+    pub(super) subject_names: Option<Vec<String>>,
+    /// Default `100`: token-bucket refill, requests per second.
+    pub(super) requests_per_second: Option<i64>,
+    /// Default: `requests_per_second`. Token-bucket size.
+    pub(super) burst: Option<i64>,
+    /// Default `64`: this tenant's requests being worked on.
+    pub(super) max_in_flight_requests: Option<i64>,
+    /// Default: `limits.max_targets_per_request`. Targets in one request.
+    pub(super) max_targets_per_request: Option<i64>,
+    /// Default: all. Check kinds allowed (`caa`, `dcv`).
+    pub(super) checks: Option<Vec<String>>,
+    /// Default: all. DCV methods allowed (wire names).
+    pub(super) methods: Option<Vec<String>>,
+    /// Default `[]`: Issuer Domain Names for CAA targets that name none.
+    pub(super) caa_domains: Option<Vec<String>>,
+    /// Default `"1s"`: the retry hint sent with `overloaded`.
+    pub(super) retry_after: Option<DurationText>,
 }
 
 /// `[caa]`.

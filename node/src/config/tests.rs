@@ -14,7 +14,8 @@ use super::*;
 const EXAMPLE: &str = include_str!("../../../deploy/mpic-node.example.toml");
 
 /// Every table the file format has, in the order the docs list them.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
+    "manifest",
     "audit",
     "openmpic",
     "caa",
@@ -89,7 +90,8 @@ const ALL_KEYS: [&str; 52] = [
 
 /// Keys that only make sense in some set-ups: the example shows them commented out
 /// (`# key = value`) under their table, with their documentation above.
-const COMMENTED_KEYS: [&str; 11] = [
+const COMMENTED_KEYS: [&str; 12] = [
+    "manifest.egress_prefixes",
     "audit.path",
     "openmpic.listen",
     "openmpic.caa_domains",
@@ -771,7 +773,11 @@ fn omitted_optional_keys_take_their_defaults() {
         audit,
         openmpic,
         caa,
+        manifest,
+        tenants,
     } = config;
+    assert!(tenants.is_empty());
+    assert!(manifest.egress_prefixes.is_empty());
     assert_eq!(openmpic, OpenMpicConfig::default());
     assert_eq!(caa, CaaConfig::default());
     assert_eq!(audit, AuditDestination::Stdout);

@@ -49,6 +49,8 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let audit = audit(raw.audit, &dangerous, base_dir, p);
     let openmpic = openmpic::validate(raw.openmpic, p);
     let caa = caa::validate(raw.caa);
+    let manifest = manifest::validate(raw.manifest, p);
+    let tenants = tenants::validate(raw.tenants, p);
     match (
         perspective,
         quic,
@@ -62,6 +64,8 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
         http,
         audit,
         openmpic,
+        manifest,
+        tenants,
     ) {
         (
             Some(perspective),
@@ -76,6 +80,8 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             Some(http),
             Some(audit),
             Some(openmpic),
+            Some(manifest),
+            Some(tenants),
         ) if problems.0.is_empty() => Ok(Config {
             perspective,
             quic,
@@ -91,6 +97,8 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
             audit,
             openmpic,
             caa,
+            manifest,
+            tenants,
         }),
         _ => Err(problems.0),
     }
@@ -192,7 +200,11 @@ fn quic(raw: Option<RawQuic>, base_dir: &Path, p: &mut Problems) -> Option<QuicC
         base_dir,
         p,
     );
-    let client_spki_pins = spki_pins(raw.client_spki_pins.unwrap_or_default(), p);
+    let client_spki_pins = spki_pins(
+        "quic.client_spki_pins",
+        raw.client_spki_pins.unwrap_or_default(),
+        p,
+    );
     let idle_timeout = duration(
         "quic.idle_timeout",
         raw.idle_timeout,
@@ -542,11 +554,16 @@ fn socket_addresses(key: &str, texts: &[String], p: &mut Problems) -> Option<Vec
     valid.then_some(addresses)
 }
 
-fn spki_pins(texts: Vec<String>, p: &mut Problems) -> Option<Vec<[u8; SPKI_PIN_LEN]>> {
+/// Base64 SPKI pins under `table_key` (`quic.client_spki_pins`, `tenants[0].client_spki_pins`).
+pub(super) fn spki_pins(
+    table_key: &str,
+    texts: Vec<String>,
+    p: &mut Problems,
+) -> Option<Vec<[u8; SPKI_PIN_LEN]>> {
     let mut pins = Vec::with_capacity(texts.len());
     let mut valid = true;
     for (i, text) in texts.iter().enumerate() {
-        let key = format!("quic.client_spki_pins[{i}]");
+        let key = format!("{table_key}[{i}]");
         let pin = match base64::engine::general_purpose::STANDARD.decode(text) {
             // The decoder's own wording ("Invalid padding") adds little; say what a pin looks like.
             Err(_) => {

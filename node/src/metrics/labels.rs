@@ -29,6 +29,7 @@ impl RequestOutcome {
                 Kind::Overloaded => "overloaded",
                 Kind::ShuttingDown => "shutting_down",
                 Kind::Internal => "internal",
+                Kind::NotPermitted => "not_permitted",
                 // `ProtocolErrorKind` is non-exhaustive; the node refuses only with the kinds
                 // above, so a kind added to the protocol shows here as `unknown` until listed.
                 _ => "unknown",
@@ -47,6 +48,8 @@ pub enum ShedScope {
     /// The Open MPIC listener's connection cap: a connection closed at accept
     /// (`openmpic_connections`).
     OpenMpicConnections,
+    /// A tenant's quota (`tenant`): its requests/s bucket or its in-flight limit.
+    Tenant,
 }
 
 impl ShedScope {
@@ -56,6 +59,7 @@ impl ShedScope {
             ShedScope::Global => "global",
             ShedScope::Primary => "primary",
             ShedScope::OpenMpicConnections => "openmpic_connections",
+            ShedScope::Tenant => "tenant",
         }
     }
 }
@@ -191,6 +195,7 @@ mod tests {
             Kind::Overloaded,
             Kind::ShuttingDown,
             Kind::Internal,
+            Kind::NotPermitted,
             Kind::Unknown,
         ] {
             assert_eq!(RequestOutcome::Refused(kind).as_str(), kind.to_string());

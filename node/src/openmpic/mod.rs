@@ -118,8 +118,16 @@ async fn serve_connection(
         }
     };
     let chain = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec);
-    let pins = Arc::clone(&service.state().pins);
-    let primary = match auth::authorize(chain.as_deref(), &pins) {
+    let state = service.state();
+    let authorized = auth::authorize(chain.as_deref(), &state.pins).and_then(|primary| {
+        if state.tenants.admits(&primary) {
+            Ok(primary)
+        } else {
+            Err(auth::AuthError::NoTenant(primary.name))
+        }
+    });
+    drop(state);
+    let primary = match authorized {
         Ok(primary) => primary,
         Err(error) => {
             tracing::warn!(%remote, %error, "openmpic: primary refused");
@@ -215,36 +223,58 @@ async fn route(
         );
     }
     let state = service.state();
-    if !state.admits(&primary.id) {
+    if !state.admits(primary) {
         return error(
             StatusCode::FORBIDDEN,
             "unauthorized",
-            "client key no longer admitted (pins changed by a reload)",
+            "client key no longer admitted (pins or tenants changed by a reload)",
         );
     }
     let received_unix_ms = unix_ms();
-    let Ok(admitted) = service.admit(limit) else {
+    let tenant = state.tenants.identify(primary);
+    let Ok(admitted) = service.admit(limit, tenant) else {
+        // Retry-After is whole seconds: the tenant's hint rounded up, else 1.
+        let seconds = tenant.map_or(1, |tenant| {
+            tenant.config.retry_after.as_millis().div_ceil(1000).max(1)
+        });
         let mut response = error(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
-            "node is at its in-flight limit; retry later",
+            "node or tenant is at its limit; retry later",
         );
-        response.headers_mut().insert(
-            hyper::header::RETRY_AFTER,
-            hyper::header::HeaderValue::from_static("1"),
-        );
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&seconds.to_string()) {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, value);
+        }
         return response;
     };
     let body = match read_body(request, &state).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let (target, trace) = match parse(endpoint, &body, config) {
+    let caa_domains = admitted
+        .tenant()
+        .map(|tenant| &tenant.config.caa_domains)
+        .filter(|domains| !domains.is_empty())
+        .unwrap_or(&config.caa_domains);
+    let (target, trace) = match parse(endpoint, &body, caa_domains) {
         Ok(parsed) => parsed,
         Err(refused) => {
             return error(StatusCode::BAD_REQUEST, "bad_request", &refused.to_string());
         }
     };
+    if let Some(tenant) = admitted.tenant() {
+        let kind = crate::dispatch::kind_label(&target.check);
+        let method = crate::dispatch::method_label(&target.check);
+        if !tenant.config.permits(kind, method) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "not_permitted",
+                &format!("tenant {} may not use {kind} check {method}", tenant.name()),
+            );
+        }
+    }
     let response = check(
         service,
         &state,
@@ -281,14 +311,11 @@ enum BadRequest {
 fn parse(
     endpoint: OpenMpicEndpoint,
     body: &[u8],
-    config: &OpenMpicConfig,
+    caa_domains: &[String],
 ) -> Result<(Target, Option<String>), BadRequest> {
     if endpoint == OpenMpicEndpoint::Caa {
         let request = serde_json::from_slice::<model::CaaRequest>(body)?;
-        Ok((
-            request.target(&config.caa_domains)?,
-            request.trace_identifier,
-        ))
+        Ok((request.target(caa_domains)?, request.trace_identifier))
     } else {
         let request = serde_json::from_slice::<model::DcvRequest>(body)?;
         Ok((request.target()?, request.trace_identifier))

@@ -150,8 +150,16 @@ fn authorize(
             .downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
             .ok()
     });
-    let pins = Arc::clone(&service.state().pins);
-    match auth::authorize(chain.as_deref().map(Vec::as_slice), &pins) {
+    let state = service.state();
+    let authorized =
+        auth::authorize(chain.as_deref().map(Vec::as_slice), &state.pins).and_then(|primary| {
+            if state.tenants.admits(&primary) {
+                Ok(primary)
+            } else {
+                Err(auth::AuthError::NoTenant(primary.name))
+            }
+        });
+    match authorized {
         Ok(primary) => Some(primary),
         Err(error) => {
             service
@@ -193,12 +201,15 @@ async fn accept_streams(
                     .await;
                 });
             }
-            Ok(_) if !service.state().admits(&primary.id) => {
-                // A reload removed this primary from the pins: no more requests from it.
-                tracing::warn!("primary no longer pinned after a reload; closing its connection");
+            Ok(_) if !service.state().admits(primary) => {
+                // A reload removed this primary from the pins or its tenant from
+                // `[[tenants]]`: no more requests from it.
+                tracing::warn!(
+                    "primary no longer admitted (pins or tenants changed by a reload); closing its connection"
+                );
                 connection.close(
                     close_code::UNAUTHORIZED.into(),
-                    b"client key no longer admitted (pins changed by a reload)",
+                    b"client key no longer admitted (pins or tenants changed by a reload)",
                 );
                 return Ok(());
             }

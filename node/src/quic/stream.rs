@@ -5,16 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpic_protocol::frame::{self, FrameError};
-use mpic_protocol::{NodeMessage, ProtocolError, ProtocolErrorKind, Request, RequestError};
+use mpic_protocol::{Check, NodeMessage, ProtocolError, ProtocolErrorKind, Request, RequestError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use crate::dispatch;
 use crate::metrics::RequestOutcome;
 use crate::service::admission::Shed;
 use crate::service::auth::Primary;
-use crate::service::{NodeState, Service, unix_ms};
+use crate::service::tenants::{Tenant, TenantShed};
+use crate::service::{Admitted, NodeState, Refusal, Service, unix_ms};
 
 /// Cap on one result frame the node writes: evidence is bounded by the checks, this is a
 /// backstop so a runaway result becomes an `internal` problem instead of an unbounded write.
@@ -36,29 +38,21 @@ pub(super) async fn serve_request(
 ) {
     let received_unix_ms = unix_ms();
     let state = service.state();
-    let admitted = match service.admit(&limit) {
+    let tenant = state.tenants.identify(&primary).cloned();
+    let admitted = match service.admit(&limit, tenant.as_ref()) {
         Ok(admitted) => admitted,
-        Err(shed) => {
-            let detail = match shed {
-                Shed::Global => format!(
-                    "node is at its limit of {} requests in flight; retry later",
-                    state.limits.max_in_flight_requests
-                ),
-                Shed::Primary => format!(
-                    "this primary has {} requests in flight, the node's per-primary limit; retry later",
-                    state.limits.max_in_flight_per_primary
-                ),
-            };
-            refuse(&service, &mut send, ProtocolErrorKind::Overloaded, detail).await;
+        Err(refusal) => {
+            let error = overloaded(&state, tenant.as_deref(), refusal);
+            refuse_with(&service, &mut send, error).await;
             let _ = recv.stop(0u32.into());
             return;
         }
     };
 
-    let request = match read_request(&state, &mut recv).await {
+    let mut request = match read_request(&state, &mut recv).await {
         Ok(request) => request,
         Err((kind, detail)) => {
-            refuse(&service, &mut send, kind, detail).await;
+            refuse_admitted(&service, &admitted, &mut send, kind, detail).await;
             return;
         }
     };
@@ -70,11 +64,20 @@ pub(super) async fn serve_request(
             RequestError::DeadlinePassed { .. } => ProtocolErrorKind::DeadlinePassed,
             _ => ProtocolErrorKind::BadRequest,
         };
-        refuse(&service, &mut send, kind, error.to_string()).await;
+        refuse_admitted(&service, &admitted, &mut send, kind, error.to_string()).await;
+        return;
+    }
+    if let Some(tenant) = admitted.tenant()
+        && let Err((kind, detail)) = apply_tenant(tenant, &mut request)
+    {
+        refuse_admitted(&service, &admitted, &mut send, kind, detail).await;
         return;
     }
 
-    let span = tracing::info_span!("request", request_id = %request.request_id, primary = %primary.id, targets = request.targets.len());
+    let tenant_name = admitted
+        .tenant()
+        .map_or("", |tenant| tenant.name().as_str());
+    let span = tracing::info_span!("request", request_id = %request.request_id, primary = %primary.id, tenant = tenant_name, targets = request.targets.len());
     // `instrument`, not `span.enter()`: an entered guard held across `.await` corrupts the
     // subscriber's span stack when the task moves threads (tracing-subscriber then panicked
     // and the request was lost; found by the hostile-peers suite).
@@ -96,7 +99,7 @@ struct Answering {
     service: Arc<Service>,
     state: Arc<NodeState>,
     primary: Primary,
-    admitted: Arc<crate::service::Admitted>,
+    admitted: Arc<Admitted>,
     request: Arc<Request>,
     received_unix_ms: u64,
     deadline: Instant,
@@ -140,6 +143,7 @@ impl Answering {
                 .service
                 .sign_and_audit(
                     &self.state,
+                    &self.admitted,
                     &self.primary,
                     &self.request,
                     index,
@@ -169,6 +173,12 @@ impl Answering {
             RequestOutcome::Abandoned
         };
         self.service.metrics().count_request(outcome);
+        if let Some(tenant) = self.admitted.tenant() {
+            self.service
+                .metrics()
+                .tenants
+                .count_request(tenant.name(), outcome.as_str());
+        }
         finish(send).await;
         tracing::debug!(answered, "request done");
     }
@@ -211,17 +221,113 @@ async fn read_request(
     })
 }
 
+/// The `overloaded` refusal for `refusal`, with the tenant's retry hint when a tenant is known.
+fn overloaded(state: &NodeState, tenant: Option<&Tenant>, refusal: Refusal) -> ProtocolError {
+    let detail = match (refusal, tenant) {
+        (Refusal::Tenant(TenantShed::Rate), Some(tenant)) => format!(
+            "tenant {} is over its rate of {} requests/s; retry later",
+            tenant.name(),
+            tenant.config.requests_per_second
+        ),
+        (Refusal::Tenant(_), Some(tenant)) => format!(
+            "tenant {} has {} requests in flight, its limit; retry later",
+            tenant.name(),
+            tenant.config.max_in_flight_requests
+        ),
+        (Refusal::Shed(Shed::Primary), _) => format!(
+            "this primary has {} requests in flight, the node's per-primary limit; retry later",
+            state.limits.max_in_flight_per_primary
+        ),
+        _ => format!(
+            "node is at its limit of {} requests in flight; retry later",
+            state.limits.max_in_flight_requests
+        ),
+    };
+    ProtocolError {
+        kind: ProtocolErrorKind::Overloaded,
+        detail,
+        retry_after_ms: tenant
+            .map(|tenant| u64::try_from(tenant.config.retry_after.as_millis()).unwrap_or(u64::MAX)),
+    }
+}
+
+/// The tenant's own rules on a valid request: its target cap, its allowed checks and methods,
+/// and its default CAA issuer domains for CAA targets that name none.
+fn apply_tenant(tenant: &Tenant, request: &mut Request) -> Result<(), (ProtocolErrorKind, String)> {
+    if let Some(max) = tenant.config.max_targets_per_request
+        && request.targets.len() > max
+    {
+        return Err((
+            ProtocolErrorKind::TooManyTargets,
+            format!(
+                "{} targets; tenant {} may send at most {max}",
+                request.targets.len(),
+                tenant.name()
+            ),
+        ));
+    }
+    for target in &mut request.targets {
+        let (kind, method) = (
+            dispatch::kind_label(&target.check),
+            dispatch::method_label(&target.check),
+        );
+        if !tenant.config.permits(kind, method) {
+            return Err((
+                ProtocolErrorKind::NotPermitted,
+                format!("tenant {} may not use {kind} check {method}", tenant.name()),
+            ));
+        }
+        if let Check::Caa(caa) = &mut target.check
+            && caa.issuer_domains.is_empty()
+        {
+            caa.issuer_domains.clone_from(&tenant.config.caa_domains);
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an admitted request, counting it for its tenant too.
+async fn refuse_admitted(
+    service: &Service,
+    admitted: &Admitted,
+    send: &mut quinn::SendStream,
+    kind: ProtocolErrorKind,
+    detail: String,
+) {
+    if let Some(tenant) = admitted.tenant() {
+        service
+            .metrics()
+            .tenants
+            .count_request(tenant.name(), RequestOutcome::Refused(kind).as_str());
+    }
+    refuse(service, send, kind, detail).await;
+}
+
 pub(super) async fn refuse(
     service: &Service,
     send: &mut quinn::SendStream,
     kind: ProtocolErrorKind,
     detail: String,
 ) {
+    refuse_with(
+        service,
+        send,
+        ProtocolError {
+            kind,
+            detail,
+            retry_after_ms: None,
+        },
+    )
+    .await;
+}
+
+async fn refuse_with(service: &Service, send: &mut quinn::SendStream, error: ProtocolError) {
+    let (kind, detail) = (error.kind, &error.detail);
     tracing::info!(%kind, %detail, "request refused");
     service
         .metrics()
         .count_request(RequestOutcome::Refused(kind));
-    let message = NodeMessage::Error(ProtocolError { kind, detail });
+    let message = NodeMessage::Error(error);
     if let Ok(bytes) = frame::encode(&message, MAX_RESULT_FRAME_BYTES) {
         write(send, &bytes).await;
     }

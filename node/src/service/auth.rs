@@ -50,6 +50,9 @@ pub enum AuthError {
     /// The key (SPKI SHA-256) is not in the configured pin list.
     #[error("client key {} is not in this node's pin list (quic.client_spki_pins)", base64_of(.0))]
     NotPinned([u8; 32]),
+    /// Tenants are configured and the primary (subject CN given) matches none of them.
+    #[error("primary {0:?} matches no [[tenants]] entry (by SPKI pin or subject name)")]
+    NoTenant(String),
 }
 
 fn base64_of(bytes: &[u8]) -> String {

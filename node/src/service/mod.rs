@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod tenants;
 pub mod tls;
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use mpic_protocol::{Request, ResultPayload, SignedResult, Target};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::audit::{AuditEntry, AuditLog};
@@ -22,6 +23,7 @@ use crate::signing::{CheckReport, ResultSigner, SignError};
 
 use admission::{Admission, Shed};
 use auth::Primary;
+use tenants::{Tenant, TenantShed, Tenants};
 
 /// Everything a request needs that a reload may replace. Held in an [`ArcSwap`]: readers take a
 /// snapshot (`Arc`) that stays consistent for the whole request; a reload builds a new state and
@@ -45,6 +47,8 @@ pub struct NodeState {
     pub audit: Arc<AuditLog>,
     /// Request limits (restart-only).
     pub limits: LimitsConfig,
+    /// The tenants served and their quotas (empty: no tenants).
+    pub tenants: Arc<Tenants>,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -52,15 +56,17 @@ impl std::fmt::Debug for NodeState {
         f.debug_struct("NodeState")
             .field("key_id", &self.signer.key().key_id().to_string())
             .field("pins", &self.pins.len())
+            .field("tenants", &self.tenants.len())
             .field("openmpic", &self.openmpic_tls.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl NodeState {
-    /// Whether `primary` is admitted by the pins in force.
-    pub fn admits(&self, primary: &auth::PrimaryId) -> bool {
-        auth::admitted(primary, &self.pins)
+    /// Whether `primary` is admitted by the pins in force and, when tenants are configured,
+    /// is one tenant's.
+    pub fn admits(&self, primary: &Primary) -> bool {
+        auth::admitted(&primary.id, &self.pins) && self.tenants.admits(primary)
     }
 }
 
@@ -94,11 +100,29 @@ impl std::fmt::Debug for Service {
     }
 }
 
-/// A request admitted under both limits; dropping it releases them and the in-flight gauge.
+/// A request admitted under every limit; dropping it releases them and the in-flight gauge.
 #[derive(Debug)]
 pub struct Admitted {
     _permits: admission::Admitted,
     _in_flight: GaugeGuard,
+    _tenant_permit: Option<OwnedSemaphorePermit>,
+    tenant: Option<Arc<Tenant>>,
+}
+
+impl Admitted {
+    /// The tenant the request is served for (`None` when no tenants are configured).
+    pub fn tenant(&self) -> Option<&Arc<Tenant>> {
+        self.tenant.as_ref()
+    }
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A node or primary in-flight limit is full.
+    Shed(Shed),
+    /// The tenant is over one of its quotas.
+    Tenant(TenantShed),
 }
 
 /// A target answered: the signed result and the payload it carries.
@@ -147,17 +171,41 @@ impl Service {
         &self.admission
     }
 
-    /// Admits one request under the global and the primary's limit (`limit`, from
+    /// Admits one request under `tenant`'s quotas (first, so a flooding tenant takes no node
+    /// capacity), then the global and the primary's limit (`limit`, from
     /// [`Admission::connect`]), counting a refusal by the limit hit. Never waits.
-    pub fn admit(&self, limit: &Arc<Semaphore>) -> Result<Admitted, Shed> {
+    pub fn admit(
+        &self,
+        limit: &Arc<Semaphore>,
+        tenant: Option<&Arc<Tenant>>,
+    ) -> Result<Admitted, Refusal> {
+        let tenant_permit = match tenant.map(|tenant| tenant.try_admit()).transpose() {
+            Ok(permit) => permit,
+            Err(shed) => {
+                self.metrics.count_shed(crate::metrics::ShedScope::Tenant);
+                if let Some(tenant) = tenant {
+                    self.metrics
+                        .tenants
+                        .count_request(tenant.name(), "overloaded");
+                }
+                return Err(Refusal::Tenant(shed));
+            }
+        };
         match self.admission.try_admit(limit) {
             Ok(permits) => Ok(Admitted {
                 _permits: permits,
                 _in_flight: GaugeGuard::new(&self.metrics.requests_in_flight),
+                _tenant_permit: tenant_permit,
+                tenant: tenant.cloned(),
             }),
             Err(shed) => {
                 self.metrics.count_shed(shed.scope());
-                Err(shed)
+                if let Some(tenant) = tenant {
+                    self.metrics
+                        .tenants
+                        .count_request(tenant.name(), "overloaded");
+                }
+                Err(Refusal::Shed(shed))
             }
         }
     }
@@ -181,28 +229,49 @@ impl Service {
             .ok_or(AnswerError::NoTarget { index })?;
         let report = self.run(admitted, &state, target, deadline).await;
         Ok(self
-            .sign_and_audit(&state, primary, request, index, received_unix_ms, report)
+            .sign_and_audit(
+                &state,
+                admitted,
+                primary,
+                request,
+                index,
+                received_unix_ms,
+                report,
+            )
             .await?)
     }
 
     /// Runs one target of an admitted request and records it (metrics, log line).
     pub async fn run(
         &self,
-        _admitted: &Admitted,
+        admitted: &Admitted,
         state: &NodeState,
         target: &Target,
         deadline: Instant,
     ) -> CheckReport {
         let ran = run(&state.dispatcher, target, deadline).await;
         record(&self.metrics, target, &ran.report, ran.elapsed);
+        if let Some(tenant) = admitted.tenant() {
+            self.metrics.tenants.count_check(
+                tenant.name(),
+                dispatch::kind_label(&target.check),
+                ran.report.outcome.as_str(),
+            );
+        }
         ran.report
     }
 
-    /// Signs target `index`'s report, counts it and writes its audit line. A line that cannot
-    /// be written is counted (`audit_write_errors`) and logged, never skipped silently.
+    /// Signs target `index`'s report (naming the admitted request's tenant, if any), counts it
+    /// and writes its audit line. A line that cannot be written is counted
+    /// (`audit_write_errors`) and logged, never skipped silently.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the one step every adapter calls"
+    )]
     pub async fn sign_and_audit(
         &self,
         state: &NodeState,
+        admitted: &Admitted,
         primary: &Primary,
         request: &Request,
         index: usize,
@@ -211,7 +280,14 @@ impl Service {
     ) -> Result<Answer, SignError> {
         let (signed, payload) = state
             .signer
-            .sign(request, index, received_unix_ms, unix_ms(), &report)
+            .sign(
+                request,
+                index,
+                received_unix_ms,
+                unix_ms(),
+                &report,
+                admitted.tenant().map(|tenant| tenant.name().as_str()),
+            )
             .inspect_err(|error| tracing::error!(%error, "cannot sign result"))?;
         self.metrics.results_signed.inc();
         let entry = AuditEntry::new(&primary.name, primary.id.spki_sha256(), &payload, &signed);

@@ -33,6 +33,7 @@ fn payload(perspective: &str, outcome: Outcome, evidence: Evidence) -> ResultPay
         dnssec: None,
         evidence,
         key_id: "k".into(),
+        tenant: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! every signed result and echoed field, and apply the BR 3.2.2.9 quorum rule per target.
 
 mod error;
+mod failover;
 pub mod verify;
 
 pub use error::ClientError;
@@ -60,6 +61,9 @@ pub struct ClientOptions {
     pub max_result_bytes: usize,
     /// Tolerated clock skew for result time windows.
     pub clock_skew: Duration,
+    /// The tenant this primary is at nodes that serve several CAs: every result must name it
+    /// (see [`verify::check_tenant`]). `None`: results are not checked for a tenant.
+    pub tenant: Option<String>,
 }
 
 impl ClientOptions {
@@ -74,6 +78,7 @@ impl ClientOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_result_bytes: frame::DEFAULT_MAX_RESULT_BYTES,
             clock_skew: DEFAULT_CLOCK_SKEW,
+            tenant: None,
         }
     }
 }
@@ -146,11 +151,20 @@ struct Inner {
     endpoint: quinn::Endpoint,
     nodes: Vec<NodeLink>,
     options: ClientOptions,
+    /// Node indexes per perspective id, in order of first appearance: several nodes may serve
+    /// one perspective (load is spread over them, a failed one is failed over).
+    groups: Vec<Vec<usize>>,
+    /// Round-robin position for spreading requests over a perspective's nodes.
+    rotor: std::sync::atomic::AtomicUsize,
+    /// Origin of the nodes' `down_until_ms`.
+    epoch: std::time::Instant,
 }
 
 struct NodeLink {
     endpoint: NodeEndpoint,
     connection: Mutex<Option<quinn::Connection>>,
+    /// Milliseconds after `Inner::epoch` until which the node is skipped after a failure.
+    down_until_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Primary {
@@ -184,11 +198,13 @@ impl Primary {
         };
         let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Endpoint)?;
         endpoint.set_default_client_config(client_config);
+        let groups = failover::groups(&nodes);
         let nodes = nodes
             .into_iter()
             .map(|endpoint| NodeLink {
                 endpoint,
                 connection: Mutex::new(None),
+                down_until_ms: std::sync::atomic::AtomicU64::new(0),
             })
             .collect();
         Ok(Self {
@@ -196,6 +212,9 @@ impl Primary {
                 endpoint,
                 nodes,
                 options,
+                groups,
+                rotor: std::sync::atomic::AtomicUsize::new(0),
+                epoch: std::time::Instant::now(),
             }),
         })
     }
@@ -281,7 +300,9 @@ impl Primary {
         collect: Collect,
     ) -> Result<Validation, ClientError> {
         let request = Arc::new(self.new_request(targets, timeout)?);
-        let node_count = self.inner.nodes.len();
+        // One answer per perspective: a perspective served by several nodes is asked through
+        // one of them, failing over to the next within the deadline.
+        let node_count = self.inner.groups.len();
         let target_count = request.targets.len();
         let (sender, mut receiver) =
             mpsc::channel::<(usize, Result<ResultPayload, ClientError>)>(64);
@@ -300,7 +321,7 @@ impl Primary {
                     }
                 };
                 let (outcome, ()) =
-                    tokio::join!(primary.stream_results(index, &request, results_tx), forward);
+                    tokio::join!(primary.stream_group(index, &request, results_tx), forward);
                 if let Err(error) = outcome {
                     let _ = sender.send((index, Err(error))).await;
                 }
@@ -351,7 +372,7 @@ impl Primary {
                 .into_iter()
                 .enumerate()
                 .map(|(node, result)| PerspectiveReport {
-                    perspective_id: self.inner.nodes[node].endpoint.perspective_id.clone(),
+                    perspective_id: self.group_endpoint(node).perspective_id.clone(),
                     error: if result.is_none() {
                         errors.get(&node).cloned()
                     } else {
@@ -385,7 +406,7 @@ impl Primary {
                     // A shadow perspective is logged but never counted (standards digest §1).
                     .filter(|(_, result)| !result.as_ref().is_some_and(|r| r.perspective.shadow))
                     .map(|(node, result)| {
-                        let endpoint = &self.inner.nodes[node].endpoint;
+                        let endpoint = self.group_endpoint(node);
                         let state = match result {
                             Some(payload) if payload.outcome == Outcome::Pass => {
                                 RemoteState::Corroborated
@@ -457,6 +478,19 @@ impl Primary {
         request: &Request,
         sink: mpsc::Sender<ResultPayload>,
     ) -> Result<(), ClientError> {
+        self.stream_results_within(node_index, request, sink, None)
+            .await
+    }
+
+    /// [`Primary::stream_results`], giving up after `cap` when one is given (a node of a
+    /// perspective served by several gets part of the time, the rest is for failing over).
+    async fn stream_results_within(
+        &self,
+        node_index: usize,
+        request: &Request,
+        sink: mpsc::Sender<ResultPayload>,
+        cap: Option<Duration>,
+    ) -> Result<(), ClientError> {
         let link = self
             .inner
             .nodes
@@ -464,8 +498,9 @@ impl Primary {
             .ok_or(ClientError::NoSuchNode(node_index))?;
         let node = &link.endpoint;
         let started = tokio::time::Instant::now();
-        let budget = Duration::from_millis(request.deadline_unix_ms.saturating_sub(unix_ms()?))
+        let full = Duration::from_millis(request.deadline_unix_ms.saturating_sub(unix_ms()?))
             + self.inner.options.clock_skew;
+        let budget = cap.map_or(full, |cap| cap.min(full));
         let work = async {
             let connection = self.connection(link).await?;
             let lost = |connection: &quinn::Connection, fallback: String| match connection
@@ -527,6 +562,7 @@ impl Primary {
                             skew: self.inner.options.clock_skew,
                         };
                         let payload = verify_result(node, request, &signed, window, &mut seen)?;
+                        verify::check_tenant(node, self.inner.options.tenant.as_deref(), &payload)?;
                         count += 1;
                         if sink.send(payload).await.is_err() {
                             return Ok(());

@@ -103,5 +103,24 @@ pub fn verify_result(
     Ok(payload)
 }
 
+/// Checks that a result was issued for `expected` tenant (when the primary names one): a result
+/// a node signed for another CA must not count for this one.
+pub fn check_tenant(
+    node: &NodeEndpoint,
+    expected: Option<&str>,
+    payload: &ResultPayload,
+) -> Result<(), ClientError> {
+    match expected {
+        Some(expected) if payload.tenant.as_deref() != Some(expected) => {
+            Err(ClientError::Mismatch {
+                node: node.perspective_id.clone(),
+                field: "tenant",
+                detail: format!("{:?} is not {expected:?}", payload.tenant),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -59,6 +59,7 @@ fn payload(key: &SigningKey) -> ResultPayload {
             permitted_by_lookup_failure: None,
         },
         key_id: key.key_id().to_string(),
+        tenant: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn payload(outcome: Outcome, problem: Option<ProblemKind>) -> ResultPayload {
             ..Default::default()
         },
         key_id: "k".into(),
+        tenant: None,
     }
 }
 

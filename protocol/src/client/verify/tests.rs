@@ -57,6 +57,7 @@ fn payload(key: &SigningKey, request: &Request, index: u32) -> ResultPayload {
         dnssec: None,
         evidence: Evidence::default(),
         key_id: key.key_id().to_string(),
+        tenant: None,
     }
 }
 
@@ -225,4 +226,23 @@ fn a_duplicate_answer_is_refused() {
         ),
         "{error}"
     );
+}
+
+#[test]
+fn a_result_for_another_tenant_does_not_count() {
+    let (key, _) = SigningKey::generate().unwrap();
+    let request = request(1);
+    let mut result = payload(&key, &request, 0);
+    assert!(check_tenant(&node(&key), None, &result).is_ok());
+    assert!(matches!(
+        check_tenant(&node(&key), Some("ca-one"), &result),
+        Err(ClientError::Mismatch {
+            field: "tenant",
+            ..
+        })
+    ));
+    result.tenant = Some("ca-two".into());
+    assert!(check_tenant(&node(&key), Some("ca-one"), &result).is_err());
+    result.tenant = Some("ca-one".into());
+    assert!(check_tenant(&node(&key), Some("ca-one"), &result).is_ok());
 }
