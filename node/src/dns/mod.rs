@@ -5,6 +5,7 @@
 //! cache between perspectives).
 
 pub mod cache;
+mod coalesce;
 pub mod dnssec;
 mod error;
 mod forward;
@@ -191,6 +192,7 @@ pub(crate) struct Inner {
     metrics: DnsMetrics,
     dnssec: bool,
     validator: Option<dnssec::chain::Validator>,
+    in_flight: Arc<coalesce::InFlight>,
 }
 
 /// Counts the queries of one lookup against [`Limits::max_queries`].
@@ -327,6 +329,7 @@ impl DnsClient {
                             .unwrap_or_else(dnssec::anchors::TrustAnchors::iana_root),
                     )
                 }),
+                in_flight: Arc::new(coalesce::InFlight::new(coalesce::MAX_IN_FLIGHT_QUESTIONS)),
             }),
         }
     }
@@ -362,6 +365,74 @@ impl DnsClient {
             .cache
             .with_label_values(&[CacheResult::Miss.as_str()])
             .inc();
+        self.shared_step(name, record_type, deadline, budget).await
+    }
+
+    /// Resolves a cache miss once for every lookup asking the same question meanwhile (see
+    /// [`coalesce`]). The shared task spends at most the leader's remaining query budget; each
+    /// lookup's budget is charged what the task sent.
+    async fn shared_step(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+        budget: &mut Budget,
+    ) -> Result<Step, DnsError> {
+        let question = coalesce::Question::new(name, record_type, self.inner.dnssec);
+        let receiver = match self.inner.in_flight.join(question) {
+            coalesce::Role::Alone => {
+                return self.resolve_step(name, record_type, deadline, budget).await;
+            }
+            coalesce::Role::Waiter(receiver) => {
+                self.inner.metrics.coalesced.inc();
+                receiver
+            }
+            coalesce::Role::Leader(publisher, receiver) => {
+                let client = self.clone();
+                let owned = name.clone();
+                let mut shared_budget = Budget {
+                    queries: 0,
+                    max_queries: budget.max_queries.saturating_sub(budget.queries),
+                };
+                // Its own task: no waiter, the leader included, can cancel it by going away.
+                tokio::spawn(async move {
+                    let result = client
+                        .resolve_step(&owned, record_type, deadline, &mut shared_budget)
+                        .await;
+                    publisher.publish((result, shared_budget.queries));
+                });
+                receiver
+            }
+        };
+        match coalesce::wait(receiver, deadline).await {
+            coalesce::Waited::Done((result, queries)) => {
+                budget.queries = budget.queries.saturating_add(queries);
+                match result {
+                    // The leader's deadline was earlier than ours: what is left is ours to use.
+                    Err(DnsError::DeadlineExceeded { .. }) if Instant::now() < deadline => {
+                        self.resolve_step(name, record_type, deadline, budget).await
+                    }
+                    other => other,
+                }
+            }
+            coalesce::Waited::DeadlinePassed => Err(DnsError::DeadlineExceeded {
+                name: name.clone(),
+                record_type,
+            }),
+            coalesce::Waited::Abandoned => {
+                self.resolve_step(name, record_type, deadline, budget).await
+            }
+        }
+    }
+
+    /// Resolves one step over the network, by mode.
+    async fn resolve_step(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+        budget: &mut Budget,
+    ) -> Result<Step, DnsError> {
         match &self.inner.mode {
             Mode::Forward { upstreams } => {
                 forward::resolve(self, upstreams, name, record_type, deadline, budget).await

@@ -25,6 +25,7 @@ mod knot_dnssec;
 mod lifecycle;
 mod openmpic;
 mod overload;
+mod polite;
 mod primary_report;
 mod protocol;
 mod reload;
