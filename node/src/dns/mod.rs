@@ -12,6 +12,7 @@ mod forward;
 mod iterate;
 pub mod lenient;
 pub mod root_hints;
+pub mod servers;
 pub mod settings;
 pub mod transport;
 pub mod wire;
@@ -129,7 +130,8 @@ pub enum Mode {
     },
 }
 
-/// Limits on one lookup (each is a defence against hostile or broken zones).
+/// Limits on one lookup (each is a defence against hostile or broken zones), and the budget of
+/// every server the lookups ask.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Longest one query may wait for its answer before the next server is tried.
@@ -145,6 +147,8 @@ pub struct Limits {
     pub max_ns_depth: usize,
     /// Ask IPv6 addresses of name servers too.
     pub use_ipv6: bool,
+    /// The query budget of each server address and how many addresses are remembered.
+    pub servers: servers::ServerLimits,
 }
 
 impl Default for Limits {
@@ -156,6 +160,7 @@ impl Default for Limits {
             max_cname_chain: 8,
             max_ns_depth: 3,
             use_ipv6: true,
+            servers: servers::ServerLimits::default(),
         }
     }
 }
@@ -193,6 +198,7 @@ pub(crate) struct Inner {
     dnssec: bool,
     validator: Option<dnssec::chain::Validator>,
     in_flight: Arc<coalesce::InFlight>,
+    servers: servers::Servers,
 }
 
 /// Counts the queries of one lookup against [`Limits::max_queries`].
@@ -330,6 +336,7 @@ impl DnsClient {
                     )
                 }),
                 in_flight: Arc::new(coalesce::InFlight::new(coalesce::MAX_IN_FLIGHT_QUESTIONS)),
+                servers: servers::Servers::new(settings.limits.servers),
             }),
         }
     }
@@ -337,6 +344,72 @@ impl DnsClient {
     /// The cache (for tests and the metrics of its size).
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
+    }
+
+    /// What is known about each server asked (for `mpic-node doctor --dns-servers` and tests).
+    pub fn servers(&self) -> &servers::Servers {
+        &self.inner.servers
+    }
+
+    /// Sends one query to `server` within its budget: waits (up to `deadline`) for a slot in
+    /// its in-flight cap and its rate, then exchanges under the query timeout, and records how
+    /// the server did. `Err` names the budget that could not be met in time (nothing was sent).
+    pub(crate) async fn ask(
+        &self,
+        server: SocketAddr,
+        spec: &wire::QuerySpec,
+        deadline: Instant,
+    ) -> Result<Result<transport::Exchange, transport::TransportError>, servers::BudgetLimit> {
+        let metrics = &self.inner.metrics;
+        let admission = match self.inner.servers.admit(server, deadline).await {
+            Ok(admission) => admission,
+            Err(limit) => {
+                metrics
+                    .rate_limited
+                    .with_label_values(&[limit.as_str()])
+                    .inc();
+                return Err(limit);
+            }
+        };
+        if admission.queued {
+            metrics.queued.inc();
+        }
+        let query_deadline = deadline.min(Instant::now() + self.inner.limits.query_timeout);
+        let result = self
+            .inner
+            .transport
+            .exchange(server, spec, query_deadline)
+            .await;
+        drop(admission);
+        let outcome = match &result {
+            Ok(exchange) => match exchange.message.metadata.response_code {
+                ResponseCode::Refused => Some(servers::Outcome::Refused),
+                ResponseCode::ServFail => Some(servers::Outcome::ServFail),
+                _ => Some(servers::Outcome::Answered(exchange.elapsed)),
+            },
+            Err(
+                transport::TransportError::Timeout { .. }
+                | transport::TransportError::NoValidAnswer { .. }
+                | transport::TransportError::Network { .. },
+            ) => Some(servers::Outcome::Timeout),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.record(server, outcome);
+        }
+        Ok(result)
+    }
+
+    /// Records how `server` did (a failure backs it off).
+    pub(crate) fn record(&self, server: SocketAddr, outcome: servers::Outcome) {
+        if !matches!(outcome, servers::Outcome::Answered(_)) {
+            self.inner
+                .metrics
+                .backed_off
+                .with_label_values(&[outcome.as_str()])
+                .inc();
+        }
+        self.inner.servers.record(server, outcome);
     }
 
     pub(crate) async fn step(
