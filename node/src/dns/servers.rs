@@ -224,7 +224,7 @@ pub fn backoff(failures: u32) -> Duration {
 }
 
 /// The order to ask servers in: those not backed off first, chosen at random among the ones
-/// within [`RTT_BAND`] of the fastest (one lookup in [`EXPLORE_ONE_IN`] starts with a random
+/// within 400 ms (`RTT_BAND`) of the fastest (one lookup in 20 starts with a random
 /// one), then the slower ones by RTT, then the backed-off ones, soonest back first. Every
 /// server stays in the list: backoff reorders, it never removes the only way to an answer.
 pub fn rank(
@@ -428,7 +428,7 @@ impl Servers {
                 in_flight: max_in_flight.saturating_sub(state.in_flight.available_permits()),
             })
             .collect();
-        report.sort_by(|a, b| b.health.last_used.cmp(&a.health.last_used));
+        report.sort_by_key(|entry| std::cmp::Reverse(entry.health.last_used));
         report
     }
 }

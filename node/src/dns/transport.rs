@@ -34,7 +34,7 @@ const MAX_UDP_RESPONSE: usize = 4096;
 const MAX_TCP_POOL_SERVERS: usize = 256;
 /// TCP connections in use to one server at most (RFC 7766 §6.2.2: clients should not open
 /// many; providers cap concurrent sessions per source). Queries past the cap wait for a
-/// connection, up to their deadline. Idle ones (at most [`MAX_IDLE_TCP_PER_SERVER`]) come on top.
+/// connection, up to their deadline. Idle ones (at most 4 per server) come on top.
 pub const MAX_TCP_PER_SERVER: usize = 8;
 /// Servers whose TCP slot counts are kept at most; a server with no connection in use is
 /// forgotten first.
