@@ -12,7 +12,7 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{DnsError, Step};
+use super::{Budget, DnsClient, DnsError, Mode, Step, forward, iterate};
 
 /// Questions in flight at most: each entry is a task and a channel, a few hundred bytes; a
 /// node resolving thousands of names a second has a few thousand questions out at a time.
@@ -158,6 +158,81 @@ pub(crate) async fn wait(
             Some(shared) => Waited::Done(shared.clone()),
             None => Waited::Abandoned,
         },
+    }
+}
+
+impl DnsClient {
+    /// Resolves a cache miss once for every lookup asking the same question meanwhile (see
+    /// [`coalesce`]). The shared task spends at most the leader's remaining query budget; each
+    /// lookup's budget is charged what the task sent.
+    pub(super) async fn shared_step(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+        budget: &mut Budget,
+    ) -> Result<Step, DnsError> {
+        let question = Question::new(name, record_type, self.inner.dnssec);
+        let receiver = match self.inner.in_flight.join(question) {
+            Role::Alone => {
+                return self.resolve_step(name, record_type, deadline, budget).await;
+            }
+            Role::Waiter(receiver) => {
+                self.inner.metrics.coalesced.inc();
+                receiver
+            }
+            Role::Leader(publisher, receiver) => {
+                let client = self.clone();
+                let owned = name.clone();
+                let mut shared_budget = Budget {
+                    queries: 0,
+                    max_queries: budget.max_queries.saturating_sub(budget.queries),
+                };
+                // Its own task: no waiter, the leader included, can cancel it by going away.
+                tokio::spawn(async move {
+                    let result = client
+                        .resolve_step(&owned, record_type, deadline, &mut shared_budget)
+                        .await;
+                    publisher.publish((result, shared_budget.queries));
+                });
+                receiver
+            }
+        };
+        match wait(receiver, deadline).await {
+            Waited::Done((result, queries)) => {
+                budget.queries = budget.queries.saturating_add(queries);
+                match result {
+                    // The leader's deadline was earlier than ours: what is left is ours to use.
+                    Err(DnsError::DeadlineExceeded { .. }) if Instant::now() < deadline => {
+                        self.resolve_step(name, record_type, deadline, budget).await
+                    }
+                    other => other,
+                }
+            }
+            Waited::DeadlinePassed => Err(DnsError::DeadlineExceeded {
+                name: name.clone(),
+                record_type,
+            }),
+            Waited::Abandoned => self.resolve_step(name, record_type, deadline, budget).await,
+        }
+    }
+
+    /// Resolves one step over the network, by mode.
+    async fn resolve_step(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+        budget: &mut Budget,
+    ) -> Result<Step, DnsError> {
+        match &self.inner.mode {
+            Mode::Forward { upstreams } => {
+                forward::resolve(self, upstreams, name, record_type, deadline, budget).await
+            }
+            Mode::Iterative { .. } => {
+                iterate::resolve(self, name, record_type, deadline, budget, 0).await
+            }
+        }
     }
 }
 

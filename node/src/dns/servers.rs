@@ -12,9 +12,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hickory_proto::op::ResponseCode;
 use rand::seq::SliceRandom as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use super::{DnsClient, transport, wire};
 
 /// Default cap on queries in flight to one server address: far above what one busy zone
 /// needs from a node (answers come in milliseconds), far below the concurrent-session caps
@@ -445,6 +448,69 @@ fn evict(table: &mut HashMap<SocketAddr, Arc<ServerState>>, max: usize) {
     let excess = table.len().saturating_sub(max) + (max / 10).max(1);
     for (_, server) in idle.into_iter().take(excess) {
         table.remove(&server);
+    }
+}
+
+impl DnsClient {
+    /// Sends one query to `server` within its budget: waits (up to `deadline`) for a slot in
+    /// its in-flight cap and its rate, then exchanges under the query timeout, and records how
+    /// the server did. `Err` names the budget that could not be met in time (nothing was sent).
+    pub(crate) async fn ask(
+        &self,
+        server: SocketAddr,
+        spec: &wire::QuerySpec,
+        deadline: Instant,
+    ) -> Result<Result<transport::Exchange, transport::TransportError>, BudgetLimit> {
+        let metrics = &self.inner.metrics;
+        let admission = match self.inner.servers.admit(server, deadline).await {
+            Ok(admission) => admission,
+            Err(limit) => {
+                metrics
+                    .rate_limited
+                    .with_label_values(&[limit.as_str()])
+                    .inc();
+                return Err(limit);
+            }
+        };
+        if admission.queued {
+            metrics.queued.inc();
+        }
+        let query_deadline = deadline.min(Instant::now() + self.inner.limits.query_timeout);
+        let result = self
+            .inner
+            .transport
+            .exchange(server, spec, query_deadline)
+            .await;
+        drop(admission);
+        let outcome = match &result {
+            Ok(exchange) => match exchange.message.metadata.response_code {
+                ResponseCode::Refused => Some(Outcome::Refused),
+                ResponseCode::ServFail => Some(Outcome::ServFail),
+                _ => Some(Outcome::Answered(exchange.elapsed)),
+            },
+            Err(
+                transport::TransportError::Timeout { .. }
+                | transport::TransportError::NoValidAnswer { .. }
+                | transport::TransportError::Network { .. },
+            ) => Some(Outcome::Timeout),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.record(server, outcome);
+        }
+        Ok(result)
+    }
+
+    /// Records how `server` did (a failure backs it off).
+    pub(crate) fn record(&self, server: SocketAddr, outcome: Outcome) {
+        if !matches!(outcome, Outcome::Answered(_)) {
+            self.inner
+                .metrics
+                .backed_off
+                .with_label_values(&[outcome.as_str()])
+                .inc();
+        }
+        self.inner.servers.record(server, outcome);
     }
 }
 
