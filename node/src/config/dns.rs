@@ -48,16 +48,18 @@ pub const DEFAULT_CACHE_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Allowed `dns.cache_max_bytes`.
 pub const CACHE_MAX_BYTES_RANGE: RangeInclusive<usize> = 0..=(16 << 30);
 
-/// Queries in flight to one server address: see `dns::servers::DEFAULT_MAX_IN_FLIGHT`.
-pub const DEFAULT_SERVER_MAX_IN_FLIGHT: usize = crate::dns::servers::DEFAULT_MAX_IN_FLIGHT;
+/// Queries in flight to one server address: far above what one zone needs from a node (answers
+/// take milliseconds), far below DNS providers' per-source concurrent-session caps.
+pub const DEFAULT_SERVER_MAX_IN_FLIGHT: usize = 100;
 /// Allowed `dns.server_max_in_flight`.
 pub const SERVER_MAX_IN_FLIGHT_RANGE: RangeInclusive<usize> = 1..=10_000;
-/// Queries per second to one server address: see `dns::servers::DEFAULT_MAX_RATE`.
-pub const DEFAULT_SERVER_MAX_RATE: u32 = crate::dns::servers::DEFAULT_MAX_RATE;
+/// Queries per second to one server address: the order of the per-source limits large DNS
+/// hosts publish, so the node is never the source a provider has to rate-limit.
+pub const DEFAULT_SERVER_MAX_RATE: u32 = 1_000;
 /// Allowed `dns.server_max_rate`.
 pub const SERVER_MAX_RATE_RANGE: RangeInclusive<u32> = 1..=1_000_000;
-/// Server addresses remembered: see `dns::servers::DEFAULT_MAX_SERVERS`.
-pub const DEFAULT_SERVER_TABLE_ENTRIES: usize = crate::dns::servers::DEFAULT_MAX_SERVERS;
+/// Server addresses remembered (Unbound's `infra-cache-numhosts`).
+pub const DEFAULT_SERVER_TABLE_ENTRIES: usize = 10_000;
 /// Allowed `dns.server_table_entries`.
 pub const SERVER_TABLE_ENTRIES_RANGE: RangeInclusive<usize> = 16..=10_000_000;
 

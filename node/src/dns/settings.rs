@@ -110,5 +110,7 @@ mod tests {
         let settings = DnsSettings::from_config(&DnsConfig::default()).unwrap();
         assert!(matches!(settings.mode, Mode::Iterative { port: 53, .. }));
         assert!(settings.dnssec);
+        // The config's defaults and the client's own are the same numbers.
+        assert_eq!(settings.limits.servers, ServerLimits::default());
     }
 }
