@@ -93,7 +93,8 @@ impl Lab {
         }
     }
 
-    fn client(&self, limits: Limits) -> DnsClient {
+    /// A client and its metrics, for counter assertions.
+    fn client_with_metrics(&self, limits: Limits) -> (DnsClient, DnsMetrics) {
         let hints = RootHints::parse(". NS a.root.test.\na.root.test. A 127.0.0.71\n").unwrap();
         let settings = DnsSettings {
             mode: Mode::Iterative {
@@ -114,7 +115,8 @@ impl Lab {
             dnssec: false,
             trust_anchors: None,
         };
-        DnsClient::new(settings, DnsMetrics::unregistered().unwrap())
+        let metrics = DnsMetrics::unregistered().unwrap();
+        (DnsClient::new(settings, metrics.clone()), metrics)
     }
 }
 
@@ -145,7 +147,7 @@ async fn climbs(dns: &DnsClient, names: Vec<String>, within: Duration) -> Vec<Op
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_caa_checks_share_one_query_per_parent() {
     let lab = Lab::start().await;
-    let dns = lab.client(Limits::default());
+    let (dns, metrics) = lab.client_with_metrics(Limits::default());
     let names: Vec<String> = (0..1000).map(|i| format!("n{i}.big.one.test")).collect();
     let found = climbs(&dns, names, Duration::from_secs(30)).await;
     assert!(
@@ -158,6 +160,7 @@ async fn concurrent_caa_checks_share_one_query_per_parent() {
     assert_eq!(lab.tld.count("test.", RecordType::CAA), 1);
     // Each name's own question went out once too.
     assert_eq!(lab.leaf.count("n7.big.one.test.", RecordType::CAA), 1);
+    assert_eq!(metrics.rate_limited.with_label_values(&["rate"]).get(), 0);
     assert!(lab.root.query_count() >= 1 && lab.leaf2.query_count() == 0);
 }
 
@@ -168,7 +171,7 @@ async fn concurrent_caa_checks_share_one_query_per_parent() {
 async fn a_rate_limited_server_is_never_pushed_past_its_limit() {
     const N: usize = 20;
     let lab = Lab::start().await;
-    let dns = lab.client(Limits {
+    let (dns, metrics) = lab.client_with_metrics(Limits {
         servers: ServerLimits {
             // 16 q/s with a burst of 1: at most 16 queries in any one second.
             max_rate: 16,
@@ -200,6 +203,10 @@ async fn a_rate_limited_server_is_never_pushed_past_its_limit() {
         started.elapsed()
     );
     assert_eq!(lab.leaf.count("r7.one.test.", RecordType::CAA), 1);
+    // Spaced by the node: queued, never given up on, never refused.
+    assert!(metrics.queued.get() >= 100, "{}", metrics.queued.get());
+    assert_eq!(metrics.rate_limited.with_label_values(&["rate"]).get(), 0);
+    assert_eq!(metrics.backed_off.with_label_values(&["refused"]).get(), 0);
 }
 
 // Test (3) of issue 19: of a zone's two servers one goes silent. After its first timeouts it
@@ -209,7 +216,7 @@ async fn a_rate_limited_server_is_never_pushed_past_its_limit() {
 async fn a_silent_server_gets_a_trickle_and_latency_recovers() {
     let lab = Lab::start().await;
     let query_timeout = Duration::from_millis(300);
-    let dns = lab.client(Limits {
+    let (dns, metrics) = lab.client_with_metrics(Limits {
         query_timeout,
         ..Limits::default()
     });
@@ -260,6 +267,11 @@ async fn a_silent_server_gets_a_trickle_and_latency_recovers() {
         .find(|r| r.server == lab.leaf2.address())
         .unwrap();
     assert!(state.health.failures >= 1, "{state:?}");
+    // Every query the silent server got timed out and backed it off (again).
+    assert_eq!(
+        metrics.backed_off.with_label_values(&["timeout"]).get(),
+        u64::try_from(silent).unwrap()
+    );
 }
 
 // `mpic-node doctor --dns-servers`: a row per DNS server asked, with its state; a silent
