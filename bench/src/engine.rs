@@ -150,6 +150,7 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let next = Arc::new(AtomicU64::new(0));
+    let queries_before = fixture.dns_queries();
     let process_before = cpu_seconds("/proc/self/stat")?;
     let fixture_before = cpu_seconds(&fixture_stat)?;
     let started = Instant::now();
@@ -181,6 +182,7 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let fixture_cpu = cpu_seconds(&fixture_stat)? - fixture_before;
     let node_cpu = cpu_seconds("/proc/self/stat")? - process_before - fixture_cpu;
+    let queries = fixture.dns_queries() - queries_before;
     drop(fixture);
 
     let passed = done.load(Ordering::Relaxed);
@@ -192,6 +194,8 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
     println!("checks/s:               {rate:>10.0}  (passed {passed}, failed {failures})");
     println!("node CPU µs per check:  {node_us:>10.1}");
     println!("fixture CPU µs per check: {fixture_us:>8.1}");
+    let queries_per_check = queries as f64 / checks;
+    println!("DNS queries per check:  {queries_per_check:>10.2}");
     if let Some(path) = args.json {
         let report = serde_json::json!({
             "kind": format!("{:?}", args.kind),
@@ -201,6 +205,7 @@ pub(crate) async fn run(args: EngineArgs) -> anyhow::Result<()> {
             "failed": failures,
             "node_cpu_us_per_check": node_us,
             "fixture_cpu_us_per_check": fixture_us,
+            "dns_queries_per_check": queries_per_check,
             "concurrency": args.concurrency,
             "seconds": args.seconds,
         });

@@ -56,6 +56,15 @@ pub(crate) fn table(title: &str, report: &PhaseReport) -> String {
     }
     if let Some(qps) = report.dns_queries_per_second {
         let _ = writeln!(text, "  DNS queries/s    {qps:.0}");
+        // Queries the authoritative server saw per check: what politeness (coalescing,
+        // caching) saves the DNS hosts, independent of the build's speed.
+        if report.checks_per_second > 0.0 {
+            let _ = writeln!(
+                text,
+                "  DNS queries/check {:.2}",
+                qps / report.checks_per_second
+            );
+        }
     }
     if report.not_sent > 0 {
         let _ = writeln!(

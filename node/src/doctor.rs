@@ -2,7 +2,10 @@
 //! config (every key), the credentials (parse, expiry, key file permissions), the clock's sync
 //! state, the listen ports, the state directory, the DNS path (root servers or upstreams) and,
 //! for each `--target host:port`, TCP reachability over IPv4 and IPv6 from the configured
-//! egress addresses. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
+//! egress addresses. With `--dns-servers` it also prints what its resolver learnt about each DNS
+//! server it asked (smoothed RTT, failures, backoff, lameness, queries in flight): the doctor
+//! runs its own resolver, so this is the state of the path from this host now, not the running
+//! daemon's table. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs as _};
@@ -114,8 +117,9 @@ impl Report {
 }
 
 /// Runs every check for the config at `path`; `targets` are `host:port` pairs to reach.
-/// `offline` skips everything that sends traffic (DNS and the targets).
-pub async fn run(path: &Path, targets: &[String], offline: bool) -> Report {
+/// `offline` skips everything that sends traffic (DNS and the targets); `dns_servers` adds a
+/// row per DNS server asked, with its state.
+pub async fn run(path: &Path, targets: &[String], offline: bool, dns_servers: bool) -> Report {
     let mut report = Report::default();
     let config = match Config::load(path) {
         Ok(config) => {
@@ -146,7 +150,7 @@ pub async fn run(path: &Path, targets: &[String], offline: bool) -> Report {
         report.add("dns", Status::Skip, "--offline: no queries sent");
         return report;
     }
-    dns(&config, &mut report).await;
+    dns(&config, targets, dns_servers, &mut report).await;
     for target in targets {
         reach(&config, target, &mut report).await;
     }
@@ -325,7 +329,7 @@ fn state_directory(config: &Config, report: &mut Report) {
     }
 }
 
-async fn dns(config: &Config, report: &mut Report) {
+async fn dns(config: &Config, targets: &[String], dns_servers: bool, report: &mut Report) {
     let settings = match crate::dns::DnsSettings::from_config(&config.dns) {
         Ok(settings) => settings,
         Err(error) => {
@@ -367,6 +371,59 @@ async fn dns(config: &Config, report: &mut Report) {
             Status::Fail,
             format!("{what}: `. NS` failed: {error}"),
         ),
+    }
+    if dns_servers {
+        servers(&client, targets, deadline, report).await;
+    }
+}
+
+/// Resolves each target's host through the node's resolver, then adds a row per DNS server
+/// asked: warn when it is backed off or lame, pass otherwise.
+async fn servers(
+    client: &DnsClient,
+    targets: &[String],
+    deadline: tokio::time::Instant,
+    report: &mut Report,
+) {
+    for target in targets {
+        let host = target
+            .rsplit_once(':')
+            .map_or(target.as_str(), |(host, _)| host);
+        if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+            continue;
+        }
+        if let Ok(name) = Name::from_ascii(host) {
+            // Failures show in the server rows below (and in the target's own row).
+            let _ = client.lookup(&name, RecordType::A, deadline).await;
+        }
+    }
+    let now = tokio::time::Instant::now();
+    for state in client.servers().report() {
+        let health = &state.health;
+        let rtt = health.srtt.map_or_else(
+            || "no answer yet".to_owned(),
+            |srtt| format!("srtt {} ms", srtt.as_millis()),
+        );
+        let mut detail = format!(
+            "{rtt}, rttvar {} ms, {} failures in a row, {} in flight",
+            health.rttvar.as_millis(),
+            health.failures,
+            state.in_flight
+        );
+        let mut status = Status::Pass;
+        if let Some(until) = health.backoff_until.filter(|until| *until > now) {
+            status = Status::Warn;
+            let _ = write!(
+                detail,
+                ", backed off for {} ms more",
+                (until - now).as_millis()
+            );
+        }
+        if let Some(until) = health.lame_until.filter(|until| *until > now) {
+            status = Status::Warn;
+            let _ = write!(detail, ", lame for {} s more", (until - now).as_secs());
+        }
+        report.add(format!("dns server {}", state.server), status, detail);
     }
 }
 

@@ -72,6 +72,10 @@ enum Command {
         /// Send no traffic: skip the DNS and reachability checks.
         #[arg(long)]
         offline: bool,
+        /// Also show each DNS server asked (the root servers or upstreams, and the servers of
+        /// each target's host): smoothed RTT, failures, backoff, lameness.
+        #[arg(long)]
+        dns_servers: bool,
     },
     /// Certificate helpers.
     Certs {
@@ -142,16 +146,28 @@ fn main() -> ExitCode {
             targets,
             json,
             offline,
-        } => doctor(&config, &targets, json, offline),
+            dns_servers,
+        } => doctor(&config, &targets, json, offline, dns_servers),
     }
 }
 
 #[allow(clippy::print_stdout, reason = "CLI output")]
-fn doctor(config: &Path, targets: &[String], json: bool, offline: bool) -> ExitCode {
+fn doctor(
+    config: &Path,
+    targets: &[String],
+    json: bool,
+    offline: bool,
+    dns_servers: bool,
+) -> ExitCode {
     let Some(runtime) = runtime() else {
         return ExitCode::FAILURE;
     };
-    let report = runtime.block_on(mpic_node::doctor::run(config, targets, offline));
+    let report = runtime.block_on(mpic_node::doctor::run(
+        config,
+        targets,
+        offline,
+        dns_servers,
+    ));
     if json {
         println!(
             "{}",

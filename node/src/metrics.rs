@@ -155,6 +155,18 @@ pub struct DnsMetrics {
     pub cache: IntCounterVec,
     /// `mpic_node_dnssec_validations_total{status}`: validated lookups by DNSSEC status.
     pub dnssec: IntCounterVec,
+    /// `mpic_node_dns_coalesced_total`: lookups that waited for an identical question already
+    /// in flight instead of sending their own queries.
+    pub coalesced: IntCounter,
+    /// `mpic_node_dns_server_queued_total`: queries that waited for a server's in-flight or
+    /// rate budget before being sent.
+    pub queued: IntCounter,
+    /// `mpic_node_dns_server_budget_exceeded_total{limit}`: queries not sent because a
+    /// server's budget (`in_flight` or `rate`) could not be met before the deadline.
+    pub rate_limited: IntCounterVec,
+    /// `mpic_node_dns_server_backoffs_total{reason}`: servers backed off after a `timeout`,
+    /// `refused`, `servfail` or `lame` answer.
+    pub backed_off: IntCounterVec,
     /// Handles of the common `queries` series, resolved once (a label lookup hashes and locks;
     /// this is the per-query hot path).
     common_queries: Vec<((&'static str, &'static str), IntCounter)>,
@@ -212,6 +224,32 @@ impl DnsMetrics {
         )?;
         registry.register(Box::new(cache.clone()))?;
         registry.register(Box::new(dnssec.clone()))?;
+        let coalesced = IntCounter::new(
+            "mpic_node_dns_coalesced_total",
+            "Lookups that shared an identical question already in flight",
+        )?;
+        let queued = IntCounter::new(
+            "mpic_node_dns_server_queued_total",
+            "DNS queries that waited for a server's in-flight or rate budget",
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_dns_server_budget_exceeded_total",
+                "DNS queries not sent: a server's budget could not be met before the deadline",
+            ),
+            &["limit"],
+        )?;
+        let backed_off = IntCounterVec::new(
+            Opts::new(
+                "mpic_node_dns_server_backoffs_total",
+                "Authoritative servers backed off, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(coalesced.clone()))?;
+        registry.register(Box::new(queued.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(backed_off.clone()))?;
         let mut common_queries = Vec::new();
         for transport in ["udp", "tcp"] {
             for rcode in ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] {
@@ -227,6 +265,10 @@ impl DnsMetrics {
             truncated,
             cache,
             dnssec,
+            coalesced,
+            queued,
+            rate_limited,
+            backed_off,
             common_queries,
         })
     }

@@ -48,6 +48,21 @@ pub const DEFAULT_CACHE_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Allowed `dns.cache_max_bytes`.
 pub const CACHE_MAX_BYTES_RANGE: RangeInclusive<usize> = 0..=(16 << 30);
 
+/// Queries in flight to one server address: far above what one zone needs from a node (answers
+/// take milliseconds), far below DNS providers' per-source concurrent-session caps.
+pub const DEFAULT_SERVER_MAX_IN_FLIGHT: usize = 100;
+/// Allowed `dns.server_max_in_flight`.
+pub const SERVER_MAX_IN_FLIGHT_RANGE: RangeInclusive<usize> = 1..=10_000;
+/// Queries per second to one server address: the order of the per-source limits large DNS
+/// hosts publish, so the node is never the source a provider has to rate-limit.
+pub const DEFAULT_SERVER_MAX_RATE: u32 = 1_000;
+/// Allowed `dns.server_max_rate`.
+pub const SERVER_MAX_RATE_RANGE: RangeInclusive<u32> = 1..=1_000_000;
+/// Server addresses remembered (Unbound's `infra-cache-numhosts`).
+pub const DEFAULT_SERVER_TABLE_ENTRIES: usize = 10_000;
+/// Allowed `dns.server_table_entries`.
+pub const SERVER_TABLE_ENTRIES_RANGE: RangeInclusive<usize> = 16..=10_000_000;
+
 /// Where queries go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DnsModeConfig {
@@ -98,6 +113,12 @@ pub struct DnsConfig {
     pub dnssec: DnssecMode,
     /// Trust anchor file replacing the built-in IANA root anchors (test labs).
     pub trust_anchor: Option<PathBuf>,
+    /// Queries in flight to one server address at most.
+    pub server_max_in_flight: usize,
+    /// Queries per second to one server address at most.
+    pub server_max_rate: u32,
+    /// Server addresses whose RTT, backoff and budget are remembered.
+    pub server_table_entries: usize,
 }
 
 /// `dns.dnssec`.
@@ -129,6 +150,9 @@ impl Default for DnsConfig {
             egress_ipv6: None,
             dnssec: DnssecMode::Validate,
             trust_anchor: None,
+            server_max_in_flight: DEFAULT_SERVER_MAX_IN_FLIGHT,
+            server_max_rate: DEFAULT_SERVER_MAX_RATE,
+            server_table_entries: DEFAULT_SERVER_TABLE_ENTRIES,
         }
     }
 }
@@ -269,6 +293,27 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
         CACHE_MAX_BYTES_RANGE,
         p,
     );
+    let server_max_in_flight = bounded(
+        "dns.server_max_in_flight",
+        raw.server_max_in_flight,
+        DEFAULT_SERVER_MAX_IN_FLIGHT,
+        SERVER_MAX_IN_FLIGHT_RANGE,
+        p,
+    );
+    let server_max_rate = bounded(
+        "dns.server_max_rate",
+        raw.server_max_rate,
+        DEFAULT_SERVER_MAX_RATE,
+        SERVER_MAX_RATE_RANGE,
+        p,
+    );
+    let server_table_entries = bounded(
+        "dns.server_table_entries",
+        raw.server_table_entries,
+        DEFAULT_SERVER_TABLE_ENTRIES,
+        SERVER_TABLE_ENTRIES_RANGE,
+        p,
+    );
     let egress_ipv4 = egress("dns.egress_ipv4", raw.egress_ipv4, true, p);
     let egress_ipv6 = egress("dns.egress_ipv6", raw.egress_ipv6, false, p);
     let dnssec = match raw.dnssec.as_deref().unwrap_or("validate") {
@@ -299,6 +344,9 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
         egress_ipv6: egress_ipv6?,
         dnssec: dnssec?,
         trust_anchor: raw.trust_anchor.map(|path| base_dir.join(path)),
+        server_max_in_flight: server_max_in_flight?,
+        server_max_rate: server_max_rate?,
+        server_table_entries: server_table_entries?,
     })
 }
 
@@ -331,6 +379,22 @@ mod tests {
         assert!(!config.case_randomisation);
         assert!(config.use_ipv6);
         assert_eq!(config.dnssec, DnssecMode::Validate);
+        assert_eq!(
+            (config.server_max_in_flight, config.server_max_rate),
+            (100, 1000)
+        );
+        let config =
+            parse("server_max_in_flight = 8\nserver_max_rate = 50\nserver_table_entries = 64")
+                .unwrap()
+                .dns;
+        assert_eq!(
+            (
+                config.server_max_in_flight,
+                config.server_max_rate,
+                config.server_table_entries
+            ),
+            (8, 50, 64)
+        );
     }
 
     #[test]
@@ -358,7 +422,7 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_key() {
-        let cases: [(&str, &[&str]); 10] = [
+        let cases: [(&str, &[&str]); 11] = [
             ("dnssec = \"maybe\"", &["dns.dnssec"]),
             ("mode = \"recursive\"", &["dns.mode"]),
             ("mode = \"forward\"", &["dns.upstreams"]),
@@ -380,6 +444,14 @@ mod tests {
             (
                 "max_cache_ttl = \"2h\"\nmax_cname_chain = 99",
                 &["dns.max_cname_chain", "dns.max_cache_ttl"],
+            ),
+            (
+                "server_max_in_flight = 0\nserver_max_rate = 0\nserver_table_entries = 1",
+                &[
+                    "dns.server_max_in_flight",
+                    "dns.server_max_rate",
+                    "dns.server_table_entries",
+                ],
             ),
         ];
         for (text, keys) in cases {

@@ -193,6 +193,12 @@ pub(super) struct RawDns {
     pub(super) dnssec: Option<String>,
     /// Default: the IANA root anchors. DS or DNSKEY lines in presentation format.
     pub(super) trust_anchor: Option<String>,
+    /// Default `100`: queries in flight to one server address.
+    pub(super) server_max_in_flight: Option<i64>,
+    /// Default `1000`: queries per second to one server address.
+    pub(super) server_max_rate: Option<i64>,
+    /// Default `10000`: server addresses whose RTT, backoff and budget are remembered.
+    pub(super) server_table_entries: Option<i64>,
 }
 
 /// `[perspective]`.

@@ -33,7 +33,7 @@ const TABLES: [&str; 15] = [
 ];
 
 /// Every key the file format has.
-const ALL_KEYS: [&str; 52] = [
+const ALL_KEYS: [&str; 55] = [
     "dangerous.disable_audit_log",
     "caa.case_insensitive_method_labels",
     "http.user_agent",
@@ -59,6 +59,9 @@ const ALL_KEYS: [&str; 52] = [
     "dns.cache_max_bytes",
     "dns.case_randomisation",
     "dns.use_ipv6",
+    "dns.server_max_in_flight",
+    "dns.server_max_rate",
+    "dns.server_table_entries",
     "perspective.id",
     "perspective.rir",
     "perspective.location",

@@ -281,6 +281,22 @@ pub enum DnsError {
         /// The type.
         record_type: RecordType,
     },
+    /// The node held its query back: the server's budget (its in-flight cap or its rate, see
+    /// `[dns]` `server_max_in_flight` and `server_max_rate`) could not be met before the
+    /// deadline. Politeness, not a failure of the server: nothing was sent to it.
+    #[error(
+        "{name} {record_type}: {server}: the node's {limit} for this server could not be met before the deadline (too many checks for one DNS host; raise dns.server_max_rate or the check timeout)"
+    )]
+    ServerBudget {
+        /// The name.
+        name: Name,
+        /// The type.
+        record_type: RecordType,
+        /// The server whose budget ran out.
+        server: SocketAddr,
+        /// Which budget.
+        limit: super::servers::BudgetLimit,
+    },
     /// The name is not a valid domain name.
     #[error("{name:?} is not a valid domain name: {detail}")]
     BadName {
@@ -304,7 +320,7 @@ impl DnsError {
     /// attempt that got only ignored messages ran out of time too.
     pub fn is_timeout(&self) -> bool {
         match self {
-            DnsError::DeadlineExceeded { .. } => true,
+            DnsError::DeadlineExceeded { .. } | DnsError::ServerBudget { .. } => true,
             DnsError::NoAnswer { attempts, .. } => {
                 !attempts.is_empty()
                     && attempts.iter().all(|a| {

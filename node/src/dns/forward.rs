@@ -38,24 +38,23 @@ pub(super) async fn resolve(
         checking_disabled: dnssec,
     };
     let mut attempts = Vec::new();
+    let mut held_back = None;
     for &server in upstreams.iter().cycle().take(upstreams.len() * ROUNDS) {
         if Instant::now() >= deadline {
             break;
         }
         budget.spend(name)?;
-        let query_deadline = deadline.min(Instant::now() + client.inner.limits.query_timeout);
-        let exchange = match client
-            .inner
-            .transport
-            .exchange(server, &spec, query_deadline)
-            .await
-        {
-            Ok(exchange) => exchange,
-            Err(error) => {
+        let exchange = match client.ask(server, &spec, deadline).await {
+            Ok(Ok(exchange)) => exchange,
+            Ok(Err(error)) => {
                 attempts.push(Attempt {
                     server,
                     failure: failure_of(&error),
                 });
+                continue;
+            }
+            Err(limit) => {
+                held_back = Some((server, limit));
                 continue;
             }
         };
@@ -70,11 +69,8 @@ pub(super) async fn resolve(
             }),
         }
     }
-    if Instant::now() >= deadline && attempts.is_empty() {
-        return Err(DnsError::DeadlineExceeded {
-            name: name.clone(),
-            record_type,
-        });
+    if attempts.is_empty() && (held_back.is_some() || Instant::now() >= deadline) {
+        return Err(super::iterate::unanswered(name, record_type, held_back));
     }
     Err(DnsError::NoAnswer {
         name: name.clone(),

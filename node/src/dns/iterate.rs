@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::cache::Delegation;
 use super::forward::failure_of;
+use super::servers::{BudgetLimit, Outcome};
 use super::wire::QuerySpec;
 use super::{
     Answer, Attempt, AttemptFailure, Budget, Cap, DnsClient, DnsError, Mode, Step, denial_records,
@@ -184,45 +185,66 @@ async fn ask_zone(
         checking_disabled: false,
     };
     let mut attempts = Vec::new();
+    let mut held_back = None;
     // A zone with one server address is asked twice: a dropped UDP packet should not fail the
     // lookup, and BR 3.2.2.8 lets a failure count as permission only "if the lookup has been
-    // retried at least once". With more servers the next one is the retry.
-    let tries = servers.len().max(MIN_ATTEMPTS);
-    for &server in servers.iter().cycle().take(tries) {
+    // retried at least once". With more servers the next one is the retry. The fastest
+    // healthy server goes first; backed-off ones last (see `servers::rank`).
+    let ordered = client.inner.servers.order(servers);
+    let tries = ordered.len().max(MIN_ATTEMPTS);
+    for &server in ordered.iter().cycle().take(tries) {
         if Instant::now() >= deadline {
             break;
         }
         budget.spend(name)?;
-        let query_deadline = deadline.min(Instant::now() + limits.query_timeout);
-        match client
-            .inner
-            .transport
-            .exchange(server, &spec, query_deadline)
-            .await
-        {
-            Err(error) => attempts.push(Attempt {
+        match client.ask(server, &spec, deadline).await {
+            Err(limit) => held_back = Some((server, limit)),
+            Ok(Err(error)) => attempts.push(Attempt {
                 server,
                 failure: failure_of(&error),
             }),
-            Ok(exchange) => {
+            Ok(Ok(exchange)) => {
                 match classify(&exchange.message, zone, name, record_type, limits.use_ipv6) {
-                    Classified::Unusable(failure) => attempts.push(Attempt { server, failure }),
+                    Classified::Unusable(failure) => {
+                        if failure == AttemptFailure::Lame {
+                            client.record(server, Outcome::Lame);
+                        }
+                        attempts.push(Attempt { server, failure });
+                    }
                     classified => return Ok((classified, exchange.message, server)),
                 }
             }
         }
     }
     if attempts.is_empty() {
-        return Err(DnsError::DeadlineExceeded {
-            name: name.clone(),
-            record_type,
-        });
+        return Err(unanswered(name, record_type, held_back));
     }
     Err(DnsError::NoAnswer {
         name: name.clone(),
         record_type,
         attempts,
     })
+}
+
+/// The error of a lookup no server answered without a failure to show: held back by a
+/// server's budget, or out of time.
+pub(super) fn unanswered(
+    name: &Name,
+    record_type: RecordType,
+    held_back: Option<(SocketAddr, BudgetLimit)>,
+) -> DnsError {
+    match held_back {
+        Some((server, limit)) => DnsError::ServerBudget {
+            name: name.clone(),
+            record_type,
+            server,
+            limit,
+        },
+        None => DnsError::DeadlineExceeded {
+            name: name.clone(),
+            record_type,
+        },
+    }
 }
 
 /// Decides what a response from a server of `zone` says about `name`.

@@ -5,12 +5,14 @@
 //! cache between perspectives).
 
 pub mod cache;
+mod coalesce;
 pub mod dnssec;
 mod error;
 mod forward;
 mod iterate;
 pub mod lenient;
 pub mod root_hints;
+pub mod servers;
 pub mod settings;
 pub mod transport;
 pub mod wire;
@@ -128,7 +130,8 @@ pub enum Mode {
     },
 }
 
-/// Limits on one lookup (each is a defence against hostile or broken zones).
+/// Limits on one lookup (each is a defence against hostile or broken zones), and the budget of
+/// every server the lookups ask.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Longest one query may wait for its answer before the next server is tried.
@@ -144,6 +147,8 @@ pub struct Limits {
     pub max_ns_depth: usize,
     /// Ask IPv6 addresses of name servers too.
     pub use_ipv6: bool,
+    /// The query budget of each server address and how many addresses are remembered.
+    pub servers: servers::ServerLimits,
 }
 
 impl Default for Limits {
@@ -155,6 +160,7 @@ impl Default for Limits {
             max_cname_chain: 8,
             max_ns_depth: 3,
             use_ipv6: true,
+            servers: servers::ServerLimits::default(),
         }
     }
 }
@@ -191,6 +197,8 @@ pub(crate) struct Inner {
     metrics: DnsMetrics,
     dnssec: bool,
     validator: Option<dnssec::chain::Validator>,
+    in_flight: Arc<coalesce::InFlight>,
+    servers: servers::Servers,
 }
 
 /// Counts the queries of one lookup against [`Limits::max_queries`].
@@ -327,6 +335,8 @@ impl DnsClient {
                             .unwrap_or_else(dnssec::anchors::TrustAnchors::iana_root),
                     )
                 }),
+                in_flight: Arc::new(coalesce::InFlight::new(coalesce::MAX_IN_FLIGHT_QUESTIONS)),
+                servers: servers::Servers::new(settings.limits.servers),
             }),
         }
     }
@@ -334,6 +344,11 @@ impl DnsClient {
     /// The cache (for tests and the metrics of its size).
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
+    }
+
+    /// What is known about each server asked (for `mpic-node doctor --dns-servers` and tests).
+    pub fn servers(&self) -> &servers::Servers {
+        &self.inner.servers
     }
 
     pub(crate) async fn step(
@@ -362,14 +377,7 @@ impl DnsClient {
             .cache
             .with_label_values(&[CacheResult::Miss.as_str()])
             .inc();
-        match &self.inner.mode {
-            Mode::Forward { upstreams } => {
-                forward::resolve(self, upstreams, name, record_type, deadline, budget).await
-            }
-            Mode::Iterative { .. } => {
-                iterate::resolve(self, name, record_type, deadline, budget, 0).await
-            }
-        }
+        self.shared_step(name, record_type, deadline, budget).await
     }
 }
 

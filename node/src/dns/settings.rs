@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::cache::CacheLimits;
 use super::root_hints::{RootHints, RootHintsError};
+use super::servers::ServerLimits;
 use super::transport::TransportConfig;
 use super::{DnsSettings, Limits, Mode};
 use crate::config::{DnsConfig, DnsModeConfig, DnssecMode};
@@ -76,6 +77,11 @@ impl DnsSettings {
                 max_referrals: config.max_referrals,
                 max_cname_chain: config.max_cname_chain,
                 use_ipv6: config.use_ipv6,
+                servers: ServerLimits {
+                    max_in_flight: config.server_max_in_flight,
+                    max_rate: config.server_max_rate,
+                    max_servers: config.server_table_entries,
+                },
                 ..Limits::default()
             },
             cache: CacheLimits {
@@ -104,5 +110,7 @@ mod tests {
         let settings = DnsSettings::from_config(&DnsConfig::default()).unwrap();
         assert!(matches!(settings.mode, Mode::Iterative { port: 53, .. }));
         assert!(settings.dnssec);
+        // The config's defaults and the client's own are the same numbers.
+        assert_eq!(settings.limits.servers, ServerLimits::default());
     }
 }

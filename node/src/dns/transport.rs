@@ -1,17 +1,21 @@
 //! Sends one query to one server: UDP from a fresh socket (random source port, random ID) bound
-//! to the configured egress address, TCP when the answer is truncated, idle TCP connections kept
-//! per server for reuse. Every exchange ends by its deadline.
+//! to the configured egress address, TCP when the answer is truncated (never switched off, for
+//! CAA or any type: a truncated answer is re-asked over TCP or the attempt fails), at most
+//! [`MAX_TCP_PER_SERVER`] TCP connections in use per server and idle ones kept for reuse
+//! (RFC 7766 §6.2.1 reuse; queries on one connection go one after another, not pipelined).
+//! Every exchange ends by its deadline.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::Message;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error::{IgnoredResponses, NetworkError, Seconds};
@@ -28,6 +32,13 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 const MAX_UDP_RESPONSE: usize = 4096;
 /// Servers whose idle connections are remembered at most.
 const MAX_TCP_POOL_SERVERS: usize = 256;
+/// TCP connections in use to one server at most (RFC 7766 §6.2.2: clients should not open
+/// many; providers cap concurrent sessions per source). Queries past the cap wait for a
+/// connection, up to their deadline. Idle ones (at most 4 per server) come on top.
+pub const MAX_TCP_PER_SERVER: usize = 8;
+/// Servers whose TCP slot counts are kept at most; a server with no connection in use is
+/// forgotten first.
+const MAX_TCP_SLOT_SERVERS: usize = 4096;
 
 /// How the exchange went over the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +182,7 @@ pub struct TransportConfig {
 pub struct Transport {
     config: TransportConfig,
     idle_tcp: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+    tcp_slots: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
     metrics: DnsMetrics,
 }
 
@@ -180,6 +192,7 @@ impl Transport {
         Self {
             config,
             idle_tcp: Mutex::new(HashMap::new()),
+            tcp_slots: Mutex::new(HashMap::new()),
             metrics,
         }
     }
@@ -216,6 +229,17 @@ impl Transport {
     ) -> Result<Exchange, TransportError> {
         let started = Instant::now();
         let query = self.build(spec)?;
+        // One of the server's TCP slots, held for the whole exchange (also on a reused
+        // connection): the cap bounds the connections this node has open to the server.
+        let Ok(Ok(_slot)) =
+            tokio::time::timeout_at(deadline, self.tcp_slot(server).acquire_owned()).await
+        else {
+            self.metrics.timeouts.inc();
+            return Err(TransportError::Timeout {
+                server,
+                elapsed: started.elapsed(),
+            });
+        };
         // A pooled connection may have been closed by the server meanwhile: one retry on a
         // fresh connection covers that without hiding real failures.
         if let Some(stream) = self.take_idle(server) {
@@ -416,6 +440,31 @@ impl Transport {
                 .egress_ipv6
                 .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
         }
+    }
+
+    /// The semaphore counting `server`'s TCP connections in use.
+    fn tcp_slot(&self, server: SocketAddr) -> Arc<Semaphore> {
+        let mut slots = self
+            .tcp_slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slots.len() >= MAX_TCP_SLOT_SERVERS && !slots.contains_key(&server) {
+            slots.retain(|_, slot| slot.available_permits() < MAX_TCP_PER_SERVER);
+        }
+        Arc::clone(
+            slots
+                .entry(server)
+                .or_insert_with(|| Arc::new(Semaphore::new(MAX_TCP_PER_SERVER))),
+        )
+    }
+
+    /// TCP connections in use to `server` now.
+    pub fn tcp_in_use(&self, server: SocketAddr) -> usize {
+        self.tcp_slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&server)
+            .map_or(0, |slot| MAX_TCP_PER_SERVER - slot.available_permits())
     }
 
     fn take_idle(&self, server: SocketAddr) -> Option<TcpStream> {

@@ -28,8 +28,9 @@ mod respond;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -166,6 +167,45 @@ struct Shared {
     received: AtomicU64,
     /// Feeds the `Garbage` bytes.
     garbage_seed: AtomicU64,
+    /// Arrivals in the last second, the busiest second seen, and the REFUSED-above cap.
+    rate: Mutex<RateWindow>,
+    /// When set, nothing is answered (queries are still logged and counted).
+    silent: AtomicBool,
+}
+
+/// A sliding one-second window over query arrivals: what the server saw per second, and the
+/// cap above which it answers REFUSED (as providers' per-source rate limits do).
+#[derive(Debug, Default)]
+struct RateWindow {
+    /// Arrival times within the last second.
+    arrivals: VecDeque<tokio::time::Instant>,
+    /// The most arrivals seen within any one second.
+    busiest: usize,
+    /// Answer REFUSED to a query that makes more than this many in one second.
+    cap: Option<usize>,
+    /// Queries refused for the cap.
+    refused: u64,
+}
+
+impl RateWindow {
+    /// Records one arrival; true when it is over the cap.
+    fn arrive(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= Duration::from_secs(1))
+        {
+            self.arrivals.pop_front();
+        }
+        self.arrivals.push_back(now);
+        self.busiest = self.busiest.max(self.arrivals.len());
+        let over = self.cap.is_some_and(|cap| self.arrivals.len() > cap);
+        if over {
+            self.refused += 1;
+        }
+        over
+    }
 }
 
 impl DnsServer {
@@ -187,6 +227,8 @@ impl DnsServer {
             log: Mutex::new(Vec::new()),
             received: AtomicU64::new(0),
             garbage_seed: AtomicU64::new(u64::from(address.port())),
+            rate: Mutex::new(RateWindow::default()),
+            silent: AtomicBool::new(false),
         });
         let (shutdown, _) = watch::channel(());
         let udp = Arc::new(udp);
@@ -254,6 +296,53 @@ impl DnsServer {
         self.shared.received.load(Ordering::Relaxed)
     }
 
+    /// How many logged queries asked `name` (any case, trailing dot optional) for
+    /// `record_type`: this server's count for one question.
+    pub fn count(&self, name: &str, record_type: RecordType) -> usize {
+        let name = normalize_suffix(name);
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|query| query.record_type == record_type && query.name == name)
+            .count()
+    }
+
+    /// Answers REFUSED to every query that makes more than `cap` arrivals within one second
+    /// (a sliding window), as a provider's per-source rate limit does; `None` lifts the cap.
+    pub fn refuse_above(&self, cap: Option<usize>) {
+        self.shared
+            .rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cap = cap;
+    }
+
+    /// The most queries that arrived within any one second (a sliding window) so far.
+    pub fn busiest_second(&self) -> usize {
+        self.shared
+            .rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .busiest
+    }
+
+    /// Queries answered REFUSED because they were over the [`DnsServer::refuse_above`] cap.
+    pub fn refused_over_cap(&self) -> u64 {
+        self.shared
+            .rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refused
+    }
+
+    /// Silent: answer nothing at all, over UDP or TCP (queries are still logged), as a dead
+    /// or firewalled server; `false` answers again.
+    pub fn set_silent(&self, silent: bool) {
+        self.shared.silent.store(silent, Ordering::Relaxed);
+    }
+
     /// Stops serving. The listening sockets are closed when this returns; a delayed reply
     /// still waiting to be sent is cancelled.
     pub async fn stop(self) {
@@ -306,6 +395,18 @@ impl Shared {
                     recursion_desired: query.metadata.recursion_desired,
                 });
             }
+            drop(log);
+            let over = self
+                .rate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .arrive();
+            if over {
+                behaviour = Behaviour::Refused;
+            }
+        }
+        if self.silent.load(Ordering::Relaxed) {
+            return Plan::default();
         }
         let seed = match behaviour {
             Behaviour::Garbage => self.garbage_seed.fetch_add(0x9e37_79b9, Ordering::Relaxed),

@@ -577,3 +577,45 @@ async fn rcode_behaviours() {
 
 mod behaviours;
 mod robustness;
+
+#[tokio::test]
+async fn above_its_cap_the_server_refuses_and_counts_its_busiest_second() {
+    let server = start().await;
+    server.refuse_above(Some(3));
+    let mut rcodes = Vec::new();
+    for _ in 0..5 {
+        let reply = udp(server.address(), &query("www.example.test.", RecordType::A)).await;
+        rcodes.push(reply.metadata.response_code);
+    }
+    use hickory_proto::op::ResponseCode;
+    assert_eq!(
+        rcodes,
+        [
+            ResponseCode::NoError,
+            ResponseCode::NoError,
+            ResponseCode::NoError,
+            ResponseCode::Refused,
+            ResponseCode::Refused
+        ]
+    );
+    assert_eq!(server.busiest_second(), 5);
+    assert_eq!(server.refused_over_cap(), 2);
+    assert_eq!(server.count("WWW.example.test", RecordType::A), 5);
+    assert_eq!(server.count("www.example.test.", RecordType::AAAA), 0);
+}
+
+#[tokio::test]
+async fn a_silent_server_logs_but_never_answers() {
+    let server = start().await;
+    server.set_silent(true);
+    let bytes = query("www.example.test.", RecordType::A).to_vec().unwrap();
+    assert!(
+        udp_raw(server.address(), &bytes, Duration::from_millis(200))
+            .await
+            .is_empty()
+    );
+    assert_eq!(server.query_count(), 1);
+    server.set_silent(false);
+    let reply = udp(server.address(), &query("www.example.test.", RecordType::A)).await;
+    assert_eq!(reply.answers.len(), 1);
+}

@@ -27,6 +27,7 @@ mod lifecycle;
 mod manifest;
 mod openmpic;
 mod overload;
+mod polite;
 mod primary_report;
 mod protocol;
 mod reload;

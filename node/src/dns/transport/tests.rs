@@ -188,3 +188,28 @@ fn metric_labels_keep_their_values() {
         assert_eq!(got, expected);
     }
 }
+
+#[tokio::test]
+async fn a_server_with_every_tcp_slot_in_use_gets_no_further_connection() {
+    let transport = transport();
+    // A listener that accepts but never answers would also do; nothing listens here, so a
+    // connection attempt would fail at once with "refused", not time out.
+    let server: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let held: Vec<_> = (0..MAX_TCP_PER_SERVER)
+        .map(|_| transport.tcp_slot(server).try_acquire_owned().unwrap())
+        .collect();
+    assert_eq!(transport.tcp_in_use(server), MAX_TCP_PER_SERVER);
+    let deadline = Instant::now() + Duration::from_millis(50);
+    let error = transport
+        .exchange_tcp(server, &spec(), deadline)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransportError::Timeout { .. }), "{error}");
+    drop(held);
+    assert_eq!(transport.tcp_in_use(server), 0);
+    let error = transport
+        .exchange_tcp(server, &spec(), Instant::now() + Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransportError::Network { .. }), "{error}");
+}
