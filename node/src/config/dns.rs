@@ -188,8 +188,9 @@ pub(super) fn egress(
     }
 }
 
-pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option<DnsConfig> {
-    let mode = match raw.mode.as_deref().unwrap_or("iterative") {
+/// `dns.mode` with its `upstreams` or `root_hints`.
+fn mode(raw: &RawDns, base_dir: &Path, p: &mut Problems) -> Option<DnsModeConfig> {
+    match raw.mode.as_deref().unwrap_or("iterative") {
         "iterative" => {
             if raw.upstreams.is_some() {
                 p.push("dns.upstreams", "is only used with mode = \"forward\" (remove it, or set dns.mode = \"forward\")");
@@ -229,7 +230,53 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
             );
             None
         }
-    };
+    }
+}
+
+/// `dns.dnssec`: `validate` (the default) or `off`.
+fn dnssec_mode(text: Option<&str>, p: &mut Problems) -> Option<DnssecMode> {
+    match text.unwrap_or("validate") {
+        "validate" => Some(DnssecMode::Validate),
+        "off" => Some(DnssecMode::Off),
+        other => {
+            p.push(
+                "dns.dnssec",
+                format!("{other:?} is not a DNSSEC mode (expected \"validate\" or \"off\")"),
+            );
+            None
+        }
+    }
+}
+
+/// `dns.server_max_in_flight`, `dns.server_max_rate` and `dns.server_table_entries`.
+fn server_budget(raw: &RawDns, p: &mut Problems) -> (Option<usize>, Option<u32>, Option<usize>) {
+    let server_max_in_flight = bounded(
+        "dns.server_max_in_flight",
+        raw.server_max_in_flight,
+        DEFAULT_SERVER_MAX_IN_FLIGHT,
+        SERVER_MAX_IN_FLIGHT_RANGE,
+        p,
+    );
+    let server_max_rate = bounded(
+        "dns.server_max_rate",
+        raw.server_max_rate,
+        DEFAULT_SERVER_MAX_RATE,
+        SERVER_MAX_RATE_RANGE,
+        p,
+    );
+    let server_table_entries = bounded(
+        "dns.server_table_entries",
+        raw.server_table_entries,
+        DEFAULT_SERVER_TABLE_ENTRIES,
+        SERVER_TABLE_ENTRIES_RANGE,
+        p,
+    );
+    (server_max_in_flight, server_max_rate, server_table_entries)
+}
+
+pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option<DnsConfig> {
+    let mode = mode(&raw, base_dir, p);
+    let (server_max_in_flight, server_max_rate, server_table_entries) = server_budget(&raw, p);
     let authoritative_port = bounded(
         "dns.authoritative_port",
         raw.authoritative_port,
@@ -293,40 +340,9 @@ pub(super) fn validate(raw: RawDns, base_dir: &Path, p: &mut Problems) -> Option
         CACHE_MAX_BYTES_RANGE,
         p,
     );
-    let server_max_in_flight = bounded(
-        "dns.server_max_in_flight",
-        raw.server_max_in_flight,
-        DEFAULT_SERVER_MAX_IN_FLIGHT,
-        SERVER_MAX_IN_FLIGHT_RANGE,
-        p,
-    );
-    let server_max_rate = bounded(
-        "dns.server_max_rate",
-        raw.server_max_rate,
-        DEFAULT_SERVER_MAX_RATE,
-        SERVER_MAX_RATE_RANGE,
-        p,
-    );
-    let server_table_entries = bounded(
-        "dns.server_table_entries",
-        raw.server_table_entries,
-        DEFAULT_SERVER_TABLE_ENTRIES,
-        SERVER_TABLE_ENTRIES_RANGE,
-        p,
-    );
     let egress_ipv4 = egress("dns.egress_ipv4", raw.egress_ipv4, true, p);
     let egress_ipv6 = egress("dns.egress_ipv6", raw.egress_ipv6, false, p);
-    let dnssec = match raw.dnssec.as_deref().unwrap_or("validate") {
-        "validate" => Some(DnssecMode::Validate),
-        "off" => Some(DnssecMode::Off),
-        other => {
-            p.push(
-                "dns.dnssec",
-                format!("{other:?} is not a DNSSEC mode (expected \"validate\" or \"off\")"),
-            );
-            None
-        }
-    };
+    let dnssec = dnssec_mode(raw.dnssec.as_deref(), p);
     Some(DnsConfig {
         mode: mode?,
         authoritative_port: authoritative_port?,
