@@ -11,6 +11,7 @@ pub mod dns;
 pub mod http;
 pub mod manifest;
 pub mod openmpic;
+mod quic;
 mod raw;
 pub mod tenants;
 

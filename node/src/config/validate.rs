@@ -12,7 +12,7 @@ use mpic_protocol::{PerspectiveId, Rir};
 
 use super::raw::{
     DurationText, RawAudit, RawConfig, RawDangerous, RawLimits, RawLogging, RawMetrics,
-    RawPerspective, RawQuic, RawShutdown, RawSigning, RawState,
+    RawPerspective, RawShutdown, RawSigning, RawState,
 };
 use super::*;
 
@@ -36,7 +36,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     let mut problems = Problems::default();
     let p = &mut problems;
     let perspective = perspective(raw.perspective, p);
-    let quic = quic(raw.quic, base_dir, p);
+    let quic = quic::validate(raw.quic, base_dir, p);
     let signing = signing(raw.signing, base_dir, p);
     let limits = limits(raw.limits, p);
     let metrics = metrics(raw.metrics, p);
@@ -104,7 +104,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Vec<Ke
     }
 }
 
-fn missing_table(name: &str, keys: &str, p: &mut Problems) {
+pub(super) fn missing_table(name: &str, keys: &str, p: &mut Problems) {
     p.push(
         name,
         format!("required table is missing (expected [{name}] with {keys})"),
@@ -167,105 +167,6 @@ fn perspective(raw: Option<RawPerspective>, p: &mut Problems) -> Option<Perspect
         rir: rir?,
         location: location?,
         shadow: raw.shadow.unwrap_or(false),
-    })
-}
-
-fn quic(raw: Option<RawQuic>, base_dir: &Path, p: &mut Problems) -> Option<QuicConfig> {
-    let Some(raw) = raw else {
-        missing_table("quic", "certificate, private_key and client_ca", p);
-        return None;
-    };
-    let listen = match raw.listen {
-        None => Some(default_quic_listen()),
-        Some(listen) => socket_addresses("quic.listen", &listen, p),
-    };
-    let certificate = path(
-        "quic.certificate",
-        raw.certificate,
-        "the node certificate chain PEM file",
-        base_dir,
-        p,
-    );
-    let private_key = path(
-        "quic.private_key",
-        raw.private_key,
-        "the node private key PKCS#8 PEM file",
-        base_dir,
-        p,
-    );
-    let client_ca = path(
-        "quic.client_ca",
-        raw.client_ca,
-        "the PEM bundle of CAs that issue primaries' client certificates",
-        base_dir,
-        p,
-    );
-    let client_spki_pins = spki_pins(
-        "quic.client_spki_pins",
-        raw.client_spki_pins.unwrap_or_default(),
-        p,
-    );
-    let idle_timeout = duration(
-        "quic.idle_timeout",
-        raw.idle_timeout,
-        DEFAULT_IDLE_TIMEOUT,
-        IDLE_TIMEOUT_RANGE,
-        p,
-    );
-    // The keep-alive must fire before the idle timeout. If the idle timeout is itself bad, the
-    // comparison is skipped so one mistake is reported once.
-    let keep_alive_interval = match raw.keep_alive_interval {
-        // An omitted interval follows a lowered idle timeout down, keeping a third of it.
-        None => {
-            Some(DEFAULT_KEEP_ALIVE_INTERVAL.min(idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT) / 3))
-        }
-        Some(text) => duration(
-            "quic.keep_alive_interval",
-            Some(text),
-            DEFAULT_KEEP_ALIVE_INTERVAL,
-            MIN_KEEP_ALIVE_INTERVAL..=*IDLE_TIMEOUT_RANGE.end(),
-            p,
-        )
-        .and_then(|interval| match idle_timeout {
-            Some(idle) if interval >= idle => {
-                p.push(
-                    "quic.keep_alive_interval",
-                    format!(
-                        "{} is not shorter than quic.idle_timeout ({}) (expected a shorter \
-                         interval so idle connections stay open)",
-                        humantime::format_duration(interval),
-                        humantime::format_duration(idle),
-                    ),
-                );
-                None
-            }
-            _ => Some(interval),
-        }),
-    };
-    let max_connections = bounded(
-        "quic.max_connections",
-        raw.max_connections,
-        DEFAULT_MAX_CONNECTIONS,
-        MAX_CONNECTIONS_RANGE,
-        p,
-    );
-    let max_streams_per_connection = bounded(
-        "quic.max_streams_per_connection",
-        raw.max_streams_per_connection,
-        DEFAULT_MAX_STREAMS_PER_CONNECTION,
-        MAX_STREAMS_PER_CONNECTION_RANGE,
-        p,
-    );
-    Some(QuicConfig {
-        listen: listen?,
-        certificate: certificate?,
-        private_key: private_key?,
-        client_ca: client_ca?,
-        client_spki_pins: client_spki_pins?,
-        idle_timeout: idle_timeout?,
-        keep_alive_interval: keep_alive_interval?,
-        max_connections: max_connections?,
-        max_streams_per_connection: max_streams_per_connection?,
     })
 }
 
@@ -486,7 +387,7 @@ pub(super) fn required<T>(
 }
 
 /// A required path, joined onto `base_dir` when relative.
-fn path(
+pub(super) fn path(
     key: &str,
     value: Option<String>,
     expected: &str,
@@ -519,7 +420,11 @@ pub(super) fn socket_address(key: &str, text: &str, p: &mut Problems) -> Option<
 }
 
 /// A non-empty list of distinct socket addresses; each bad entry is its own problem.
-fn socket_addresses(key: &str, texts: &[String], p: &mut Problems) -> Option<Vec<SocketAddr>> {
+pub(super) fn socket_addresses(
+    key: &str,
+    texts: &[String],
+    p: &mut Problems,
+) -> Option<Vec<SocketAddr>> {
     if texts.is_empty() {
         p.push(
             key,
