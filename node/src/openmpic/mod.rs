@@ -31,6 +31,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{OpenMpicConfig, QuicConfig};
 use crate::metrics::{OpenMpicEndpoint, RequestOutcome, ShedScope};
 use crate::service::auth::{self, Primary};
+use crate::service::tenants::Tenant;
 use crate::service::tls::{self, TlsConfigError};
 use crate::service::{Admitted, AnswerError, NodeState, Service, unix_ms};
 
@@ -233,21 +234,7 @@ async fn route(
     let received_unix_ms = unix_ms();
     let tenant = state.tenants.identify(primary);
     let Ok(admitted) = service.admit(limit, tenant) else {
-        // Retry-After is whole seconds: the tenant's hint rounded up, else 1.
-        let seconds = tenant.map_or(1, |tenant| {
-            tenant.config.retry_after.as_millis().div_ceil(1000).max(1)
-        });
-        let mut response = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "node or tenant is at its limit; retry later",
-        );
-        if let Ok(value) = hyper::header::HeaderValue::from_str(&seconds.to_string()) {
-            response
-                .headers_mut()
-                .insert(hyper::header::RETRY_AFTER, value);
-        }
-        return response;
+        return overloaded(tenant);
     };
     let body = match read_body(request, &state).await {
         Ok(body) => body,
@@ -264,16 +251,8 @@ async fn route(
             return error(StatusCode::BAD_REQUEST, "bad_request", &refused.to_string());
         }
     };
-    if let Some(tenant) = admitted.tenant() {
-        let kind = crate::dispatch::kind_label(&target.check);
-        let method = crate::dispatch::method_label(&target.check);
-        if !tenant.config.permits(kind, method) {
-            return error(
-                StatusCode::FORBIDDEN,
-                "not_permitted",
-                &format!("tenant {} may not use {kind} check {method}", tenant.name()),
-            );
-        }
+    if let Some(refused) = not_permitted(&admitted, &target) {
+        return refused;
     }
     let response = check(
         service,
@@ -294,6 +273,39 @@ async fn route(
             &failure.to_string(),
         ),
     }
+}
+
+/// The 503 `overloaded` answer, with `Retry-After` in whole seconds: the tenant's hint rounded
+/// up, else 1.
+fn overloaded(tenant: Option<&Arc<Tenant>>) -> Response<Body> {
+    let seconds = tenant.map_or(1, |tenant| {
+        tenant.config.retry_after.as_millis().div_ceil(1000).max(1)
+    });
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "node or tenant is at its limit; retry later",
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&seconds.to_string()) {
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The 403 `not_permitted` answer when the admitted tenant may not use the target's check.
+fn not_permitted(admitted: &Admitted, target: &Target) -> Option<Response<Body>> {
+    let tenant = admitted.tenant()?;
+    let kind = crate::dispatch::kind_label(&target.check);
+    let method = crate::dispatch::method_label(&target.check);
+    (!tenant.config.permits(kind, method)).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "not_permitted",
+            &format!("tenant {} may not use {kind} check {method}", tenant.name()),
+        )
+    })
 }
 
 /// Why a body is not a request the endpoint takes (answered as a 400 `bad_request`).
