@@ -174,25 +174,7 @@ fn distinct(tenants: &[TenantConfig], p: &mut Problems) -> bool {
 }
 
 fn tenant(key: &str, raw: RawTenant, p: &mut Problems) -> Option<TenantConfig> {
-    let name = match raw.name.as_deref() {
-        None => {
-            p.push(
-                format!("{key}.name"),
-                "required key is missing (expected a name such as \"ca-one\")",
-            );
-            None
-        }
-        Some(text) => TenantName::new(text).or_else(|| {
-            p.push(
-                format!("{key}.name"),
-                format!(
-                    "{text:?} is not a tenant name (expected 1-{MAX_TENANT_NAME_CHARS} of \
-                     a-z 0-9 _ -)"
-                ),
-            );
-            None
-        }),
-    };
+    let name = tenant_name(key, raw.name.as_deref(), p);
     let pins_key = format!("{key}.client_spki_pins");
     let client_spki_pins = spki_pins(&pins_key, raw.client_spki_pins.unwrap_or_default(), p);
     let subject_names = subject_names(key, raw.subject_names.unwrap_or_default(), p);
@@ -267,6 +249,29 @@ fn tenant(key: &str, raw: RawTenant, p: &mut Problems) -> Option<TenantConfig> {
         retry_after: retry_after?,
     })
     .filter(|tenant| !tenant.client_spki_pins.is_empty() || !tenant.subject_names.is_empty())
+}
+
+/// `tenants[i].name`: required, 1-[`MAX_TENANT_NAME_CHARS`] of a-z 0-9 _ -.
+fn tenant_name(key: &str, text: Option<&str>, p: &mut Problems) -> Option<TenantName> {
+    match text {
+        None => {
+            p.push(
+                format!("{key}.name"),
+                "required key is missing (expected a name such as \"ca-one\")",
+            );
+            None
+        }
+        Some(text) => TenantName::new(text).or_else(|| {
+            p.push(
+                format!("{key}.name"),
+                format!(
+                    "{text:?} is not a tenant name (expected 1-{MAX_TENANT_NAME_CHARS} of \
+                     a-z 0-9 _ -)"
+                ),
+            );
+            None
+        }),
+    }
 }
 
 fn subject_names(key: &str, names: Vec<String>, p: &mut Problems) -> Option<Vec<String>> {
