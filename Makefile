@@ -5,7 +5,7 @@ CARGO      ?= cargo
 FUZZ_SECONDS ?= 10
 SMOKE_FUZZ_SECONDS ?= 5
 # Fuzz targets (each in fuzz/fuzz_targets/<name>.rs).
-FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier openmpic_request
+FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier openmpic_request config_toml dnssec_denial
 MAX_LINES  ?= 700
 # `cargo install` puts the pinned tools (tools/setup) here: first on PATH for every recipe.
 CARGO_BIN  := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
