@@ -12,6 +12,7 @@ mod fixture;
 mod harness;
 mod load;
 mod report;
+mod soak;
 mod subject;
 mod workload;
 
@@ -43,6 +44,8 @@ enum Command {
     Engine(engine::EngineArgs),
     /// Uncached lookups/s with DNSSEC validation on and off, on one ldns-signed zone.
     Dnssec(dnssec::DnssecArgs),
+    /// The real binary under steady load for a long time, with faults; fails on growth or loss.
+    Soak(Box<soak::SoakArgs>),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             Command::Dns(args) => dns::run(args).await,
             Command::Engine(args) => engine::run(args).await,
             Command::Dnssec(args) => dnssec::run(args).await,
+            Command::Soak(args) => soak::run(*args).await,
         }
     });
     match result {

@@ -155,6 +155,14 @@ impl HttpServer {
         self
     }
 
+    /// Serves `source` again after [`HttpServer::refuse_from`].
+    pub fn serve_again(&self, source: std::net::IpAddr) -> &Self {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.retain(|refused| *refused != source);
+        }
+        self
+    }
+
     /// TCP connections accepted so far (refused ones not counted).
     pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::Relaxed)
