@@ -55,7 +55,7 @@ pub(crate) struct Tally {
     pub(crate) interval_errors: BTreeMap<String, u64>,
     /// Requests completed since the last sample.
     pub(crate) interval_completed: u64,
-    /// Latency of clean-phase requests per window (by send time).
+    /// Latency of clean-phase requests per window after warm-up (by send time).
     pub(crate) windows: Vec<Histogram<u64>>,
     /// Per phase.
     pub(crate) phases: BTreeMap<&'static str, Counts>,
@@ -95,7 +95,7 @@ impl Tally {
     fn record(
         &mut self,
         phase: &'static str,
-        window: usize,
+        window: Option<usize>,
         checks: usize,
         latency: Duration,
         answer: Answer,
@@ -117,7 +117,7 @@ impl Tally {
                         Some(kind) => errors.push((kind.to_owned(), 1)),
                     }
                 }
-                if phase == "clean" {
+                if let Some(window) = window.filter(|_| phase == "clean") {
                     while self.windows.len() <= window {
                         match Histogram::new_with_bounds(1, 600_000_000, 3) {
                             Ok(histogram) => self.windows.push(histogram),
@@ -199,6 +199,8 @@ pub(crate) struct Load {
     pub(crate) timeout: Duration,
     /// Seconds per p99 window.
     pub(crate) window_seconds: f64,
+    /// Seconds of warm-up: its requests count in no p99 window.
+    pub(crate) warmup_seconds: f64,
 }
 
 /// Targets per request for request number `k`: 1 to `max` in a fixed shuffled order (mean
@@ -249,7 +251,8 @@ pub(crate) async fn run(
                         .target((next_check % load.names as u64) as usize)
                 })
                 .collect();
-            let window = (at / load.window_seconds.max(1.0)) as usize;
+            let window = (at >= load.warmup_seconds)
+                .then(|| ((at - load.warmup_seconds) / load.window_seconds.max(1.0)) as usize);
             if let Ok(mut tally) = tally.lock() {
                 tally.phases.entry(phase).or_default().sent += n as u64;
                 tally.outstanding += 1;
@@ -301,11 +304,11 @@ mod tests {
         tally.phases.entry("clean").or_default().sent += 3;
         tally.phases.entry("burst").or_default().sent += 2;
         let verified = Answer::Verified(vec![None, Some("dns_timeout")]);
-        tally.record("clean", 0, 2, Duration::from_millis(2), verified);
-        tally.record("burst", 0, 2, Duration::from_millis(1), Answer::Shed);
+        tally.record("clean", Some(0), 2, Duration::from_millis(2), verified);
+        tally.record("burst", Some(0), 2, Duration::from_millis(1), Answer::Shed);
         tally.record(
             "clean",
-            1,
+            None,
             1,
             Duration::from_millis(9),
             Answer::Lost("timeout".into()),

@@ -152,6 +152,7 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         rate: args.rate,
         timeout: args.timeout,
         window_seconds: args.window_minutes * 60.0,
+        warmup_seconds: warmup,
     };
     let driver = tokio::spawn(drive::run(
         Arc::clone(&primary),
@@ -175,7 +176,7 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let hups = controller.await.context("the fault task")??;
     let page = node.scrape().await?;
     let drain = sigterm(&mut node, &primary, &fixture, &load).await?;
-    let windows_p99 = window_p99(&tally, load.window_seconds);
+    let windows_p99 = window_p99(&tally, warmup, load.window_seconds);
     let verdict = Verdict {
         samples: &samples,
         windows_p99: &windows_p99,
@@ -202,6 +203,8 @@ struct Drain {
     in_flight: usize,
     /// Of those, answered with every result verified and passing.
     verified_passing: usize,
+    /// The others' answers.
+    others: Vec<String>,
     /// Exit code, if the node exited within 30 s.
     exit_code: Option<i32>,
     /// Seconds from SIGTERM to exit.
@@ -226,10 +229,18 @@ async fn sigterm(
         let (primary, timeout) = (Arc::clone(primary), load.timeout);
         tasks.spawn(async move { drive::send(&primary, targets, timeout).await });
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SIGTERM once the node has admitted the whole batch (10 s at most: a slow machine).
+    let admitted = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < admitted {
+        let page = node.scrape().await.unwrap_or_default();
+        if metric_sum(&page, "mpic_node_requests_in_flight", "") >= batch as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let signalled = Instant::now();
     node.signal("TERM")?;
-    let mut verified_passing = 0;
+    let (mut verified_passing, mut others) = (0, Vec::new());
     let answers = tokio::time::timeout(load.timeout * 2, async {
         let mut answers = Vec::new();
         while let Some(answer) = tasks.join_next().await {
@@ -240,10 +251,11 @@ async fn sigterm(
     .await
     .unwrap_or_default();
     for answer in answers {
-        if let Ok(Answer::Verified(results)) = answer
-            && results.iter().all(Option::is_none)
-        {
-            verified_passing += 1;
+        match answer {
+            Ok(Answer::Verified(results)) if results.iter().all(Option::is_none) => {
+                verified_passing += 1;
+            }
+            other => others.push(format!("{other:?}")),
         }
     }
     let status = node.wait_exit(Duration::from_secs(30)).await;
@@ -251,6 +263,7 @@ async fn sigterm(
     Ok(Drain {
         in_flight: batch,
         verified_passing,
+        others,
         exit_code: status.and_then(|s| s.code()),
         exit_seconds: signalled.elapsed().as_secs_f64(),
     })
@@ -324,8 +337,8 @@ async fn sample(
     Ok(samples)
 }
 
-/// p99 of clean requests per window.
-fn window_p99(tally: &Mutex<Tally>, window_seconds: f64) -> Vec<WindowP99> {
+/// p99 of clean requests per window after warm-up.
+fn window_p99(tally: &Mutex<Tally>, warmup: f64, window_seconds: f64) -> Vec<WindowP99> {
     let Ok(tally) = tally.lock() else {
         return Vec::new();
     };
@@ -334,7 +347,7 @@ fn window_p99(tally: &Mutex<Tally>, window_seconds: f64) -> Vec<WindowP99> {
         .iter()
         .enumerate()
         .map(|(i, histogram)| WindowP99 {
-            from_seconds: i as f64 * window_seconds,
+            from_seconds: warmup + i as f64 * window_seconds,
             p99_ms: (!histogram.is_empty())
                 .then(|| histogram.value_at_quantile(0.99) as f64 / 1000.0),
             requests: histogram.len(),

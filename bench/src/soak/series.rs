@@ -67,35 +67,41 @@ pub(crate) struct WindowP99 {
 }
 
 /// Why the series breaks its bounds (empty when it does not). Growth is judged on the clean
-/// samples after warm-up: a fault may hold memory and descriptors for its window (a silent
-/// upstream keeps a socket open per outstanding query), but they must come back.
+/// samples after warm-up, floor against floor: a fault may hold memory and descriptors for its
+/// window (a silent upstream keeps a socket open per outstanding query), but they must come
+/// back.
 pub(crate) fn judge(samples: &[Sample], windows: &[WindowP99], bounds: &Bounds) -> Vec<String> {
     let mut problems = Vec::new();
     let judged: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.at_seconds > bounds.warmup_seconds && s.phase == "clean")
         .collect();
-    if let Some(base) = judged.first() {
-        let worst_rss = judged.iter().filter_map(|s| s.rss_bytes).max();
-        if let (Some(base), Some(worst)) = (base.rss_bytes, worst_rss)
-            && worst > base + bounds.rss_growth_bytes
-        {
-            problems.push(format!(
-                "RSS grew from {:.1} MiB to {:.1} MiB after warm-up (bound +{:.1} MiB)",
-                mib(base),
-                mib(worst),
-                mib(bounds.rss_growth_bytes)
-            ));
-        }
-        let worst_fds = judged.iter().filter_map(|s| s.open_fds).max();
-        if let (Some(base), Some(worst)) = (base.open_fds, worst_fds)
-            && worst > base + bounds.fd_growth
-        {
-            problems.push(format!(
-                "open descriptors grew from {base} to {worst} after warm-up (bound +{})",
-                bounds.fd_growth
-            ));
-        }
+    // The floor of the first and of the last three clean samples: a transient spike (a CPU
+    // stall on a shared machine) lifts neither, a leak lifts the last.
+    let floor = |samples: &[&Sample], value: fn(&Sample) -> Option<u64>| {
+        samples.iter().filter_map(|s| value(s)).min()
+    };
+    let first = &judged[..judged.len().min(3)];
+    let last = &judged[judged.len().saturating_sub(3)..];
+    let rss = |s: &Sample| s.rss_bytes;
+    let fds = |s: &Sample| s.open_fds;
+    if let (Some(base), Some(end)) = (floor(first, rss), floor(last, rss))
+        && end > base + bounds.rss_growth_bytes
+    {
+        problems.push(format!(
+            "RSS grew from {:.1} MiB to {:.1} MiB after warm-up (bound +{:.1} MiB)",
+            mib(base),
+            mib(end),
+            mib(bounds.rss_growth_bytes)
+        ));
+    }
+    if let (Some(base), Some(end)) = (floor(first, fds), floor(last, fds))
+        && end > base + bounds.fd_growth
+    {
+        problems.push(format!(
+            "open descriptors grew from {base} to {end} after warm-up (bound +{})",
+            bounds.fd_growth
+        ));
     }
     let measured: Vec<(f64, f64)> = windows
         .iter()
@@ -235,11 +241,16 @@ mod tests {
 
     #[test]
     fn growth_after_warmup_fails_but_warmup_is_not_judged() {
-        // The 10 s sample is warm-up (100 MiB, 40 fds); the baseline is the 20 s one.
+        // The 10 s sample is warm-up (100 MiB, 40 fds); the baseline is the floor of the
+        // first three after it, and the floor of the last three has grown.
         let samples = [
             sample(10.0, 100, 40),
             sample(20.0, 30, 20),
-            sample(30.0, 41, 29),
+            sample(30.0, 35, 25),
+            sample(40.0, 30, 20),
+            sample(50.0, 42, 30),
+            sample(60.0, 41, 29),
+            sample(70.0, 43, 31),
         ];
         let problems = judge(&samples, &[], &BOUNDS);
         assert_eq!(problems.len(), 2, "{problems:?}");
@@ -253,8 +264,24 @@ mod tests {
         during.phase = "dns-silent".into();
         let samples = [sample(20.0, 30, 20), during, sample(40.0, 31, 22)];
         assert_eq!(judge(&samples, &[], &BOUNDS), Vec::<String>::new());
-        let leaked = [sample(20.0, 30, 20), sample(40.0, 31, 29)];
-        assert_eq!(judge(&leaked, &[], &BOUNDS).len(), 1);
+        // A clean spike between flat samples is not growth; a raised floor is.
+        let spike = [
+            sample(20.0, 30, 20),
+            sample(30.0, 31, 90),
+            sample(40.0, 30, 21),
+        ];
+        assert_eq!(judge(&spike, &[], &BOUNDS), Vec::<String>::new());
+        let leaked = [
+            sample(20.0, 30, 20),
+            sample(30.0, 30, 21),
+            sample(40.0, 30, 20),
+            sample(50.0, 31, 29),
+            sample(60.0, 31, 30),
+            sample(70.0, 31, 29),
+        ];
+        let problems = judge(&leaked, &[], &BOUNDS);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("open descriptors grew from 20 to 29"));
     }
 
     #[test]
