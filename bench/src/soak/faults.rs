@@ -96,6 +96,10 @@ pub(crate) fn schedule(total: f64, warmup: f64, disk: bool) -> Vec<Window> {
 /// retry).
 pub(crate) const SETTLE_SECONDS: f64 = 15.0;
 
+/// How long before a fault a request may have been sent and still meet it (the default
+/// request timeout).
+pub(crate) const LEAD_SECONDS: f64 = 10.0;
+
 impl Fault {
     /// Seconds after the window in which requests may still fail: a burst must be over at once
     /// (1 s), the others within [`SETTLE_SECONDS`].
@@ -105,17 +109,27 @@ impl Fault {
             _ => SETTLE_SECONDS,
         }
     }
+
+    /// Seconds before the window in which a request sent may still be running when the fault
+    /// starts (the default request timeout); a burst refuses only what arrives during it.
+    pub(crate) fn lead_seconds(self) -> f64 {
+        match self {
+            Fault::Burst => 0.0,
+            _ => LEAD_SECONDS,
+        }
+    }
 }
 
-/// The phase of a request sent `at` seconds into the soak.
+/// The phase of a request sent `at` seconds into the soak: `settling` covers both the lead-in
+/// to a fault and its aftermath.
 pub(crate) fn phase(windows: &[Window], at: f64) -> &'static str {
     if let Some(window) = windows.iter().find(|w| w.from <= at && at < w.to) {
         return window.fault.name();
     }
-    if windows
-        .iter()
-        .any(|w| w.to <= at && at < w.to + w.fault.settle_seconds())
-    {
+    if windows.iter().any(|w| {
+        (w.to <= at && at < w.to + w.fault.settle_seconds())
+            || (w.from - w.fault.lead_seconds() <= at && at < w.from)
+    }) {
         return "settling";
     }
     "clean"
@@ -198,13 +212,17 @@ mod tests {
         assert_eq!((windows[1].from, windows[1].to), (57.5, 70.0));
         assert_eq!((windows[3].from, windows[3].to), (120.0, 125.0));
         assert_eq!(phase(&windows, 10.0), "clean");
+        assert_eq!(phase(&windows, 34.9), "clean");
+        assert_eq!(phase(&windows, 36.0), "settling");
+        assert_eq!(phase(&windows, 119.5), "clean");
         assert_eq!(phase(&windows, 50.0), "dns-silent");
         assert_eq!(phase(&windows, 60.0), "dns-servfail");
         assert_eq!(phase(&windows, 80.0), "settling");
         assert_eq!(phase(&windows, 121.0), "burst");
         assert_eq!(phase(&windows, 125.5), "settling");
         assert_eq!(phase(&windows, 126.5), "clean");
-        assert_eq!(phase(&windows, 141.0), "clean");
+        assert_eq!(phase(&windows, 131.0), "clean");
+        assert_eq!(phase(&windows, 141.0), "settling");
         assert_eq!(phase(&windows, 150.0), "disk-full");
     }
 

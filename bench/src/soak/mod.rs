@@ -110,20 +110,7 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         None => temp.path().to_owned(),
     };
     let audit_dir = dir.join("audit");
-    std::fs::create_dir_all(&audit_dir)?;
-    eprintln!("mpic-bench soak: {} names, fixtures starting", args.names);
-    let fixture = Arc::new(Fixture::start(
-        workload::zone(args.names, IpAddr::from([127, 0, 0, 1])),
-        None,
-    )?);
-    let mut node = SoakNode::start(&NodeSetup {
-        bin: args.node_bin.clone(),
-        dir: dir.clone(),
-        dns: fixture.dns,
-        http_port: fixture.http.port(),
-        audit: audit_dir.join("audit.log"),
-        admitted: args.admitted,
-    })?;
+    let (fixture, mut node) = start(&args, &dir, &audit_dir)?;
     let client = node.client.take().context("the node's client options")?;
     let primary = Arc::new(Primary::new(vec![node.endpoint.clone()], client)?);
     let windows = if args.faults {
@@ -196,6 +183,29 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
     finish(&args, &verdict)
 }
 
+/// Starts the fixtures and the node, its audit log in `audit_dir`.
+fn start(
+    args: &SoakArgs,
+    dir: &std::path::Path,
+    audit_dir: &std::path::Path,
+) -> anyhow::Result<(Arc<Fixture>, SoakNode)> {
+    std::fs::create_dir_all(audit_dir)?;
+    eprintln!("mpic-bench soak: {} names, fixtures starting", args.names);
+    let fixture = Arc::new(Fixture::start(
+        workload::zone(args.names, IpAddr::from([127, 0, 0, 1])),
+        None,
+    )?);
+    let node = SoakNode::start(&NodeSetup {
+        bin: args.node_bin.clone(),
+        dir: dir.to_owned(),
+        dns: fixture.dns,
+        http_port: fixture.http.port(),
+        audit: audit_dir.join("audit.log"),
+        admitted: args.admitted,
+    })?;
+    Ok((fixture, node))
+}
+
 /// What the end-of-run SIGTERM came to.
 #[derive(Debug, serde::Serialize)]
 struct Drain {
@@ -211,7 +221,7 @@ struct Drain {
     exit_seconds: f64,
 }
 
-/// Keeps a batch in flight (DNS answers held 2 s), sends SIGTERM, and checks every one of them
+/// Keeps a batch in flight (DNS answers held 1 s, half the node's 2 s query timeout), sends SIGTERM, and checks every one of them
 /// is answered and the node exits 0.
 async fn sigterm(
     node: &mut SoakNode,
@@ -219,7 +229,7 @@ async fn sigterm(
     fixture: &Fixture,
     load: &Load,
 ) -> anyhow::Result<Drain> {
-    fixture.set_dns_behaviour(Some(Behaviour::Delay(Duration::from_secs(2))));
+    fixture.set_dns_behaviour(Some(Behaviour::Delay(Duration::from_secs(1))));
     let batch = 16usize;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..batch {
