@@ -163,11 +163,11 @@ pub(crate) fn write_svg(
         let _ = writeln!(
             svg,
             "<rect x=\"{:.1}\" y=\"{margin}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"grey\" opacity=\"0.15\"/>\n\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" transform=\"rotate(-90 {0:.1} {4:.1})\">{name}</text>",
+             <text x=\"{3:.1}\" y=\"{4:.1}\" font-size=\"10\" transform=\"rotate(90 {3:.1} {4:.1})\">{name}</text>",
             x(*from),
             (x(*to) - x(*from)).max(1.0),
             height - 2.0 * margin,
-            x(*from) + 10.0,
+            x(*from) + 3.0,
             margin + 4.0,
         );
     }
