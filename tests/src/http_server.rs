@@ -317,7 +317,7 @@ impl hyper::body::Body for Endless {
 #[cfg(test)]
 mod serve_again_tests {
     use super::*;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::AsyncReadExt as _;
 
     /// One GET of `/p`: the status line, or `None` when the connection was reset or closed.
     async fn status_line(address: SocketAddr) -> Option<String> {
