@@ -5,13 +5,13 @@ CARGO      ?= cargo
 FUZZ_SECONDS ?= 10
 SMOKE_FUZZ_SECONDS ?= 5
 # Fuzz targets (each in fuzz/fuzz_targets/<name>.rs).
-FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier openmpic_request
+FUZZ_TARGETS := frame_decode dns_response caa_policy redirect_location acme_identifier openmpic_request config_toml dnssec_denial
 MAX_LINES  ?= 700
 # `cargo install` puts the pinned tools (tools/setup) here: first on PATH for every recipe.
 CARGO_BIN  := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
-.PHONY: help tools demo interop deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap
+.PHONY: help tools demo interop deny deb deb-check deploy-check run test fmt-check clippy doc build unit bench-smoke fuzz-smoke fuzz stress bench line-cap fuzz-deep soak
 .PHONY: bench-peer
 
 help: ## this list
@@ -65,6 +65,26 @@ fuzz: tools ## each fuzz target for FUZZ_SECONDS
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|ERROR|panicked|SUMMARY" ; \
 			exit $${PIPESTATUS[0]}) || exit 1; \
 	done
+
+# Deep fuzzing (fuzz/deep.sh): each target until FUZZ_DEEP_RUNS executions and its coverage
+# stopped growing (FUZZ_DEEP_SECONDS at most per target), one process; then cmin and the grown
+# corpus copied into fuzz/seeds (commit them). FUZZ_DEEP_TARGETS picks a few.
+FUZZ_DEEP_RUNS    ?= 10000000
+FUZZ_DEEP_SECONDS ?= 3600
+FUZZ_DEEP_TARGETS ?= $(FUZZ_TARGETS)
+fuzz-deep: tools ## each fuzz target to FUZZ_DEEP_RUNS executions (or until coverage stops growing), then cmin into fuzz/seeds
+	FUZZ_DEEP_RUNS=$(FUZZ_DEEP_RUNS) FUZZ_DEEP_SECONDS=$(FUZZ_DEEP_SECONDS) fuzz/deep.sh $(FUZZ_DEEP_TARGETS)
+
+# The soak (mpic-bench soak): the real binary for SOAK_MINUTES at a fixed rate with faults;
+# as root the audit log's disk is filled for a window (a 1 MiB tmpfs under target/soak).
+# Writes target/soak/soak.json and soak.svg; fails on growth, p99 drift or any lost result.
+SOAK_MINUTES ?= 30
+SOAK_ARGS    ?=
+soak: build ## the real node under load with faults for SOAK_MINUTES (default 30); JSON + SVG in target/soak
+	rm -rf target/soak/node && mkdir -p target/soak/node
+	target/debug/mpic-bench soak --node-bin target/debug/mpic-node --minutes $(SOAK_MINUTES) \
+		--work-dir target/soak/node --json target/soak/soak.json --svg target/soak/soak.svg \
+		$(if $(filter 0,$(shell id -u)),--audit-tmpfs) $(SOAK_ARGS)
 
 stress: build ## the ignored stress_* tests
 	$(CARGO) test --locked --workspace --all-features -- --ignored stress_

@@ -2,7 +2,7 @@
 //! and the HTTP server answering http-01 — on one thread of their own, so their CPU can be told
 //! apart from the node's.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ pub(crate) struct Fixture {
     /// `/proc/<pid>/task/<tid>/stat` of the fixture thread.
     pub(crate) stat_path: String,
     server: Arc<DnsServer>,
+    http_server: Arc<HttpServer>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -28,6 +29,26 @@ impl Fixture {
     /// Queries the DNS fixture has received.
     pub(crate) fn dns_queries(&self) -> u64 {
         self.server.query_count()
+    }
+
+    /// Makes the DNS fixture answer every query with `behaviour` (`None`: from the zones again).
+    pub(crate) fn set_dns_behaviour(&self, behaviour: Option<Behaviour>) {
+        let rules = behaviour.map(|behaviour| Rule {
+            suffix: ".".into(),
+            record_type: None,
+            behaviour,
+        });
+        self.server.set_rules(rules.into_iter().collect());
+    }
+
+    /// Makes the HTTP fixture reset every connection from loopback (`false`: serve again).
+    pub(crate) fn set_http_resets(&self, reset: bool) {
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        if reset {
+            self.http_server.refuse_from(loopback);
+        } else {
+            self.http_server.serve_again(loopback);
+        }
     }
 
     /// Starts the fixtures with `zone` text; every DNS answer waits `dns_delay` when set (to
@@ -82,7 +103,7 @@ impl Fixture {
                             &format!("/.well-known/acme-challenge/{TOKEN}"),
                             Route::ok(KEY_AUTHORIZATION),
                         );
-                        anyhow::Ok((Arc::new(server), http))
+                        anyhow::Ok((Arc::new(server), Arc::new(http)))
                     };
                     match started.await {
                         Ok((server, http)) => {
@@ -90,6 +111,7 @@ impl Fixture {
                                 server.address(),
                                 http.address(),
                                 Arc::clone(&server),
+                                Arc::clone(&http),
                                 stat,
                             )));
                             let _ = stop_rx.await;
@@ -101,7 +123,7 @@ impl Fixture {
                     }
                 });
             })?;
-        let (dns, http, server, stat_path) = ready_rx
+        let (dns, http, server, http_server, stat_path) = ready_rx
             .recv_timeout(Duration::from_secs(300))
             .context("the fixtures did not start")??;
         Ok(Self {
@@ -109,6 +131,7 @@ impl Fixture {
             http,
             stat_path,
             server,
+            http_server,
             stop: Some(stop_tx),
         })
     }

@@ -14,6 +14,7 @@ mod harness;
 mod load;
 mod peer;
 mod report;
+mod soak;
 mod subject;
 mod workload;
 
@@ -47,6 +48,8 @@ enum Command {
     Dnssec(dnssec::DnssecArgs),
     /// Open MPIC's checkers, this node's engine and its binary side by side (Knot DNS, nginx).
     Peer(Box<peer::PeerArgs>),
+    /// The real binary under steady load for a long time, with faults; fails on growth or loss.
+    Soak(Box<soak::SoakArgs>),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
             Command::Engine(args) => engine::run(args).await,
             Command::Dnssec(args) => dnssec::run(args).await,
             Command::Peer(args) => peer::run(*args).await,
+            Command::Soak(args) => soak::run(*args).await,
         }
     });
     match result {

@@ -127,7 +127,7 @@ fn config_text(dir: &Path, paths: &DevPaths, local: &LocalNode) -> String {
     )
 }
 
-fn client_options(paths: &DevPaths) -> anyhow::Result<ClientOptions> {
+pub(crate) fn client_options(paths: &DevPaths) -> anyhow::Result<ClientOptions> {
     let roots = CertificateDer::pem_file_iter(&paths.ca_certificate)?.collect::<Result<_, _>>()?;
     let chain =
         CertificateDer::pem_file_iter(&paths.primary_certificate)?.collect::<Result<_, _>>()?;
@@ -135,7 +135,7 @@ fn client_options(paths: &DevPaths) -> anyhow::Result<ClientOptions> {
     Ok(ClientOptions::new(roots, Some((chain, key))))
 }
 
-fn endpoint(address: SocketAddr, key: VerifyingKey) -> anyhow::Result<NodeEndpoint> {
+pub(crate) fn endpoint(address: SocketAddr, key: VerifyingKey) -> anyhow::Result<NodeEndpoint> {
     Ok(NodeEndpoint {
         perspective_id: PerspectiveId::new("bench-node".to_owned())?,
         rir: Rir::Arin,

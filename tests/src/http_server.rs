@@ -155,6 +155,14 @@ impl HttpServer {
         self
     }
 
+    /// Serves `source` again after [`HttpServer::refuse_from`].
+    pub fn serve_again(&self, source: std::net::IpAddr) -> &Self {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.retain(|refused| *refused != source);
+        }
+        self
+    }
+
     /// TCP connections accepted so far (refused ones not counted).
     pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::Relaxed)
@@ -303,5 +311,47 @@ impl hyper::body::Body for Endless {
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK)))))
+    }
+}
+
+#[cfg(test)]
+mod serve_again_tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    /// One GET of `/p`: the status line, or `None` when the connection was reset or closed.
+    async fn status_line(address: SocketAddr) -> Option<String> {
+        let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+        stream
+            .write_all(b"GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .ok()?
+            .ok()?;
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        text.lines()
+            .next()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn refused_source_is_served_again() {
+        let server = HttpServer::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        server.route("/p", Route::ok("x"));
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        server.refuse_from(loopback);
+        assert_eq!(status_line(server.address()).await, None);
+        server.serve_again(loopback);
+        assert_eq!(
+            status_line(server.address()).await.as_deref(),
+            Some("HTTP/1.1 200 OK")
+        );
+        assert_eq!(server.connections(), 1);
     }
 }

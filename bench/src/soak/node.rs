@@ -1,0 +1,270 @@
+//! The real `mpic-node` binary under soak: started with an audit log on a path of the soak's
+//! choosing and a small admission limit (so a burst sheds), read through `/proc/<pid>` (RSS,
+//! open descriptors) and its metrics endpoint, signalled (SIGHUP, SIGTERM) and waited for.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use mpic_node::credentials::dev::{self, DevPaths};
+use mpic_protocol::client::{ClientOptions, NodeEndpoint};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::subject;
+
+/// How the soaked node is configured.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeSetup {
+    /// The binary.
+    pub(crate) bin: PathBuf,
+    /// Credentials, config and state go here.
+    pub(crate) dir: PathBuf,
+    /// The fixture DNS server.
+    pub(crate) dns: SocketAddr,
+    /// The fixture HTTP server's port.
+    pub(crate) http_port: u16,
+    /// The audit log file.
+    pub(crate) audit: PathBuf,
+    /// `limits.max_in_flight_requests` and `max_in_flight_per_primary`.
+    pub(crate) admitted: usize,
+}
+
+/// A running node; sent SIGTERM and waited for when dropped.
+pub(crate) struct SoakNode {
+    /// The endpoint the primary talks to.
+    pub(crate) endpoint: NodeEndpoint,
+    /// The primary's TLS material (taken once).
+    pub(crate) client: Option<ClientOptions>,
+    /// The metrics listener.
+    pub(crate) metrics: SocketAddr,
+    /// The process id.
+    pub(crate) pid: u32,
+    child: Child,
+    exited: Option<ExitStatus>,
+}
+
+fn config_text(setup: &NodeSetup, paths: &DevPaths) -> String {
+    format!(
+        "[perspective]\nid = \"bench-node\"\nrir = \"ARIN\"\nlocation = \"loopback soak\"\n\
+         [quic]\nlisten = [\"127.0.0.1:0\"]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_ca = \"{}\"\n\
+         max_streams_per_connection = 10000\n\
+         [signing]\nkey = \"{}\"\n\
+         [limits]\nmax_in_flight_requests = {admitted}\nmax_in_flight_per_primary = {admitted}\n\
+         max_targets_per_request = 100\nmax_deadline = \"60s\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n[logging]\nlevel = \"warn\"\n\
+         [audit]\npath = \"{}\"\n\
+         [state]\ndirectory = \"{}\"\n\
+         [dns]\nmode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\n\
+         [dangerous]\nallow_private_targets = true\nhttp_port = {}\n",
+        paths.node_certificate.display(),
+        paths.node_key.display(),
+        paths.ca_certificate.display(),
+        paths.signing_key.display(),
+        setup.audit.display(),
+        setup.dir.display(),
+        setup.dns,
+        setup.http_port,
+        admitted = setup.admitted,
+    )
+}
+
+impl SoakNode {
+    /// Starts the binary and waits (60 s at most) for its ready line.
+    pub(crate) fn start(setup: &NodeSetup) -> anyhow::Result<Self> {
+        let paths = DevPaths::in_directory(&setup.dir.join("credentials"));
+        std::fs::create_dir_all(setup.dir.join("credentials"))?;
+        let key = dev::generate(&paths, "bench-primary")?;
+        let config_path = setup.dir.join("node.toml");
+        std::fs::write(&config_path, config_text(setup, &paths))?;
+        let log = std::fs::File::create(setup.dir.join("node.log"))?;
+        let mut child = Command::new(&setup.bin)
+            .arg("run")
+            .arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("starting {}", setup.bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("ready ") {
+                    let _ = sender.send(line);
+                }
+            }
+        });
+        let Ok(ready) = receiver.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{} did not print its ready line", setup.bin.display());
+        };
+        let (quic, metrics) = mpic_tests::node::parse_ready_line(&ready)?;
+        Ok(Self {
+            endpoint: subject::endpoint(quic, key.verifying_key().clone())?,
+            client: Some(subject::client_options(&paths)?),
+            metrics,
+            pid: child.id(),
+            child,
+            exited: None,
+        })
+    }
+
+    /// Resident set size in bytes.
+    pub(crate) fn rss_bytes(&self) -> Option<u64> {
+        subject::Probe::Process(self.pid).rss_bytes()
+    }
+
+    /// Open file descriptors.
+    pub(crate) fn open_fds(&self) -> Option<u64> {
+        let entries = std::fs::read_dir(format!("/proc/{}/fd", self.pid)).ok()?;
+        Some(entries.count() as u64)
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`) to the node.
+    pub(crate) fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        self::signal(self.pid, signal)
+    }
+
+    /// Waits up to `timeout` for the node to exit.
+    pub(crate) async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let end = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(status);
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// The metrics page (5 s at most).
+    pub(crate) async fn scrape(&self) -> anyhow::Result<String> {
+        scrape(self.metrics).await
+    }
+}
+
+impl Drop for SoakNode {
+    fn drop(&mut self) {
+        if self.exited.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends `signal` (`HUP`, `TERM`) to process `pid`.
+pub(crate) fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()?;
+    if !status.success() {
+        bail!("kill -{signal} {pid} failed");
+    }
+    Ok(())
+}
+
+/// `GET /metrics` over plain HTTP/1.0, 5 s at most.
+pub(crate) async fn scrape(address: SocketAddr) -> anyhow::Result<String> {
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut body = Vec::new();
+        stream.read_to_end(&mut body).await?;
+        anyhow::Ok(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(5), fetch)
+        .await
+        .context("metrics did not answer within 5 s")?
+}
+
+/// The sum of every sample of metric `name` whose labels contain `filter` (`""` for all).
+pub(crate) fn metric_sum(page: &str, name: &str, filter: &str) -> f64 {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let bare = series.split('{').next()?;
+            (bare == name && series.contains(filter)).then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// A 1 MiB tmpfs mounted (by root) over a directory for the audit-disk-full window; unmounted
+/// (lazily: the node may still hold a file open on it) when dropped.
+pub(crate) struct SmallTmpfs {
+    path: PathBuf,
+}
+
+impl SmallTmpfs {
+    /// Mounts a 1 MiB tmpfs on `path` and fills it, so every further write fails with ENOSPC.
+    pub(crate) fn mount_full(path: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(path)?;
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "mpic-soak"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("mount -t tmpfs on {} failed (needs root)", path.display());
+        }
+        let mounted = Self {
+            path: path.to_owned(),
+        };
+        fill(&path.join("filler"))?;
+        Ok(mounted)
+    }
+}
+
+/// Writes `path` until the filesystem is full (1 MiB tmpfs: at most 256 writes of 4 KiB).
+fn fill(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    let block = [0u8; 4096];
+    for _ in 0..1024 {
+        if file.write_all(&block).and_then(|()| file.flush()).is_err() {
+            return Ok(());
+        }
+    }
+    bail!("{} did not fill up", path.display())
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_sum_adds_matching_series_only() {
+        let page = "# HELP x\nmpic_node_config_reloads_total{result=\"applied\"} 3\n\
+                    mpic_node_config_reloads_total{result=\"rejected\"} 1\n\
+                    mpic_node_config_reloads_total_other 9\nmpic_node_audit_write_errors_total 7\n";
+        assert_eq!(metric_sum(page, "mpic_node_config_reloads_total", ""), 4.0);
+        assert_eq!(
+            metric_sum(page, "mpic_node_config_reloads_total", "\"applied\""),
+            3.0
+        );
+        assert_eq!(
+            metric_sum(page, "mpic_node_audit_write_errors_total", ""),
+            7.0
+        );
+        assert_eq!(metric_sum(page, "absent", ""), 0.0);
+    }
+}
