@@ -10,7 +10,12 @@
 //! location = "Frankfurt"            # optional, shown in reports
 //! tls_name = "eu-1.mpic.example"    # optional: name in the node's certificate (default: the IP)
 //! egress = ["192.0.2.11"]           # optional: its published egress addresses
+//! manifest = "eu-1.manifest.json"   # optional: the node's signed manifest (`mpic-node manifest`)
 //! ```
+//!
+//! With `manifest`, the file (relative to the perspectives file) must verify under
+//! `public_key`; `id`, `rir`, `location` and `egress` then come from it (an `id` or `rir` also
+//! written here must agree with it).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -18,6 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use mpic_protocol::client::NodeEndpoint;
+use mpic_protocol::manifest::SignedManifest;
 use mpic_protocol::{PerspectiveId, Rir, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +131,7 @@ struct RawPerspective {
     tls_name: Option<String>,
     #[serde(default)]
     egress: Vec<String>,
+    manifest: Option<String>,
 }
 
 /// Reads and validates a perspectives file.
@@ -133,7 +140,8 @@ pub fn load(path: &Path) -> Result<Vec<Perspective>, PerspectivesError> {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text).map_err(|error| match error {
+    let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
+    parse_in(&text, base_dir).map_err(|error| match error {
         ParseError::Syntax(source) => PerspectivesError::Syntax {
             path: path.to_owned(),
             source,
@@ -156,8 +164,15 @@ pub enum ParseError {
     Invalid(Vec<FieldProblem>),
 }
 
-/// Parses and validates the text of a perspectives file.
+/// Parses and validates the text of a perspectives file (manifests relative to the current
+/// directory).
 pub fn parse(text: &str) -> Result<Vec<Perspective>, ParseError> {
+    parse_in(text, Path::new("."))
+}
+
+/// Parses and validates the text of a perspectives file whose manifests are relative to
+/// `base_dir`.
+pub fn parse_in(text: &str, base_dir: &Path) -> Result<Vec<Perspective>, ParseError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| ParseError::Syntax(Box::new(e)))?;
     let mut problems = Vec::new();
     if raw.perspective.is_empty() {
@@ -167,7 +182,7 @@ pub fn parse(text: &str) -> Result<Vec<Perspective>, ParseError> {
     let mut ids = HashSet::new();
     for (index, entry) in raw.perspective.into_iter().enumerate() {
         let prefix = format!("perspective[{index}]");
-        if let Some(perspective) = validate(&prefix, entry, &mut problems) {
+        if let Some(perspective) = validate(&prefix, entry, base_dir, &mut problems) {
             if !ids.insert(perspective.id.clone()) {
                 problems.push(problem(
                     &format!("{prefix}.id"),
@@ -208,9 +223,13 @@ fn check<T>(
 
 fn validate(
     prefix: &str,
-    raw: RawPerspective,
+    mut raw: RawPerspective,
+    base_dir: &Path,
     problems: &mut Vec<FieldProblem>,
 ) -> Option<Perspective> {
+    if let Some(path) = raw.manifest.take() {
+        from_manifest(prefix, &base_dir.join(path), &mut raw, problems)?;
+    }
     let mut field = |name: &str, value: Option<String>| -> Option<String> {
         if value.is_none() {
             problems.push(problem(&format!("{prefix}.{name}"), "required"));
@@ -278,6 +297,54 @@ fn validate(
         location: raw.location,
         egress,
     })
+}
+
+/// Fills `raw`'s id, RIR, location and egress from the node's signed manifest at `path`,
+/// which must verify under the entry's `public_key`. `None` when it cannot be used (the
+/// problem is recorded).
+fn from_manifest(
+    prefix: &str,
+    path: &Path,
+    raw: &mut RawPerspective,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<()> {
+    let key = VerifyingKey::from_base64(raw.public_key.as_deref()?).ok()?;
+    let key_path = format!("{prefix}.manifest");
+    let manifest = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|text| {
+            serde_json::from_str::<SignedManifest>(&text)
+                .map_err(|e| format!("{} is not a signed manifest: {e}", path.display()))
+        })
+        .and_then(|signed| {
+            signed
+                .verify(&key)
+                .map_err(|e| format!("{} does not verify with public_key: {e}", path.display()))
+        });
+    let manifest = check(problems, prefix, "manifest", manifest)?;
+    let id = manifest.perspective_id.as_str().to_owned();
+    let rir = manifest.rir.as_str().to_owned();
+    for (name, written, published) in [("id", &raw.id, &id), ("rir", &raw.rir, &rir)] {
+        if written.as_ref().is_some_and(|written| written != published) {
+            problems.push(problem(
+                &format!("{prefix}.{name}"),
+                &format!("differs from the manifest's {published:?} ({key_path})"),
+            ));
+            return None;
+        }
+    }
+    raw.id = Some(id);
+    raw.rir = Some(rir);
+    raw.location.get_or_insert(manifest.location);
+    if raw.egress.is_empty() {
+        raw.egress = manifest
+            .egress
+            .ipv4
+            .into_iter()
+            .chain(manifest.egress.ipv6)
+            .collect();
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -352,5 +419,89 @@ mod tests {
     fn unknown_key_is_refused() {
         let text = entry("colour = \"blue\"");
         assert!(matches!(parse(&text), Err(ParseError::Syntax(_))));
+    }
+
+    /// A manifest signed by a fresh node key, written to `dir`; returns the key (base64).
+    fn signed_manifest(dir: &Path, name: &str, alter: bool) -> String {
+        use mpic_protocol::SigningKey;
+        use mpic_protocol::manifest::{Egress, KeyStatus, MANIFEST_VERSION, Manifest, ManifestKey};
+        let (key, _) = SigningKey::generate().unwrap();
+        let public = key.verifying_key().to_base64();
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            perspective_id: PerspectiveId::new("ap-1".to_owned()).unwrap(),
+            rir: Rir::Apnic,
+            location: "Singapore".into(),
+            egress: Egress {
+                ipv4: vec!["192.0.2.44".into()],
+                ipv6: vec!["2001:db8::44".into()],
+                prefixes: vec![],
+            },
+            http_user_agent: "mpic-node/test".into(),
+            dns_source_addresses: vec![],
+            keys: vec![ManifestKey {
+                key_id: key.key_id().to_string(),
+                public_key: public.clone(),
+                status: KeyStatus::Current,
+                retired_unix_ms: None,
+                valid_until_unix_ms: None,
+            }],
+            software_version: "0.1.0".into(),
+            issued_unix_ms: 1,
+        };
+        let mut signed = manifest.sign(&key).unwrap();
+        if alter {
+            signed.payload = signed.payload.replace("Singapore", "Sydney");
+        }
+        std::fs::write(dir.join(name), serde_json::to_string(&signed).unwrap()).unwrap();
+        public
+    }
+
+    #[test]
+    fn a_verified_manifest_names_the_perspective() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = signed_manifest(dir.path(), "ap-1.json", false);
+        let text = format!(
+            "[[perspective]]\naddress = \"127.0.0.1:4433\"\npublic_key = \"{key}\"\nmanifest = \"ap-1.json\"\n"
+        );
+        let perspectives = parse_in(&text, dir.path()).unwrap();
+        assert_eq!(perspectives[0].id.as_str(), "ap-1");
+        assert_eq!(perspectives[0].rir, Rir::Apnic);
+        assert_eq!(perspectives[0].location.as_deref(), Some("Singapore"));
+        let egress: Vec<String> = perspectives[0]
+            .egress
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(egress, ["192.0.2.44", "2001:db8::44"]);
+        let disagreeing = text.replace("[[perspective]]\n", "[[perspective]]\nrir = \"RIPE\"\n");
+        let Err(ParseError::Invalid(problems)) = parse_in(&disagreeing, dir.path()) else {
+            panic!("a rir other than the manifest's was accepted");
+        };
+        assert_eq!(problems[0].key, "perspective[0].rir");
+        assert_eq!(
+            problems[0].reason,
+            "differs from the manifest's \"APNIC\" (perspective[0].manifest)"
+        );
+    }
+
+    #[test]
+    fn an_altered_manifest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = signed_manifest(dir.path(), "ap-1.json", true);
+        let text = format!(
+            "[[perspective]]\naddress = \"127.0.0.1:4433\"\npublic_key = \"{key}\"\nmanifest = \"ap-1.json\"\n"
+        );
+        let Err(ParseError::Invalid(problems)) = parse_in(&text, dir.path()) else {
+            panic!("an altered manifest was accepted");
+        };
+        assert_eq!(problems[0].key, "perspective[0].manifest");
+        assert!(
+            problems[0]
+                .reason
+                .contains("does not verify with public_key"),
+            "{}",
+            problems[0].reason
+        );
     }
 }
