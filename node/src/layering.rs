@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["dispatch"],
     &["signing", "audit"],
     &["service"],
-    &["quic", "openmpic", "check", "oneshot", "doctor"],
+    &["quic", "openmpic", "check", "doctor"],
     &["reload"],
     &["daemon"],
 ];
