@@ -4,7 +4,8 @@
 //! external authoritative server must serve. `dns` measures the node's DNS client (and, with
 //! `--dnsperf`, the C load generator) against the fixture; `engine` the check engine
 //! in-process; `dnssec` validated against unvalidated lookups; `peer` Open MPIC's own checkers
-//! beside this node's engine and binary, against one Knot DNS and nginx.
+//! beside this node's engine and binary, against one Knot DNS and nginx; `summary` the
+//! performance table from the JSON files `make bench` wrote.
 
 mod dns;
 mod dnssec;
@@ -16,6 +17,7 @@ mod peer;
 mod report;
 mod soak;
 mod subject;
+mod summary;
 mod workload;
 
 use std::process::ExitCode;
@@ -50,6 +52,8 @@ enum Command {
     Peer(Box<peer::PeerArgs>),
     /// The real binary under steady load for a long time, with faults; fails on growth or loss.
     Soak(Box<soak::SoakArgs>),
+    /// The performance table of `make bench`, read from the JSON files it wrote (Markdown).
+    Summary(summary::SummaryArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
             Command::Dnssec(args) => dnssec::run(args).await,
             Command::Peer(args) => peer::run(*args).await,
             Command::Soak(args) => soak::run(*args).await,
+            Command::Summary(args) => summary::run(&args),
         }
     });
     match result {

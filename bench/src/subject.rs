@@ -109,6 +109,7 @@ fn config_text(dir: &Path, paths: &DevPaths, local: &LocalNode) -> String {
          [state]\ndirectory = \"{}\"\n\
          [dns]\nmode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\n{}\
          server_max_in_flight = 10000\nserver_max_rate = 1000000\n\
+         query_timeout = \"5s\"\n\
          [http]\nreuse_connections = {}\n\
          [dangerous]\nallow_private_targets = true\nhttp_port = {}\ndisable_audit_log = true\n",
         paths.node_certificate.display(),

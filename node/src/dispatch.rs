@@ -85,14 +85,17 @@ impl Dispatcher {
                     caa.accounts().count()
                 ),
             ),
+            // Each check's future is boxed: the checks differ in size by kilobytes (http-01 and
+            // tls-alpn-01 hold a TLS and HTTP client state), and an unboxed match would make
+            // every in-flight CAA check as large as the largest of them.
             Check::Caa(caa) => {
-                crate::checks::caa::lookup::check(
+                Box::pin(crate::checks::caa::lookup::check(
                     &self.dns,
                     &target.identifier,
                     caa,
                     &self.caa,
                     deadline,
-                )
+                ))
                 .await
             }
             Check::Dcv(dcv) => match DcvRequest::decode(dcv) {
@@ -118,27 +121,30 @@ impl Dispatcher {
     ) -> CheckReport {
         match request {
             DcvRequest::Dns(dns) => {
-                crate::checks::dcv::lookup::check(&self.dns, identifier, &dns, deadline).await
+                Box::pin(crate::checks::dcv::lookup::check(
+                    &self.dns, identifier, &dns, deadline,
+                ))
+                .await
             }
             DcvRequest::Http(http) => {
-                crate::checks::http::check(
+                Box::pin(crate::checks::http::check(
                     &self.web.fetcher,
                     &self.dns,
                     identifier,
                     &http,
                     deadline,
-                )
+                ))
                 .await
             }
             DcvRequest::TlsAlpn(tls_alpn) => {
-                crate::checks::tls_alpn::check(
+                Box::pin(crate::checks::tls_alpn::check(
                     self.web.fetcher.options(),
                     &self.web.tls_alpn,
                     &self.dns,
                     identifier,
                     &tls_alpn,
                     deadline,
-                )
+                ))
                 .await
             }
         }
@@ -248,6 +254,41 @@ mod tests {
             ),
             WebClients::new(FetchOptions::default()).unwrap(),
         )
+    }
+
+    /// Memory per in-flight validation is mostly the futures it holds: the check's, and the
+    /// lookups it waits on. The rare, large states (other checks, the carve-out, DNSSEC
+    /// validation, inline resolutions) are boxed; this keeps it that way (sizes of the debug
+    /// build, which are larger than release's).
+    #[test]
+    fn in_flight_caa_futures_stay_small() {
+        let dispatcher = dispatcher();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let caa = target("example.com", Check::Caa(CaaCheck::default()));
+        let name = hickory_proto::rr::Name::from_ascii("example.com.").unwrap();
+        let request = CaaCheck::default();
+        let run = dispatcher.run(&caa, deadline);
+        let check = crate::checks::caa::lookup::check(
+            &dispatcher.dns,
+            "example.com",
+            &request,
+            &dispatcher.caa,
+            deadline,
+        );
+        let lookup = crate::dns::Resolver::lookup(
+            &dispatcher.dns,
+            &name,
+            hickory_proto::rr::RecordType::CAA,
+            deadline,
+        );
+        let sizes = [
+            ("dispatch run", size_of_val(&run)),
+            ("CAA check", size_of_val(&check)),
+            ("lookup", size_of_val(&lookup)),
+        ];
+        for (future, size) in sizes {
+            assert!(size <= 1536, "the {future} future is {size} bytes");
+        }
     }
 
     #[tokio::test]

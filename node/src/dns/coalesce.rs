@@ -174,8 +174,11 @@ impl DnsClient {
     ) -> Result<Step, DnsError> {
         let question = Question::new(name, record_type, self.inner.dnssec);
         let receiver = match self.inner.in_flight.join(question) {
+            // The inline resolutions here are boxed: they are the rare paths (a full table, a
+            // leader gone or out of time), and unboxed they would make every waiting lookup as
+            // large as a whole resolution.
             Role::Alone => {
-                return self.resolve_step(name, record_type, deadline, budget).await;
+                return Box::pin(self.resolve_step(name, record_type, deadline, budget)).await;
             }
             Role::Waiter(receiver) => {
                 self.inner.metrics.coalesced.inc();
@@ -204,7 +207,7 @@ impl DnsClient {
                 match result {
                     // The leader's deadline was earlier than ours: what is left is ours to use.
                     Err(DnsError::DeadlineExceeded { .. }) if Instant::now() < deadline => {
-                        self.resolve_step(name, record_type, deadline, budget).await
+                        Box::pin(self.resolve_step(name, record_type, deadline, budget)).await
                     }
                     other => other,
                 }
@@ -213,7 +216,9 @@ impl DnsClient {
                 name: name.clone(),
                 record_type,
             }),
-            Waited::Abandoned => self.resolve_step(name, record_type, deadline, budget).await,
+            Waited::Abandoned => {
+                Box::pin(self.resolve_step(name, record_type, deadline, budget)).await
+            }
         }
     }
 

@@ -431,8 +431,12 @@ impl Resolver for DnsClient {
             let Some((record, target)) = cname else {
                 let verdict = match &self.inner.validator {
                     Some(validator) => {
-                        let verdict =
-                            dnssec::status::lookup_status(self, validator, &steps, deadline).await;
+                        // Boxed: validation's state is large and off in many deployments;
+                        // unboxed it would enlarge every lookup in flight.
+                        let verdict = Box::pin(dnssec::status::lookup_status(
+                            self, validator, &steps, deadline,
+                        ))
+                        .await;
                         self.inner.metrics.count_dnssec(verdict.status);
                         Some(verdict)
                     }

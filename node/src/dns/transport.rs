@@ -217,7 +217,9 @@ impl Transport {
             });
         }
         self.metrics.truncated.inc();
-        self.exchange_tcp(server, spec, deadline).await
+        // Boxed: the TCP exchange's state is large and rarely needed; unboxed it would make
+        // every UDP query in flight carry it.
+        Box::pin(self.exchange_tcp(server, spec, deadline)).await
     }
 
     /// Asks `server` over TCP, reusing an idle connection when there is one.

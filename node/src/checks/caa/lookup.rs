@@ -10,7 +10,6 @@ use mpic_protocol::{
     CERTIFICATE_TYPE_SMIME, CERTIFICATE_TYPE_TLS, CaaCheck, DnssecStatus, FailedLookup,
     LookupFailurePermit, Outcome, Problem, ProblemKind,
 };
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::carve_out::{self, FailureKind, LookupFailure};
@@ -115,35 +114,27 @@ fn climb_names(identifier: &str) -> Result<(Vec<String>, Vec<Name>), Box<ClimbEr
 }
 
 /// Every level's CAA lookup at once: the climb is short and latency matters more than a few
-/// queries. `None`: the lookup's task failed.
+/// queries. The lookups run concurrently inside the caller's task (no task per level: a spawn
+/// per level cost more CPU than the climb's own logic); a lookup that another check is already
+/// making is shared by the resolver's coalescing, which runs it in its own task, so dropping this
+/// future cancels no one else's query. Always `Some`: the `Option` is the carve-out's
+/// "no result" shape.
 async fn lookup_levels<R>(
     resolver: &R,
     parsed: Vec<Name>,
     deadline: Instant,
 ) -> Vec<Option<Result<Lookup, DnsError>>>
 where
-    R: Resolver + Clone + 'static,
+    R: Resolver,
 {
-    let mut lookups = JoinSet::new();
-    let count = parsed.len();
-    for (level, name) in parsed.into_iter().enumerate() {
-        let resolver = resolver.clone();
-        lookups.spawn(async move {
-            (
-                level,
-                resolver.lookup(&name, RecordType::CAA, deadline).await,
-            )
-        });
-    }
-    let mut results: Vec<Option<Result<Lookup, DnsError>>> = vec![None; count];
-    while let Some(joined) = lookups.join_next().await {
-        if let Ok((level, result)) = joined {
-            if let Some(slot) = results.get_mut(level) {
-                *slot = Some(result);
-            }
-        }
-    }
-    results
+    let lookups = parsed
+        .iter()
+        .map(|name| resolver.lookup(name, RecordType::CAA, deadline));
+    futures_util::future::join_all(lookups)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect()
 }
 
 /// How a level failed, for the carve-out (`None`: it did not).
@@ -305,7 +296,9 @@ where
                 options,
                 deadline,
             };
-            return attempt.run(resolver, problem, evidence).await;
+            // Boxed: the carve-out (rare, opt-in) retries lookups inline, and unboxed its state
+            // would make every in-flight CAA check kilobytes larger.
+            return Box::pin(attempt.run(resolver, problem, evidence)).await;
         }
         Err(ClimbError {
             problem, evidence, ..
