@@ -235,7 +235,7 @@ pub(crate) async fn loopback(args: LoopbackArgs) -> anyhow::Result<()> {
         Arc::new(driver),
         &meters,
         &mode,
-        args.memory,
+        args.memory.zip(delay),
     )
     .await;
     drop(subject);
@@ -279,7 +279,7 @@ async fn drive(
     driver: Arc<Driver>,
     meters: &Meters,
     mode: &str,
-    memory: Option<usize>,
+    memory: Option<(usize, Duration)>,
 ) -> anyhow::Result<()> {
     println!(
         "mpic-bench: {mode}; mix {}, {} SAN(s) per request, {} names",
@@ -312,10 +312,16 @@ async fn drive(
         "names": plan.names,
     });
     let mut failed = 0;
-    if let Some(validations) = memory {
+    if let Some((validations, hold)) = memory {
         let idle = (meters.node_rss)();
         let requests = validations.div_ceil(plan.sans);
-        let report = load::phase(
+        // Besides the peak (which includes answering: signing, result frames), RSS is read once
+        // while every validation is held by the slow DNS fixture and none is answered yet.
+        let held_rss = async {
+            tokio::time::sleep(hold.mul_f64(0.8)).await;
+            (meters.node_rss)()
+        };
+        let phase = load::phase(
             &driver,
             plan,
             meters,
@@ -323,17 +329,23 @@ async fn drive(
             plan.timeout,
             Some(requests as u64),
             0,
-        )
-        .await?;
+        );
+        let (report, held) = tokio::join!(phase, held_rss);
+        let report = report?;
         println!("{}", report::table("memory run", &report));
+        let in_flight = (requests * plan.sans) as f64;
         let per = idle
             .zip(report.node_rss_peak_bytes)
-            .map(|(idle, peak)| peak.saturating_sub(idle) as f64 / (requests * plan.sans) as f64);
+            .map(|(idle, peak)| peak.saturating_sub(idle) as f64 / in_flight);
+        let held_per = idle
+            .zip(held)
+            .map(|(idle, held)| held.saturating_sub(idle) as f64 / in_flight);
         if let (Some(idle), Some(per)) = (idle, per) {
             println!(
-                "node RSS idle {:.1} MiB; {:.0} bytes per in-flight validation ({} in flight)",
+                "node RSS idle {:.1} MiB; {:.0} bytes per in-flight validation at the peak, {:.0} while all are held ({} in flight)",
                 idle as f64 / 1048576.0,
                 per,
+                held_per.unwrap_or(f64::NAN),
                 requests * plan.sans
             );
         }
@@ -341,6 +353,7 @@ async fn drive(
             "validations": requests * plan.sans,
             "idle_rss_bytes": idle,
             "bytes_per_validation": per,
+            "bytes_per_validation_held": held_per,
             "run": report,
         });
         failed += report.failures();

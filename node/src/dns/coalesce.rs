@@ -1,9 +1,10 @@
 //! Coalescing of identical questions in flight (as Unbound's mesh and Knot Resolver do): the
-//! first lookup to miss the cache for a (name, type, class, DO) question resolves it in a task of
-//! its own; every lookup asking the same question meanwhile waits for that task's answer
-//! instead of sending its own queries. A waiter that gives up (its deadline passed, its check
-//! was cancelled) only stops waiting: the task keeps running for the others, since it belongs
-//! to none of them. The table is bounded; past the bound a lookup resolves on its own.
+//! first lookup to miss the cache for a (name, type, class, DO) question leads it, resolving it
+//! in its own task; every lookup asking the same question meanwhile waits for the leader's
+//! answer instead of sending its own queries. A waiter that gives up (its deadline passed, its
+//! check was cancelled) only stops waiting. A leader that goes away (its check was cancelled)
+//! cancels no one either: its waiters wake, join the question again, and one of them leads.
+//! The table is bounded; past the bound a lookup resolves on its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,10 @@ use super::{Budget, DnsClient, DnsError, Mode, Step, forward, iterate};
 /// Questions in flight at most: each entry is a task and a channel, a few hundred bytes; a
 /// node resolving thousands of names a second has a few thousand questions out at a time.
 pub(crate) const MAX_IN_FLIGHT_QUESTIONS: usize = 16_384;
+
+/// Times a lookup joins a question before resolving it alone: each further join follows a
+/// leader that went away unpublished.
+const MAX_JOINS: usize = 4;
 
 /// One question, as the cache keys it: the owner lowercased (names compare case-insensitively,
 /// RFC 4343), class IN always (the node asks nothing else).
@@ -52,8 +57,8 @@ pub(crate) struct InFlight {
 
 /// A lookup's part in a question.
 pub(crate) enum Role {
-    /// First to ask: run the question and publish the answer through this sender.
-    Leader(Publisher, watch::Receiver<Option<Shared>>),
+    /// First to ask: run the question and publish the answer through this.
+    Leader(Publisher),
     /// Someone else is asking: wait on this.
     Waiter(watch::Receiver<Option<Shared>>),
     /// The table is full: resolve on your own.
@@ -101,15 +106,12 @@ impl InFlight {
             return Role::Alone;
         }
         let (sender, receiver) = watch::channel(None);
-        table.insert(question.clone(), receiver.clone());
-        Role::Leader(
-            Publisher {
-                table: Arc::clone(self),
-                question,
-                sender,
-            },
-            receiver,
-        )
+        table.insert(question.clone(), receiver);
+        Role::Leader(Publisher {
+            table: Arc::clone(self),
+            question,
+            sender,
+        })
     }
 }
 
@@ -163,8 +165,8 @@ pub(crate) async fn wait(
 
 impl DnsClient {
     /// Resolves a cache miss once for every lookup asking the same question meanwhile (see
-    /// [`coalesce`]). The shared task spends at most the leader's remaining query budget; each
-    /// lookup's budget is charged what the task sent.
+    /// the module doc). The leader spends its own budget; each waiter's budget is charged what
+    /// the leader sent.
     pub(super) async fn shared_step(
         &self,
         name: &Name,
@@ -173,53 +175,61 @@ impl DnsClient {
         budget: &mut Budget,
     ) -> Result<Step, DnsError> {
         let question = Question::new(name, record_type, self.inner.dnssec);
-        let receiver = match self.inner.in_flight.join(question) {
-            // The inline resolutions here are boxed: they are the rare paths (a full table, a
-            // leader gone or out of time), and unboxed they would make every waiting lookup as
-            // large as a whole resolution.
-            Role::Alone => {
-                return Box::pin(self.resolve_step(name, record_type, deadline, budget)).await;
-            }
-            Role::Waiter(receiver) => {
-                self.inner.metrics.coalesced.inc();
-                receiver
-            }
-            Role::Leader(publisher, receiver) => {
-                let client = self.clone();
-                let owned = name.clone();
-                let mut shared_budget = Budget {
-                    queries: 0,
-                    max_queries: budget.max_queries.saturating_sub(budget.queries),
-                };
-                // Its own task: no waiter, the leader included, can cancel it by going away.
-                tokio::spawn(async move {
-                    let result = client
-                        .resolve_step(&owned, record_type, deadline, &mut shared_budget)
+        // A waiter whose leader went away (its check was cancelled) joins again, and one of the
+        // waiters leads then. Bounded, so leaders cancelled again and again cannot spin a lookup.
+        for _ in 0..MAX_JOINS {
+            let receiver = match self.inner.in_flight.join(question.clone()) {
+                Role::Alone => break,
+                Role::Leader(publisher) => {
+                    return self
+                        .lead(publisher, name, record_type, deadline, budget)
                         .await;
-                    publisher.publish((result, shared_budget.queries));
-                });
-                receiver
-            }
-        };
-        match wait(receiver, deadline).await {
-            Waited::Done((result, queries)) => {
-                budget.queries = budget.queries.saturating_add(queries);
-                match result {
-                    // The leader's deadline was earlier than ours: what is left is ours to use.
-                    Err(DnsError::DeadlineExceeded { .. }) if Instant::now() < deadline => {
-                        Box::pin(self.resolve_step(name, record_type, deadline, budget)).await
-                    }
-                    other => other,
                 }
-            }
-            Waited::DeadlinePassed => Err(DnsError::DeadlineExceeded {
-                name: name.clone(),
-                record_type,
-            }),
-            Waited::Abandoned => {
-                Box::pin(self.resolve_step(name, record_type, deadline, budget)).await
+                Role::Waiter(receiver) => {
+                    self.inner.metrics.coalesced.inc();
+                    receiver
+                }
+            };
+            match wait(receiver, deadline).await {
+                Waited::Done((result, queries)) => {
+                    budget.queries = budget.queries.saturating_add(queries);
+                    return match result {
+                        // The leader's deadline was earlier than ours: the rest is ours to use.
+                        Err(DnsError::DeadlineExceeded { .. }) if Instant::now() < deadline => {
+                            Box::pin(self.resolve_step(name, record_type, deadline, budget)).await
+                        }
+                        other => other,
+                    };
+                }
+                Waited::DeadlinePassed => {
+                    return Err(DnsError::DeadlineExceeded {
+                        name: name.clone(),
+                        record_type,
+                    });
+                }
+                Waited::Abandoned => {}
             }
         }
+        // The inline resolutions are boxed: they are the rare paths, and unboxed they would
+        // make every waiting lookup as large as a whole resolution.
+        Box::pin(self.resolve_step(name, record_type, deadline, budget)).await
+    }
+
+    /// Resolves the question in the asking lookup's own task and publishes the answer. No task
+    /// is spawned (a spawn per cache miss cost more CPU than the lookup's own logic): if this
+    /// lookup is dropped first, dropping `publisher` wakes the waiters, which join again.
+    async fn lead(
+        &self,
+        publisher: Publisher,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+        budget: &mut Budget,
+    ) -> Result<Step, DnsError> {
+        let before = budget.queries;
+        let result = Box::pin(self.resolve_step(name, record_type, deadline, budget)).await;
+        publisher.publish((result.clone(), budget.queries.saturating_sub(before)));
+        result
     }
 
     /// Resolves one step over the network, by mode.
@@ -252,7 +262,7 @@ mod tests {
     #[test]
     fn the_second_asker_waits_and_the_table_forgets_a_published_question() {
         let table = Arc::new(InFlight::new(2));
-        let Role::Leader(publisher, _) = table.join(question("a.test.")) else {
+        let Role::Leader(publisher) = table.join(question("a.test.")) else {
             panic!("first asker leads");
         };
         assert!(matches!(table.join(question("A.TEST.")), Role::Waiter(_)));
@@ -263,7 +273,7 @@ mod tests {
                 RecordType::CAA,
                 true
             )),
-            Role::Leader(..)
+            Role::Leader(_)
         ));
         assert_eq!(table.len(), 1, "the DO=1 leader was dropped unpublished");
         publisher.publish((Err(DnsError::NoServers { zone: Name::root() }), 0));
@@ -280,8 +290,11 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_gets_the_published_answer_and_a_late_one_times_out() {
         let table = Arc::new(InFlight::new(4));
-        let Role::Leader(publisher, receiver) = table.join(question("a.test.")) else {
+        let Role::Leader(publisher) = table.join(question("a.test.")) else {
             panic!("first asker leads");
+        };
+        let Role::Waiter(receiver) = table.join(question("a.test.")) else {
+            panic!("second asker waits");
         };
         let soon = Instant::now() + std::time::Duration::from_millis(20);
         assert!(matches!(
@@ -294,5 +307,22 @@ mod tests {
             wait(receiver, later).await,
             Waited::Done((Err(DnsError::NoServers { .. }), 3))
         ));
+    }
+
+    #[tokio::test]
+    async fn when_the_leader_goes_away_its_waiter_wakes_and_leads_the_question_next() {
+        let table = Arc::new(InFlight::new(4));
+        let Role::Leader(publisher) = table.join(question("a.test.")) else {
+            panic!("first asker leads");
+        };
+        let Role::Waiter(receiver) = table.join(question("a.test.")) else {
+            panic!("second asker waits");
+        };
+        // The leader's check is cancelled mid-resolution: its publisher is dropped unpublished.
+        drop(publisher);
+        let later = Instant::now() + std::time::Duration::from_secs(1);
+        assert!(matches!(wait(receiver, later).await, Waited::Abandoned));
+        assert_eq!(table.len(), 0, "the abandoned question left the table");
+        assert!(matches!(table.join(question("a.test.")), Role::Leader(_)));
     }
 }
