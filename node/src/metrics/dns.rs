@@ -32,6 +32,16 @@ pub struct DnsMetrics {
     /// `mpic_node_dns_server_backoffs_total{reason}`: servers backed off after a `timeout`,
     /// `refused`, `servfail` or `lame` answer.
     pub backed_off: IntCounterVec,
+    /// `mpic_node_dns_tcp_connections_total{result}`: TCP queries by how they got their
+    /// connection: `opened` a new one, `reused` an idle one, `pipelined` on one with other
+    /// queries in flight (RFC 7766 §6.2.1).
+    pub tcp_connections: IntCounterVec,
+    /// `mpic_node_dns_tcp_closed_total{reason}`: TCP connections closed, `idle`, by the
+    /// `server` (or a failed write), or because one `misbehaved`.
+    pub tcp_closed: IntCounterVec,
+    /// `mpic_node_dns_tcp_retried_total`: TCP queries retried once because their connection
+    /// closed with them pending.
+    pub tcp_retried: IntCounter,
     /// Handles of the common `queries` series, resolved once (a label lookup hashes and locks;
     /// this is the per-query hot path).
     common_queries: Vec<((&'static str, &'static str), IntCounter)>,
@@ -90,6 +100,7 @@ impl DnsMetrics {
         registry.register(Box::new(cache.clone()))?;
         registry.register(Box::new(dnssec.clone()))?;
         let (coalesced, queued, rate_limited, backed_off) = server_metrics(registry)?;
+        let (tcp_connections, tcp_closed, tcp_retried) = tcp_metrics(registry)?;
         let mut common_queries = Vec::new();
         for transport in ["udp", "tcp"] {
             for rcode in ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] {
@@ -109,6 +120,9 @@ impl DnsMetrics {
             queued,
             rate_limited,
             backed_off,
+            tcp_connections,
+            tcp_closed,
+            tcp_retried,
             common_queries,
         })
     }
@@ -173,4 +187,32 @@ fn server_metrics(
     registry.register(Box::new(rate_limited.clone()))?;
     registry.register(Box::new(backed_off.clone()))?;
     Ok((coalesced, queued, rate_limited, backed_off))
+}
+
+/// The counters of TCP connection reuse and pipelining (issue 19), registered.
+fn tcp_metrics(
+    registry: &Registry,
+) -> Result<(IntCounterVec, IntCounterVec, IntCounter), prometheus::Error> {
+    let connections = IntCounterVec::new(
+        Opts::new(
+            "mpic_node_dns_tcp_connections_total",
+            "DNS queries over TCP, by how they got their connection (opened, reused, pipelined)",
+        ),
+        &["result"],
+    )?;
+    let closed = IntCounterVec::new(
+        Opts::new(
+            "mpic_node_dns_tcp_closed_total",
+            "DNS TCP connections closed, by reason (idle, server, misbehaved)",
+        ),
+        &["reason"],
+    )?;
+    let retried = IntCounter::new(
+        "mpic_node_dns_tcp_retried_total",
+        "DNS TCP queries retried because their connection closed with them pending",
+    )?;
+    registry.register(Box::new(connections.clone()))?;
+    registry.register(Box::new(closed.clone()))?;
+    registry.register(Box::new(retried.clone()))?;
+    Ok((connections, closed, retried))
 }

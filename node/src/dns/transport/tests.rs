@@ -196,7 +196,7 @@ async fn a_server_with_every_tcp_slot_in_use_gets_no_further_connection() {
     // connection attempt would fail at once with "refused", not time out.
     let server: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let held: Vec<_> = (0..MAX_TCP_PER_SERVER)
-        .map(|_| transport.tcp_slot(server).try_acquire_owned().unwrap())
+        .map(|_| transport.tcp.slots(server).try_acquire_owned().unwrap())
         .collect();
     assert_eq!(transport.tcp_in_use(server), MAX_TCP_PER_SERVER);
     let deadline = Instant::now() + Duration::from_millis(50);
