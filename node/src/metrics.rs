@@ -359,7 +359,7 @@ fn gauge_vec(registry: &Registry, family: &Family) -> Result<IntGaugeVec, promet
     Ok(metric)
 }
 
-/// Serves `/metrics`, `/healthz`, `/readyz` and `/manifest.json` on an already bound listener until `shutdown` is cancelled.
+/// Serves `/metrics`, `/healthz`, `/readyz`, `/manifest.json` and `/dns-servers.json` on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -399,6 +399,23 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, metri
     }
 }
 
+/// `/dns-servers.json`: the resolver's per-server state (the busiest
+/// [`crate::dns::servers::MAX_LIVE_ROWS`]), addresses included, which metric labels never carry.
+fn dns_servers(metrics: &Metrics) -> (StatusCode, &'static str, String) {
+    let rendered = metrics
+        .dns
+        .live_servers(crate::dns::servers::MAX_LIVE_ROWS)
+        .map(|table| serde_json::to_string_pretty(&table));
+    match rendered {
+        Some(Ok(json)) => (StatusCode::OK, "application/json", json + "\n"),
+        Some(Err(_)) | None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "the resolver is not started yet\n".to_owned(),
+        ),
+    }
+}
+
 fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match request.uri().path() {
         "/metrics" => (
@@ -415,6 +432,7 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
                 "the manifest is not rendered yet\n".to_owned(),
             ),
         },
+        "/dns-servers.json" => dns_servers(metrics),
         "/readyz" if metrics.ready.get() == 1 => {
             (StatusCode::OK, "text/plain", "ready\n".to_owned())
         }
@@ -426,7 +444,8 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics, /healthz, /readyz or /manifest.json\n".to_owned(),
+            "not found: try /metrics, /healthz, /readyz, /manifest.json or /dns-servers.json\n"
+                .to_owned(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -148,6 +148,8 @@ pub struct Health {
     next_slot: Instant,
     /// Last time the server was asked about or heard from.
     pub last_used: Instant,
+    /// Queries sent to it (admitted by its budget) since it was first remembered.
+    pub queries: u64,
 }
 
 impl Health {
@@ -160,6 +162,7 @@ impl Health {
             lame_until: None,
             next_slot: now,
             last_used: now,
+            queries: 0,
         }
     }
 
@@ -216,6 +219,7 @@ impl Health {
             return None;
         }
         self.next_slot = arrival + interval;
+        self.queries = self.queries.saturating_add(1);
         Some(send_at)
     }
 }
@@ -514,5 +518,8 @@ impl DnsClient {
     }
 }
 
+mod live;
 #[cfg(test)]
 mod tests;
+
+pub use live::{LiveTable, MAX_LIVE_ROWS};

@@ -1,6 +1,10 @@
 //! The DNS client's metrics (labels from closed sets: transport, rcode, reason, status, limit).
 
+use std::sync::{Arc, Weak};
+
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+
+use crate::dns::servers::{LiveTable, Servers};
 
 /// Metrics of the DNS client (cheap to clone: each is a shared handle).
 #[derive(Debug, Clone)]
@@ -42,6 +46,9 @@ pub struct DnsMetrics {
     /// `mpic_node_dns_tcp_retried_total`: TCP queries retried once because their connection
     /// closed with them pending.
     pub tcp_retried: IntCounter,
+    /// The server table of the node's resolver, served at `/dns-servers.json` (weak: the
+    /// resolver owns it; after a reload the new resolver's table replaces it).
+    servers: Arc<parking_lot::RwLock<Weak<Servers>>>,
     /// Handles of the common `queries` series, resolved once (a label lookup hashes and locks;
     /// this is the per-query hot path).
     common_queries: Vec<((&'static str, &'static str), IntCounter)>,
@@ -123,6 +130,7 @@ impl DnsMetrics {
             tcp_connections,
             tcp_closed,
             tcp_retried,
+            servers: Arc::new(parking_lot::RwLock::new(Weak::new())),
             common_queries,
         })
     }
@@ -148,6 +156,18 @@ impl DnsMetrics {
             Some((_, counter)) => counter.inc(),
             None => self.queries.with_label_values(&[transport, rcode]).inc(),
         }
+    }
+
+    /// Makes `servers` the table `/dns-servers.json` shows (the resolver calls this).
+    pub fn watch_servers(&self, servers: &Arc<Servers>) {
+        *self.servers.write() = Arc::downgrade(servers);
+    }
+
+    /// The watched server table, the `max_rows` busiest servers; `None` before a resolver
+    /// exists.
+    pub fn live_servers(&self, max_rows: usize) -> Option<LiveTable> {
+        let servers = self.servers.read().upgrade()?;
+        Some(servers.live(max_rows))
     }
 
     /// Metrics registered in a private registry (tests and tools that need no exposition).

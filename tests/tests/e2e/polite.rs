@@ -21,6 +21,7 @@ use mpic_tests::{NodeOptions, NodeProcess, binary_path};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+mod live;
 mod tcp;
 
 const SOA: &str = "@ 3600 IN SOA ns.invalid. hostmaster.invalid. 1 7200 3600 1209600 60";

@@ -210,3 +210,31 @@ async fn a_rate_that_cannot_be_met_in_time_fails_by_name() {
         BudgetLimit::Rate
     );
 }
+
+#[tokio::test]
+async fn the_live_table_lists_the_busiest_servers_and_counts_the_rest() {
+    let servers = Servers::new(ServerLimits::default());
+    let far = Instant::now() + Duration::from_secs(5);
+    for (last, queries) in [(1, 2), (2, 5), (3, 1), (4, 3), (5, 4)] {
+        for _ in 0..queries {
+            drop(servers.admit(addr(last), far).await.unwrap());
+        }
+    }
+    servers.record(addr(3), Outcome::Timeout);
+    let table = servers.live(3);
+    assert_eq!((table.total, table.truncated), (5, 2));
+    let rows: Vec<(SocketAddr, u64)> = table
+        .servers
+        .iter()
+        .map(|row| (row.address, row.queries))
+        .collect();
+    assert_eq!(rows, [(addr(2), 5), (addr(5), 4), (addr(4), 3)]);
+    let all = servers.live(MAX_LIVE_ROWS);
+    let silent = all
+        .servers
+        .iter()
+        .find(|row| row.address == addr(3))
+        .unwrap();
+    assert!(silent.backed_off && silent.backoff_until_unix_ms.is_some());
+    assert_eq!((silent.failures, silent.srtt_ms), (1, Some(752)));
+}
