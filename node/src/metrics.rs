@@ -21,7 +21,7 @@ mod http;
 mod labels;
 mod tenants;
 
-pub use dns::DnsMetrics;
+pub use dns::{DnsMetrics, ServerTable};
 pub use http::HttpMetrics;
 use labels::CertificateLabel;
 pub use labels::{
@@ -399,14 +399,10 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, metri
     }
 }
 
-/// `/dns-servers.json`: the resolver's per-server state (the busiest
-/// [`crate::dns::servers::MAX_LIVE_ROWS`]), addresses included, which metric labels never carry.
+/// `/dns-servers.json`: the resolver's per-server state (its busiest servers), addresses
+/// included, which metric labels never carry.
 fn dns_servers(metrics: &Metrics) -> (StatusCode, &'static str, String) {
-    let rendered = metrics
-        .dns
-        .live_servers(crate::dns::servers::MAX_LIVE_ROWS)
-        .map(|table| serde_json::to_string_pretty(&table));
-    match rendered {
+    match metrics.dns.live_servers() {
         Some(Ok(json)) => (StatusCode::OK, "application/json", json + "\n"),
         Some(Err(_)) | None => (
             StatusCode::SERVICE_UNAVAILABLE,

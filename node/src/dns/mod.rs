@@ -27,7 +27,7 @@ use mpic_protocol::{DnsEvidence, DnssecStatus};
 use tokio::time::Instant;
 
 pub use error::{
-    Attempt, AttemptFailure, Cap, DnsError, IgnoredResponses, InvalidName, NetworkError,
+    Attempt, AttemptFailure, BackedOff, Cap, DnsError, IgnoredResponses, InvalidName, NetworkError,
 };
 
 use cache::{Cache, CacheLimits, CacheResult};

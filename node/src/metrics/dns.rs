@@ -4,7 +4,12 @@ use std::sync::{Arc, Weak};
 
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::dns::servers::{LiveTable, Servers};
+/// What serves `/dns-servers.json`: the resolver's server table (implemented in `dns`, which
+/// sits above `metrics`, so the listener reaches it through this trait).
+pub trait ServerTable: Send + Sync + std::fmt::Debug {
+    /// The table as JSON.
+    fn live_json(&self) -> Result<String, serde_json::Error>;
+}
 
 /// Metrics of the DNS client (cheap to clone: each is a shared handle).
 #[derive(Debug, Clone)]
@@ -46,9 +51,12 @@ pub struct DnsMetrics {
     /// `mpic_node_dns_tcp_retried_total`: TCP queries retried once because their connection
     /// closed with them pending.
     pub tcp_retried: IntCounter,
+    /// `mpic_node_dns_fast_failures_total`: zone lookups failed at once because every server of
+    /// the zone was backed off after timing out (no query sent; probes go out as backoffs end).
+    pub fast_failures: IntCounter,
     /// The server table of the node's resolver, served at `/dns-servers.json` (weak: the
     /// resolver owns it; after a reload the new resolver's table replaces it).
-    servers: Arc<parking_lot::RwLock<Weak<Servers>>>,
+    servers: Arc<parking_lot::RwLock<Option<Weak<dyn ServerTable>>>>,
     /// Handles of the common `queries` series, resolved once (a label lookup hashes and locks;
     /// this is the per-query hot path).
     common_queries: Vec<((&'static str, &'static str), IntCounter)>,
@@ -108,6 +116,11 @@ impl DnsMetrics {
         registry.register(Box::new(dnssec.clone()))?;
         let (coalesced, queued, rate_limited, backed_off) = server_metrics(registry)?;
         let (tcp_connections, tcp_closed, tcp_retried) = tcp_metrics(registry)?;
+        let fast_failures = IntCounter::new(
+            "mpic_node_dns_fast_failures_total",
+            "Zone lookups failed at once: every server of the zone backed off after timeouts",
+        )?;
+        registry.register(Box::new(fast_failures.clone()))?;
         let mut common_queries = Vec::new();
         for transport in ["udp", "tcp"] {
             for rcode in ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] {
@@ -130,7 +143,8 @@ impl DnsMetrics {
             tcp_connections,
             tcp_closed,
             tcp_retried,
-            servers: Arc::new(parking_lot::RwLock::new(Weak::new())),
+            fast_failures,
+            servers: Arc::new(parking_lot::RwLock::new(None)),
             common_queries,
         })
     }
@@ -159,15 +173,15 @@ impl DnsMetrics {
     }
 
     /// Makes `servers` the table `/dns-servers.json` shows (the resolver calls this).
-    pub fn watch_servers(&self, servers: &Arc<Servers>) {
-        *self.servers.write() = Arc::downgrade(servers);
+    pub fn watch_servers<T: ServerTable + 'static>(&self, servers: &Arc<T>) {
+        let servers: Arc<dyn ServerTable> = Arc::clone(servers) as Arc<dyn ServerTable>;
+        *self.servers.write() = Some(Arc::downgrade(&servers));
     }
 
-    /// The watched server table, the `max_rows` busiest servers; `None` before a resolver
-    /// exists.
-    pub fn live_servers(&self, max_rows: usize) -> Option<LiveTable> {
-        let servers = self.servers.read().upgrade()?;
-        Some(servers.live(max_rows))
+    /// The watched server table as JSON; `None` before a resolver exists (or after it went).
+    pub fn live_servers(&self) -> Option<Result<String, serde_json::Error>> {
+        let servers = self.servers.read().as_ref()?.upgrade()?;
+        Some(servers.live_json())
     }
 
     /// Metrics registered in a private registry (tests and tools that need no exposition).

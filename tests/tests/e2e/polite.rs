@@ -21,6 +21,7 @@ use mpic_tests::{NodeOptions, NodeProcess, binary_path};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+mod fast_failure;
 mod live;
 mod tcp;
 

@@ -50,6 +50,12 @@ pub struct LiveRow {
     pub in_flight: usize,
 }
 
+impl crate::metrics::ServerTable for Servers {
+    fn live_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(&self.live(MAX_LIVE_ROWS))
+    }
+}
+
 impl Servers {
     /// The table as `/dns-servers.json` serves it: the `max_rows` busiest servers.
     pub fn live(&self, max_rows: usize) -> LiveTable {
