@@ -302,12 +302,13 @@ pub struct KnotServer {
 
 impl KnotServer {
     /// Writes `zone_text` as zone `origin` and serves it on `address` (UDP and TCP), with
-    /// `extra_server` appended to the `server:` section (each line indented four spaces).
+    /// `extra_config` (top-level sections such as `mod-rrl:` and a `template:` naming it as a
+    /// `global-module`) added to the configuration. knotd logs at `info` (RRL decisions show).
     pub fn start(
         address: SocketAddr,
         origin: &str,
         zone_text: &str,
-        extra_server: &str,
+        extra_config: &str,
     ) -> anyhow::Result<Self> {
         let knotd = tool("knotd")?;
         let dir = tempfile::Builder::new().prefix("knot-one").tempdir()?;
@@ -316,9 +317,9 @@ impl KnotServer {
         std::fs::write(
             dir.path().join("knot.conf"),
             format!(
-                "server:\n    rundir: \"{path}\"\n    listen: {ip}@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n{extra_server}\
+                "server:\n    rundir: \"{path}\"\n    listen: {ip}@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
                  database:\n    storage: \"{path}\"\ncontrol:\n    listen: \"{path}/knot.sock\"\n\
-                 log:\n  - target: stderr\n    any: warning\n\
+                 log:\n  - target: stderr\n    any: info\n{extra_config}\
                  zone:\n  - domain: \"{origin}\"\n    storage: \"{path}\"\n    file: \"zone\"\n    zonefile-sync: -1\n    journal-content: none\n",
                 ip = address.ip(),
                 port = address.port(),

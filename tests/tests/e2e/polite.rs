@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 mod fast_failure;
 mod live;
+mod rrl;
 mod tcp;
 
 const SOA: &str = "@ 3600 IN SOA ns.invalid. hostmaster.invalid. 1 7200 3600 1209600 60";

@@ -32,7 +32,7 @@ pub const MAX_TCP_PER_SERVER: usize = 8;
 /// zone's TCP share (256 queries at once), few enough that one lost connection costs little.
 pub const MAX_PIPELINED: usize = 32;
 /// How long a connection with nothing in flight is kept (RFC 7766 §6.2.3 suggests seconds).
-const TCP_IDLE: Duration = Duration::from_secs(10);
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
 /// How long a server that dropped pipelined queries gets one query per connection.
 pub const NON_PIPELINING_TTL: Duration = Duration::from_secs(300);
 /// Servers whose TCP state is kept at most; those with no connection open are forgotten first.
