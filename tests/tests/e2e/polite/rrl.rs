@@ -88,16 +88,14 @@ async fn knot_rrl_limits_nothing_of_ten_times_its_rate_in_checks() {
         .unwrap()
         .port();
     let address = SocketAddr::from((ip, port));
-    let zone = format!(
-        "$ORIGIN .\n@ 300 IN SOA a.root.test. h.test. 1 7200 3600 1209600 60\n\
-         @ 300 IN NS a.root.test.\na.root.test. 300 IN A 127.0.0.87\n\
-         rrl.test. 300 IN CAA 0 issue \"ca.example\"\n"
-    );
+    let zone = "$ORIGIN .\n@ 300 IN SOA a.root.test. h.test. 1 7200 3600 1209600 60\n\
+                @ 300 IN NS a.root.test.\na.root.test. 300 IN A 127.0.0.87\n\
+                rrl.test. 300 IN CAA 0 issue \"ca.example\"\n";
     let rrl = format!(
         "mod-rrl:\n  - id: limit\n    rate-limit: {KNOT_RATE}\n    slip: 0\n\
          template:\n  - id: default\n    global-module: mod-rrl/limit\n"
     );
-    let knot = KnotServer::start(address, ".", &zone, &rrl).unwrap();
+    let knot = KnotServer::start(address, ".", zone, &rrl).unwrap();
     let (dns, metrics) = client(address);
     let names: Vec<String> = (0..10 * KNOT_RATE)
         .map(|i| format!("n{i}.rrl.test"))
