@@ -251,7 +251,7 @@ impl Transport {
                     source: source.into(),
                 }
             }
-            TcpFailure::Closed => {
+            TcpFailure::Closed | TcpFailure::Stale => {
                 self.count_error(Carrier::Tcp);
                 TransportError::Network {
                     server,

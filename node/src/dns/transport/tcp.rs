@@ -35,6 +35,8 @@ pub const MAX_PIPELINED: usize = 32;
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
 /// How long a server that dropped pipelined queries gets one query per connection.
 pub const NON_PIPELINING_TTL: Duration = Duration::from_secs(300);
+/// Times a query chooses again when its connection closed before it was sent.
+const MAX_STALE_CHOICES: usize = 4;
 /// Servers whose TCP state is kept at most; those with no connection open are forgotten first.
 const MAX_TCP_SERVERS: usize = 4096;
 
@@ -48,6 +50,8 @@ pub(super) enum TcpFailure {
     Mismatched,
     /// The connection closed with the query pending: the caller may retry once.
     Closed,
+    /// The chosen connection closed (idle) before the query went out: choose again.
+    Stale,
     /// The deadline passed.
     Timeout,
 }
@@ -169,19 +173,29 @@ impl TcpPool {
                 .one_query(server, query, egress, deadline, metrics)
                 .await;
         }
-        let chosen =
-            tokio::time::timeout_at(deadline, state.connection(server, egress, metrics)).await;
-        let (connection, usage) = match chosen {
-            Err(_) => return Err(TcpFailure::Timeout),
-            Ok(Err(error)) => return Err(error),
-            Ok(Ok(chosen)) => chosen,
-        };
-        count_use(metrics, usage);
-        let ticket = Ticket {
-            connection: Arc::clone(&connection),
-            id: None,
-        };
-        connection.ask(query, deadline, ticket).await
+        // A connection that idles out just as it is chosen is no failure of the server: the
+        // query, not yet sent, chooses again (a few times at most, all within the deadline).
+        for _ in 0..MAX_STALE_CHOICES {
+            let chosen =
+                tokio::time::timeout_at(deadline, state.connection(server, egress, metrics)).await;
+            let (connection, usage) = match chosen {
+                Err(_) => return Err(TcpFailure::Timeout),
+                Ok(Err(error)) => return Err(error),
+                Ok(Ok(chosen)) => chosen,
+            };
+            let ticket = Ticket {
+                connection: Arc::clone(&connection),
+                id: None,
+            };
+            match connection.ask(query, deadline, ticket).await {
+                Err(TcpFailure::Stale) => continue,
+                result => {
+                    count_use(metrics, usage);
+                    return result;
+                }
+            }
+        }
+        Err(TcpFailure::Closed)
     }
 
     /// TCP connections open (or opening) to `server` now.
@@ -387,7 +401,7 @@ impl Connection {
         {
             let mut pending = lock(&self.pending);
             if pending.closed {
-                return Err(TcpFailure::Closed);
+                return Err(TcpFailure::Stale);
             }
             while pending.waiters.contains_key(&query.id) {
                 query.id = rand::random::<u16>();
