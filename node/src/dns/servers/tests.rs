@@ -238,3 +238,48 @@ async fn the_live_table_lists_the_busiest_servers_and_counts_the_rest() {
     assert!(silent.backed_off && silent.backoff_until_unix_ms.is_some());
     assert_eq!((silent.failures, silent.srtt_ms), (1, Some(752)));
 }
+
+#[test]
+fn a_server_backed_off_after_timeouts_is_skipped_then_probed_once() {
+    let start = Instant::now();
+    let hold = ms(200);
+    let mut health = Health::new(start);
+    assert_eq!(health.gate(start, hold), Gate::Ask, "never failed");
+    health.record(Outcome::Refused, start);
+    assert_eq!(
+        health.gate(start, hold),
+        Gate::Ask,
+        "REFUSED answers at once"
+    );
+    health.record(Outcome::Timeout, start);
+    // Two failures in a row: backed off for 2 s.
+    assert_eq!(
+        health.gate(start + ms(500), hold),
+        Gate::Skip {
+            failures: 2,
+            probe_in: ms(1500)
+        }
+    );
+    let expired = start + ms(2000);
+    assert_eq!(health.gate(expired, hold), Gate::Probe);
+    assert_eq!(
+        health.gate(expired + ms(50), hold),
+        Gate::Skip {
+            failures: 2,
+            probe_in: ms(150)
+        },
+        "one probe at a time"
+    );
+    assert_eq!(
+        health.gate(expired + ms(250), hold),
+        Gate::Probe,
+        "a probe never recorded stops holding"
+    );
+    health.record(Outcome::Timeout, expired + ms(300));
+    assert!(matches!(
+        health.gate(expired + ms(400), hold),
+        Gate::Skip { failures: 3, .. }
+    ));
+    health.record(Outcome::Answered(ms(5)), expired + ms(4400));
+    assert_eq!(health.gate(expired + ms(4400), hold), Gate::Ask);
+}
