@@ -405,10 +405,11 @@ async fn servers(
             |srtt| format!("srtt {} ms", srtt.as_millis()),
         );
         let mut detail = format!(
-            "{rtt}, rttvar {} ms, {} failures in a row, {} in flight",
+            "{rtt}, rttvar {} ms, {} failures in a row, {} in flight, {} queries",
             health.rttvar.as_millis(),
             health.failures,
-            state.in_flight
+            state.in_flight,
+            health.queries
         );
         let mut status = Status::Pass;
         if let Some(until) = health.backoff_until.filter(|until| *until > now) {

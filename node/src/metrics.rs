@@ -21,7 +21,7 @@ mod http;
 mod labels;
 mod tenants;
 
-pub use dns::DnsMetrics;
+pub use dns::{DnsMetrics, ServerTable};
 pub use http::HttpMetrics;
 use labels::CertificateLabel;
 pub use labels::{
@@ -359,7 +359,7 @@ fn gauge_vec(registry: &Registry, family: &Family) -> Result<IntGaugeVec, promet
     Ok(metric)
 }
 
-/// Serves `/metrics`, `/healthz`, `/readyz` and `/manifest.json` on an already bound listener until `shutdown` is cancelled.
+/// Serves `/metrics`, `/healthz`, `/readyz`, `/manifest.json` and `/dns-servers.json` on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -399,6 +399,19 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, metri
     }
 }
 
+/// `/dns-servers.json`: the resolver's per-server state (its busiest servers), addresses
+/// included, which metric labels never carry.
+fn dns_servers(metrics: &Metrics) -> (StatusCode, &'static str, String) {
+    match metrics.dns.live_servers() {
+        Some(Ok(json)) => (StatusCode::OK, "application/json", json + "\n"),
+        Some(Err(_)) | None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "the resolver is not started yet\n".to_owned(),
+        ),
+    }
+}
+
 fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match request.uri().path() {
         "/metrics" => (
@@ -415,6 +428,7 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
                 "the manifest is not rendered yet\n".to_owned(),
             ),
         },
+        "/dns-servers.json" => dns_servers(metrics),
         "/readyz" if metrics.ready.get() == 1 => {
             (StatusCode::OK, "text/plain", "ready\n".to_owned())
         }
@@ -426,7 +440,8 @@ fn route(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respons
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics, /healthz, /readyz or /manifest.json\n".to_owned(),
+            "not found: try /metrics, /healthz, /readyz, /manifest.json or /dns-servers.json\n"
+                .to_owned(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -290,3 +290,84 @@ fn soa_answered_recursive(server: SocketAddr) -> anyhow::Result<bool> {
     let response = exchange(server, "sec.lab.", true)?;
     Ok(!response.answers.is_empty())
 }
+
+/// One `knotd` serving one unsigned zone on any loopback address and port (for load tests of
+/// the node's transport against a real server; the signed lab above needs port 53).
+#[derive(Debug)]
+pub struct KnotServer {
+    dir: tempfile::TempDir,
+    address: SocketAddr,
+    child: Child,
+}
+
+impl KnotServer {
+    /// Writes `zone_text` as zone `origin` and serves it on `address` (UDP and TCP), with
+    /// `extra_config` (top-level sections such as `mod-rrl:` and a `template:` naming it as a
+    /// `global-module`) added to the configuration. knotd logs at `info` (RRL decisions show).
+    pub fn start(
+        address: SocketAddr,
+        origin: &str,
+        zone_text: &str,
+        extra_config: &str,
+    ) -> anyhow::Result<Self> {
+        let knotd = tool("knotd")?;
+        let dir = tempfile::Builder::new().prefix("knot-one").tempdir()?;
+        let path = dir.path().display().to_string();
+        std::fs::write(dir.path().join("zone"), zone_text)?;
+        std::fs::write(
+            dir.path().join("knot.conf"),
+            format!(
+                "server:\n    rundir: \"{path}\"\n    listen: {ip}@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+                 database:\n    storage: \"{path}\"\ncontrol:\n    listen: \"{path}/knot.sock\"\n\
+                 log:\n  - target: stderr\n    any: info\n{extra_config}\
+                 zone:\n  - domain: \"{origin}\"\n    storage: \"{path}\"\n    file: \"zone\"\n    zonefile-sync: -1\n    journal-content: none\n",
+                ip = address.ip(),
+                port = address.port(),
+            ),
+        )?;
+        let log = std::fs::File::create(dir.path().join("log"))?;
+        let child = Command::new(knotd)
+            .arg("-c")
+            .arg(dir.path().join("knot.conf"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting knotd")?;
+        let mut server = Self {
+            dir,
+            address,
+            child,
+        };
+        let started = Instant::now();
+        while started.elapsed() < READY_WITHIN {
+            if let Ok(Some(exited)) = server.child.try_wait() {
+                bail!("knotd exited ({exited}): {}", server.log());
+            }
+            if soa_answered(address, origin).unwrap_or(false) {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "{address} did not serve {origin} within {READY_WITHIN:?}: {}",
+            server.log()
+        )
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// What knotd logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for KnotServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

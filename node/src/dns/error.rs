@@ -297,6 +297,21 @@ pub enum DnsError {
         /// Which budget.
         limit: super::servers::BudgetLimit,
     },
+    /// Every server of the zone is backed off after timing out: the lookup fails at once
+    /// instead of waiting out more timeouts (as Unbound does); each server gets one probe
+    /// when its backoff ends. Nothing was sent, so this never counts as a retried lookup.
+    #[error(
+        "{name} {record_type}: every server of the zone is backed off after timing out ({}); failing at once, a probe goes out when a backoff ends",
+        join_backed_off(servers)
+    )]
+    ServersBackedOff {
+        /// The name.
+        name: Name,
+        /// The type.
+        record_type: RecordType,
+        /// Each server of the zone and its backoff.
+        servers: Vec<BackedOff>,
+    },
     /// The name is not a valid domain name.
     #[error("{name:?} is not a valid domain name: {detail}")]
     BadName {
@@ -305,6 +320,37 @@ pub enum DnsError {
         /// Why.
         detail: InvalidName,
     },
+}
+
+/// A server held back because it is backed off after timing out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackedOff {
+    /// The server.
+    pub server: SocketAddr,
+    /// Timeouts in a row.
+    pub failures: u32,
+    /// Time until it may be probed again.
+    pub probe_in: Duration,
+}
+
+impl fmt::Display for BackedOff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} timeouts in a row, next probe in {} ms",
+            self.server,
+            self.failures,
+            self.probe_in.as_millis()
+        )
+    }
+}
+
+fn join_backed_off(servers: &[BackedOff]) -> String {
+    servers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn join_records(records: &[Record]) -> String {
@@ -320,7 +366,9 @@ impl DnsError {
     /// attempt that got only ignored messages ran out of time too.
     pub fn is_timeout(&self) -> bool {
         match self {
-            DnsError::DeadlineExceeded { .. } | DnsError::ServerBudget { .. } => true,
+            DnsError::DeadlineExceeded { .. }
+            | DnsError::ServerBudget { .. }
+            | DnsError::ServersBackedOff { .. } => true,
             DnsError::NoAnswer { attempts, .. } => {
                 !attempts.is_empty()
                     && attempts.iter().all(|a| {

@@ -17,11 +17,11 @@ use tokio::time::Instant;
 
 use super::cache::Delegation;
 use super::forward::failure_of;
-use super::servers::{BudgetLimit, Outcome};
+use super::servers::{BudgetLimit, Gate, Outcome};
 use super::wire::QuerySpec;
 use super::{
-    Answer, Attempt, AttemptFailure, Budget, Cap, DnsClient, DnsError, Mode, Step, denial_records,
-    min_ttl, negative_ttl, rrsigs_at,
+    Answer, Attempt, AttemptFailure, BackedOff, Budget, Cap, DnsClient, DnsError, Mode, Step,
+    denial_records, min_ttl, negative_ttl, rrsigs_at,
 };
 
 /// Name servers whose addresses we resolve (when there is no glue) before trying them: two are
@@ -190,9 +190,16 @@ async fn ask_zone(
     // lookup, and BR 3.2.2.8 lets a failure count as permission only "if the lookup has been
     // retried at least once". With more servers the next one is the retry. The fastest
     // healthy server goes first; backed-off ones last (see `servers::rank`).
+    // Servers backed off after timing out are skipped (one lookup probes each when its
+    // backoff ends); when that leaves none, the lookup fails at once (`ServersBackedOff`).
     let ordered = client.inner.servers.order(servers);
-    let tries = ordered.len().max(MIN_ATTEMPTS);
-    for &server in ordered.iter().cycle().take(tries) {
+    let sequence = attempt_order(
+        name,
+        record_type,
+        &client.inner.servers.gate(&ordered, limits.query_timeout),
+    )
+    .inspect_err(|_| client.inner.metrics.fast_failures.inc())?;
+    for &server in &sequence {
         if Instant::now() >= deadline {
             break;
         }
@@ -224,6 +231,49 @@ async fn ask_zone(
         record_type,
         attempts,
     })
+}
+
+/// The servers to ask, in order: those to ask and probe, the askable ones repeated until there
+/// are [`MIN_ATTEMPTS`] (a probe goes once); `ServersBackedOff` when every one is skipped.
+fn attempt_order(
+    name: &Name,
+    record_type: RecordType,
+    gated: &[(SocketAddr, Gate)],
+) -> Result<Vec<SocketAddr>, DnsError> {
+    let mut sequence: Vec<SocketAddr> = gated
+        .iter()
+        .filter(|(_, gate)| !matches!(gate, Gate::Skip { .. }))
+        .map(|(server, _)| *server)
+        .collect();
+    if sequence.is_empty() {
+        return Err(DnsError::ServersBackedOff {
+            name: name.clone(),
+            record_type,
+            servers: gated
+                .iter()
+                .filter_map(|(server, gate)| match gate {
+                    Gate::Skip { failures, probe_in } => Some(BackedOff {
+                        server: *server,
+                        failures: *failures,
+                        probe_in: *probe_in,
+                    }),
+                    Gate::Ask | Gate::Probe => None,
+                })
+                .collect(),
+        });
+    }
+    let mut again = gated
+        .iter()
+        .filter(|(_, gate)| *gate == Gate::Ask)
+        .map(|(server, _)| *server)
+        .cycle();
+    while sequence.len() < MIN_ATTEMPTS {
+        match again.next() {
+            Some(server) => sequence.push(server),
+            None => break,
+        }
+    }
+    Ok(sequence)
 }
 
 /// The error of a lookup no server answered without a failure to show: held back by a

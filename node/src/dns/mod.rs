@@ -27,7 +27,7 @@ use mpic_protocol::{DnsEvidence, DnssecStatus};
 use tokio::time::Instant;
 
 pub use error::{
-    Attempt, AttemptFailure, Cap, DnsError, IgnoredResponses, InvalidName, NetworkError,
+    Attempt, AttemptFailure, BackedOff, Cap, DnsError, IgnoredResponses, InvalidName, NetworkError,
 };
 
 use cache::{Cache, CacheLimits, CacheResult};
@@ -198,7 +198,7 @@ pub(crate) struct Inner {
     dnssec: bool,
     validator: Option<dnssec::chain::Validator>,
     in_flight: Arc<coalesce::InFlight>,
-    servers: servers::Servers,
+    servers: Arc<servers::Servers>,
 }
 
 /// Counts the queries of one lookup against [`Limits::max_queries`].
@@ -320,6 +320,9 @@ impl DnsClient {
     /// A client with an empty cache.
     pub fn new(settings: DnsSettings, metrics: DnsMetrics) -> Self {
         let transport = Transport::new(settings.transport, metrics.clone());
+        let servers = Arc::new(servers::Servers::new(settings.limits.servers));
+        // The metrics listener serves this client's table at `/dns-servers.json`.
+        metrics.watch_servers(&servers);
         Self {
             inner: Arc::new(Inner {
                 mode: settings.mode,
@@ -336,7 +339,7 @@ impl DnsClient {
                     )
                 }),
                 in_flight: Arc::new(coalesce::InFlight::new(coalesce::MAX_IN_FLIGHT_QUESTIONS)),
-                servers: servers::Servers::new(settings.limits.servers),
+                servers,
             }),
         }
     }

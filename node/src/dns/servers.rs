@@ -148,6 +148,12 @@ pub struct Health {
     next_slot: Instant,
     /// Last time the server was asked about or heard from.
     pub last_used: Instant,
+    /// Queries sent to it (admitted by its budget) since it was first remembered.
+    pub queries: u64,
+    /// The last failure, while it is failing (`None` after an answer).
+    pub last_failure: Option<Outcome>,
+    /// A probe of it (after a timeout backoff ended) is out until then: other lookups skip it.
+    probe_until: Option<Instant>,
 }
 
 impl Health {
@@ -160,6 +166,9 @@ impl Health {
             lame_until: None,
             next_slot: now,
             last_used: now,
+            queries: 0,
+            last_failure: None,
+            probe_until: None,
         }
     }
 
@@ -177,6 +186,7 @@ impl Health {
     /// Records an outcome at `now` (RFC 6298 §2.2-2.3 for an answer, doubling for a timeout).
     pub fn record(&mut self, outcome: Outcome, now: Instant) {
         self.last_used = now;
+        self.probe_until = None;
         match outcome {
             Outcome::Answered(rtt) => {
                 match self.srtt {
@@ -192,6 +202,7 @@ impl Health {
                 }
                 self.failures = 0;
                 self.backoff_until = None;
+                self.last_failure = None;
             }
             Outcome::Lame => self.lame_until = Some(now + LAME_TTL),
             Outcome::Timeout | Outcome::Refused | Outcome::ServFail => {
@@ -200,8 +211,33 @@ impl Health {
                 }
                 self.failures = self.failures.saturating_add(1);
                 self.backoff_until = Some(now + backoff(self.failures));
+                self.last_failure = Some(outcome);
             }
         }
+    }
+
+    /// Whether a lookup starting at `now` asks this server (Unbound's fast failure): a server
+    /// backed off after a timeout is skipped until its backoff ends; then one lookup probes it
+    /// (the probe is held for `probe_hold`, the query timeout, so others keep skipping it) and
+    /// the outcome clears or renews the backoff. A server backed off for REFUSED or SERVFAIL
+    /// is still asked (last): it answers at once, so asking costs no waiting.
+    pub fn gate(&mut self, now: Instant, probe_hold: Duration) -> Gate {
+        if self.failures == 0 || self.last_failure != Some(Outcome::Timeout) {
+            return Gate::Ask;
+        }
+        let held = [self.backoff_until, self.probe_until]
+            .into_iter()
+            .flatten()
+            .filter(|until| now < *until)
+            .max();
+        if let Some(until) = held {
+            return Gate::Skip {
+                failures: self.failures,
+                probe_in: until - now,
+            };
+        }
+        self.probe_until = Some(now + probe_hold);
+        Gate::Probe
     }
 
     /// Reserves the next send slot of a bucket of `rate` per second (GCRA): the time the query
@@ -216,8 +252,25 @@ impl Health {
             return None;
         }
         self.next_slot = arrival + interval;
+        self.queries = self.queries.saturating_add(1);
         Some(send_at)
     }
+}
+
+/// What a lookup does with one of a zone's servers (see [`Health::gate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Ask it (and retry it within the lookup if it fails).
+    Ask,
+    /// Ask it once: it is probed after a timeout backoff.
+    Probe,
+    /// Skip it: it is backed off after timing out, or another lookup's probe is out.
+    Skip {
+        /// Timeouts in a row.
+        failures: u32,
+        /// Time until it may be probed.
+        probe_in: Duration,
+    },
 }
 
 /// The backoff after `failures` failures in a row: 1 s, 2 s, 4 s, ... at most a minute.
@@ -379,6 +432,27 @@ impl Servers {
         rank(known, now, &mut rand::rng())
     }
 
+    /// Each of `servers` (in the order given) with what a lookup starting now does with it
+    /// (see [`Health::gate`]); a server not remembered is asked.
+    pub fn gate(&self, servers: &[SocketAddr], probe_hold: Duration) -> Vec<(SocketAddr, Gate)> {
+        let now = Instant::now();
+        let table = self.lock();
+        servers
+            .iter()
+            .map(|server| {
+                let gate = table.get(server).map_or(Gate::Ask, |state| {
+                    let mut health = state.health();
+                    if now.saturating_duration_since(health.last_used) > HOST_TTL {
+                        Gate::Ask
+                    } else {
+                        health.gate(now, probe_hold)
+                    }
+                });
+                (*server, gate)
+            })
+            .collect()
+    }
+
     /// Waits, up to `deadline`, for a slot in `server`'s in-flight cap and then for its rate;
     /// fails naming the limit that could not be met in time (nothing is sent then).
     pub async fn admit(
@@ -514,5 +588,8 @@ impl DnsClient {
     }
 }
 
+mod live;
 #[cfg(test)]
 mod tests;
+
+pub use live::{LiveTable, MAX_LIVE_ROWS};

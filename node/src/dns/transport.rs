@@ -1,44 +1,30 @@
 //! Sends one query to one server: UDP from a fresh socket (random source port, random ID) bound
 //! to the configured egress address, TCP when the answer is truncated (never switched off, for
 //! CAA or any type: a truncated answer is re-asked over TCP or the attempt fails), at most
-//! [`MAX_TCP_PER_SERVER`] TCP connections in use per server and idle ones kept for reuse
-//! (RFC 7766 §6.2.1 reuse; queries on one connection go one after another, not pipelined).
-//! Every exchange ends by its deadline.
+//! [`MAX_TCP_PER_SERVER`] TCP connections per server, reused and pipelined (RFC 7766 §6.2.1,
+//! the [`tcp`] submodule). Every exchange ends by its deadline.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::Message;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::error::{IgnoredResponses, NetworkError, Seconds};
 use super::wire::{self, Mismatch, OutgoingQuery, QuerySpec};
 use crate::metrics::DnsMetrics;
 
-/// Idle TCP connections kept per server: enough for a forwarder under load, few enough that a
-/// node talking to thousands of authoritative servers holds no large pool.
-const MAX_IDLE_TCP_PER_SERVER: usize = 4;
-/// How long an idle TCP connection is kept (RFC 7766 §6.2.3 suggests seconds, not minutes).
-const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Largest UDP response read: we advertise 1232 bytes (EDNS), so anything near this is already
 /// a misbehaving server; 4 KiB leaves room for servers that round up.
 const MAX_UDP_RESPONSE: usize = 4096;
-/// Servers whose idle connections are remembered at most.
-const MAX_TCP_POOL_SERVERS: usize = 256;
-/// TCP connections in use to one server at most (RFC 7766 §6.2.2: clients should not open
-/// many; providers cap concurrent sessions per source). Queries past the cap wait for a
-/// connection, up to their deadline. Idle ones (at most 4 per server) come on top.
-pub const MAX_TCP_PER_SERVER: usize = 8;
-/// Servers whose TCP slot counts are kept at most; a server with no connection in use is
-/// forgotten first.
-const MAX_TCP_SLOT_SERVERS: usize = 4096;
+
+pub use tcp::{ConnectionUse, MAX_PIPELINED, MAX_TCP_PER_SERVER};
+use tcp::{TcpFailure, TcpPool};
+
+pub mod tcp;
 
 /// How the exchange went over the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,8 +167,7 @@ pub struct TransportConfig {
 #[derive(Debug)]
 pub struct Transport {
     config: TransportConfig,
-    idle_tcp: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
-    tcp_slots: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
+    tcp: TcpPool,
     metrics: DnsMetrics,
 }
 
@@ -191,8 +176,7 @@ impl Transport {
     pub fn new(config: TransportConfig, metrics: DnsMetrics) -> Self {
         Self {
             config,
-            idle_tcp: Mutex::new(HashMap::new()),
-            tcp_slots: Mutex::new(HashMap::new()),
+            tcp: TcpPool::default(),
             metrics,
         }
     }
@@ -222,7 +206,8 @@ impl Transport {
         Box::pin(self.exchange_tcp(server, spec, deadline)).await
     }
 
-    /// Asks `server` over TCP, reusing an idle connection when there is one.
+    /// Asks `server` over TCP, pipelined on one of its connections (see [`tcp`]). A query
+    /// whose connection closed under it is retried once, within the same deadline.
     pub async fn exchange_tcp(
         &self,
         server: SocketAddr,
@@ -230,79 +215,60 @@ impl Transport {
         deadline: Instant,
     ) -> Result<Exchange, TransportError> {
         let started = Instant::now();
-        let query = self.build(spec)?;
-        // One of the server's TCP slots, held for the whole exchange (also on a reused
-        // connection): the cap bounds the connections this node has open to the server.
-        let Ok(Ok(_slot)) =
-            tokio::time::timeout_at(deadline, self.tcp_slot(server).acquire_owned()).await
-        else {
-            self.metrics.timeouts.inc();
-            return Err(TransportError::Timeout {
-                server,
-                elapsed: started.elapsed(),
-            });
-        };
-        // A pooled connection may have been closed by the server meanwhile: one retry on a
-        // fresh connection covers that without hiding real failures.
-        if let Some(stream) = self.take_idle(server) {
-            if let Ok(Ok((message, stream))) =
-                tokio::time::timeout_at(deadline, tcp_exchange(stream, &query)).await
-            {
-                self.put_idle(server, stream);
-                self.count(&message, Carrier::Tcp);
-                if message.metadata.truncation {
-                    return Err(TransportError::Truncated { server });
+        let mut query = self.build(spec)?;
+        let egress = self.egress_for(server);
+        let mut retried = false;
+        let failure = loop {
+            let asked = self
+                .tcp
+                .query(server, &mut query, egress, deadline, &self.metrics)
+                .await;
+            match asked {
+                Ok(message) => {
+                    self.count(&message, Carrier::Tcp);
+                    if message.metadata.truncation {
+                        // A TCP answer with TC is partial (RFC 7766 §8 says it should not
+                        // happen): never read it as the whole RRset or as a denial.
+                        return Err(TransportError::Truncated { server });
+                    }
+                    return Ok(Exchange {
+                        message,
+                        server,
+                        transport: Carrier::Tcp,
+                        elapsed: started.elapsed(),
+                    });
                 }
-                return Ok(Exchange {
-                    message,
-                    server,
-                    transport: Carrier::Tcp,
-                    elapsed: started.elapsed(),
-                });
-            }
-        }
-        let attempt = async {
-            let stream = self.connect_tcp(server).await?;
-            tcp_exchange(stream, &query).await
-        };
-        match tokio::time::timeout_at(deadline, attempt).await {
-            Ok(Ok((message, stream))) => {
-                self.put_idle(server, stream);
-                self.count(&message, Carrier::Tcp);
-                if message.metadata.truncation {
-                    // A TCP answer with TC is partial (RFC 7766 §8 says it should not happen):
-                    // never read it as the whole RRset or as a denial.
-                    return Err(TransportError::Truncated { server });
+                Err(TcpFailure::Closed) if !retried && Instant::now() < deadline => {
+                    retried = true;
+                    self.metrics.tcp_retried.inc();
                 }
-                Ok(Exchange {
-                    message,
-                    server,
-                    transport: Carrier::Tcp,
-                    elapsed: started.elapsed(),
-                })
+                Err(failure) => break failure,
             }
-            Ok(Err(TcpFailure::Io(source))) => {
+        };
+        Err(match failure {
+            TcpFailure::Io(source) => {
                 self.count_error(Carrier::Tcp);
-                Err(TransportError::Network {
+                TransportError::Network {
                     server,
                     source: source.into(),
-                })
+                }
             }
-            Ok(Err(TcpFailure::Mismatch(reason))) => {
-                self.metrics
-                    .mismatched
-                    .with_label_values(&[reason.as_str()])
-                    .inc();
-                Err(TransportError::Malformed { server })
+            TcpFailure::Closed | TcpFailure::Stale => {
+                self.count_error(Carrier::Tcp);
+                TransportError::Network {
+                    server,
+                    source: io::ErrorKind::ConnectionAborted.into(),
+                }
             }
-            Err(_) => {
+            TcpFailure::Mismatched => TransportError::Malformed { server },
+            TcpFailure::Timeout => {
                 self.metrics.timeouts.inc();
-                Err(TransportError::Timeout {
+                TransportError::Timeout {
                     server,
                     elapsed: started.elapsed(),
-                })
+                }
             }
-        }
+        })
     }
 
     fn build(&self, spec: &QuerySpec) -> Result<OutgoingQuery, TransportError> {
@@ -419,18 +385,6 @@ impl Transport {
         }
     }
 
-    async fn connect_tcp(&self, server: SocketAddr) -> Result<TcpStream, TcpFailure> {
-        let socket = if server.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()
-        } else {
-            tokio::net::TcpSocket::new_v6()
-        }?;
-        socket.bind(SocketAddr::new(self.egress_for(server), 0))?;
-        let stream = socket.connect(server).await?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-
     fn egress_for(&self, server: SocketAddr) -> IpAddr {
         match server {
             SocketAddr::V4(_) => self
@@ -444,97 +398,10 @@ impl Transport {
         }
     }
 
-    /// The semaphore counting `server`'s TCP connections in use.
-    fn tcp_slot(&self, server: SocketAddr) -> Arc<Semaphore> {
-        let mut slots = self
-            .tcp_slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if slots.len() >= MAX_TCP_SLOT_SERVERS && !slots.contains_key(&server) {
-            slots.retain(|_, slot| slot.available_permits() < MAX_TCP_PER_SERVER);
-        }
-        Arc::clone(
-            slots
-                .entry(server)
-                .or_insert_with(|| Arc::new(Semaphore::new(MAX_TCP_PER_SERVER))),
-        )
-    }
-
-    /// TCP connections in use to `server` now.
+    /// TCP connections open (or opening) to `server` now.
     pub fn tcp_in_use(&self, server: SocketAddr) -> usize {
-        self.tcp_slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&server)
-            .map_or(0, |slot| MAX_TCP_PER_SERVER - slot.available_permits())
+        self.tcp.in_use(server)
     }
-
-    fn take_idle(&self, server: SocketAddr) -> Option<TcpStream> {
-        let mut pool = self
-            .idle_tcp
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let connections = pool.get_mut(&server)?;
-        while let Some((stream, since)) = connections.pop() {
-            if since.elapsed() < TCP_IDLE {
-                return Some(stream);
-            }
-        }
-        None
-    }
-
-    fn put_idle(&self, server: SocketAddr, stream: TcpStream) {
-        let mut pool = self
-            .idle_tcp
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pool.len() >= MAX_TCP_POOL_SERVERS && !pool.contains_key(&server) {
-            // Forget servers whose connections all went stale; if none did, do not pool this one.
-            pool.retain(|_, connections| {
-                connections
-                    .iter()
-                    .any(|(_, since)| since.elapsed() < TCP_IDLE)
-            });
-            if pool.len() >= MAX_TCP_POOL_SERVERS {
-                return;
-            }
-        }
-        let connections = pool.entry(server).or_default();
-        connections.retain(|(_, since)| since.elapsed() < TCP_IDLE);
-        if connections.len() < MAX_IDLE_TCP_PER_SERVER {
-            connections.push((stream, Instant::now()));
-        }
-    }
-}
-
-enum TcpFailure {
-    Io(io::Error),
-    Mismatch(Mismatch),
-}
-
-impl From<io::Error> for TcpFailure {
-    fn from(error: io::Error) -> Self {
-        TcpFailure::Io(error)
-    }
-}
-
-/// One query and its answer on a TCP stream (RFC 1035 §4.2.2 length prefix).
-async fn tcp_exchange(
-    mut stream: TcpStream,
-    query: &OutgoingQuery,
-) -> Result<(Message, TcpStream), TcpFailure> {
-    let len = u16::try_from(query.bytes.len())
-        .map_err(|_| TcpFailure::Mismatch(Mismatch::Malformed(wire::Malformation::Garbage)))?;
-    let mut framed = Vec::with_capacity(query.bytes.len() + 2);
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(&query.bytes);
-    stream.write_all(&framed).await?;
-    let mut prefix = [0u8; 2];
-    stream.read_exact(&mut prefix).await?;
-    let mut body = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-    stream.read_exact(&mut body).await?;
-    let message = wire::match_response(query, &body).map_err(TcpFailure::Mismatch)?;
-    Ok((message, stream))
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -1,6 +1,15 @@
 //! The DNS client's metrics (labels from closed sets: transport, rcode, reason, status, limit).
 
+use std::sync::{Arc, Weak};
+
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+
+/// What serves `/dns-servers.json`: the resolver's server table (implemented in `dns`, which
+/// sits above `metrics`, so the listener reaches it through this trait).
+pub trait ServerTable: Send + Sync + std::fmt::Debug {
+    /// The table as JSON.
+    fn live_json(&self) -> Result<String, serde_json::Error>;
+}
 
 /// Metrics of the DNS client (cheap to clone: each is a shared handle).
 #[derive(Debug, Clone)]
@@ -32,6 +41,22 @@ pub struct DnsMetrics {
     /// `mpic_node_dns_server_backoffs_total{reason}`: servers backed off after a `timeout`,
     /// `refused`, `servfail` or `lame` answer.
     pub backed_off: IntCounterVec,
+    /// `mpic_node_dns_tcp_connections_total{result}`: TCP queries by how they got their
+    /// connection: `opened` a new one, `reused` an idle one, `pipelined` on one with other
+    /// queries in flight (RFC 7766 §6.2.1).
+    pub tcp_connections: IntCounterVec,
+    /// `mpic_node_dns_tcp_closed_total{reason}`: TCP connections closed, `idle`, by the
+    /// `server` (or a failed write), or because one `misbehaved`.
+    pub tcp_closed: IntCounterVec,
+    /// `mpic_node_dns_tcp_retried_total`: TCP queries retried once because their connection
+    /// closed with them pending.
+    pub tcp_retried: IntCounter,
+    /// `mpic_node_dns_fast_failures_total`: zone lookups failed at once because every server of
+    /// the zone was backed off after timing out (no query sent; probes go out as backoffs end).
+    pub fast_failures: IntCounter,
+    /// The server table of the node's resolver, served at `/dns-servers.json` (weak: the
+    /// resolver owns it; after a reload the new resolver's table replaces it).
+    servers: Arc<parking_lot::RwLock<Option<Weak<dyn ServerTable>>>>,
     /// Handles of the common `queries` series, resolved once (a label lookup hashes and locks;
     /// this is the per-query hot path).
     common_queries: Vec<((&'static str, &'static str), IntCounter)>,
@@ -90,6 +115,12 @@ impl DnsMetrics {
         registry.register(Box::new(cache.clone()))?;
         registry.register(Box::new(dnssec.clone()))?;
         let (coalesced, queued, rate_limited, backed_off) = server_metrics(registry)?;
+        let (tcp_connections, tcp_closed, tcp_retried) = tcp_metrics(registry)?;
+        let fast_failures = IntCounter::new(
+            "mpic_node_dns_fast_failures_total",
+            "Zone lookups failed at once: every server of the zone backed off after timeouts",
+        )?;
+        registry.register(Box::new(fast_failures.clone()))?;
         let mut common_queries = Vec::new();
         for transport in ["udp", "tcp"] {
             for rcode in ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] {
@@ -109,6 +140,11 @@ impl DnsMetrics {
             queued,
             rate_limited,
             backed_off,
+            tcp_connections,
+            tcp_closed,
+            tcp_retried,
+            fast_failures,
+            servers: Arc::new(parking_lot::RwLock::new(None)),
             common_queries,
         })
     }
@@ -134,6 +170,18 @@ impl DnsMetrics {
             Some((_, counter)) => counter.inc(),
             None => self.queries.with_label_values(&[transport, rcode]).inc(),
         }
+    }
+
+    /// Makes `servers` the table `/dns-servers.json` shows (the resolver calls this).
+    pub fn watch_servers<T: ServerTable + 'static>(&self, servers: &Arc<T>) {
+        let servers: Arc<dyn ServerTable> = Arc::clone(servers) as Arc<dyn ServerTable>;
+        *self.servers.write() = Some(Arc::downgrade(&servers));
+    }
+
+    /// The watched server table as JSON; `None` before a resolver exists (or after it went).
+    pub fn live_servers(&self) -> Option<Result<String, serde_json::Error>> {
+        let servers = self.servers.read().as_ref()?.upgrade()?;
+        Some(servers.live_json())
     }
 
     /// Metrics registered in a private registry (tests and tools that need no exposition).
@@ -173,4 +221,32 @@ fn server_metrics(
     registry.register(Box::new(rate_limited.clone()))?;
     registry.register(Box::new(backed_off.clone()))?;
     Ok((coalesced, queued, rate_limited, backed_off))
+}
+
+/// The counters of TCP connection reuse and pipelining (issue 19), registered.
+fn tcp_metrics(
+    registry: &Registry,
+) -> Result<(IntCounterVec, IntCounterVec, IntCounter), prometheus::Error> {
+    let connections = IntCounterVec::new(
+        Opts::new(
+            "mpic_node_dns_tcp_connections_total",
+            "DNS queries over TCP, by how they got their connection (opened, reused, pipelined)",
+        ),
+        &["result"],
+    )?;
+    let closed = IntCounterVec::new(
+        Opts::new(
+            "mpic_node_dns_tcp_closed_total",
+            "DNS TCP connections closed, by reason (idle, server, misbehaved)",
+        ),
+        &["reason"],
+    )?;
+    let retried = IntCounter::new(
+        "mpic_node_dns_tcp_retried_total",
+        "DNS TCP queries retried because their connection closed with them pending",
+    )?;
+    registry.register(Box::new(connections.clone()))?;
+    registry.register(Box::new(closed.clone()))?;
+    registry.register(Box::new(retried.clone()))?;
+    Ok((connections, closed, retried))
 }

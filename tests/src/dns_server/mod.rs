@@ -25,6 +25,7 @@
 mod catalog;
 mod dnssec_rr;
 mod respond;
+mod tcp;
 #[cfg(test)]
 mod tests;
 
@@ -36,13 +37,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use hickory_proto::rr::RecordType;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use catalog::Catalog;
 use respond::{Outgoing, Plan, Request, Transport};
+pub use tcp::TcpMode;
 
 /// Most queries kept in the log; later ones are counted but not kept (a bench sends millions).
 const QUERY_LOG_CAPACITY: usize = 100_000;
@@ -171,6 +172,10 @@ struct Shared {
     rate: Mutex<RateWindow>,
     /// When set, nothing is answered (queries are still logged and counted).
     silent: AtomicBool,
+    /// How new TCP connections are served.
+    tcp_mode: Mutex<TcpMode>,
+    /// TCP connections accepted so far.
+    tcp_accepted: AtomicU64,
 }
 
 /// A sliding one-second window over query arrivals: what the server saw per second, and the
@@ -229,6 +234,8 @@ impl DnsServer {
             garbage_seed: AtomicU64::new(u64::from(address.port())),
             rate: Mutex::new(RateWindow::default()),
             silent: AtomicBool::new(false),
+            tcp_mode: Mutex::new(TcpMode::default()),
+            tcp_accepted: AtomicU64::new(0),
         });
         let (shutdown, _) = watch::channel(());
         let udp = Arc::new(udp);
@@ -242,7 +249,7 @@ impl DnsServer {
                 shutdown.subscribe(),
             ));
         }
-        tasks.spawn(serve_tcp(Arc::clone(&shared), tcp, shutdown.subscribe()));
+        tasks.spawn(tcp::serve(Arc::clone(&shared), tcp, shutdown.subscribe()));
         Ok(DnsServer {
             address,
             shared,
@@ -341,6 +348,20 @@ impl DnsServer {
     /// or firewalled server; `false` answers again.
     pub fn set_silent(&self, silent: bool) {
         self.shared.silent.store(silent, Ordering::Relaxed);
+    }
+
+    /// How TCP connections accepted from now on are served (see [`TcpMode`]).
+    pub fn set_tcp_mode(&self, mode: TcpMode) {
+        *self
+            .shared
+            .tcp_mode
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = mode;
+    }
+
+    /// TCP connections accepted since the start.
+    pub fn tcp_connections(&self) -> u64 {
+        self.shared.tcp_accepted.load(Ordering::Relaxed)
     }
 
     /// Stops serving. The listening sockets are closed when this returns; a delayed reply
@@ -513,66 +534,5 @@ async fn send_udp(socket: &UdpSocket, other: &UdpSocket, sends: Vec<Outgoing>, t
             Outgoing::Reply(bytes) => socket.send_to(&bytes, to).await,
             Outgoing::FromOtherPort(bytes) => other.send_to(&bytes, to).await,
         };
-    }
-}
-
-/// The TCP accept loop: one task per connection, at most [`MAX_TCP_CONNECTIONS`] at once.
-async fn serve_tcp(shared: Arc<Shared>, listener: TcpListener, shutdown: watch::Receiver<()>) {
-    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
-    loop {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let Ok((stream, source)) = listener.accept().await else {
-            // Out of file descriptors or a reset before accept: back off briefly.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = serve_connection(&shared, stream, source) => {}
-                _ = shutdown.changed() => {}
-            }
-            drop(slot);
-        });
-    }
-}
-
-/// One TCP connection: length-prefixed queries answered in order (RFC 1035 §4.2.2) until the
-/// client closes, sends a partial message, or stays idle for [`TCP_IDLE_TIMEOUT`].
-async fn serve_connection(shared: &Shared, mut stream: TcpStream, source: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    loop {
-        let mut prefix = [0_u8; 2];
-        let read = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut prefix)).await;
-        if !matches!(read, Ok(Ok(_))) {
-            return;
-        }
-        let mut message = vec![0_u8; usize::from(u16::from_be_bytes(prefix))];
-        let read = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut message)).await;
-        if !matches!(read, Ok(Ok(_))) {
-            return;
-        }
-        let plan = shared.handle(&message, source, Transport::Tcp);
-        if !plan.delay.is_zero() {
-            tokio::time::sleep(plan.delay).await;
-        }
-        for send in plan.sends {
-            // Other-port replies have no TCP equivalent: they are not sent.
-            let Outgoing::Reply(bytes) = send else {
-                continue;
-            };
-            let Ok(len) = u16::try_from(bytes.len()) else {
-                continue;
-            };
-            let mut framed = Vec::with_capacity(bytes.len() + 2);
-            framed.extend_from_slice(&len.to_be_bytes());
-            framed.extend_from_slice(&bytes);
-            if stream.write_all(&framed).await.is_err() {
-                return;
-            }
-        }
     }
 }

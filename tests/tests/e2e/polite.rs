@@ -21,6 +21,11 @@ use mpic_tests::{NodeOptions, NodeProcess, binary_path};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+mod fast_failure;
+mod live;
+mod rrl;
+mod tcp;
+
 const SOA: &str = "@ 3600 IN SOA ns.invalid. hostmaster.invalid. 1 7200 3600 1209600 60";
 
 /// Root on .71, `test.` on .72, the leaves `one.test.` (one server, .73) and `two.test.` (two

@@ -210,3 +210,76 @@ async fn a_rate_that_cannot_be_met_in_time_fails_by_name() {
         BudgetLimit::Rate
     );
 }
+
+#[tokio::test]
+async fn the_live_table_lists_the_busiest_servers_and_counts_the_rest() {
+    let servers = Servers::new(ServerLimits::default());
+    let far = Instant::now() + Duration::from_secs(5);
+    for (last, queries) in [(1, 2), (2, 5), (3, 1), (4, 3), (5, 4)] {
+        for _ in 0..queries {
+            drop(servers.admit(addr(last), far).await.unwrap());
+        }
+    }
+    servers.record(addr(3), Outcome::Timeout);
+    let table = servers.live(3);
+    assert_eq!((table.total, table.truncated), (5, 2));
+    let rows: Vec<(SocketAddr, u64)> = table
+        .servers
+        .iter()
+        .map(|row| (row.address, row.queries))
+        .collect();
+    assert_eq!(rows, [(addr(2), 5), (addr(5), 4), (addr(4), 3)]);
+    let all = servers.live(MAX_LIVE_ROWS);
+    let silent = all
+        .servers
+        .iter()
+        .find(|row| row.address == addr(3))
+        .unwrap();
+    assert!(silent.backed_off && silent.backoff_until_unix_ms.is_some());
+    assert_eq!((silent.failures, silent.srtt_ms), (1, Some(752)));
+}
+
+#[test]
+fn a_server_backed_off_after_timeouts_is_skipped_then_probed_once() {
+    let start = Instant::now();
+    let hold = ms(200);
+    let mut health = Health::new(start);
+    assert_eq!(health.gate(start, hold), Gate::Ask, "never failed");
+    health.record(Outcome::Refused, start);
+    assert_eq!(
+        health.gate(start, hold),
+        Gate::Ask,
+        "REFUSED answers at once"
+    );
+    health.record(Outcome::Timeout, start);
+    // Two failures in a row: backed off for 2 s.
+    assert_eq!(
+        health.gate(start + ms(500), hold),
+        Gate::Skip {
+            failures: 2,
+            probe_in: ms(1500)
+        }
+    );
+    let expired = start + ms(2000);
+    assert_eq!(health.gate(expired, hold), Gate::Probe);
+    assert_eq!(
+        health.gate(expired + ms(50), hold),
+        Gate::Skip {
+            failures: 2,
+            probe_in: ms(150)
+        },
+        "one probe at a time"
+    );
+    assert_eq!(
+        health.gate(expired + ms(250), hold),
+        Gate::Probe,
+        "a probe never recorded stops holding"
+    );
+    health.record(Outcome::Timeout, expired + ms(300));
+    assert!(matches!(
+        health.gate(expired + ms(400), hold),
+        Gate::Skip { failures: 3, .. }
+    ));
+    health.record(Outcome::Answered(ms(5)), expired + ms(4400));
+    assert_eq!(health.gate(expired + ms(4400), hold), Gate::Ask);
+}

@@ -196,7 +196,7 @@ async fn a_server_with_every_tcp_slot_in_use_gets_no_further_connection() {
     // connection attempt would fail at once with "refused", not time out.
     let server: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let held: Vec<_> = (0..MAX_TCP_PER_SERVER)
-        .map(|_| transport.tcp_slot(server).try_acquire_owned().unwrap())
+        .map(|_| transport.tcp.slots(server).try_acquire_owned().unwrap())
         .collect();
     assert_eq!(transport.tcp_in_use(server), MAX_TCP_PER_SERVER);
     let deadline = Instant::now() + Duration::from_millis(50);
@@ -212,4 +212,41 @@ async fn a_server_with_every_tcp_slot_in_use_gets_no_further_connection() {
         .await
         .unwrap_err();
     assert!(matches!(error, TransportError::Network { .. }), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_to_a_silent_tcp_server_fill_connections_and_end_by_their_deadline() {
+    // Accepts and reads, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut sink = vec![0u8; 4096];
+                while tokio::io::AsyncReadExt::read(&mut stream, &mut sink)
+                    .await
+                    .is_ok_and(|n| n > 0)
+                {}
+            });
+        }
+    });
+    let metrics = DnsMetrics::unregistered().unwrap();
+    let transport =
+        std::sync::Arc::new(Transport::new(TransportConfig::default(), metrics.clone()));
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let transport = std::sync::Arc::clone(&transport);
+        set.spawn(async move { transport.exchange_tcp(server, &spec(), deadline).await });
+    }
+    while let Some(joined) = set.join_next().await {
+        let error = joined.unwrap().unwrap_err();
+        assert!(matches!(error, TransportError::Timeout { .. }), "{error}");
+    }
+    assert!(Instant::now() < deadline + Duration::from_millis(200));
+    // Each connection is filled to its pipelining cap before the next opens: 100 = 3 × 32 + 4.
+    let used = |result: &str| metrics.tcp_connections.with_label_values(&[result]).get();
+    assert_eq!((used("opened"), used("pipelined")), (4, 96));
+    assert_eq!(transport.tcp_in_use(server), 4);
+    assert_eq!(metrics.timeouts.get(), 100);
 }
