@@ -185,7 +185,7 @@ fn signature_is_domain_separated() {
     // A signature over the bare payload (no context prefix) must not verify.
     let (key, _) = SigningKey::generate().unwrap();
     let mut signed = key.sign(&payload(&key)).unwrap();
-    signed.signature = key.pair.sign(&signed.payload).as_ref().to_vec();
+    signed.signature = key.sign_in_context(b"", &signed.payload).to_vec();
     assert!(matches!(
         key.verifying_key().verify(&signed),
         Err(VerifyError::BadSignature)
@@ -293,5 +293,28 @@ proptest! {
         let decoded: crate::result::NodeMessage = crate::frame::decode_body(body).unwrap();
         prop_assert_eq!(&decoded, &crate::result::NodeMessage::Result(signed.clone()));
         prop_assert_eq!(key.verifying_key().verify(&signed).unwrap(), inner);
+    }
+}
+
+#[test]
+fn dalek_signs_exactly_the_bytes_ring_would_sign() {
+    // Ed25519 is deterministic: the signer (ed25519-dalek) and ring, from the same PKCS#8
+    // document, must give the same signature, and ring must verify it.
+    let (key, der) = SigningKey::generate().unwrap();
+    let ring_pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
+    for length in [0, 1, 64, 700, 5000] {
+        let payload = vec![0xa5_u8; length];
+        let mut message = SIGNATURE_CONTEXT.to_vec();
+        message.extend_from_slice(&payload);
+        assert_eq!(
+            key.sign_bytes(&payload).as_slice(),
+            ring_pair.sign(&message).as_ref(),
+            "payload of {length} bytes"
+        );
+        assert!(
+            key.verifying_key()
+                .verify_bytes(&payload, &key.sign_bytes(&payload))
+                .is_ok()
+        );
     }
 }
