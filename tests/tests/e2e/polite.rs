@@ -100,29 +100,41 @@ impl Lab {
 
     /// A client and its metrics, for counter assertions.
     fn client_with_metrics(&self, limits: Limits) -> (DnsClient, DnsMetrics) {
-        let hints = RootHints::parse(". NS a.root.test.\na.root.test. A 127.0.0.71\n").unwrap();
-        let settings = DnsSettings {
-            mode: Mode::Iterative {
-                hints,
-                port: self.port,
-            },
-            limits: Limits {
-                use_ipv6: false,
-                ..limits
-            },
-            cache: CacheLimits {
-                max_entries: 100_000,
-                max_bytes: 64 << 20,
-                max_answer_ttl: Duration::from_secs(60),
-                max_delegation_ttl: Duration::from_secs(3600),
-            },
-            transport: TransportConfig::default(),
-            dnssec: false,
-            trust_anchors: None,
-        };
-        let metrics = DnsMetrics::unregistered().unwrap();
-        (DnsClient::new(settings, metrics.clone()), metrics)
+        iterative_client(
+            SocketAddr::new(IpAddr::from([127, 0, 0, 71]), self.port),
+            limits,
+        )
     }
+}
+
+/// An iterative client (IPv4 only, DNSSEC off) whose root is `root`, and its metrics.
+pub(super) fn iterative_client(root: SocketAddr, limits: Limits) -> (DnsClient, DnsMetrics) {
+    let hints = RootHints::parse(&format!(
+        ". NS a.root.test.\na.root.test. A {}\n",
+        root.ip()
+    ))
+    .unwrap();
+    let settings = DnsSettings {
+        mode: Mode::Iterative {
+            hints,
+            port: root.port(),
+        },
+        limits: Limits {
+            use_ipv6: false,
+            ..limits
+        },
+        cache: CacheLimits {
+            max_entries: 100_000,
+            max_bytes: 64 << 20,
+            max_answer_ttl: Duration::from_secs(60),
+            max_delegation_ttl: Duration::from_secs(3600),
+        },
+        transport: TransportConfig::default(),
+        dnssec: false,
+        trust_anchors: None,
+    };
+    let metrics = DnsMetrics::unregistered().unwrap();
+    (DnsClient::new(settings, metrics.clone()), metrics)
 }
 
 /// Runs a CAA climb for each name at once; returns where each found its relevant RRset.

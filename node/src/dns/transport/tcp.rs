@@ -183,6 +183,13 @@ impl TcpPool {
                 Ok(Err(error)) => return Err(error),
                 Ok(Ok(chosen)) => chosen,
             };
+            // A connection opened is counted as opened whatever becomes of this query on it
+            // (the server may close it before the query is written); reuse counts only when
+            // the query went out on it.
+            let opened = matches!(usage, ConnectionUse::Opened);
+            if opened {
+                count_use(metrics, usage);
+            }
             let ticket = Ticket {
                 connection: Arc::clone(&connection),
                 id: None,
@@ -190,7 +197,9 @@ impl TcpPool {
             match connection.ask(query, deadline, ticket).await {
                 Err(TcpFailure::Stale) => continue,
                 result => {
-                    count_use(metrics, usage);
+                    if !opened {
+                        count_use(metrics, usage);
+                    }
                     return result;
                 }
             }

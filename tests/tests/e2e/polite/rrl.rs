@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use mpic_node::dns::cache::CacheLimits;
-use mpic_node::dns::root_hints::RootHints;
 use mpic_node::dns::servers::ServerLimits;
-use mpic_node::dns::transport::TransportConfig;
-use mpic_node::dns::{DnsClient, DnsSettings, Limits, Mode};
+use mpic_node::dns::{DnsClient, Limits};
 use mpic_node::metrics::DnsMetrics;
 use mpic_tests::knot::KnotServer;
 use tokio::time::Instant;
@@ -27,36 +24,16 @@ const CONTROL_BURST: usize = 6 * KNOT_RATE;
 const NODE_RATE: u32 = 40;
 
 fn client(server: SocketAddr) -> (DnsClient, DnsMetrics) {
-    let hints = RootHints::parse(&format!(
-        ". NS a.root.test.\na.root.test. A {}\n",
-        server.ip()
-    ))
-    .unwrap();
-    let settings = DnsSettings {
-        mode: Mode::Iterative {
-            hints,
-            port: server.port(),
-        },
-        limits: Limits {
-            use_ipv6: false,
+    super::iterative_client(
+        server,
+        Limits {
             servers: ServerLimits {
                 max_rate: NODE_RATE,
                 ..ServerLimits::default()
             },
             ..Limits::default()
         },
-        cache: CacheLimits {
-            max_entries: 100_000,
-            max_bytes: 64 << 20,
-            max_answer_ttl: Duration::from_secs(60),
-            max_delegation_ttl: Duration::from_secs(3600),
-        },
-        transport: TransportConfig::default(),
-        dnssec: false,
-        trust_anchors: None,
-    };
-    let metrics = DnsMetrics::unregistered().unwrap();
-    (DnsClient::new(settings, metrics.clone()), metrics)
+    )
 }
 
 /// Sends `count` NXDOMAIN questions at once from one socket; returns how many were answered.
