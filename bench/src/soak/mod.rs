@@ -41,8 +41,8 @@ pub(crate) struct SoakArgs {
     /// Requests per second (open loop).
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
-    /// Shares of check kinds (tls-alpn-01 has no bench fixture).
-    #[arg(long, default_value = "caa=40,dns-01=30,http-01=30")]
+    /// Shares of check kinds.
+    #[arg(long, default_value = "caa=40,dns-01=25,http-01=20,tls-alpn-01=15")]
     mix: Mix,
     /// Most targets (SANs) per request; each request has 1 to this many.
     #[arg(long, default_value_t = 10)]
@@ -179,6 +179,7 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         hups,
         page: &page,
         drain: &drain,
+        mix: &args.mix,
     };
     finish(&args, &verdict)
 }
@@ -200,6 +201,7 @@ fn start(
         dir: dir.to_owned(),
         dns: fixture.dns,
         http_port: fixture.http.port(),
+        https_port: fixture.tls.port(),
         audit: audit_dir.join("audit.log"),
         admitted: args.admitted,
     })?;
@@ -375,6 +377,7 @@ struct Verdict<'a> {
     hups: u64,
     page: &'a str,
     drain: &'a Drain,
+    mix: &'a Mix,
 }
 
 impl Verdict<'_> {
@@ -427,6 +430,11 @@ impl Verdict<'_> {
                     .filter(|k| k.starts_with("lost"))
                     .collect::<Vec<_>>()
             ));
+        }
+        for kind in self.mix.kinds() {
+            if tally.kinds.get(kind.name()).is_none_or(|c| c.passed == 0) {
+                problems.push(format!("no {} check passed", kind.name()));
+            }
         }
         if let Some(clean) = tally.phases.get("clean")
             && clean.passed != clean.sent
@@ -502,8 +510,8 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
                 .total_cmp(&(b.at_seconds - t).abs())
         })
     };
-    let (total, phases) = match verdict.tally.lock() {
-        Ok(tally) => (tally.total(), tally.phases.clone()),
+    let (total, phases, kinds) = match verdict.tally.lock() {
+        Ok(tally) => (tally.total(), tally.phases.clone(), tally.kinds.clone()),
         Err(_) => bail!("the tally's lock is poisoned"),
     };
     let summary = serde_json::json!({
@@ -523,7 +531,7 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
         "sigterm": verdict.drain,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
-    for (phase, counts) in &phases {
+    for (phase, counts) in phases.iter().chain(&kinds) {
         println!(
             "  {phase:<13} sent {:>8} verified {:>8} passed {:>8} shed {:>6} lost {:>4} {:?}",
             counts.sent, counts.verified, counts.passed, counts.shed, counts.lost, counts.errors
@@ -547,6 +555,7 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
             "faults": faults,
             "summary": summary,
             "phases": phases,
+            "kinds": kinds,
             "samples": verdict.samples,
             "problems": problems,
         });
