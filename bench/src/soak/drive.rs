@@ -247,6 +247,23 @@ pub(crate) fn sans(k: u64, max: usize) -> usize {
     1 + (mixed % max.max(1) as u64) as usize
 }
 
+/// Request number `k`: 1 to `max_sans` targets, the mix's kinds in turn (`next_check` counts
+/// checks), names round-robin; with each target's kind name.
+pub(crate) fn request(
+    load: &Load,
+    k: u64,
+    next_check: &mut u64,
+) -> (Vec<&'static str>, Vec<Target>) {
+    (0..sans(k, load.max_sans))
+        .map(|_| {
+            *next_check += 1;
+            let kind = load.mix.kind(*next_check);
+            let target = kind.target((*next_check % load.names.max(1) as u64) as usize);
+            (kind.name(), target)
+        })
+        .unzip()
+}
+
 /// Sends on schedule from `started` until `total` seconds, 10× the rate inside a burst window
 /// (a second's worth of the burst rate at once, each second, so admission sees the clump).
 pub(crate) async fn run(
@@ -278,16 +295,8 @@ pub(crate) async fn run(
             clump += (9.0 * load.rate).round() as u64;
         }
         for _ in 0..clump {
-            let n = sans(k, load.max_sans);
+            let (kinds, targets) = request(&load, k, &mut next_check);
             k += 1;
-            let (kinds, targets): (Vec<&'static str>, Vec<Target>) = (0..n)
-                .map(|_| {
-                    next_check += 1;
-                    let kind = load.mix.kind(next_check);
-                    let target = kind.target((next_check % load.names as u64) as usize);
-                    (kind.name(), target)
-                })
-                .unzip();
             let window = (at >= load.warmup_seconds)
                 .then(|| ((at - load.warmup_seconds) / load.window_seconds.max(1.0)) as usize);
             if let Ok(mut tally) = tally.lock() {

@@ -6,6 +6,7 @@
 //! behaviour is not the asserted one, or when SIGTERM does not drain and exit 0.
 #![allow(clippy::print_stdout, reason = "bench output")]
 
+mod calibrate;
 mod drive;
 mod faults;
 pub(crate) mod node;
@@ -21,6 +22,7 @@ use mpic_protocol::client::Primary;
 use mpic_tests::dns_server::Behaviour;
 use tokio::time::Instant;
 
+use self::calibrate::{Calibration, Rate};
 use self::drive::{Answer, Load, Tally};
 use self::faults::Fault;
 use self::node::{NodeSetup, SoakNode, metric_sum};
@@ -38,9 +40,17 @@ pub(crate) struct SoakArgs {
     /// Minutes to run.
     #[arg(long, default_value_t = 30.0)]
     minutes: f64,
-    /// Requests per second (open loop).
-    #[arg(long, default_value_t = 20.0)]
-    rate: f64,
+    /// Requests per second (open loop), or `auto`: half the best rate a calibration finds.
+    #[arg(long, default_value = "auto")]
+    rate: Rate,
+    /// `--rate auto`: seconds of the closed-loop calibration's measured span (after 10 s of
+    /// warm-up).
+    #[arg(long, default_value_t = 30)]
+    calibration_seconds: u64,
+    /// `--rate auto`: requests the calibration keeps outstanding (default: half `--admitted`,
+    /// so nothing is shed).
+    #[arg(long)]
+    calibration_concurrency: Option<usize>,
     /// Shares of check kinds.
     #[arg(long, default_value = "caa=40,dns-01=25,http-01=20,tls-alpn-01=15")]
     mix: Mix,
@@ -99,8 +109,8 @@ pub(crate) struct SoakArgs {
 
 /// `mpic-bench soak`.
 pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
-    if args.rate <= 0.0 || args.max_sans == 0 || args.names == 0 || args.minutes <= 0.0 {
-        bail!("--rate, --max-sans, --names and --minutes must be positive");
+    if args.max_sans == 0 || args.names == 0 || args.minutes <= 0.0 {
+        bail!("--max-sans, --names and --minutes must be positive");
     }
     let total = args.minutes * 60.0;
     let warmup = args.warmup_seconds.min(total / 6.0);
@@ -113,6 +123,26 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let (fixture, mut node) = start(&args, &dir, &audit_dir)?;
     let client = node.client.take().context("the node's client options")?;
     let primary = Arc::new(Primary::new(vec![node.endpoint.clone()], client)?);
+    let mut load = Load {
+        mix: args.mix.clone(),
+        max_sans: args.max_sans,
+        names: args.names,
+        rate: 0.0,
+        timeout: args.timeout,
+        window_seconds: args.window_minutes * 60.0,
+        warmup_seconds: warmup,
+    };
+    let calibration = match args.rate {
+        Rate::Fixed(rate) => {
+            load.rate = rate;
+            None
+        }
+        Rate::Auto => {
+            let calibration = calibrate(&args, &primary, &load).await?;
+            load.rate = calibration.soak_rate;
+            Some(calibration)
+        }
+    };
     let windows = if args.faults {
         faults::schedule(total, warmup, args.audit_tmpfs)
     } else {
@@ -122,7 +152,7 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         "mpic-bench soak: {} for {:.0} s at {} req/s, 1-{} SANs, mix {}, warm-up {warmup:.0} s, faults {:?}",
         args.node_bin.display(),
         total,
-        args.rate,
+        load.rate,
         args.max_sans,
         args.mix,
         windows
@@ -132,15 +162,6 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
     );
     let tally = Arc::new(Mutex::new(Tally::new()?));
     let started = Instant::now();
-    let load = Load {
-        mix: args.mix.clone(),
-        max_sans: args.max_sans,
-        names: args.names,
-        rate: args.rate,
-        timeout: args.timeout,
-        window_seconds: args.window_minutes * 60.0,
-        warmup_seconds: warmup,
-    };
     let driver = tokio::spawn(drive::run(
         Arc::clone(&primary),
         Arc::clone(&tally),
@@ -180,8 +201,47 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         page: &page,
         drain: &drain,
         mix: &args.mix,
+        rate: load.rate,
+        calibration: calibration.as_ref(),
     };
     finish(&args, &verdict)
+}
+
+/// `--rate auto`: the closed-loop calibration (10 s warm-up, `--calibration-seconds` measured).
+async fn calibrate(
+    args: &SoakArgs,
+    primary: &Arc<Primary>,
+    load: &Load,
+) -> anyhow::Result<Calibration> {
+    let concurrency = args
+        .calibration_concurrency
+        .unwrap_or(args.admitted / 2)
+        .max(1);
+    let measured = Duration::from_secs(args.calibration_seconds.clamp(5, 50));
+    eprintln!(
+        "mpic-bench soak: calibrating: {concurrency} requests outstanding, 10 s warm-up, {} s measured",
+        measured.as_secs()
+    );
+    let calibration = calibrate::run(
+        primary,
+        load,
+        concurrency,
+        Duration::from_secs(10),
+        measured,
+    )
+    .await?;
+    eprintln!(
+        "mpic-bench soak: best rate {} req/s ({} requests, {} checks, {} failed, {} shed or lost; p50 {:.1} ms, p99 {:.1} ms): soaking at {} req/s",
+        calibration.best_rate,
+        calibration.requests,
+        calibration.checks,
+        calibration.failed_checks,
+        calibration.shed_or_lost,
+        calibration.p50_ms,
+        calibration.p99_ms,
+        calibration.soak_rate
+    );
+    Ok(calibration)
 }
 
 /// Starts the fixtures and the node, its audit log in `audit_dir`.
@@ -378,6 +438,10 @@ struct Verdict<'a> {
     page: &'a str,
     drain: &'a Drain,
     mix: &'a Mix,
+    /// The soak's rate (requests per second).
+    rate: f64,
+    /// With `--rate auto`: the calibration that chose it.
+    calibration: Option<&'a Calibration>,
 }
 
 impl Verdict<'_> {
@@ -429,6 +493,14 @@ impl Verdict<'_> {
                     .keys()
                     .filter(|k| k.starts_with("lost"))
                     .collect::<Vec<_>>()
+            ));
+        }
+        if let Some(c) = self.calibration
+            && (c.failed_checks > 0 || c.shed_or_lost > 0)
+        {
+            problems.push(format!(
+                "calibration: {} checks failed, {} requests shed or lost",
+                c.failed_checks, c.shed_or_lost
             ));
         }
         for kind in self.mix.kinds() {
@@ -515,6 +587,8 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
         Err(_) => bail!("the tally's lock is poisoned"),
     };
     let summary = serde_json::json!({
+        "best_rate": verdict.calibration.map(|c| c.best_rate),
+        "soak_rate": verdict.rate,
         "rss_mib_at_5_min": near(300.0).and_then(mib),
         "rss_mib_at_end": verdict.samples.last().and_then(mib),
         "open_fds_first": verdict.samples.first().and_then(|s| s.open_fds),
@@ -549,7 +623,9 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
         let json = serde_json::json!({
             "node_bin": args.node_bin,
             "minutes": args.minutes,
-            "rate": args.rate,
+            "rate": verdict.rate,
+            "rate_arg": args.rate.to_string(),
+            "calibration": verdict.calibration,
             "mix": args.mix.to_string(),
             "max_sans": args.max_sans,
             "faults": faults,
