@@ -1,5 +1,6 @@
-//! The loopback fixtures of a load run — the authoritative DNS server with the generated zone
-//! and the HTTP server answering http-01 — on one thread of their own, so their CPU can be told
+//! The loopback fixtures of a load run — the authoritative DNS server with the generated zone,
+//! the HTTP server answering http-01 and the TLS-ALPN server answering tls-alpn-01 for every
+//! name — on one thread of their own, so their CPU can be told
 //! apart from the node's.
 
 use std::net::{IpAddr, SocketAddr};
@@ -9,6 +10,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mpic_tests::dns_server::{Behaviour, DnsServer, Rule, ZoneText};
 use mpic_tests::http_server::{HttpServer, Route};
+use mpic_tests::tls_alpn_server::{TlsAlpnServer, TlsBehaviour};
+
+use mpic_node::checks::tls_alpn::certificate::expected_digest;
 
 use crate::workload::{KEY_AUTHORIZATION, ORIGIN, TLD_ZONE, TOKEN};
 
@@ -18,6 +22,8 @@ pub(crate) struct Fixture {
     pub(crate) dns: SocketAddr,
     /// The HTTP server's address.
     pub(crate) http: SocketAddr,
+    /// The TLS-ALPN server's address (`acme-tls/1`, a correct certificate for any SNI name).
+    pub(crate) tls: SocketAddr,
     /// `/proc/<pid>/task/<tid>/stat` of the fixture thread.
     pub(crate) stat_path: String,
     server: Arc<DnsServer>,
@@ -103,19 +109,27 @@ impl Fixture {
                             &format!("/.well-known/acme-challenge/{TOKEN}"),
                             Route::ok(KEY_AUTHORIZATION),
                         );
-                        anyhow::Ok((Arc::new(server), Arc::new(http)))
+                        let tls = TlsAlpnServer::start(
+                            loopback,
+                            TlsBehaviour::PerName {
+                                digest: expected_digest(KEY_AUTHORIZATION),
+                                alpn: vec![b"acme-tls/1".to_vec()],
+                            },
+                        )
+                        .await?;
+                        anyhow::Ok((Arc::new(server), Arc::new(http), tls))
                     };
                     match started.await {
-                        Ok((server, http)) => {
+                        Ok((server, http, tls)) => {
                             let _ = ready_tx.send(Ok((
                                 server.address(),
-                                http.address(),
+                                (http.address(), tls.address()),
                                 Arc::clone(&server),
                                 Arc::clone(&http),
                                 stat,
                             )));
                             let _ = stop_rx.await;
-                            drop(http);
+                            drop((http, tls));
                         }
                         Err(error) => {
                             let _ = ready_tx.send(Err(error));
@@ -123,12 +137,13 @@ impl Fixture {
                     }
                 });
             })?;
-        let (dns, http, server, http_server, stat_path) = ready_rx
+        let (dns, (http, tls), server, http_server, stat_path) = ready_rx
             .recv_timeout(Duration::from_secs(300))
             .context("the fixtures did not start")??;
         Ok(Self {
             dns,
             http,
+            tls,
             stat_path,
             server,
             http_server,

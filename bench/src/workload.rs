@@ -33,10 +33,18 @@ pub(crate) enum Kind {
     DnsChange,
     /// ACME http-01 against the HTTP fixture.
     Http01,
+    /// ACME tls-alpn-01 against the TLS-ALPN fixture (a certificate made for each SNI name).
+    TlsAlpn01,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Caa, Kind::Dns01, Kind::DnsChange, Kind::Http01];
+    const ALL: [Kind; 5] = [
+        Kind::Caa,
+        Kind::Dns01,
+        Kind::DnsChange,
+        Kind::Http01,
+        Kind::TlsAlpn01,
+    ];
 
     /// The name used in `--mix` and in reports.
     pub(crate) fn name(self) -> &'static str {
@@ -45,6 +53,7 @@ impl Kind {
             Kind::Dns01 => "dns-01",
             Kind::DnsChange => "dns-change",
             Kind::Http01 => "http-01",
+            Kind::TlsAlpn01 => "tls-alpn-01",
         }
     }
 
@@ -86,6 +95,12 @@ impl Kind {
                 Some(KEY_AUTHORIZATION),
                 Some(TOKEN),
             ),
+            Kind::TlsAlpn01 => dcv(
+                DcvMethod::AcmeTlsAlpn01,
+                None,
+                Some(KEY_AUTHORIZATION),
+                None,
+            ),
         };
         Target { identifier, check }
     }
@@ -96,6 +111,11 @@ impl Kind {
 pub(crate) struct Mix(Vec<(Kind, u32)>);
 
 impl Mix {
+    /// The kinds with a share, in order.
+    pub(crate) fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
+        self.0.iter().map(|(kind, _)| *kind)
+    }
+
     /// The kind of the `n`-th check: a deterministic interleaving that keeps the shares exact
     /// over every window of `total` checks.
     pub(crate) fn kind(&self, n: u64) -> Kind {
@@ -123,7 +143,7 @@ impl FromStr for Mix {
                 .find(|kind| kind.name() == name.trim())
                 .ok_or_else(|| {
                     format!(
-                        "unknown check kind {name:?} (expected caa, dns-01, dns-change, http-01)"
+                        "unknown check kind {name:?} (expected caa, dns-01, dns-change, http-01, tls-alpn-01)"
                     )
                 })?;
             let share: u32 = share
@@ -153,7 +173,8 @@ impl fmt::Display for Mix {
 }
 
 /// The zone (origin `bench.test.`) for `names` names. TTLs are 1 s so that, with names used
-/// round-robin, the node's cache is not what is measured; http-01 names resolve to `http_ip`.
+/// round-robin, the node's cache is not what is measured; every name resolves to `http_ip`,
+/// where the HTTP and the TLS-ALPN fixtures listen (on the ports the node is told to dial).
 pub(crate) fn zone(names: usize, http_ip: IpAddr) -> String {
     let digest = mpic_node::checks::dcv::acme_dns01::expected_digest(KEY_AUTHORIZATION);
     let record = if http_ip.is_ipv4() { "A" } else { "AAAA" };
@@ -177,6 +198,17 @@ mod tests {
 
     #[test]
     fn mix_parses_and_interleaves_exactly() {
+        let soak: Mix = "caa=40,dns-01=25,http-01=20,tls-alpn-01=15"
+            .parse()
+            .unwrap();
+        let tls = (0..100)
+            .filter(|&n| soak.kind(n) == Kind::TlsAlpn01)
+            .count();
+        assert_eq!(tls, 15);
+        assert_eq!(
+            soak.to_string(),
+            "caa=40,dns-01=25,http-01=20,tls-alpn-01=15"
+        );
         let mix: Mix = "caa=70,dns-01=20,http-01=10".parse().unwrap();
         let mut counts = std::collections::HashMap::new();
         for n in 0..1000 {

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::credentials::{self, dev::DevPaths};
 use crate::dispatch::Dispatcher;
+use crate::doctor::open_files;
 use crate::http::pool::AbortOnDrop;
 use crate::metrics::{Metrics, ReloadResult};
 use crate::notify::Notifier;
@@ -99,6 +100,7 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("registering metrics")?;
     announce_options(&config, &metrics);
+    raise_open_files(&config);
     let state = build_state(&config, &metrics)?;
     // SIGHUP reopens the audit file (after logrotate moved it). Installed before serving: an
     // unhandled SIGHUP would end the process.
@@ -135,6 +137,26 @@ pub async fn run_with(
     drop(watchdog);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one (logged), and warns when what the node may
+/// then open is below what its admission limits may need (see [`open_files`]).
+fn raise_open_files(config: &Config) {
+    let limit = match open_files::raise_soft_to_hard() {
+        Ok((before, after)) => {
+            if before != after {
+                tracing::info!(from = ?before.soft, to = ?after.soft, "open-file limit (RLIMIT_NOFILE) raised to the hard limit");
+            }
+            after
+        }
+        Err(error) => {
+            tracing::warn!(%error, "open-file limit (RLIMIT_NOFILE) not raised");
+            open_files::NofileLimit::current()
+        }
+    };
+    if let Some(shortfall) = open_files::shortfall(limit.soft, &config.limits) {
+        tracing::warn!(soft = ?limit.soft, hard = ?limit.hard, "{shortfall}");
+    }
 }
 
 /// Logs (and exports on a gauge) every `[dangerous]` option turned on, and the CP/CPS choices

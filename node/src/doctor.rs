@@ -20,6 +20,8 @@ use crate::config::Config;
 use crate::dns::{DnsClient, Resolver as _};
 use crate::metrics::DnsMetrics;
 
+pub mod open_files;
+
 /// Days of certificate validity below which the doctor warns.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
@@ -146,6 +148,7 @@ pub async fn run(path: &Path, targets: &[String], offline: bool, dns_servers: bo
     clock(&mut report);
     ports(&config, &mut report);
     state_directory(&config, &mut report);
+    open_files_row(&config, &mut report);
     if offline {
         report.add("dns", Status::Skip, "--offline: no queries sent");
         return report;
@@ -155,6 +158,30 @@ pub async fn run(path: &Path, targets: &[String], offline: bool, dns_servers: bo
         reach(&config, target, &mut report).await;
     }
     report
+}
+
+/// The open-file limit the node will run with (its hard limit: the daemon raises its soft
+/// limit to it) against what the admission limits may need.
+fn open_files_row(config: &Config, report: &mut Report) {
+    let limit = open_files::NofileLimit::current();
+    let show = |n: Option<u64>| n.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    match open_files::shortfall(limit.hard, &config.limits) {
+        Some(shortfall) => report.add(
+            "open files",
+            Status::Warn,
+            format!("hard {shortfall} (soft {})", show(limit.soft)),
+        ),
+        None => report.add(
+            "open files",
+            Status::Pass,
+            format!(
+                "hard limit {} (the node raises its soft limit {} to it at start) covers the {} descriptors the admission limits may need",
+                show(limit.hard),
+                show(limit.soft),
+                open_files::need_detail(&config.limits)
+            ),
+        ),
+    }
 }
 
 fn credentials(config: &Config, report: &mut Report) {

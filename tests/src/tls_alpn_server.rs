@@ -73,6 +73,85 @@ pub enum TlsBehaviour {
     },
     /// Bytes that are not TLS, then close.
     Garbage,
+    /// TLS with a correct challenge certificate for whatever name the client sends as SNI
+    /// (made on first use, one shared key, cached), negotiating these ALPN protocols: one
+    /// fixture answering many names, for load runs.
+    PerName {
+        /// The acmeIdentifier digest every certificate carries.
+        digest: [u8; 32],
+        /// Protocols the server accepts.
+        alpn: Vec<Vec<u8>>,
+    },
+}
+
+/// Most SNI names recorded (a load run's fixture must not grow without bound).
+const RECORDED_NAMES: usize = 10_000;
+
+/// Most certificates [`PerNameCertificates`] caches; beyond it the cache starts again.
+const PER_NAME_CACHE: usize = 100_000;
+
+/// A correct challenge certificate per SNI name, all on one key.
+struct PerNameCertificates {
+    digest: [u8; 32],
+    key: rcgen::KeyPair,
+    signing_key: Arc<dyn rustls::sign::SigningKey>,
+    cache: Mutex<std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>>,
+}
+
+impl std::fmt::Debug for PerNameCertificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerNameCertificates")
+            .finish_non_exhaustive()
+    }
+}
+
+impl PerNameCertificates {
+    fn new(digest: [u8; 32], provider: &rustls::crypto::CryptoProvider) -> anyhow::Result<Self> {
+        let key = rcgen::KeyPair::generate()?;
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let signing_key = provider.key_provider.load_private_key(der)?;
+        Ok(Self {
+            digest,
+            key,
+            signing_key,
+            cache: Mutex::default(),
+        })
+    }
+
+    fn certificate(&self, name: &str) -> anyhow::Result<Arc<rustls::sign::CertifiedKey>> {
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| anyhow::anyhow!("certificate cache poisoned"))?;
+        if let Some(certified) = cache.get(name) {
+            return Ok(Arc::clone(certified));
+        }
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()])?;
+        let mut value = vec![0x04, 0x20];
+        value.extend_from_slice(&self.digest);
+        let mut extension = rcgen::CustomExtension::from_oid_content(&ACME_IDENTIFIER, value);
+        extension.set_criticality(true);
+        params.custom_extensions.push(extension);
+        let certificate = params.self_signed(&self.key)?;
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(
+            vec![certificate.der().clone()],
+            Arc::clone(&self.signing_key),
+        ));
+        if cache.len() >= PER_NAME_CACHE {
+            cache.clear();
+        }
+        cache.insert(name.to_owned(), Arc::clone(&certified));
+        Ok(certified)
+    }
+}
+
+impl rustls::server::ResolvesServerCert for PerNameCertificates {
+    fn resolve(
+        &self,
+        client_hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.certificate(client_hello.server_name()?).ok()
+    }
 }
 
 /// Serves one certificate whatever the client asks for.
@@ -126,6 +205,16 @@ impl TlsAlpnServer {
                 config.alpn_protocols = alpn.clone();
                 Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
             }
+            TlsBehaviour::PerName { digest, alpn } => {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let resolver = PerNameCertificates::new(*digest, &provider)?;
+                let mut config = rustls::ServerConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()?
+                    .with_no_client_auth()
+                    .with_cert_resolver(Arc::new(resolver));
+                config.alpn_protocols = alpn.clone();
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+            }
             TlsBehaviour::Garbage => None,
         };
         let server_names: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -148,6 +237,7 @@ impl TlsAlpnServer {
                     {
                         if let Some(name) = tls.get_ref().1.server_name()
                             && let Ok(mut names) = names.lock()
+                            && names.len() < RECORDED_NAMES
                         {
                             names.push(name.to_owned());
                         }
@@ -168,7 +258,7 @@ impl TlsAlpnServer {
         self.address
     }
 
-    /// The SNI of every completed handshake, in order.
+    /// The SNI of every completed handshake, in order (the first 10,000).
     pub fn server_names(&self) -> Vec<String> {
         self.server_names
             .lock()

@@ -59,6 +59,8 @@ pub(crate) struct Tally {
     pub(crate) windows: Vec<Histogram<u64>>,
     /// Per phase.
     pub(crate) phases: BTreeMap<&'static str, Counts>,
+    /// Per kind of check (`caa`, `tls-alpn-01`, ...), over every phase.
+    pub(crate) kinds: BTreeMap<&'static str, Counts>,
     /// Requests sent and not yet answered.
     pub(crate) outstanding: u64,
 }
@@ -72,6 +74,7 @@ impl Tally {
             interval_completed: 0,
             windows: Vec::new(),
             phases: BTreeMap::new(),
+            kinds: BTreeMap::new(),
             outstanding: 0,
         })
     }
@@ -92,14 +95,24 @@ impl Tally {
         total
     }
 
+    /// Counts the checks of one request (`kinds`, in target order) as sent, per kind.
+    pub(crate) fn sent(&mut self, phase: &'static str, kinds: &[&'static str]) {
+        self.phases.entry(phase).or_default().sent += kinds.len() as u64;
+        for kind in kinds {
+            self.kinds.entry(kind).or_default().sent += 1;
+        }
+    }
+
     fn record(
         &mut self,
         phase: &'static str,
         window: Option<usize>,
-        checks: usize,
+        kinds: &[&'static str],
         latency: Duration,
         answer: Answer,
     ) {
+        self.record_kinds(kinds, &answer);
+        let checks = kinds.len();
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -139,6 +152,30 @@ impl Tally {
         for (kind, n) in errors {
             *counts.errors.entry(kind.clone()).or_insert(0) += n;
             *self.interval_errors.entry(kind).or_insert(0) += n;
+        }
+    }
+}
+
+impl Tally {
+    /// Per kind: verified, passed, shed or lost, and failures by problem kind.
+    fn record_kinds(&mut self, kinds: &[&'static str], answer: &Answer) {
+        for (i, kind) in kinds.iter().enumerate() {
+            let counts = self.kinds.entry(kind).or_default();
+            match answer {
+                Answer::Verified(results) => match results.get(i) {
+                    Some(None) => {
+                        counts.verified += 1;
+                        counts.passed += 1;
+                    }
+                    Some(Some(problem)) => {
+                        counts.verified += 1;
+                        *counts.errors.entry((*problem).to_owned()).or_insert(0) += 1;
+                    }
+                    None => counts.lost += 1,
+                },
+                Answer::Shed => counts.shed += 1,
+                Answer::Lost(_) => counts.lost += 1,
+            }
         }
     }
 }
@@ -210,6 +247,23 @@ pub(crate) fn sans(k: u64, max: usize) -> usize {
     1 + (mixed % max.max(1) as u64) as usize
 }
 
+/// Request number `k`: 1 to `max_sans` targets, the mix's kinds in turn (`next_check` counts
+/// checks), names round-robin; with each target's kind name.
+pub(crate) fn request(
+    load: &Load,
+    k: u64,
+    next_check: &mut u64,
+) -> (Vec<&'static str>, Vec<Target>) {
+    (0..sans(k, load.max_sans))
+        .map(|_| {
+            *next_check += 1;
+            let kind = load.mix.kind(*next_check);
+            let target = kind.target((*next_check % load.names.max(1) as u64) as usize);
+            (kind.name(), target)
+        })
+        .unzip()
+}
+
 /// Sends on schedule from `started` until `total` seconds, 10× the rate inside a burst window
 /// (a second's worth of the burst rate at once, each second, so admission sees the clump).
 pub(crate) async fn run(
@@ -241,26 +295,18 @@ pub(crate) async fn run(
             clump += (9.0 * load.rate).round() as u64;
         }
         for _ in 0..clump {
-            let n = sans(k, load.max_sans);
+            let (kinds, targets) = request(&load, k, &mut next_check);
             k += 1;
-            let targets: Vec<Target> = (0..n)
-                .map(|_| {
-                    next_check += 1;
-                    load.mix
-                        .kind(next_check)
-                        .target((next_check % load.names as u64) as usize)
-                })
-                .collect();
             let window = (at >= load.warmup_seconds)
                 .then(|| ((at - load.warmup_seconds) / load.window_seconds.max(1.0)) as usize);
             if let Ok(mut tally) = tally.lock() {
-                tally.phases.entry(phase).or_default().sent += n as u64;
+                tally.sent(phase, &kinds);
                 tally.outstanding += 1;
                 if tally.outstanding > MAX_OUTSTANDING {
                     tally.record(
                         phase,
                         window,
-                        n,
+                        &kinds,
                         Duration::ZERO,
                         Answer::Lost("not sent: too many outstanding".into()),
                     );
@@ -272,7 +318,7 @@ pub(crate) async fn run(
             tasks.spawn(async move {
                 let answer = send(&primary, targets, timeout).await;
                 if let Ok(mut tally) = tally.lock() {
-                    tally.record(phase, window, n, intended.elapsed(), answer);
+                    tally.record(phase, window, &kinds, intended.elapsed(), answer);
                 }
             });
         }
@@ -301,15 +347,24 @@ mod tests {
     #[test]
     fn tally_keeps_shed_and_lost_apart_from_verified() {
         let mut tally = Tally::new().unwrap();
-        tally.phases.entry("clean").or_default().sent += 3;
-        tally.phases.entry("burst").or_default().sent += 2;
+        tally.sent("clean", &["caa", "tls-alpn-01"]);
+        tally.sent("clean", &["tls-alpn-01"]);
+        tally.sent("burst", &["caa", "http-01"]);
         let verified = Answer::Verified(vec![None, Some("dns_timeout")]);
-        tally.record("clean", Some(0), 2, Duration::from_millis(2), verified);
-        tally.record("burst", Some(0), 2, Duration::from_millis(1), Answer::Shed);
+        let kinds = ["caa", "tls-alpn-01"];
+        tally.record("clean", Some(0), &kinds, Duration::from_millis(2), verified);
+        let kinds = ["caa", "http-01"];
+        tally.record(
+            "burst",
+            Some(0),
+            &kinds,
+            Duration::from_millis(1),
+            Answer::Shed,
+        );
         tally.record(
             "clean",
             None,
-            1,
+            &["tls-alpn-01"],
             Duration::from_millis(9),
             Answer::Lost("timeout".into()),
         );
@@ -327,6 +382,12 @@ mod tests {
         assert_eq!(total.errors.get("dns_timeout"), Some(&1));
         assert_eq!(total.errors.get("overloaded"), Some(&2));
         assert_eq!(total.errors.get("lost: timeout"), Some(&1));
+        // Per kind: the verified failure, the shed and the lost check land on their own kinds.
+        let (caa, tls) = (&tally.kinds["caa"], &tally.kinds["tls-alpn-01"]);
+        assert_eq!((caa.sent, caa.verified, caa.passed, caa.shed), (2, 1, 1, 1));
+        assert_eq!((tls.sent, tls.verified, tls.passed, tls.lost), (2, 1, 0, 1));
+        assert_eq!(tls.errors.get("dns_timeout"), Some(&1));
+        assert_eq!(tally.kinds["http-01"].shed, 1);
         // Only verified clean requests count towards the p99 windows.
         assert_eq!(tally.windows.len(), 1);
         assert_eq!(tally.windows[0].len(), 1);

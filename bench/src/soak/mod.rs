@@ -6,6 +6,8 @@
 //! behaviour is not the asserted one, or when SIGTERM does not drain and exit 0.
 #![allow(clippy::print_stdout, reason = "bench output")]
 
+mod calibrate;
+mod drain;
 mod drive;
 mod faults;
 pub(crate) mod node;
@@ -18,10 +20,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use mpic_protocol::client::Primary;
-use mpic_tests::dns_server::Behaviour;
 use tokio::time::Instant;
 
-use self::drive::{Answer, Load, Tally};
+use self::calibrate::{Calibration, Rate};
+use self::drain::{Drain, sigterm};
+use self::drive::{Load, Tally};
 use self::faults::Fault;
 use self::node::{NodeSetup, SoakNode, metric_sum};
 use self::series::{Bounds, Sample, WindowP99};
@@ -38,11 +41,19 @@ pub(crate) struct SoakArgs {
     /// Minutes to run.
     #[arg(long, default_value_t = 30.0)]
     minutes: f64,
-    /// Requests per second (open loop).
-    #[arg(long, default_value_t = 20.0)]
-    rate: f64,
-    /// Shares of check kinds (tls-alpn-01 has no bench fixture).
-    #[arg(long, default_value = "caa=40,dns-01=30,http-01=30")]
+    /// Requests per second (open loop), or `auto`: half the best rate a calibration finds.
+    #[arg(long, default_value = "auto")]
+    rate: Rate,
+    /// `--rate auto`: seconds of the closed-loop calibration's measured span (after 10 s of
+    /// warm-up).
+    #[arg(long, default_value_t = 30)]
+    calibration_seconds: u64,
+    /// `--rate auto`: requests the calibration keeps outstanding (default: half `--admitted`,
+    /// so nothing is shed).
+    #[arg(long)]
+    calibration_concurrency: Option<usize>,
+    /// Shares of check kinds.
+    #[arg(long, default_value = "caa=40,dns-01=25,http-01=20,tls-alpn-01=15")]
     mix: Mix,
     /// Most targets (SANs) per request; each request has 1 to this many.
     #[arg(long, default_value_t = 10)]
@@ -99,8 +110,8 @@ pub(crate) struct SoakArgs {
 
 /// `mpic-bench soak`.
 pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
-    if args.rate <= 0.0 || args.max_sans == 0 || args.names == 0 || args.minutes <= 0.0 {
-        bail!("--rate, --max-sans, --names and --minutes must be positive");
+    if args.max_sans == 0 || args.names == 0 || args.minutes <= 0.0 {
+        bail!("--max-sans, --names and --minutes must be positive");
     }
     let total = args.minutes * 60.0;
     let warmup = args.warmup_seconds.min(total / 6.0);
@@ -113,6 +124,26 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let (fixture, mut node) = start(&args, &dir, &audit_dir)?;
     let client = node.client.take().context("the node's client options")?;
     let primary = Arc::new(Primary::new(vec![node.endpoint.clone()], client)?);
+    let mut load = Load {
+        mix: args.mix.clone(),
+        max_sans: args.max_sans,
+        names: args.names,
+        rate: 0.0,
+        timeout: args.timeout,
+        window_seconds: args.window_minutes * 60.0,
+        warmup_seconds: warmup,
+    };
+    let calibration = match args.rate {
+        Rate::Fixed(rate) => {
+            load.rate = rate;
+            None
+        }
+        Rate::Auto => {
+            let calibration = calibrate(&args, &primary, &load).await?;
+            load.rate = calibration.soak_rate;
+            Some(calibration)
+        }
+    };
     let windows = if args.faults {
         faults::schedule(total, warmup, args.audit_tmpfs)
     } else {
@@ -122,7 +153,7 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         "mpic-bench soak: {} for {:.0} s at {} req/s, 1-{} SANs, mix {}, warm-up {warmup:.0} s, faults {:?}",
         args.node_bin.display(),
         total,
-        args.rate,
+        load.rate,
         args.max_sans,
         args.mix,
         windows
@@ -132,15 +163,6 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
     );
     let tally = Arc::new(Mutex::new(Tally::new()?));
     let started = Instant::now();
-    let load = Load {
-        mix: args.mix.clone(),
-        max_sans: args.max_sans,
-        names: args.names,
-        rate: args.rate,
-        timeout: args.timeout,
-        window_seconds: args.window_minutes * 60.0,
-        warmup_seconds: warmup,
-    };
     let driver = tokio::spawn(drive::run(
         Arc::clone(&primary),
         Arc::clone(&tally),
@@ -179,8 +201,48 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         hups,
         page: &page,
         drain: &drain,
+        mix: &args.mix,
+        rate: load.rate,
+        calibration: calibration.as_ref(),
     };
     finish(&args, &verdict)
+}
+
+/// `--rate auto`: the closed-loop calibration (10 s warm-up, `--calibration-seconds` measured).
+async fn calibrate(
+    args: &SoakArgs,
+    primary: &Arc<Primary>,
+    load: &Load,
+) -> anyhow::Result<Calibration> {
+    let concurrency = args
+        .calibration_concurrency
+        .unwrap_or(args.admitted / 2)
+        .max(1);
+    let measured = Duration::from_secs(args.calibration_seconds.clamp(5, 50));
+    eprintln!(
+        "mpic-bench soak: calibrating: {concurrency} requests outstanding, 10 s warm-up, {} s measured",
+        measured.as_secs()
+    );
+    let calibration = calibrate::run(
+        primary,
+        load,
+        concurrency,
+        Duration::from_secs(10),
+        measured,
+    )
+    .await?;
+    eprintln!(
+        "mpic-bench soak: best rate {} req/s ({} requests, {} checks, {} failed, {} shed or lost; p50 {:.1} ms, p99 {:.1} ms): soaking at {} req/s",
+        calibration.best_rate,
+        calibration.requests,
+        calibration.checks,
+        calibration.failed_checks,
+        calibration.shed_or_lost,
+        calibration.p50_ms,
+        calibration.p99_ms,
+        calibration.soak_rate
+    );
+    Ok(calibration)
 }
 
 /// Starts the fixtures and the node, its audit log in `audit_dir`.
@@ -200,83 +262,11 @@ fn start(
         dir: dir.to_owned(),
         dns: fixture.dns,
         http_port: fixture.http.port(),
+        https_port: fixture.tls.port(),
         audit: audit_dir.join("audit.log"),
         admitted: args.admitted,
     })?;
     Ok((fixture, node))
-}
-
-/// What the end-of-run SIGTERM came to.
-#[derive(Debug, serde::Serialize)]
-struct Drain {
-    /// Requests in flight when SIGTERM was sent.
-    in_flight: usize,
-    /// Of those, answered with every result verified and passing.
-    verified_passing: usize,
-    /// The others' answers.
-    others: Vec<String>,
-    /// Exit code, if the node exited within 30 s.
-    exit_code: Option<i32>,
-    /// Seconds from SIGTERM to exit.
-    exit_seconds: f64,
-}
-
-/// Keeps a batch in flight (DNS answers held 1 s, half the node's 2 s query timeout), sends SIGTERM, and checks every one of them
-/// is answered and the node exits 0.
-async fn sigterm(
-    node: &mut SoakNode,
-    primary: &Arc<Primary>,
-    fixture: &Fixture,
-    load: &Load,
-) -> anyhow::Result<Drain> {
-    fixture.set_dns_behaviour(Some(Behaviour::Delay(Duration::from_secs(1))));
-    let batch = 16usize;
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..batch {
-        let targets = (0..3)
-            .map(|j| load.mix.kind((i * 3 + j) as u64).target(i * 3 + j))
-            .collect();
-        let (primary, timeout) = (Arc::clone(primary), load.timeout);
-        tasks.spawn(async move { drive::send(&primary, targets, timeout).await });
-    }
-    // SIGTERM once the node has admitted the whole batch (10 s at most: a slow machine).
-    let admitted = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < admitted {
-        let page = node.scrape().await.unwrap_or_default();
-        if metric_sum(&page, "mpic_node_requests_in_flight", "") >= batch as f64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let signalled = Instant::now();
-    node.signal("TERM")?;
-    let (mut verified_passing, mut others) = (0, Vec::new());
-    let answers = tokio::time::timeout(load.timeout * 2, async {
-        let mut answers = Vec::new();
-        while let Some(answer) = tasks.join_next().await {
-            answers.push(answer);
-        }
-        answers
-    })
-    .await
-    .unwrap_or_default();
-    for answer in answers {
-        match answer {
-            Ok(Answer::Verified(results)) if results.iter().all(Option::is_none) => {
-                verified_passing += 1;
-            }
-            other => others.push(format!("{other:?}")),
-        }
-    }
-    let status = node.wait_exit(Duration::from_secs(30)).await;
-    fixture.set_dns_behaviour(None);
-    Ok(Drain {
-        in_flight: batch,
-        verified_passing,
-        others,
-        exit_code: status.and_then(|s| s.code()),
-        exit_seconds: signalled.elapsed().as_secs_f64(),
-    })
 }
 
 /// The audit-write-errors counter around the disk-full window: before it, at its end, and at
@@ -375,6 +365,11 @@ struct Verdict<'a> {
     hups: u64,
     page: &'a str,
     drain: &'a Drain,
+    mix: &'a Mix,
+    /// The soak's rate (requests per second).
+    rate: f64,
+    /// With `--rate auto`: the calibration that chose it.
+    calibration: Option<&'a Calibration>,
 }
 
 impl Verdict<'_> {
@@ -427,6 +422,19 @@ impl Verdict<'_> {
                     .filter(|k| k.starts_with("lost"))
                     .collect::<Vec<_>>()
             ));
+        }
+        if let Some(c) = self.calibration
+            && (c.failed_checks > 0 || c.shed_or_lost > 0)
+        {
+            problems.push(format!(
+                "calibration: {} checks failed, {} requests shed or lost",
+                c.failed_checks, c.shed_or_lost
+            ));
+        }
+        for kind in self.mix.kinds() {
+            if tally.kinds.get(kind.name()).is_none_or(|c| c.passed == 0) {
+                problems.push(format!("no {} check passed", kind.name()));
+            }
         }
         if let Some(clean) = tally.phases.get("clean")
             && clean.passed != clean.sent
@@ -502,11 +510,13 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
                 .total_cmp(&(b.at_seconds - t).abs())
         })
     };
-    let (total, phases) = match verdict.tally.lock() {
-        Ok(tally) => (tally.total(), tally.phases.clone()),
+    let (total, phases, kinds) = match verdict.tally.lock() {
+        Ok(tally) => (tally.total(), tally.phases.clone(), tally.kinds.clone()),
         Err(_) => bail!("the tally's lock is poisoned"),
     };
     let summary = serde_json::json!({
+        "best_rate": verdict.calibration.map(|c| c.best_rate),
+        "soak_rate": verdict.rate,
         "rss_mib_at_5_min": near(300.0).and_then(mib),
         "rss_mib_at_end": verdict.samples.last().and_then(mib),
         "open_fds_first": verdict.samples.first().and_then(|s| s.open_fds),
@@ -523,7 +533,7 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
         "sigterm": verdict.drain,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
-    for (phase, counts) in &phases {
+    for (phase, counts) in phases.iter().chain(&kinds) {
         println!(
             "  {phase:<13} sent {:>8} verified {:>8} passed {:>8} shed {:>6} lost {:>4} {:?}",
             counts.sent, counts.verified, counts.passed, counts.shed, counts.lost, counts.errors
@@ -541,12 +551,15 @@ fn finish(args: &SoakArgs, verdict: &Verdict<'_>) -> anyhow::Result<()> {
         let json = serde_json::json!({
             "node_bin": args.node_bin,
             "minutes": args.minutes,
-            "rate": args.rate,
+            "rate": verdict.rate,
+            "rate_arg": args.rate.to_string(),
+            "calibration": verdict.calibration,
             "mix": args.mix.to_string(),
             "max_sans": args.max_sans,
             "faults": faults,
             "summary": summary,
             "phases": phases,
+            "kinds": kinds,
             "samples": verdict.samples,
             "problems": problems,
         });

@@ -26,6 +26,8 @@ pub(crate) struct NodeSetup {
     pub(crate) dns: SocketAddr,
     /// The fixture HTTP server's port.
     pub(crate) http_port: u16,
+    /// The fixture TLS-ALPN server's port (`dangerous.https_port`: tls-alpn-01 dials it).
+    pub(crate) https_port: u16,
     /// The audit log file.
     pub(crate) audit: PathBuf,
     /// `limits.max_in_flight_requests` and `max_in_flight_per_primary`.
@@ -58,7 +60,7 @@ fn config_text(setup: &NodeSetup, paths: &DevPaths) -> String {
          [audit]\npath = \"{}\"\n\
          [state]\ndirectory = \"{}\"\n\
          [dns]\nmode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\n\
-         [dangerous]\nallow_private_targets = true\nhttp_port = {}\n",
+         [dangerous]\nallow_private_targets = true\nhttp_port = {}\nhttps_port = {}\n",
         paths.node_certificate.display(),
         paths.node_key.display(),
         paths.ca_certificate.display(),
@@ -67,6 +69,7 @@ fn config_text(setup: &NodeSetup, paths: &DevPaths) -> String {
         setup.dir.display(),
         setup.dns,
         setup.http_port,
+        setup.https_port,
         admitted = setup.admitted,
     )
 }
