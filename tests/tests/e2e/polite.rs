@@ -301,22 +301,8 @@ async fn the_doctor_shows_each_dns_servers_state() {
         origin: ".",
         text: root,
     }];
-    let healthy = DnsServer::start("127.0.0.1:0".parse().unwrap(), &zone)
-        .await
-        .unwrap();
-    let silent = DnsServer::start("127.0.0.1:0".parse().unwrap(), &zone)
-        .await
-        .unwrap();
-    silent.set_silent(true);
+    let (healthy, silent, options) = healthy_and_silent("doctor-dns", &zone).await;
     let lab = crate::support::Lab::new();
-    let options = NodeOptions::new("doctor-dns", Rir::RipeNcc).with(
-        "dns",
-        &format!(
-            "mode = \"forward\"\nupstreams = [\"{}\", \"{}\"]\ndnssec = \"off\"\nquery_timeout = \"200ms\"",
-            silent.address(),
-            healthy.address()
-        ),
-    );
     let mut node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
     let config = node.config_path.clone();
     node.terminate().unwrap();
@@ -354,4 +340,28 @@ async fn the_doctor_shows_each_dns_servers_state() {
         healthy_row["detail"].as_str().unwrap().starts_with("srtt "),
         "{healthy_row}"
     );
+}
+
+/// A healthy and a silent fixture serving `zone`, and node options (perspective `id`) that
+/// forward to both with a 200 ms query timeout.
+pub(super) async fn healthy_and_silent(
+    id: &str,
+    zone: &[ZoneText<'_>],
+) -> (DnsServer, DnsServer, NodeOptions) {
+    let healthy = DnsServer::start("127.0.0.1:0".parse().unwrap(), zone)
+        .await
+        .unwrap();
+    let silent = DnsServer::start("127.0.0.1:0".parse().unwrap(), zone)
+        .await
+        .unwrap();
+    silent.set_silent(true);
+    let options = NodeOptions::new(id, Rir::RipeNcc).with(
+        "dns",
+        &format!(
+            "mode = \"forward\"\nupstreams = [\"{}\", \"{}\"]\ndnssec = \"off\"\nquery_timeout = \"200ms\"",
+            silent.address(),
+            healthy.address()
+        ),
+    );
+    (healthy, silent, options)
 }

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
-use mpic_protocol::{CaaCheck, Check, Outcome, Rir, Target};
-use mpic_tests::dns_server::{DnsServer, ZoneText};
-use mpic_tests::{NodeOptions, NodeProcess, node::http_get, node::primary};
+use mpic_protocol::{CaaCheck, Check, Outcome, Target};
+use mpic_tests::dns_server::ZoneText;
+use mpic_tests::{NodeProcess, node::http_get, node::primary};
 
 use crate::support::{Lab, request};
 
@@ -36,22 +36,8 @@ async fn the_running_node_serves_its_dns_server_table() {
             text: ZONE,
         },
     ];
-    let healthy = DnsServer::start("127.0.0.1:0".parse().unwrap(), &zone)
-        .await
-        .unwrap();
-    let silent = DnsServer::start("127.0.0.1:0".parse().unwrap(), &zone)
-        .await
-        .unwrap();
-    silent.set_silent(true);
+    let (healthy, silent, options) = super::healthy_and_silent("live-dns", &zone).await;
     let lab = Lab::new();
-    let options = NodeOptions::new("live-dns", Rir::RipeNcc).with(
-        "dns",
-        &format!(
-            "mode = \"forward\"\nupstreams = [\"{}\", \"{}\"]\ndnssec = \"off\"\nquery_timeout = \"200ms\"",
-            silent.address(),
-            healthy.address()
-        ),
-    );
     let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
     let primary = primary(&lab.credentials, &[&node]).unwrap();
     let table = || -> serde_json::Value {

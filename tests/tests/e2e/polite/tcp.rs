@@ -155,6 +155,14 @@ async fn out_of_order_tcp_answers_reach_their_own_queries_on_one_connection() {
 async fn a_server_that_answers_once_per_connection_still_answers_every_query() {
     let server = fixture().await;
     server.set_tcp_mode(TcpMode::OneAnswerThenClose);
+    // Each connection's first answer is held 100 ms, so the other queries pile up behind it
+    // and are dropped when it closes (without the hold, a loaded machine could send every
+    // query alone and nothing would be dropped).
+    server.set_rules(vec![Rule {
+        suffix: "x.p.test".into(),
+        record_type: None,
+        behaviour: Behaviour::Delay(Duration::from_millis(100)),
+    }]);
     let (transport, metrics) = transport();
     let watch = ConnectionWatch::start(server.address());
     let names: Vec<String> = (0..20).map(|i| format!("o{i}.x.p.test.")).collect();
@@ -164,6 +172,7 @@ async fn a_server_that_answers_once_per_connection_still_answers_every_query() {
     }
     let retried = metrics.tcp_retried.get();
     assert!(retried >= 1, "{retried}");
+    server.set_rules(Vec::new());
     // Known not to pipeline now: the next queries each get a connection of their own, and no
     // query is dropped (so none is retried).
     let opened = tcp_count(&metrics, "opened");
