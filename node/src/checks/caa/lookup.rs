@@ -74,13 +74,12 @@ where
     let mut failure_kinds = Vec::with_capacity(names.len());
     let mut failures = Vec::with_capacity(names.len());
     for (level, result) in results.iter().enumerate() {
-        failures.push(level_failure(result.as_ref()));
-        let (level_result, kind) = read_level(&names[level], level == last, result.as_ref());
-        match result {
-            Some(Ok(lookup)) => evidence.push(DnsLookupEvidence::answered(lookup)),
-            Some(Err(error)) => evidence.push(failed_evidence(&names[level], error)),
-            None => {}
-        }
+        failures.push(level_failure(result));
+        let (level_result, kind) = read_level(&names[level], level == last, result);
+        evidence.push(match result {
+            Ok(lookup) => DnsLookupEvidence::answered(lookup),
+            Err(error) => failed_evidence(&names[level], error),
+        });
         levels.push(level_result);
         failure_kinds.push(kind);
     }
@@ -117,39 +116,30 @@ fn climb_names(identifier: &str) -> Result<(Vec<String>, Vec<Name>), Box<ClimbEr
 /// queries. The lookups run concurrently inside the caller's task (no task per level: a spawn
 /// per level cost more CPU than the climb's own logic); a lookup that another check is already
 /// making is shared by the resolver's coalescing, which runs it in its own task, so dropping this
-/// future cancels no one else's query. Always `Some`: the `Option` is the carve-out's
-/// "no result" shape.
+/// future cancels no one else's query.
 async fn lookup_levels<R>(
     resolver: &R,
     parsed: Vec<Name>,
     deadline: Instant,
-) -> Vec<Option<Result<Lookup, DnsError>>>
+) -> Vec<Result<Lookup, DnsError>>
 where
     R: Resolver,
 {
     let lookups = parsed
         .iter()
         .map(|name| resolver.lookup(name, RecordType::CAA, deadline));
-    futures_util::future::join_all(lookups)
-        .await
-        .into_iter()
-        .map(Some)
-        .collect()
+    futures_util::future::join_all(lookups).await
 }
 
 /// How a level failed, for the carve-out (`None`: it did not).
-fn level_failure(result: Option<&Result<Lookup, DnsError>>) -> Option<LookupFailure> {
+fn level_failure(result: &Result<Lookup, DnsError>) -> Option<LookupFailure> {
     match result {
-        Some(Ok(lookup)) if lookup.dnssec == Some(DnssecStatus::Bogus) => Some(LookupFailure {
+        Ok(lookup) if lookup.dnssec == Some(DnssecStatus::Bogus) => Some(LookupFailure {
             kind: FailureKind::Bogus,
             attempts: Vec::new(),
         }),
-        Some(Ok(_)) => None,
-        Some(Err(error)) => Some(carve_out::classify(error)),
-        None => Some(LookupFailure {
-            kind: FailureKind::Other,
-            attempts: Vec::new(),
-        }),
+        Ok(_) => None,
+        Err(error) => Some(carve_out::classify(error)),
     }
 }
 
@@ -158,28 +148,28 @@ fn level_failure(result: Option<&Result<Lookup, DnsError>>) -> Option<LookupFail
 fn read_level(
     name: &str,
     is_last: bool,
-    result: Option<&Result<Lookup, DnsError>>,
+    result: &Result<Lookup, DnsError>,
 ) -> (LevelResult, ProblemKind) {
     match result {
-        Some(Ok(lookup)) if lookup.dnssec == Some(DnssecStatus::Bogus) => {
+        Ok(lookup) if lookup.dnssec == Some(DnssecStatus::Bogus) => {
             let detail = format!(
                 "DNSSEC validation of CAA at {name}. failed (bogus): {}",
                 lookup.dnssec_detail.as_deref().unwrap_or("no detail")
             );
             (LevelResult::Failed { detail }, ProblemKind::Dnssec)
         }
-        Some(Ok(lookup))
+        Ok(lookup)
             if lookup.rcode == ResponseCode::NXDomain && is_last && lookup.chain.is_empty() =>
         {
             (LevelResult::NxDomainTld, ProblemKind::Dns)
         }
         // NXDOMAIN, NODATA and a dangling CNAME all mean "empty, climb on" (RFC 8659 §3).
-        Some(Ok(lookup)) if lookup.records.is_empty() => (LevelResult::Empty, ProblemKind::Dns),
-        Some(Ok(lookup)) => (
+        Ok(lookup) if lookup.records.is_empty() => (LevelResult::Empty, ProblemKind::Dns),
+        Ok(lookup) => (
             LevelResult::Records(lookup.records.iter().filter_map(caa_record).collect()),
             ProblemKind::Dns,
         ),
-        Some(Err(error)) => {
+        Err(error) => {
             let kind = if error.is_timeout() {
                 ProblemKind::Timeout
             } else {
@@ -188,12 +178,6 @@ fn read_level(
             let detail = error.to_string();
             (LevelResult::Failed { detail }, kind)
         }
-        None => (
-            LevelResult::Failed {
-                detail: "lookup task failed".into(),
-            },
-            ProblemKind::Internal,
-        ),
     }
 }
 
