@@ -64,6 +64,9 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Attempts to find a port free for both UDP and TCP when the caller lets the OS pick.
 const BIND_ATTEMPTS: usize = 20;
 
+/// SO_RCVBUF asked for the UDP socket (the kernel caps it at `net.core.rmem_max`).
+const RECEIVE_BUFFER: usize = 8 << 20;
+
 /// One zone: origin + zone-file text (RFC 1035 master format, $ORIGIN/$TTL, @, relative names).
 #[derive(Debug, Clone, Copy)]
 pub struct ZoneText<'a> {
@@ -480,6 +483,10 @@ async fn bind_pair(bind: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
 /// A UDP socket on `bind`, then a TCP listener on the port it got.
 async fn udp_then_tcp(bind: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
     let udp = UdpSocket::bind(bind).await?;
+    // A burst of thousands of queries (the bench's memory run sends 10,000 at once) overflows the
+    // default receive buffer (~200 KiB, a few hundred datagrams) and the kernel drops the rest,
+    // which the node then sees as timeouts. Ask for more; the kernel caps it at rmem_max.
+    socket2::SockRef::from(&udp).set_recv_buffer_size(RECEIVE_BUFFER)?;
     let tcp = TcpListener::bind(udp.local_addr()?).await?;
     Ok((udp, tcp))
 }
