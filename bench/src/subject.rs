@@ -47,7 +47,7 @@ pub(crate) struct Subject {
 
 enum Running {
     InProcess(CancellationToken, Option<std::thread::JoinHandle<()>>),
-    Binary(NodeProcess),
+    Binary(Box<NodeProcess>),
 }
 
 /// Reads a local node's CPU seconds and resident bytes.
@@ -428,7 +428,7 @@ impl Subject {
             endpoints: vec![process.endpoint.clone()],
             client: process.client.take(),
             probe: Probe::Process(process.pid()),
-            running: Running::Binary(process),
+            running: Running::Binary(Box::new(process)),
         })
     }
 }

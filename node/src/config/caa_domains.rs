@@ -113,12 +113,8 @@ mod tests {
                 vec!["ca-2.example".to_owned(), "A.example".to_owned()],
                 vec!["ca-2.example".to_owned(), "a.example".to_owned()],
             ),
-            (
-                "the longest name",
-                vec![longest.clone()],
-                vec![longest.clone()],
-            ),
-            ("as many as allowed", at_cap.clone(), at_cap.clone()),
+            ("the longest name", vec![longest.clone()], vec![longest]),
+            ("as many as allowed", at_cap.clone(), at_cap),
         ] {
             let [(_, openmpic), (_, tenant)] = both(&toml_list(&domains));
             let openmpic = load(&openmpic).unwrap().openmpic.caa_domains;
