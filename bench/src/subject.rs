@@ -2,7 +2,6 @@
 //! CPU can be read apart from the harness's), the real binary (`--node-bin`), or running remote
 //! nodes; and how to read their CPU time and resident memory.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -288,15 +287,7 @@ impl NodeProcess {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("ready ") {
-                    let _ = sender.send(line);
-                }
-            }
-        });
-        let Ok(ready) = receiver.recv_timeout(READY_TIMEOUT) else {
+        let Some(ready) = mpic_tests::node::ready_line(stdout, READY_TIMEOUT) else {
             let _ = child.kill();
             let _ = child.wait();
             bail!("{} did not print its ready line", bin.display());
