@@ -1,6 +1,8 @@
 //! The node(s) under load: one started in-process (its runtime threads named `node-*`, so its
 //! CPU can be read apart from the harness's), the real binary (`--node-bin`), or running remote
-//! nodes; and how to read their CPU time and resident memory.
+//! nodes; and how to read their CPU time and resident memory. The one launcher of the real
+//! binary ([`NodeProcess`]: credentials, config from [`NodeConfig`], spawn, ready line, stop)
+//! serves the loopback run, the peer comparison and the soak alike.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
