@@ -92,7 +92,7 @@ stress: build ## the ignored stress_* tests
 
 # A tiny load run through every path (QUIC to an in-process node, the real binary, the engine):
 # mpic-bench exits non-zero on any failed check or a zero rate.
-BENCH_SMOKE := --names 300 --count 150 --concurrency 8 --sans 2 --quiet --mix caa=40,dns-01=30,dns-change=10,http-01=20
+BENCH_SMOKE := --names 300 --count 150 --concurrency 8 --sans 2 --quiet --mix caa=40,dns-01=30,dns-change=10,http-01=20,tls-alpn-01=20
 bench-smoke: build ## a tiny load through every path of mpic-bench
 	target/debug/mpic-bench loopback $(BENCH_SMOKE)
 	target/debug/mpic-bench loopback $(BENCH_SMOKE) --node-bin target/debug/mpic-node

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use mpic_node::dispatch::{Dispatcher, WebClients};
-use mpic_node::http::fetch::FetchOptions;
 use mpic_protocol::client::{NodeEndpoint, Primary};
 
 use crate::fixture::Fixture;
@@ -20,7 +19,7 @@ use crate::workload::{self, Mix};
 /// The load: what is sent, how it is shaped, and where the figures go.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct LoadArgs {
-    /// Shares of check kinds: caa, dns-01, dns-change, http-01.
+    /// Shares of check kinds: caa, dns-01, dns-change, http-01, tls-alpn-01.
     #[arg(long, default_value = "caa=100")]
     mix: Mix,
     /// Targets per request (SANs per certificate).
@@ -172,6 +171,7 @@ pub(crate) async fn loopback(args: LoopbackArgs) -> anyhow::Result<()> {
         reuse_connections: args.reuse,
         workers: args.node_workers,
         cache_answers: true,
+        https_port: Some(fixture.tls.port()),
     };
     let work_dir = tempdir()?;
     let external_dns = args.dns.is_some();
@@ -184,12 +184,7 @@ pub(crate) async fn loopback(args: LoopbackArgs) -> anyhow::Result<()> {
     let fixture_stat = fixture.stat_path.clone();
     let fixture_cpu = move || subject::stat_cpu(std::path::Path::new(&fixture_stat));
     let (driver, subject, meters) = if args.engine {
-        let fetch = FetchOptions {
-            allow_private: true,
-            http_port: Some(local.http_port),
-            reuse_connections: local.reuse_connections,
-            ..FetchOptions::default()
-        };
+        let fetch = local.fetch_options();
         let dispatcher = Dispatcher::new(
             // The cache as a node has it: names are fresh (1 s TTLs, used round-robin), a parent shared
             // by every name (the CAA at bench.test) is cached for its TTL.

@@ -218,6 +218,17 @@ mod tests {
         assert_eq!(counts[&Kind::Dns01], 200);
         assert_eq!(counts[&Kind::Http01], 100);
         assert_eq!(mix.to_string(), "caa=70,dns-01=20,http-01=10");
+        // The Makefile's bench smoke mix: every kind, tls-alpn-01 included.
+        let smoke: Mix = "caa=40,dns-01=30,dns-change=10,http-01=20,tls-alpn-01=20"
+            .parse()
+            .unwrap();
+        assert_eq!(smoke.kinds().collect::<Vec<_>>(), Kind::ALL);
+        assert_eq!(
+            (0..120)
+                .filter(|&n| smoke.kind(n) == Kind::TlsAlpn01)
+                .count(),
+            20
+        );
         assert!("caa=x".parse::<Mix>().unwrap_err().contains("whole number"));
         assert!("ftp=1".parse::<Mix>().unwrap_err().contains("unknown"));
         assert!("caa=0".parse::<Mix>().unwrap_err().contains("empty"));

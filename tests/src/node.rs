@@ -3,7 +3,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -40,6 +40,20 @@ pub fn parse_ready_line(ready: &str) -> anyhow::Result<(SocketAddr, SocketAddr)>
         Ok(value.split(',').next().unwrap_or(value).parse()?)
     };
     Ok((field("quic")?, field("metrics")?))
+}
+
+/// The node's `ready ...` line from its stdout, read on a thread of its own (which then keeps
+/// draining stdout); `None` if none came within `timeout`.
+pub fn ready_line(stdout: ChildStdout, timeout: Duration) -> Option<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("ready ") {
+                let _ = sender.send(line);
+            }
+        }
+    });
+    receiver.recv_timeout(timeout).ok()
 }
 
 /// A set of dev credentials made by `mpic-node certs dev`.
@@ -275,15 +289,7 @@ impl NodeProcess {
                 }
             }
         });
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("ready ") {
-                    let _ = sender.send(line);
-                }
-            }
-        });
-        let Ok(ready) = receiver.recv_timeout(READY_TIMEOUT) else {
+        let Some(ready) = ready_line(stdout, READY_TIMEOUT) else {
             let _ = child.kill();
             let _ = child.wait();
             let log = captured.lock().map(|text| text.clone()).unwrap_or_default();

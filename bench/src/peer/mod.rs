@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use mpic_node::dispatch::{Dispatcher, WebClients};
-use mpic_node::http::fetch::FetchOptions;
 use mpic_protocol::client::Primary;
 
 use crate::load::{self, Driver, Meters, Plan, Shape};
@@ -163,15 +162,9 @@ fn programs(args: &PeerArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
 /// The node's check engine, configured as the binary is: forwarding to the Knot, fetching from
 /// nginx's port.
 fn engine(local: &LocalNode) -> anyhow::Result<Arc<Driver>> {
-    let fetch = FetchOptions {
-        allow_private: true,
-        http_port: Some(local.http_port),
-        reuse_connections: local.reuse_connections,
-        ..FetchOptions::default()
-    };
     Ok(Arc::new(Driver::Engine(Arc::new(Dispatcher::new(
         crate::dns::client(local.dns, local.cache_answers),
-        WebClients::new(fetch)?,
+        WebClients::new(local.fetch_options())?,
     )))))
 }
 
@@ -229,6 +222,7 @@ pub(crate) async fn run(args: PeerArgs) -> anyhow::Result<()> {
         reuse_connections: args.reuse,
         workers: 2,
         cache_answers: args.cache,
+        https_port: None,
     };
     let mut subject = Subject::binary(&node_bin, work.path(), &local)?;
     let client = subject.client.take().context("the node's client options")?;

@@ -164,7 +164,7 @@ pub(crate) async fn control(
         tokio::time::sleep_until(started + Duration::from_secs_f64(at)).await;
         match event {
             None => {
-                super::node::signal(pid, "HUP")?;
+                crate::subject::signal(pid, "HUP")?;
                 hups += 1;
             }
             Some((Fault::DnsSilent, on)) => {
@@ -181,7 +181,7 @@ pub(crate) async fn control(
                 } else {
                     None
                 };
-                super::node::signal(pid, "HUP")?;
+                crate::subject::signal(pid, "HUP")?;
                 hups += 1;
             }
         }

@@ -2,18 +2,16 @@
 //! choosing and a small admission limit (so a burst sheds), read through `/proc/<pid>` (RSS,
 //! open descriptors) and its metrics endpoint, signalled (SIGHUP, SIGTERM) and waited for.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use mpic_node::credentials::dev::{self, DevPaths};
 use mpic_protocol::client::{ClientOptions, NodeEndpoint};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::subject;
+use crate::subject::{self, NodeConfig, NodeProcess};
 
 /// How the soaked node is configured.
 #[derive(Debug, Clone)]
@@ -34,7 +32,7 @@ pub(crate) struct NodeSetup {
     pub(crate) admitted: usize,
 }
 
-/// A running node; sent SIGTERM and waited for when dropped.
+/// A running node; killed when dropped unless it has exited (the soak's end sends SIGTERM itself).
 pub(crate) struct SoakNode {
     /// The endpoint the primary talks to.
     pub(crate) endpoint: NodeEndpoint,
@@ -44,76 +42,40 @@ pub(crate) struct SoakNode {
     pub(crate) metrics: SocketAddr,
     /// The process id.
     pub(crate) pid: u32,
-    child: Child,
-    exited: Option<ExitStatus>,
+    process: NodeProcess,
 }
 
-fn config_text(setup: &NodeSetup, paths: &DevPaths) -> String {
-    format!(
-        "[perspective]\nid = \"bench-node\"\nrir = \"ARIN\"\nlocation = \"loopback soak\"\n\
-         [quic]\nlisten = [\"127.0.0.1:0\"]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_ca = \"{}\"\n\
-         max_streams_per_connection = 10000\n\
-         [signing]\nkey = \"{}\"\n\
-         [limits]\nmax_in_flight_requests = {admitted}\nmax_in_flight_per_primary = {admitted}\n\
-         max_targets_per_request = 100\nmax_deadline = \"60s\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n[logging]\nlevel = \"warn\"\n\
-         [audit]\npath = \"{}\"\n\
-         [state]\ndirectory = \"{}\"\n\
-         [dns]\nmode = \"forward\"\nupstreams = [\"{}\"]\ndnssec = \"off\"\n\
-         [dangerous]\nallow_private_targets = true\nhttp_port = {}\nhttps_port = {}\n",
-        paths.node_certificate.display(),
-        paths.node_key.display(),
-        paths.ca_certificate.display(),
-        paths.signing_key.display(),
-        setup.audit.display(),
-        setup.dir.display(),
-        setup.dns,
-        setup.http_port,
-        setup.https_port,
-        admitted = setup.admitted,
-    )
+impl NodeSetup {
+    /// The soak's node config: a small admission limit, an audit log, the TLS-ALPN fixture.
+    fn config(&self) -> NodeConfig {
+        NodeConfig {
+            location: "loopback soak",
+            dns: self.dns,
+            http_port: self.http_port,
+            https_port: Some(self.https_port),
+            admitted: self.admitted,
+            max_targets: 100,
+            audit: Some(self.audit.clone()),
+            dns_keys: String::new(),
+            tables: String::new(),
+        }
+    }
 }
 
 impl SoakNode {
-    /// Starts the binary and waits (60 s at most) for its ready line.
+    /// Starts the binary (its stderr to `node.log` in the node's directory) and waits (60 s at
+    /// most) for its ready line.
     pub(crate) fn start(setup: &NodeSetup) -> anyhow::Result<Self> {
-        let paths = DevPaths::in_directory(&setup.dir.join("credentials"));
-        std::fs::create_dir_all(setup.dir.join("credentials"))?;
-        let key = dev::generate(&paths, "bench-primary")?;
-        let config_path = setup.dir.join("node.toml");
-        std::fs::write(&config_path, config_text(setup, &paths))?;
+        std::fs::create_dir_all(&setup.dir)?;
         let log = std::fs::File::create(setup.dir.join("node.log"))?;
-        let mut child = Command::new(&setup.bin)
-            .arg("run")
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("starting {}", setup.bin.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("ready ") {
-                    let _ = sender.send(line);
-                }
-            }
-        });
-        let Ok(ready) = receiver.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{} did not print its ready line", setup.bin.display());
-        };
-        let (quic, metrics) = mpic_tests::node::parse_ready_line(&ready)?;
+        let mut process =
+            NodeProcess::start(&setup.bin, &setup.dir, &setup.config(), Stdio::from(log))?;
         Ok(Self {
-            endpoint: subject::endpoint(quic, key.verifying_key().clone())?,
-            client: Some(subject::client_options(&paths)?),
-            metrics,
-            pid: child.id(),
-            child,
-            exited: None,
+            endpoint: process.endpoint.clone(),
+            client: process.client.take(),
+            metrics: process.metrics,
+            pid: process.pid(),
+            process,
         })
     }
 
@@ -130,20 +92,12 @@ impl SoakNode {
 
     /// Sends `signal` (`HUP`, `TERM`) to the node.
     pub(crate) fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        self::signal(self.pid, signal)
+        subject::signal(self.pid, signal)
     }
 
     /// Waits up to `timeout` for the node to exit.
     pub(crate) async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let end = tokio::time::Instant::now() + timeout;
-        while tokio::time::Instant::now() < end {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exited = Some(status);
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
+        self.process.wait_exit(timeout).await
     }
 
     /// The metrics page (5 s at most).
@@ -154,23 +108,8 @@ impl SoakNode {
 
 impl Drop for SoakNode {
     fn drop(&mut self) {
-        if self.exited.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.process.kill();
     }
-}
-
-/// Sends `signal` (`HUP`, `TERM`) to process `pid`.
-pub(crate) fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()?;
-    if !status.success() {
-        bail!("kill -{signal} {pid} failed");
-    }
-    Ok(())
 }
 
 /// `GET /metrics` over plain HTTP/1.0, 5 s at most.

@@ -7,6 +7,7 @@
 //! `--config`.
 
 pub mod caa;
+mod caa_domains;
 pub mod dns;
 pub mod http;
 pub mod manifest;

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use super::caa_domains;
 use super::raw::RawOpenMpic;
 use super::validate::{Problems, socket_address};
 
@@ -44,36 +45,14 @@ pub(super) fn validate(raw: RawOpenMpic, p: &mut Problems) -> Option<OpenMpicCon
             None => valid = false,
         }
     }
-    let caa_domains = raw.caa_domains.unwrap_or_default();
-    if caa_domains.len() > MAX_CAA_DOMAINS {
-        p.push(
-            "openmpic.caa_domains",
-            format!(
-                "has {} entries (expected at most {MAX_CAA_DOMAINS})",
-                caa_domains.len()
-            ),
-        );
-        valid = false;
-    }
-    for (i, domain) in caa_domains.iter().enumerate() {
-        let ok = !domain.is_empty()
-            && domain.len() <= 253
-            && domain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !ok {
-            p.push(
-                format!("openmpic.caa_domains[{i}]"),
-                format!("{domain:?} is not an Issuer Domain Name (expected e.g. \"ca.example\")"),
-            );
-            valid = false;
-        }
-    }
-    valid.then(|| OpenMpicConfig {
-        listen,
-        caa_domains: caa_domains
-            .into_iter()
-            .map(|d| d.to_ascii_lowercase())
-            .collect(),
+    let caa_domains = caa_domains::validate(
+        "openmpic.caa_domains",
+        raw.caa_domains.unwrap_or_default(),
+        MAX_CAA_DOMAINS,
+        p,
+    );
+    Some(OpenMpicConfig {
+        listen: valid.then_some(listen)?,
+        caa_domains: caa_domains?,
     })
 }

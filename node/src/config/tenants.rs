@@ -11,6 +11,7 @@ use std::time::Duration;
 use mpic_protocol::DcvMethod;
 
 use super::SPKI_PIN_LEN;
+use super::caa_domains;
 use super::raw::RawTenant;
 use super::validate::{Problems, bounded, duration, spki_pins};
 
@@ -227,7 +228,12 @@ fn tenant(key: &str, raw: RawTenant, p: &mut Problems) -> Option<TenantConfig> {
         "a DCV method wire name such as \"acme-http-01\"",
         p,
     );
-    let caa_domains = caa_domains(key, raw.caa_domains.unwrap_or_default(), p);
+    let caa_domains = caa_domains::validate(
+        &format!("{key}.caa_domains"),
+        raw.caa_domains.unwrap_or_default(),
+        MAX_TENANT_CAA_DOMAINS,
+        p,
+    );
     let retry_after = duration(
         &format!("{key}.retry_after"),
         raw.retry_after,
@@ -312,35 +318,6 @@ fn allowed(
         }
     }
     valid.then_some(Some(values))
-}
-
-fn caa_domains(key: &str, domains: Vec<String>, p: &mut Problems) -> Option<Vec<String>> {
-    if domains.len() > MAX_TENANT_CAA_DOMAINS {
-        p.push(
-            format!("{key}.caa_domains"),
-            format!(
-                "has {} entries (expected at most {MAX_TENANT_CAA_DOMAINS})",
-                domains.len()
-            ),
-        );
-        return None;
-    }
-    let mut valid = true;
-    for (i, domain) in domains.iter().enumerate() {
-        let ok = !domain.is_empty()
-            && domain.len() <= 253
-            && domain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !ok {
-            p.push(
-                format!("{key}.caa_domains[{i}]"),
-                format!("{domain:?} is not an Issuer Domain Name (expected e.g. \"ca.example\")"),
-            );
-            valid = false;
-        }
-    }
-    valid.then(|| domains.iter().map(|d| d.to_ascii_lowercase()).collect())
 }
 
 #[cfg(test)]

@@ -164,3 +164,36 @@ fn dnssec_bench_validates_in_both_modes() {
         assert!(stdout.contains("(failed: 0)"), "{stdout}");
     }
 }
+
+#[test]
+fn loopback_drives_tls_alpn_01_through_the_binary_and_the_engine() {
+    // The loopback node (and engine) dial the fixture's TLS-ALPN server for tls-alpn-01, so
+    // every check of the mix passes: 20 requests of 2 targets.
+    let node = binary_path("mpic-node");
+    for path in [
+        vec!["--node-bin".to_owned(), node.display().to_string()],
+        vec!["--engine".to_owned()],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("run.json");
+        let output = Command::new(binary_path("mpic-bench"))
+            .args(["loopback", "--names", "40", "--count", "20", "--sans", "2"])
+            .args(["--concurrency", "4", "--quiet", "--timeout", "5s"])
+            .args(["--mix", "caa=1,tls-alpn-01=1", "--json"])
+            .arg(&json)
+            .args(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{path:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(report["mix"], "caa=1,tls-alpn-01=1", "{report}");
+        assert_eq!(report["run"]["checks"], 40, "{path:?}: {report}");
+        assert_eq!(report["run"]["passed"], 40, "{path:?}: {report}");
+    }
+}
