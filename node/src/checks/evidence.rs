@@ -132,7 +132,7 @@ impl DnsLookupEvidence {
                 records: lookup
                     .chain
                     .iter()
-                    .chain(&lookup.records)
+                    .chain(lookup.records.iter())
                     .map(DnsRecord::from)
                     .collect(),
                 dnssec: lookup.dnssec,
@@ -223,7 +223,8 @@ mod tests {
                 target.clone(),
                 300,
                 RData::A(A("192.0.2.7".parse().unwrap())),
-            )],
+            )]
+            .into(),
             chain: vec![Record::from_rdata(name, 60, RData::CNAME(CNAME(target)))],
             dnssec: Some(DnssecStatus::Insecure),
             dnssec_detail: None,

@@ -44,8 +44,9 @@ pub struct Lookup {
     pub record_type: RecordType,
     /// `NoError` or `NXDomain`, for the final name of the chain.
     pub rcode: ResponseCode,
-    /// The RRset of `record_type` at the final name (empty for NXDOMAIN/NODATA).
-    pub records: Vec<Record>,
+    /// The RRset of `record_type` at the final name (empty for NXDOMAIN/NODATA). Shared with
+    /// the cached answer when that holds nothing else (no per-lookup copy of the records).
+    pub records: Arc<[Record]>,
     /// The CNAME records followed, in order.
     pub chain: Vec<Record>,
     /// DNSSEC status of the answer (`None` when validation is off).
@@ -79,7 +80,7 @@ impl Lookup {
             records: self
                 .chain
                 .iter()
-                .chain(&self.records)
+                .chain(self.records.iter())
                 .map(ToString::to_string)
                 .collect(),
             dnssec: self.dnssec,
@@ -110,6 +111,13 @@ pub trait Resolver: Send + Sync {
     /// `forward` when queries go to configured recursive resolvers, else `iterative`.
     fn resolution(&self) -> &'static str {
         "iterative"
+    }
+
+    /// The lookup's result from the cache alone, when it needs no wait at all: the answer is
+    /// cached, there is no CNAME to follow and no DNSSEC validation to run. `None`: call
+    /// [`Resolver::lookup`] (which gives the same result for a hit, as a future).
+    fn cached(&self, _name: &Name, _record_type: RecordType) -> Option<Lookup> {
+        None
     }
 }
 
@@ -229,7 +237,7 @@ pub struct Answer {
     /// `NoError` or `NXDomain`.
     pub rcode: ResponseCode,
     /// The RRset of the asked type at the name, or the CNAME at the name; empty for a denial.
-    pub records: Vec<Record>,
+    pub records: Arc<[Record]>,
     /// RRSIGs at the name covering `records` (empty when the zone is unsigned or DO was off).
     pub rrsigs: Vec<Record>,
     /// For a denial: the SOA, NSEC/NSEC3 records and their RRSIGs from the authority section.
@@ -241,7 +249,7 @@ impl Answer {
     pub fn positive(records: Vec<Record>, rrsigs: Vec<Record>) -> Self {
         Self {
             rcode: ResponseCode::NoError,
-            records,
+            records: records.into(),
             rrsigs,
             authority: Vec::new(),
         }
@@ -273,7 +281,7 @@ impl Answer {
     pub fn negative(rcode: ResponseCode, authority: Vec<Record>) -> Self {
         Self {
             rcode,
-            records: Vec::new(),
+            records: Arc::new([]),
             rrsigs: Vec::new(),
             authority,
         }
@@ -392,6 +400,33 @@ impl Resolver for DnsClient {
         }
     }
 
+    fn cached(&self, name: &Name, record_type: RecordType) -> Option<Lookup> {
+        if self.inner.validator.is_some() {
+            return None;
+        }
+        let mut name_fqdn = name.clone();
+        name_fqdn.set_fqdn(true);
+        let answer = self.inner.cache.answer(&name_fqdn, record_type)?;
+        if record_type != RecordType::CNAME && cname_at(&answer, &name_fqdn).is_some() {
+            return None;
+        }
+        self.inner
+            .metrics
+            .cache
+            .with_label_values(&[CacheResult::Hit.as_str()])
+            .inc();
+        Some(Lookup {
+            name: name_fqdn,
+            record_type,
+            rcode: answer.rcode,
+            records: of_type(&answer.records, record_type),
+            chain: Vec::new(),
+            dnssec: None,
+            dnssec_detail: None,
+            server: None,
+        })
+    }
+
     async fn zone_status(&self, name: &Name, deadline: Instant) -> Option<dnssec::chain::Verdict> {
         let validator = self.inner.validator.as_ref()?;
         let mut name = name.clone();
@@ -488,8 +523,12 @@ fn cname_at(answer: &Answer, owner: &Name) -> Option<(Record, Name)> {
     })
 }
 
-/// The records of `records` of type `record_type`.
-fn of_type(records: &[Record], record_type: RecordType) -> Vec<Record> {
+/// The records of `records` of type `record_type`: the same shared slice when they all are
+/// (the usual case: no CNAME in the answer), else a copy of those that are.
+fn of_type(records: &Arc<[Record]>, record_type: RecordType) -> Arc<[Record]> {
+    if records.iter().all(|r| r.record_type() == record_type) {
+        return Arc::clone(records);
+    }
     records
         .iter()
         .filter(|r| r.record_type() == record_type)

@@ -26,7 +26,8 @@ fn txt_values_concatenate_each_records_strings() {
                 60,
                 RData::TXT(TXT::new(vec!["xyz".into()])),
             ),
-        ],
+        ]
+        .into(),
         chain: vec![],
         dnssec: None,
         dnssec_detail: None,
@@ -44,7 +45,7 @@ fn final_name_follows_the_chain_and_evidence_lists_it() {
         name: n("www.example.com."),
         record_type: RecordType::A,
         rcode: ResponseCode::NXDomain,
-        records: vec![],
+        records: vec![].into(),
         chain: vec![Record::from_rdata(
             n("www.example.com."),
             60,

@@ -109,7 +109,10 @@ pub fn build_query(
     edns.set_max_payload(EDNS_PAYLOAD);
     edns.set_dnssec_ok(spec.dnssec_ok);
     message.set_edns(edns);
-    let bytes = message.to_vec().map_err(error)?;
+    let mut bytes = message.to_vec().map_err(error)?;
+    // The encoder reserves 512 bytes; a query is ~60. It is held until the answer comes, so at
+    // 10,000 queries in flight the slack alone was ~4.5 MB.
+    bytes.shrink_to_fit();
     Ok(OutgoingQuery {
         id,
         wire_name,

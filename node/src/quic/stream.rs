@@ -1,9 +1,11 @@
 //! One request on one bidirectional stream: admit, read the frame under a timeout, validate,
 //! run every target concurrently and write each signed result as soon as it is ready.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use mpic_protocol::frame::{self, FrameError};
 use mpic_protocol::{Check, NodeMessage, ProtocolError, ProtocolErrorKind, Request, RequestError};
 use tokio::sync::Semaphore;
@@ -17,6 +19,7 @@ use crate::service::admission::Shed;
 use crate::service::auth::Primary;
 use crate::service::tenants::{Tenant, TenantShed};
 use crate::service::{Admitted, NodeState, Refusal, Service, unix_ms};
+use crate::signing::CheckReport;
 
 /// Cap on one result frame the node writes: evidence is bounded by the checks, this is a
 /// backstop so a runaway result becomes an `internal` problem instead of an unbounded write.
@@ -110,64 +113,46 @@ impl Answering {
     /// Signing happens here, not in the check tasks, so a result is signed only while the
     /// primary is still there to receive it.
     async fn run(self, send: &mut quinn::SendStream) {
-        let mut checks = JoinSet::new();
-        for index in 0..self.request.targets.len() {
-            let (service, state) = (Arc::clone(&self.service), Arc::clone(&self.state));
-            let (request, admitted) = (Arc::clone(&self.request), Arc::clone(&self.admitted));
-            let deadline = self.deadline;
-            checks.spawn(
-                async move {
-                    let target = &request.targets[index];
-                    (
-                        index,
-                        service.run(&admitted, &state, target, deadline).await,
-                    )
-                }
-                .in_current_span(),
+        let mut written = Written::default();
+        if self.request.targets.len() == 1 {
+            // One target: run it in this task. A task of its own would run nothing beside it,
+            // and its spawn, join and wake-up cost CPU on every check. A panic is contained
+            // as the task's would be: the target goes unanswered, the request is abandoned.
+            let check = self.service.run(
+                &self.admitted,
+                &self.state,
+                &self.request.targets[0],
+                self.deadline,
             );
-        }
-        let mut answered = 0;
-        let mut broken = false;
-        while let Some(joined) = checks.join_next().await {
-            let (index, report) = match joined {
-                Ok(done) => done,
-                Err(error) => {
-                    tracing::error!(%error, "check task failed");
-                    continue;
-                }
-            };
-            if broken {
-                continue;
+            match AssertUnwindSafe(check).catch_unwind().await {
+                Ok(report) => self.deliver(send, 0, report, &mut written).await,
+                Err(_) => tracing::error!("check panicked"),
             }
-            let Ok(answer) = self
-                .service
-                .sign_and_audit(
-                    &self.state,
-                    &self.admitted,
-                    &self.primary,
-                    &self.request,
-                    index,
-                    self.received_unix_ms,
-                    report,
-                )
-                .await
-            else {
-                continue;
-            };
-            match frame::encode(&NodeMessage::Result(answer.signed), MAX_RESULT_FRAME_BYTES) {
-                Ok(bytes) => {
-                    if !write(send, &bytes).await {
-                        // The primary went away; finish the checks (they are bounded by the
-                        // deadline) but stop writing.
-                        broken = true;
-                        continue;
+        } else {
+            let mut checks = JoinSet::new();
+            for index in 0..self.request.targets.len() {
+                let (service, state) = (Arc::clone(&self.service), Arc::clone(&self.state));
+                let (request, admitted) = (Arc::clone(&self.request), Arc::clone(&self.admitted));
+                let deadline = self.deadline;
+                checks.spawn(
+                    async move {
+                        let target = &request.targets[index];
+                        (
+                            index,
+                            service.run(&admitted, &state, target, deadline).await,
+                        )
                     }
-                    answered += 1;
+                    .in_current_span(),
+                );
+            }
+            while let Some(joined) = checks.join_next().await {
+                match joined {
+                    Ok((index, report)) => self.deliver(send, index, report, &mut written).await,
+                    Err(error) => tracing::error!(%error, "check task failed"),
                 }
-                Err(error) => tracing::error!(%error, index, "result frame could not be encoded"),
             }
         }
-        let outcome = if answered == self.request.targets.len() {
+        let outcome = if written.answered == self.request.targets.len() {
             RequestOutcome::Answered
         } else {
             RequestOutcome::Abandoned
@@ -180,8 +165,57 @@ impl Answering {
                 .count_request(tenant.name(), outcome.as_str());
         }
         finish(send).await;
-        tracing::debug!(answered, "request done");
+        tracing::debug!(answered = written.answered, "request done");
     }
+
+    /// Signs, audits and writes target `index`'s result, unless the stream already broke.
+    async fn deliver(
+        &self,
+        send: &mut quinn::SendStream,
+        index: usize,
+        report: CheckReport,
+        written: &mut Written,
+    ) {
+        if written.broken {
+            return;
+        }
+        let Ok(answer) = self
+            .service
+            .sign_and_audit(
+                &self.state,
+                &self.admitted,
+                &self.primary,
+                &self.request,
+                index,
+                self.received_unix_ms,
+                report,
+            )
+            .await
+        else {
+            return;
+        };
+        match frame::encode(&NodeMessage::Result(answer.signed), MAX_RESULT_FRAME_BYTES) {
+            Ok(bytes) => {
+                if write(send, &bytes).await {
+                    written.answered += 1;
+                } else {
+                    // The primary went away; finish the checks (they are bounded by the
+                    // deadline) but stop writing.
+                    written.broken = true;
+                }
+            }
+            Err(error) => tracing::error!(%error, index, "result frame could not be encoded"),
+        }
+    }
+}
+
+/// What has been written on a request's stream so far.
+#[derive(Default)]
+struct Written {
+    /// Results written.
+    answered: usize,
+    /// The stream broke (the primary went away): nothing more is written.
+    broken: bool,
 }
 
 async fn read_request(

@@ -10,7 +10,8 @@ use mpic_node::dns::cache::CacheLimits;
 use mpic_node::dns::root_hints::RootHints;
 use mpic_node::dns::transport::TransportConfig;
 use mpic_node::dns::{
-    AttemptFailure, DnsClient, DnsError, DnsSettings, Limits, Mode, Resolver as _, txt_values,
+    AttemptFailure, DnsClient, DnsError, DnsSettings, Limits, Lookup, Mode, Resolver as _,
+    txt_values,
 };
 use mpic_node::metrics::DnsMetrics;
 use mpic_tests::dns_server::{Behaviour, DnsServer, Rule, ZoneText};
@@ -618,5 +619,43 @@ async fn spoof_attempts_are_counted() {
     assert_eq!(
         metrics.queries.with_label_values(&["udp", "NOERROR"]).get(),
         1
+    );
+}
+
+#[tokio::test]
+async fn a_cached_answer_is_read_without_a_future_and_equals_the_lookup() {
+    let lab = Lab::start().await;
+    let dns = lab.iterative();
+    let www = name("www.example.test.");
+    assert_eq!(dns.cached(&www, RecordType::A), None, "nothing cached yet");
+    let looked = dns.lookup(&www, RecordType::A, soon()).await.unwrap();
+    let again = dns.lookup(&www, RecordType::A, soon()).await.unwrap();
+    assert_eq!(again.server, None, "the second lookup came from the cache");
+    // Case-insensitive, and field for field what the cached lookup future gives.
+    let cached = dns.cached(&name("WWW.Example.Test"), RecordType::A);
+    assert_eq!(cached.as_ref(), Some(&again));
+    assert_eq!(cached.map(|hit| hit.records), Some(looked.records));
+
+    // A denial is cached and read the same way.
+    let missing = name("missing.example.test.");
+    let denied = dns.lookup(&missing, RecordType::A, soon()).await.unwrap();
+    assert_eq!(denied.rcode, ResponseCode::NXDomain);
+    let cached = dns.cached(&missing, RecordType::A).unwrap();
+    assert_eq!(
+        (cached.rcode, cached.records.len()),
+        (ResponseCode::NXDomain, 0)
+    );
+
+    // A CNAME to follow needs the lookup: `cached` declines although the CNAME is cached.
+    let alias = name("alias.example.test.");
+    let followed = dns.lookup(&alias, RecordType::A, soon()).await.unwrap();
+    assert_eq!(followed.chain.len(), 1);
+    assert_eq!(dns.cached(&alias, RecordType::A), None);
+    assert_eq!(
+        dns.lookup(&alias, RecordType::A, soon()).await.unwrap(),
+        Lookup {
+            server: None,
+            ..followed
+        }
     );
 }

@@ -420,3 +420,27 @@ async fn iterative_mode_validates_the_same_way() {
         assert_eq!((got, got_rcode), (expected, rcode), "{name}: {detail:?}");
     }
 }
+
+#[tokio::test]
+async fn a_validating_client_never_answers_from_the_cache_alone() {
+    // `Resolver::cached` skips validation, so with DNSSEC on it must decline and leave every
+    // answer (cached or not) to `lookup`, which validates it; else a CAA climb could read a
+    // bogus parent from the cache as if it were fine.
+    let server = fixture(|_, text| text).await;
+    let name = Name::from_ascii("www.test.").unwrap();
+    for validate in [true, false] {
+        let dns = client(&server, validate);
+        let status = dns
+            .lookup(
+                &name,
+                RecordType::TXT,
+                Instant::now() + Duration::from_secs(5),
+            )
+            .await
+            .unwrap()
+            .dnssec;
+        assert_eq!(status, validate.then_some(DnssecStatus::Secure));
+        let cached = dns.cached(&name, RecordType::TXT);
+        assert_eq!(cached.is_some(), !validate, "validate = {validate}");
+    }
+}

@@ -115,8 +115,9 @@ fn climb_names(identifier: &str) -> Result<(Vec<String>, Vec<Name>), Box<ClimbEr
 /// Every level's CAA lookup at once: the climb is short and latency matters more than a few
 /// queries. The lookups run concurrently inside the caller's task (no task per level: a spawn
 /// per level cost more CPU than the climb's own logic); a lookup that another check is already
-/// making is shared by the resolver's coalescing, which runs it in its own task, so dropping this
-/// future cancels no one else's query.
+/// making is shared by the resolver's coalescing, so dropping this future cancels no one else's
+/// query. Levels the cache answers outright (typically the parents) are read first and make no
+/// future at all: a lookup's future is ~1 KB, held for as long as the slowest level waits.
 async fn lookup_levels<R>(
     resolver: &R,
     parsed: Vec<Name>,
@@ -125,10 +126,21 @@ async fn lookup_levels<R>(
 where
     R: Resolver,
 {
-    let lookups = parsed
+    let cached: Vec<Option<Lookup>> = parsed
         .iter()
-        .map(|name| resolver.lookup(name, RecordType::CAA, deadline));
-    futures_util::future::join_all(lookups).await
+        .map(|name| resolver.cached(name, RecordType::CAA))
+        .collect();
+    let misses = parsed
+        .iter()
+        .zip(&cached)
+        .filter(|(_, hit)| hit.is_none())
+        .map(|(name, _)| resolver.lookup(name, RecordType::CAA, deadline));
+    // join_all gives one result per miss, in order: they fill the gaps in that order.
+    let mut looked = futures_util::future::join_all(misses).await.into_iter();
+    cached
+        .into_iter()
+        .filter_map(|hit| hit.map(Ok).or_else(|| looked.next()))
+        .collect()
 }
 
 /// How a level failed, for the carve-out (`None`: it did not).
