@@ -203,3 +203,46 @@ async fn many_replacements_keep_the_order_queue_bounded() {
     // One live entry: the queue is compacted past 2 x live + 64 slots.
     assert!(cache.lock().order.len() <= 2 + 64 + 1);
 }
+
+#[test]
+fn a_cache_that_fills_up_never_grows_its_answer_table() {
+    let cache = Cache::new(CacheLimits {
+        max_bytes: 1 << 30,
+        ..limits(5_000)
+    });
+    let reserved = cache.lock().answers.capacity();
+    assert!(reserved > 10_000, "{reserved}");
+    for i in 0..50_000 {
+        let owner = format!("n{i}.example.");
+        cache.store_answer(
+            &name(&owner),
+            RecordType::A,
+            a_record(&owner),
+            Duration::from_secs(60),
+        );
+    }
+    let inner = cache.lock();
+    assert_eq!(inner.answers.len(), 5_000);
+    // Tombstones cleared in place lower `capacity()` a little; a new table would double it.
+    let now = inner.answers.capacity();
+    assert!(now <= reserved, "the table grew: {reserved} → {now}");
+    drop(inner);
+
+    // The byte limit bounds the room reserved too: 64 entries' worth, not a million.
+    let small = Cache::new(CacheLimits {
+        max_bytes: 64 * ENTRY_OVERHEAD,
+        ..limits(1_000_000)
+    });
+    let room = small.lock().answers.capacity();
+    assert!((129..1_000).contains(&room), "{room}");
+    // And the entry cap: a huge limit reserves at most MAX_RESERVED_ENTRIES.
+    let huge = Cache::new(CacheLimits {
+        max_bytes: usize::MAX,
+        ..limits(10_000_000)
+    });
+    let room = huge.lock().answers.capacity();
+    assert!(
+        (2 * MAX_RESERVED_ENTRIES..4 * MAX_RESERVED_ENTRIES).contains(&room),
+        "{room}"
+    );
+}
