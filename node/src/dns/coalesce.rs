@@ -7,16 +7,18 @@
 //! The table is bounded; past the bound a lookup resolves on its own.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Budget, DnsClient, DnsError, Mode, Step, forward, iterate};
 
-/// Questions in flight at most: each entry is a task and a channel, a few hundred bytes; a
-/// node resolving thousands of names a second has a few thousand questions out at a time.
+/// Questions in flight at most: each entry is a question and, once someone waits on it, a
+/// slot of a couple of hundred bytes; a node resolving thousands of names a second has a few
+/// thousand questions out at a time.
 pub(crate) const MAX_IN_FLIGHT_QUESTIONS: usize = 16_384;
 
 /// Times a lookup joins a question before resolving it alone: each further join follows a
@@ -45,13 +47,35 @@ impl Question {
     }
 }
 
-/// What the shared task hands its waiters: the step's result and the queries it sent.
+/// What the leader hands its waiters: the step's result and the queries it sent.
 pub(crate) type Shared = (Result<Step, DnsError>, usize);
+
+/// Where the waiters of one question wait. Made when the first waiter joins: most questions
+/// have none, and then nothing but the table entry is allocated (a `watch` channel per
+/// question cost ~470 bytes per lookup in flight).
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    /// The leader's answer, set once.
+    answer: OnceLock<Shared>,
+    /// The leader went away without an answer.
+    abandoned: AtomicBool,
+    /// Wakes the waiters when either of the above is set.
+    notify: Notify,
+}
+
+/// A question in the table: who leads it, and where its waiters wait (if any do).
+#[derive(Debug)]
+struct Entry {
+    leader: u64,
+    slot: Option<Arc<Slot>>,
+}
 
 /// The table of questions in flight.
 #[derive(Debug)]
 pub(crate) struct InFlight {
-    table: Mutex<HashMap<Question, watch::Receiver<Option<Shared>>>>,
+    table: Mutex<HashMap<Question, Entry>>,
+    /// Numbers the leaders, so a leader only ever removes its own entry.
+    leaders: AtomicU64,
     max: usize,
 }
 
@@ -60,17 +84,17 @@ pub(crate) enum Role {
     /// First to ask: run the question and publish the answer through this.
     Leader(Publisher),
     /// Someone else is asking: wait on this.
-    Waiter(watch::Receiver<Option<Shared>>),
+    Waiter(Arc<Slot>),
     /// The table is full: resolve on your own.
     Alone,
 }
 
-/// Publishes the answer of one question and removes it from the table, also when the task
-/// ends without an answer (a panic), so no question stays in flight forever.
+/// Publishes the answer of one question and removes it from the table, also when the lookup
+/// ends without an answer (cancelled, or a panic), so no question stays in flight forever.
 pub(crate) struct Publisher {
     table: Arc<InFlight>,
     question: Question,
-    sender: watch::Sender<Option<Shared>>,
+    leader: u64,
 }
 
 impl InFlight {
@@ -78,6 +102,7 @@ impl InFlight {
     pub(crate) fn new(max: usize) -> Self {
         Self {
             table: Mutex::new(HashMap::new()),
+            leaders: AtomicU64::new(0),
             max,
         }
     }
@@ -88,9 +113,7 @@ impl InFlight {
         self.lock().len()
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Question, watch::Receiver<Option<Shared>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Question, Entry>> {
         self.table
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -99,68 +122,87 @@ impl InFlight {
     /// Joins `question`: as its leader when nobody asks it yet, else as a waiter.
     pub(crate) fn join(self: &Arc<Self>, question: Question) -> Role {
         let mut table = self.lock();
-        if let Some(receiver) = table.get(&question) {
-            return Role::Waiter(receiver.clone());
+        if let Some(entry) = table.get_mut(&question) {
+            return Role::Waiter(Arc::clone(entry.slot.get_or_insert_with(Arc::default)));
         }
         if table.len() >= self.max {
             return Role::Alone;
         }
-        let (sender, receiver) = watch::channel(None);
-        table.insert(question.clone(), receiver);
+        let leader = self.leaders.fetch_add(1, Ordering::Relaxed);
+        table.insert(question.clone(), Entry { leader, slot: None });
         Role::Leader(Publisher {
             table: Arc::clone(self),
             question,
-            sender,
+            leader,
         })
     }
 }
 
 impl Publisher {
+    /// Removes this leader's entry from the table (not a later leader's of the same question)
+    /// and gives back its waiters' slot, if anyone waits.
+    fn take_slot(&self) -> Option<Arc<Slot>> {
+        let mut table = self.table.lock();
+        match table.get(&self.question) {
+            Some(entry) if entry.leader == self.leader => {
+                table.remove(&self.question).and_then(|entry| entry.slot)
+            }
+            _ => None,
+        }
+    }
+
     /// Removes the question from the table, then hands the answer to every waiter.
     pub(crate) fn publish(self, shared: Shared) {
-        self.table.lock().remove(&self.question);
-        // No receiver left is fine: every waiter gave up.
-        let _ = self.sender.send(Some(shared));
+        if let Some(slot) = self.take_slot() {
+            let _ = slot.answer.set(shared);
+            slot.notify.notify_waiters();
+        }
+        // Drop runs next and finds nothing of this leader's left.
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        // After `publish` the entry is gone already; after a panic this is the cleanup.
-        let mut table = self.table.lock();
-        if table
-            .get(&self.question)
-            .is_some_and(|receiver| receiver.same_channel(&self.sender.subscribe()))
-        {
-            table.remove(&self.question);
+        // After `publish` the entry is gone already; else the leader went away unpublished:
+        // wake the waiters, who join again.
+        if let Some(slot) = self.take_slot() {
+            slot.abandoned.store(true, Ordering::Release);
+            slot.notify.notify_waiters();
         }
     }
 }
 
 /// How waiting on a shared question ended.
 pub(crate) enum Waited {
-    /// The answer (or failure) of the shared task, and the queries it sent.
+    /// The answer (or failure) of the leader, and the queries it sent.
     Done(Shared),
     /// The caller's deadline passed first.
     DeadlinePassed,
-    /// The task ended without an answer (it panicked): resolve on your own.
+    /// The leader went away without an answer: join again.
     Abandoned,
 }
 
 /// Waits for the shared answer until `deadline`. Dropping this future (a cancelled check)
 /// affects nobody else.
-pub(crate) async fn wait(
-    mut receiver: watch::Receiver<Option<Shared>>,
-    deadline: Instant,
-) -> Waited {
-    match tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some)).await {
-        Err(_) => Waited::DeadlinePassed,
-        Ok(Err(_)) => Waited::Abandoned,
-        Ok(Ok(value)) => match value.as_ref() {
-            Some(shared) => Waited::Done(shared.clone()),
-            None => Waited::Abandoned,
-        },
-    }
+pub(crate) async fn wait(slot: Arc<Slot>, deadline: Instant) -> Waited {
+    let outcome = async {
+        loop {
+            // Registered before the checks, so a wake-up between check and wait is not lost.
+            let notified = slot.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(shared) = slot.answer.get() {
+                return Waited::Done(shared.clone());
+            }
+            if slot.abandoned.load(Ordering::Acquire) {
+                return Waited::Abandoned;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout_at(deadline, outcome)
+        .await
+        .unwrap_or(Waited::DeadlinePassed)
 }
 
 impl DnsClient {
@@ -178,19 +220,19 @@ impl DnsClient {
         // A waiter whose leader went away (its check was cancelled) joins again, and one of the
         // waiters leads then. Bounded, so leaders cancelled again and again cannot spin a lookup.
         for _ in 0..MAX_JOINS {
-            let receiver = match self.inner.in_flight.join(question.clone()) {
+            let slot = match self.inner.in_flight.join(question.clone()) {
                 Role::Alone => break,
                 Role::Leader(publisher) => {
                     return self
                         .lead(publisher, name, record_type, deadline, budget)
                         .await;
                 }
-                Role::Waiter(receiver) => {
+                Role::Waiter(slot) => {
                     self.inner.metrics.coalesced.inc();
-                    receiver
+                    slot
                 }
             };
-            match wait(receiver, deadline).await {
+            match wait(slot, deadline).await {
                 Waited::Done((result, queries)) => {
                     budget.queries = budget.queries.saturating_add(queries);
                     return match result {
@@ -293,18 +335,18 @@ mod tests {
         let Role::Leader(publisher) = table.join(question("a.test.")) else {
             panic!("first asker leads");
         };
-        let Role::Waiter(receiver) = table.join(question("a.test.")) else {
+        let Role::Waiter(slot) = table.join(question("a.test.")) else {
             panic!("second asker waits");
         };
         let soon = Instant::now() + std::time::Duration::from_millis(20);
         assert!(matches!(
-            wait(receiver.clone(), soon).await,
+            wait(Arc::clone(&slot), soon).await,
             Waited::DeadlinePassed
         ));
         publisher.publish((Err(DnsError::NoServers { zone: Name::root() }), 3));
         let later = Instant::now() + std::time::Duration::from_secs(1);
         assert!(matches!(
-            wait(receiver, later).await,
+            wait(slot, later).await,
             Waited::Done((Err(DnsError::NoServers { .. }), 3))
         ));
     }
@@ -315,14 +357,57 @@ mod tests {
         let Role::Leader(publisher) = table.join(question("a.test.")) else {
             panic!("first asker leads");
         };
-        let Role::Waiter(receiver) = table.join(question("a.test.")) else {
+        let Role::Waiter(slot) = table.join(question("a.test.")) else {
             panic!("second asker waits");
         };
         // The leader's check is cancelled mid-resolution: its publisher is dropped unpublished.
         drop(publisher);
         let later = Instant::now() + std::time::Duration::from_secs(1);
-        assert!(matches!(wait(receiver, later).await, Waited::Abandoned));
+        assert!(matches!(wait(slot, later).await, Waited::Abandoned));
         assert_eq!(table.len(), 0, "the abandoned question left the table");
         assert!(matches!(table.join(question("a.test.")), Role::Leader(_)));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_already_waiting_wakes_when_the_answer_is_published() {
+        let table = Arc::new(InFlight::new(4));
+        let Role::Leader(publisher) = table.join(question("a.test.")) else {
+            panic!("first asker leads");
+        };
+        let Role::Waiter(slot) = table.join(question("a.test.")) else {
+            panic!("second asker waits");
+        };
+        let later = Instant::now() + std::time::Duration::from_secs(5);
+        let waiting = tokio::spawn(wait(slot, later));
+        tokio::task::yield_now().await;
+        publisher.publish((Err(DnsError::NoServers { zone: Name::root() }), 2));
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(2), waiting)
+            .await
+            .expect("woken, not left to its deadline")
+            .expect("the waiter's task ran");
+        assert!(matches!(waited, Waited::Done((Err(_), 2))));
+    }
+
+    #[test]
+    fn a_question_nobody_waits_on_has_no_slot_and_a_leader_removes_only_its_own_entry() {
+        let table = Arc::new(InFlight::new(4));
+        let Role::Leader(first) = table.join(question("a.test.")) else {
+            panic!("first asker leads");
+        };
+        assert!(table.lock()[&question("a.test.")].slot.is_none());
+        let Role::Waiter(_) = table.join(question("a.test.")) else {
+            panic!("second asker waits");
+        };
+        assert!(table.lock()[&question("a.test.")].slot.is_some());
+        // The first leader's entry goes (as in `publish`); a new asker leads the question anew.
+        assert!(first.take_slot().is_some());
+        let Role::Leader(second) = table.join(question("a.test.")) else {
+            panic!("the next asker leads");
+        };
+        // The first leader finishing now must not remove the second's entry.
+        drop(first);
+        assert_eq!(table.len(), 1);
+        drop(second);
+        assert_eq!(table.len(), 0);
     }
 }
