@@ -42,9 +42,9 @@ const RECORD_OVERHEAD: usize = 64;
 /// Most answer entries the cache reserves room for when it is made. Growing a large table
 /// later allocates and zeroes one of twice the size and rehashes every entry while the lock is
 /// held: a stall of every lookup on the node (perf on the bench: 9% of the node's CPU in one
-/// 3 s window, in the 64k → 128k doubling). Twice this many slots are reserved (see
-/// [`Inner::reserved`]): 2 × 131,072 entries are ~40 MB of address space, touched only as
-/// entries arrive.
+/// 3 s window, in the 64k → 128k doubling). Room for twice this many is reserved (see
+/// [`Inner::reserved`]): at most 524,288 buckets of 129 bytes, ~68 MB of address space
+/// (~34 MB with the default 100,000 entries), touched as entries arrive.
 const MAX_RESERVED_ENTRIES: usize = 1 << 17;
 
 /// A cached answer: records and their signatures, or a denial with its proof.
