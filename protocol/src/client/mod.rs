@@ -519,10 +519,16 @@ impl Primary {
                     node: node.perspective_id.clone(),
                     source,
                 })?;
-            send.write_all(&encoded)
-                .await
-                .map_err(|e| lost(&connection, e.to_string()))?;
-            let _ = send.finish();
+            match send.write_all(&encoded).await {
+                Ok(()) => {
+                    let _ = send.finish();
+                }
+                // The node stopped reading the request: it answered before reading it all (a
+                // refusal at admission comes first, then STOP_SENDING). Read that answer; a
+                // stream with no answer on it ends as `Incomplete` below.
+                Err(quinn::WriteError::Stopped(_)) => {}
+                Err(error) => return Err(lost(&connection, error.to_string())),
+            }
             let sent_ms = unix_ms()?;
             let mut seen = vec![false; request.targets.len()];
             let mut count = 0;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mpic_protocol::client::{ClientOptions, Primary};
+use mpic_protocol::client::{ClientError, ClientOptions, Primary};
 use mpic_protocol::{NodeMessage, ProtocolErrorKind, Rir};
 use mpic_tests::{NodeOptions, NodeProcess, node::primary};
 
@@ -115,4 +115,39 @@ async fn requests_over_the_limits_are_shed_at_once_and_the_gauge_returns_to_zero
             .unwrap(),
         3.0
     );
+}
+
+#[tokio::test]
+async fn a_refusal_sent_before_the_request_is_read_reaches_the_client_as_overloaded() {
+    // The node sheds at admission, before reading the request, then stops the stream's
+    // receiving side. A request larger than the stream's flow-control window is still being
+    // written then, so the client's write fails with "stopped by peer": the client must read
+    // the refusal that came first, not report the stream as lost.
+    let lab = Lab::new();
+    let options = NodeOptions::new("small", Rir::Afrinic).with(
+        "limits",
+        "max_in_flight_requests = 1\nrequest_read_timeout = \"20s\"",
+    );
+    let node = NodeProcess::start(lab.dir.path(), &lab.credentials, &options).unwrap();
+    let client = primary(&lab.credentials, &[&node]).unwrap();
+    let connection = client.connect(0).await.unwrap();
+    let good = encode(&request(vec![probe_target("example.com")]));
+    let (mut held, _held_recv) = connection.open_bi().await.unwrap();
+    held.write_all(&good[..good.len() - 3]).await.unwrap();
+    wait_for_gauge(&node, 1.0).await;
+
+    // ~3 MB: past quinn's default stream receive window of 1.25 MB.
+    let long = format!("{}.example.com", "a".repeat(200));
+    let big = request((0..15_000).map(|_| probe_target(&long)).collect());
+    match client.query(0, &big).await {
+        Err(ClientError::Refused { error, .. }) => {
+            assert_eq!(
+                error.kind,
+                ProtocolErrorKind::Overloaded,
+                "{}",
+                error.detail
+            );
+        }
+        other => panic!("expected a typed overloaded refusal, got {other:?}"),
+    }
 }
