@@ -7,7 +7,7 @@
 //! The table is bounded; past the bound a lookup resolves on its own.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
@@ -55,12 +55,18 @@ pub(crate) type Shared = (Result<Step, DnsError>, usize);
 /// question cost ~470 bytes per lookup in flight).
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
-    /// The leader's answer, set once.
-    answer: OnceLock<Shared>,
-    /// The leader went away without an answer.
-    abandoned: AtomicBool,
-    /// Wakes the waiters when either of the above is set.
+    /// How the leader ended, set once: its answer, or `None` when it went away without one.
+    outcome: OnceLock<Option<Shared>>,
+    /// Wakes the waiters when `outcome` is set.
     notify: Notify,
+}
+
+impl Slot {
+    /// Sets how the leader ended and wakes every waiter.
+    fn end(&self, outcome: Option<Shared>) {
+        let _ = self.outcome.set(outcome);
+        self.notify.notify_waiters();
+    }
 }
 
 /// A question in the table: who leads it, and where its waiters wait (if any do).
@@ -154,8 +160,7 @@ impl Publisher {
     /// Removes the question from the table, then hands the answer to every waiter.
     pub(crate) fn publish(self, shared: Shared) {
         if let Some(slot) = self.take_slot() {
-            let _ = slot.answer.set(shared);
-            slot.notify.notify_waiters();
+            slot.end(Some(shared));
         }
         // Drop runs next and finds nothing of this leader's left.
     }
@@ -166,8 +171,7 @@ impl Drop for Publisher {
         // After `publish` the entry is gone already; else the leader went away unpublished:
         // wake the waiters, who join again.
         if let Some(slot) = self.take_slot() {
-            slot.abandoned.store(true, Ordering::Release);
-            slot.notify.notify_waiters();
+            slot.end(None);
         }
     }
 }
@@ -187,17 +191,15 @@ pub(crate) enum Waited {
 pub(crate) async fn wait(slot: Arc<Slot>, deadline: Instant) -> Waited {
     let outcome = async {
         loop {
-            // Registered before the checks, so a wake-up between check and wait is not lost.
+            // Registered before the check, so a wake-up between check and wait is not lost.
             let notified = slot.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(shared) = slot.answer.get() {
-                return Waited::Done(shared.clone());
+            match slot.outcome.get() {
+                Some(Some(shared)) => return Waited::Done(shared.clone()),
+                Some(None) => return Waited::Abandoned,
+                None => notified.await,
             }
-            if slot.abandoned.load(Ordering::Acquire) {
-                return Waited::Abandoned;
-            }
-            notified.await;
         }
     };
     tokio::time::timeout_at(deadline, outcome)

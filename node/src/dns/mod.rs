@@ -362,6 +362,15 @@ impl DnsClient {
         &self.inner.servers
     }
 
+    /// Counts one answer-cache hit or miss.
+    fn count_cache(&self, result: CacheResult) {
+        self.inner
+            .metrics
+            .cache
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
     pub(crate) async fn step(
         &self,
         name: &Name,
@@ -373,21 +382,13 @@ impl DnsClient {
             // A hit completes without waiting on anything: take part in tokio's cooperative
             // budget so a burst of cached lookups cannot starve the tasks waiting on sockets.
             tokio::task::consume_budget().await;
-            self.inner
-                .metrics
-                .cache
-                .with_label_values(&[CacheResult::Hit.as_str()])
-                .inc();
+            self.count_cache(CacheResult::Hit);
             return Ok(Step {
                 answer: cached,
                 server: None,
             });
         }
-        self.inner
-            .metrics
-            .cache
-            .with_label_values(&[CacheResult::Miss.as_str()])
-            .inc();
+        self.count_cache(CacheResult::Miss);
         self.shared_step(name, record_type, deadline, budget).await
     }
 }
@@ -410,11 +411,7 @@ impl Resolver for DnsClient {
         if record_type != RecordType::CNAME && cname_at(&answer, &name_fqdn).is_some() {
             return None;
         }
-        self.inner
-            .metrics
-            .cache
-            .with_label_values(&[CacheResult::Hit.as_str()])
-            .inc();
+        self.count_cache(CacheResult::Hit);
         Some(Lookup {
             name: name_fqdn,
             record_type,
